@@ -1,0 +1,59 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace MLNetMixers.Models;
+
+/// <summary>
+/// One mixer block:
+///   x = x + TokenMix(LayerNorm(x))
+///   x = x + W2 · GELU(W1 · LayerNorm(x))
+/// Token mixing is a learned matrix over the sequence axis (bidirectional for tabular rows,
+/// lower-triangular for language models); the channel MLP mixes features at each position.
+/// </summary>
+internal sealed class MixerBlock : Module<Tensor, Tensor>
+{
+    private readonly LayerNorm tokenNorm;
+    private readonly Module<Tensor, Tensor> tokenMixing;
+    private readonly LayerNorm channelNorm;
+    private readonly Linear expand;
+    private readonly Linear contract;
+    private readonly Dropout dropout;
+
+    /// <param name="sequenceLength">T, the number of positions mixed.</param>
+    /// <param name="width">d, the feature width.</param>
+    /// <param name="mlpRatio">k: the channel MLP is d -> k·d -> d.</param>
+    /// <param name="causal">Masks token mixing to the lower triangle.</param>
+    /// <param name="heads">1 for the flat mixer; more for multi-head token mixing.</param>
+    /// <param name="dropout">Dropout on each residual branch.</param>
+    /// <param name="tokenMixing">A replacement token-mixing module (e.g. Toeplitz); overrides <paramref name="causal"/> and <paramref name="heads"/>.</param>
+    public MixerBlock(int sequenceLength, int width, int mlpRatio = 4, bool causal = false, int heads = 1,
+                      double dropout = 0.0, Module<Tensor, Tensor>? tokenMixing = null)
+        : base(nameof(MixerBlock))
+    {
+        tokenNorm = LayerNorm(width);
+        this.tokenMixing = tokenMixing ?? (heads == 1
+            ? new TokenMixing(sequenceLength, causal)
+            : new MultiHeadTokenMixing(sequenceLength, width, heads, causal));
+        channelNorm = LayerNorm(width);
+        expand = Linear(width, mlpRatio * width);
+        contract = Linear(mlpRatio * width, width);
+        this.dropout = Dropout(dropout);
+        RegisterComponents();
+    }
+
+    /// <summary>The token-mixing module, for incremental decoding and inspection.</summary>
+    public Module<Tensor, Tensor> TokenMixer => tokenMixing;
+
+    public LayerNorm TokenNorm => tokenNorm;
+
+    /// <summary>The channel half of the block, applied position-wise (also used by incremental decoding).</summary>
+    public Tensor ChannelMlp(Tensor x) => dropout.forward(contract.forward(functional.gelu(expand.forward(channelNorm.forward(x)))));
+
+    public override Tensor forward(Tensor x)
+    {
+        x = x + dropout.forward(tokenMixing.forward(tokenNorm.forward(x)));
+        return x + ChannelMlp(x);
+    }
+}

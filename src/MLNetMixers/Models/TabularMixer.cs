@@ -1,0 +1,80 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace MLNetMixers.Models;
+
+/// <summary>How a tabular model turns the final sequence into its outputs.</summary>
+internal enum TabularHead
+{
+    /// <summary>Concatenate every position's features, then one linear layer (keeps where each character sat).</summary>
+    Flatten,
+
+    /// <summary>Average over positions, then one linear layer (fewer weights for long rows).</summary>
+    MeanPool,
+}
+
+/// <summary>Shape of a <see cref="TabularMixer"/>.</summary>
+internal sealed record TabularMixerConfig(
+    int SequenceLength,
+    int VocabularySize,
+    int Outputs,
+    int Width = 64,
+    int Depth = 4,
+    int MlpRatio = 4,
+    int Heads = 1,
+    double Dropout = 0.1,
+    TabularHead Head = TabularHead.Flatten);
+
+/// <summary>
+/// A bidirectional mixer over an encoded row (Badger, "Small Language Models for Tabular Data",
+/// with the masked-mixer block):
+///   h0 = E[token] + P[position]
+///   h  = Block_N(... Block_1(h0))
+///   y  = W · flatten(LayerNorm(h))          (or mean over positions)
+/// <see cref="Embed"/> and <see cref="ForwardFromEmbeddings"/> split the pass at the token
+/// embeddings, where attribution measures gradients.
+/// </summary>
+internal sealed class TabularMixer : Module<Tensor, Tensor>
+{
+    private readonly Embedding tokenEmbedding;
+    private readonly Parameter positionEmbedding;
+    private readonly ModuleList<MixerBlock> blocks;
+    private readonly LayerNorm finalNorm;
+    private readonly Linear head;
+    private readonly Dropout embeddingDropout;
+
+    public TabularMixer(TabularMixerConfig config) : base(nameof(TabularMixer))
+    {
+        Config = config;
+        tokenEmbedding = Embedding(config.VocabularySize, config.Width);
+        positionEmbedding = Parameter(randn(config.SequenceLength, config.Width) * 0.02);
+        blocks = new ModuleList<MixerBlock>(Enumerable.Range(0, config.Depth)
+            .Select(_ => new MixerBlock(config.SequenceLength, config.Width, config.MlpRatio, causal: false, config.Heads, config.Dropout))
+            .ToArray());
+        finalNorm = LayerNorm(config.Width);
+        int headInputs = config.Head == TabularHead.Flatten ? config.SequenceLength * config.Width : config.Width;
+        head = Linear(headInputs, config.Outputs);
+        embeddingDropout = Dropout(config.Dropout);
+        RegisterComponents();
+    }
+
+    public TabularMixerConfig Config { get; }
+
+    /// <summary>Token embeddings E[token]: [batch, T] int64 -> [batch, T, d].</summary>
+    public Tensor Embed(Tensor tokens) => tokenEmbedding.forward(tokens);
+
+    /// <summary>The rest of the network from token embeddings to outputs: [batch, T, d] -> [batch, outputs].</summary>
+    public Tensor ForwardFromEmbeddings(Tensor embedded)
+    {
+        var h = embeddingDropout.forward(embedded + positionEmbedding);
+        foreach (var block in blocks)
+            h = block.forward(h);
+        h = finalNorm.forward(h);
+        h = Config.Head == TabularHead.Flatten ? h.flatten(1) : h.mean([1]);
+        return head.forward(h);
+    }
+
+    public override Tensor forward(Tensor tokens) => ForwardFromEmbeddings(Embed(tokens));
+}

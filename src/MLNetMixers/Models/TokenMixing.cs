@@ -1,0 +1,77 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace MLNetMixers.Models;
+
+/// <summary>
+/// Token mixing (Badger, "Masked Mixers"): a learned T x T matrix applied across the sequence axis,
+/// the same for every feature, plus a per-position bias: y[b,i,:] = sum_j W[i,j] x[b,j,:] + bias[i].
+/// With <c>causal</c> the matrix is masked to its lower triangle on every forward, so position i
+/// only sees positions j &lt;= i.
+/// </summary>
+internal sealed class TokenMixing : Module<Tensor, Tensor>
+{
+    private readonly Parameter weight;
+    private readonly Parameter bias;
+    private readonly bool causal;
+
+    public TokenMixing(int sequenceLength, bool causal) : base(nameof(TokenMixing))
+    {
+        this.causal = causal;
+        // Same init as Conv1d(T, T, 1), the seeds' implementation: U(-1/sqrt(T), 1/sqrt(T)).
+        double bound = 1.0 / Math.Sqrt(sequenceLength);
+        weight = Parameter(empty(sequenceLength, sequenceLength).uniform_(-bound, bound));
+        bias = Parameter(empty(sequenceLength, 1).uniform_(-bound, bound));
+        RegisterComponents();
+    }
+
+    public int SequenceLength => (int)weight.shape[0];
+
+    /// <summary>The effective mixing matrix (masked when causal).</summary>
+    public Tensor Matrix => causal ? weight.tril() : weight;
+
+    public Parameter Bias => bias;
+
+    public override Tensor forward(Tensor x) => matmul(Matrix, x) + bias;
+}
+
+/// <summary>
+/// Multi-head token mixing: each head projects the features to its own slice, mixes the sequence
+/// with its own T x T matrix, and the heads are concatenated and projected back.
+/// </summary>
+internal sealed class MultiHeadTokenMixing : Module<Tensor, Tensor>
+{
+    private readonly Linear inProjection;
+    private readonly Linear outProjection;
+    private readonly Parameter weight; // [heads, T, T]
+    private readonly Parameter bias;   // [heads, T, 1]
+    private readonly int heads;
+    private readonly bool causal;
+
+    public MultiHeadTokenMixing(int sequenceLength, int modelWidth, int heads, bool causal) : base(nameof(MultiHeadTokenMixing))
+    {
+        if (heads < 1 || modelWidth % heads != 0)
+            throw new ArgumentException($"The model width ({modelWidth}) must be a positive multiple of the number of heads ({heads}).", nameof(heads));
+        this.heads = heads;
+        this.causal = causal;
+        inProjection = Linear(modelWidth, modelWidth);
+        outProjection = Linear(modelWidth, modelWidth);
+        double bound = 1.0 / Math.Sqrt(sequenceLength);
+        weight = Parameter(empty(heads, sequenceLength, sequenceLength).uniform_(-bound, bound));
+        bias = Parameter(empty(heads, sequenceLength, 1).uniform_(-bound, bound));
+        RegisterComponents();
+    }
+
+    public Tensor Matrices => causal ? weight.tril() : weight;
+
+    public override Tensor forward(Tensor x)
+    {
+        long batch = x.shape[0], length = x.shape[1], width = x.shape[2];
+        // [B, T, D] -> [B, H, T, D/H]
+        var perHead = inProjection.forward(x).view(batch, length, heads, width / heads).transpose(1, 2);
+        var mixed = matmul(Matrices, perHead) + bias;
+        return outProjection.forward(mixed.transpose(1, 2).reshape(batch, length, width));
+    }
+}

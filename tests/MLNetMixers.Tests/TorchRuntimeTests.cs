@@ -1,0 +1,50 @@
+using Microsoft.ML;
+using MLNetMixers.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MLNetMixers.Tests;
+
+public class TorchRuntimeTests
+{
+    [Fact]
+    public void TorchDoesRealMathOnThisMachine()
+    {
+        TorchRuntime.EnsureAvailable();
+        using var scope = NewDisposeScope();
+        var a = tensor(new float[] { 1, 2, 3, 4 }, 2, 2);
+        var b = tensor(new float[] { 5, 6, 7, 8 }, 2, 2);
+        float[] product = matmul(a, b).data<float>().ToArray();
+        Assert.Equal(new float[] { 19, 22, 43, 50 }, product);
+
+        var x = tensor(3.0f, requires_grad: true);
+        var y = x * x * x;
+        y.backward();
+        Assert.Equal(27f, x.grad!.item<float>());
+    }
+
+    [Fact]
+    public void CpuIsChosenWhenAskedAndAutoFallsBackWithoutCuda()
+    {
+        var ml = new MLContext(seed: 1);
+        Assert.Equal(DeviceType.CPU, TorchRuntime.ResolveDevice(ml, MixerDevice.Cpu).type);
+        var expectedAuto = cuda.is_available() ? DeviceType.CUDA : DeviceType.CPU;
+        Assert.Equal(expectedAuto, TorchRuntime.ResolveDevice(ml, MixerDevice.Auto).type);
+    }
+
+    [Fact]
+    public void CudaWithoutGpuFailsUnlessFallbackIsAllowed()
+    {
+        if (cuda.is_available())
+        {
+            Assert.Equal(DeviceType.CUDA, TorchRuntime.ResolveDevice(new MLContext(), MixerDevice.Cuda).type);
+            return;
+        }
+        var strict = new MLContext { FallbackToCpu = false, GpuDeviceId = 0 };
+        var error = Assert.Throws<InvalidOperationException>(() => TorchRuntime.ResolveDevice(strict, MixerDevice.Cuda));
+        Assert.Contains("FallbackToCpu", error.Message);
+
+        var lenient = new MLContext { FallbackToCpu = true, GpuDeviceId = 0 };
+        Assert.Equal(DeviceType.CPU, TorchRuntime.ResolveDevice(lenient, MixerDevice.Cuda).type);
+    }
+}
