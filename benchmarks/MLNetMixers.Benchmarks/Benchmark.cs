@@ -1,0 +1,71 @@
+using System.Diagnostics;
+using System.Text;
+
+namespace MLNetMixers.Benchmarks;
+
+/// <summary>One benchmark: measures something and adds tables to the report. Found by reflection.</summary>
+internal interface IBenchmark
+{
+    /// <summary>Short name used by <c>--only</c> and as the report section title.</summary>
+    string Name { get; }
+
+    /// <summary>Runs the benchmark. In smoke mode it must do one tiny step of every code path and finish in seconds.</summary>
+    void Run(BenchmarkContext context);
+}
+
+/// <summary>What a benchmark gets: the mode, a log, and the report it writes into.</summary>
+internal sealed class BenchmarkContext
+{
+    public BenchmarkContext(bool smoke, TextWriter log, string datasetsFolder)
+    {
+        Smoke = smoke;
+        Log = log;
+        DatasetsFolder = datasetsFolder;
+    }
+
+    /// <summary>One tiny step of everything, for the test suite: figures are meaningless.</summary>
+    public bool Smoke { get; }
+
+    public TextWriter Log { get; }
+
+    /// <summary>../shared/datasets beside the repository.</summary>
+    public string DatasetsFolder { get; }
+
+    public MarkdownReport Report { get; } = new();
+
+    /// <summary>Wall-clock seconds of <paramref name="action"/> (median of <paramref name="repeats"/> runs after one warm-up).</summary>
+    public static double MedianSeconds(Action action, int repeats)
+    {
+        action();
+        var times = new double[repeats];
+        for (int i = 0; i < repeats; i++)
+        {
+            long start = Stopwatch.GetTimestamp();
+            action();
+            times[i] = Stopwatch.GetElapsedTime(start).TotalSeconds;
+        }
+        Array.Sort(times);
+        return times[repeats / 2];
+    }
+}
+
+/// <summary>Collects sections, tables and notes, and renders them as Markdown.</summary>
+internal sealed class MarkdownReport
+{
+    private readonly StringBuilder text = new();
+
+    public void Section(string title) => text.AppendLine().AppendLine($"## {title}").AppendLine();
+
+    public void Note(string line) => text.AppendLine(line).AppendLine();
+
+    public void Table(IReadOnlyList<string> headers, IEnumerable<IReadOnlyList<string>> rows)
+    {
+        text.AppendLine("| " + string.Join(" | ", headers) + " |");
+        text.AppendLine("|" + string.Concat(headers.Select(_ => "---|")));
+        foreach (var row in rows)
+            text.AppendLine("| " + string.Join(" | ", row) + " |");
+        text.AppendLine();
+    }
+
+    public override string ToString() => text.ToString();
+}
