@@ -1,0 +1,108 @@
+namespace MLNetMixers;
+
+/// <summary>How <see cref="CharacterEncodingEstimator"/> lays a row out as characters.</summary>
+public enum CharacterEncodingLayout
+{
+    /// <summary>
+    /// Every field gets a layout learned at fit time (see <see cref="CharacterEncodingEstimator"/> for the rules):
+    /// numbers in a per-column fixed-point format that keeps magnitude and aligns place values, text cut to a
+    /// learned width, dates in a compact fixed format. Missing values use the reserved missing token.
+    /// </summary>
+    Fitted,
+
+    /// <summary>
+    /// The format of the tabular paper's own code (Badger, "Small Language Models for Tabular Data", 2022,
+    /// <c>data_formatter.py</c>), for reproducing its results: each value is written as Python's <c>str()</c>
+    /// of what pandas would have read, cut to its first <see cref="CharacterEncodingOptions.PaperFieldWidth"/>
+    /// characters (4), left-padded with <c>'_'</c>; missing values become <c>"____"</c>; fields are joined with
+    /// <c>'_'</c>. Padding, separators and missing values are all the character <c>'_'</c>, exactly as in the
+    /// paper. Numbers are cut, not rounded, and lose magnitude (<c>71.2833</c> becomes <c>71.2</c>, <c>12345</c>
+    /// becomes <c>1234</c>): use it to reproduce the paper, not for new models. The paper's code also blanked
+    /// every value whose text started with "n" or "N" (meant to catch pandas' <c>nan</c>, it also erased "no",
+    /// "North", ...); that fault is <b>not</b> reproduced: only values pandas reads as missing (NA in the
+    /// IDataView, and pandas' default NA strings such as "NA", "N/A", "null", "nan") and the paper's explicit
+    /// <c>""</c> and <c>"(null)"</c> are written as missing.
+    /// </summary>
+    PaperCompatible,
+}
+
+/// <summary>Options of <see cref="CharacterEncodingEstimator"/> (<c>mlContext.Transforms.EncodeAsCharacters</c>).</summary>
+public sealed class CharacterEncodingOptions
+{
+    /// <summary>Name of the output column: a known-size vector of keys (token id + 1) with slot names and key values.</summary>
+    public string OutputColumnName { get; set; } = "Features";
+
+    /// <summary>
+    /// Columns to encode, in this order. Supported: Single, Double, signed and unsigned integers, Boolean, Text,
+    /// DateTime, DateTimeOffset, key columns, and known-size vectors of these (each slot one field). Empty means
+    /// every column of a supported type in schema order, less <see cref="ExcludedColumns"/> (remember to exclude
+    /// the label).
+    /// </summary>
+    public string[] InputColumnNames { get; set; } = [];
+
+    /// <summary>
+    /// Columns or fields left out: a column name drops the whole column; a field name (<c>"Pixels[3]"</c>, or
+    /// <c>"Column.SlotName"</c> for vectors with slot names) drops one slot of a vector column.
+    /// </summary>
+    public string[] ExcludedColumns { get; set; } = [];
+
+    /// <summary>The layout: <see cref="CharacterEncodingLayout.Fitted"/> (default) or the paper's format.</summary>
+    public CharacterEncodingLayout Layout { get; set; } = CharacterEncodingLayout.Fitted;
+
+    /// <summary>Cap on a text field's learned width (the longest value seen at fit time); longer values keep their first characters.</summary>
+    public int MaxTextWidth { get; set; } = 16;
+
+    /// <summary>Cap on the decimals a floating-point column learns (the most any value needs, up to this many).</summary>
+    public int MaxDecimals { get; set; } = 4;
+
+    /// <summary>
+    /// Put a separator token between fields. Off by default: every field has fixed positions, so the model
+    /// already knows where fields start, and separators lengthen the sequence. Always on in the paper layout.
+    /// </summary>
+    public bool InsertSeparators { get; set; }
+
+    /// <summary>
+    /// When set, a Text column of this name is added holding each encoded row in readable form (reserved tokens
+    /// shown as <c>'·'</c> padding, <c>'|'</c> separator, <c>'∅'</c> missing, <c>'\uFFFD'</c> unknown). For
+    /// inspection: unlike the token column it allocates a string per row.
+    /// </summary>
+    public string? EncodedTextColumnName { get; set; }
+
+    /// <summary>
+    /// Text values that mean "missing" (for example <c>"NA"</c> or <c>""</c>), compared exactly. A null text
+    /// value is always missing; an empty string is its own value (all padding) unless listed here.
+    /// </summary>
+    public string[] MissingTextValues { get; set; } = [];
+
+    /// <summary>
+    /// Encode NaN in floating-point columns as its own marker (<c>'?'</c>) instead of as missing. Off by default
+    /// because ML.NET writes missing Single/Double values as NaN (text loaders, DataFrame nulls).
+    /// </summary>
+    public bool DistinguishNaN { get; set; }
+
+    /// <summary>Characters per field in the paper layout (the paper's <c>n_taken</c>, default 4).</summary>
+    public int PaperFieldWidth { get; set; } = 4;
+
+    /// <summary>Per-column (or per-field) overrides of the learned layout.</summary>
+    public CharacterEncodingColumnOverride[] ColumnOverrides { get; set; } = [];
+}
+
+/// <summary>
+/// Overrides the learned layout of one column (all its slots, for a vector) or one field (a vector slot, by field
+/// name). A field-name match wins over a column-name match.
+/// </summary>
+public sealed class CharacterEncodingColumnOverride
+{
+    /// <summary>The column name, or a field name such as <c>"Pixels[3]"</c>.</summary>
+    public string Name { get; set; } = "";
+
+    /// <summary>
+    /// Characters in the field. Text: the width (values longer are cut to their first characters). Numbers: the
+    /// whole width including sign and decimals; the integer digits are what remains, and values needing more
+    /// become the overflow marker. Not allowed for Boolean and date fields, whose widths are fixed by their format.
+    /// </summary>
+    public int? Width { get; set; }
+
+    /// <summary>Decimals of a numeric field (0 for whole numbers); values are rounded to this many.</summary>
+    public int? Decimals { get; set; }
+}

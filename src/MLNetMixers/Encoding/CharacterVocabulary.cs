@@ -1,0 +1,62 @@
+using System.Runtime.CompilerServices;
+
+namespace MLNetMixers.Encoding;
+
+/// <summary>
+/// The reserved tokens then the learned characters in ordinal order: token id = <see cref="ReservedTokens.Count"/>
+/// + the character's rank. Characters it does not hold map to <see cref="ReservedTokens.Unknown"/>.
+/// </summary>
+internal sealed class CharacterVocabulary
+{
+    private const int DirectRange = 256;
+    private readonly int[] direct = new int[DirectRange];
+    private readonly Dictionary<char, int> other = new();
+
+    public CharacterVocabulary(IEnumerable<char> characters)
+    {
+        Characters = new string(characters.Distinct().OrderBy(c => c).ToArray());
+        Array.Fill(direct, ReservedTokens.Unknown);
+        for (int i = 0; i < Characters.Length; i++)
+        {
+            char c = Characters[i];
+            if (c < DirectRange)
+                direct[c] = ReservedTokens.Count + i;
+            else
+                other[c] = ReservedTokens.Count + i;
+        }
+    }
+
+    /// <summary>The learned characters, sorted by ordinal.</summary>
+    public string Characters { get; }
+
+    /// <summary>Reserved tokens plus learned characters.</summary>
+    public int Size => ReservedTokens.Count + Characters.Length;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public int TokenOf(char c) => c < DirectRange ? direct[c] : other.GetValueOrDefault(c, ReservedTokens.Unknown);
+
+    /// <summary>The character of a learned token, or null for a reserved one.</summary>
+    public char? CharacterOf(int tokenId)
+        => tokenId >= ReservedTokens.Count && tokenId < Size ? Characters[tokenId - ReservedTokens.Count] : null;
+
+    /// <summary>Key-value text of a token: <c>&lt;pad&gt;</c>, <c>&lt;sep&gt;</c>, <c>&lt;missing&gt;</c>, <c>&lt;unk&gt;</c>, or the character.</summary>
+    public string TokenText(int tokenId) => tokenId switch
+    {
+        ReservedTokens.Padding => "<pad>",
+        ReservedTokens.Separator => "<sep>",
+        ReservedTokens.Missing => "<missing>",
+        ReservedTokens.Unknown => "<unk>",
+        _ when tokenId > ReservedTokens.Unknown && tokenId < Size => Characters[tokenId - ReservedTokens.Count].ToString(),
+        _ => throw new ArgumentOutOfRangeException(nameof(tokenId), tokenId, $"Token ids run from 0 to {Size - 1}."),
+    };
+
+    /// <summary>One readable character per token, for the encoded-text column.</summary>
+    public char DisplayCharacter(int tokenId) => tokenId switch
+    {
+        ReservedTokens.Padding => '·',
+        ReservedTokens.Separator => '|',
+        ReservedTokens.Missing => '∅',
+        ReservedTokens.Unknown => '\uFFFD',
+        _ => Characters[tokenId - ReservedTokens.Count],
+    };
+}
