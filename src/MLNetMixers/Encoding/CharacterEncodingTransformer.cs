@@ -134,6 +134,26 @@ public sealed class CharacterEncodingTransformer : RowToRowTransformerBase
         return new RowEncoder(readers, separatorPositions, separatorToken, SequenceLength);
     }
 
+    /// <summary>
+    /// The output column's getter over a row: keys (token id + 1) of the current row, written into the caller's
+    /// buffer without allocating once it is large enough.
+    /// </summary>
+    internal ValueGetter<VBuffer<uint>> CreateKeyGetter(DataViewRow row)
+    {
+        var encoder = BindRowEncoder(row);
+        int length = SequenceLength;
+        return (ref VBuffer<uint> dst) =>
+        {
+            var editor = VBufferEditor.Create(ref dst, length);
+            // Token ids are written in place, then shifted to keys (id + 1): no scratch buffer per row.
+            var ids = MemoryMarshal.Cast<uint, int>(editor.Values);
+            encoder.Encode(ids);
+            for (int i = 0; i < ids.Length; i++)
+                ids[i]++;
+            dst = editor.Commit();
+        };
+    }
+
     /// <summary>The columns this transformer reads, by name.</summary>
     internal IEnumerable<string> InputColumnNames => inputs.Select(i => i.Name);
 
@@ -331,22 +351,9 @@ public sealed class CharacterEncodingTransformer : RowToRowTransformerBase
         public override Delegate MakeGetter(DataViewRow input, int iinfo, Func<int, bool> activeOutput, out Action disposer)
         {
             disposer = null!;
-            var encoder = parent.BindRowEncoder(input);
             if (iinfo == 0)
-            {
-                int length = parent.SequenceLength;
-                ValueGetter<VBuffer<uint>> tokens = (ref VBuffer<uint> dst) =>
-                {
-                    var editor = VBufferEditor.Create(ref dst, length);
-                    // Token ids are written in place, then shifted to keys (id + 1): no scratch buffer per row.
-                    var ids = MemoryMarshal.Cast<uint, int>(editor.Values);
-                    encoder.Encode(ids);
-                    for (int i = 0; i < ids.Length; i++)
-                        ids[i]++;
-                    dst = editor.Commit();
-                };
-                return tokens;
-            }
+                return parent.CreateKeyGetter(input);
+            var encoder = parent.BindRowEncoder(input);
             var scratch = new int[parent.SequenceLength];
             ValueGetter<ReadOnlyMemory<char>> text = (ref ReadOnlyMemory<char> dst) =>
             {
