@@ -70,7 +70,9 @@ public sealed class CharacterEncodingOptions
 
     /// <summary>
     /// Text values that mean "missing" (for example <c>"NA"</c> or <c>""</c>), compared exactly. A null text
-    /// value is always missing; an empty string is its own value (all padding) unless listed here.
+    /// value (no backing string) is always missing; an empty string is its own value (all padding) unless listed
+    /// here. Loaders differ: ML.NET's text loader hands an empty field over as null (missing), DataFrame as an empty
+    /// string; list <c>""</c> to treat both alike.
     /// </summary>
     public string[] MissingTextValues { get; set; } = [];
 

@@ -287,6 +287,72 @@ public class CharacterEncodingTransformerTests
         }
     }
 
+    private sealed class EncodedPerson
+    {
+        [KeyType(1000)]
+        public uint[] Features { get; set; } = [];
+
+        public string Encoded { get; set; } = "";
+    }
+
+    [Fact]
+    public void PredictionEngineEncodesSingleRowsLikeTheCursor()
+    {
+        var ml = new MLContext(seed: 1);
+        var people = People();
+        var data = ml.Data.LoadFromEnumerable(people);
+        var transformer = ml.Transforms.EncodeAsCharacters(new CharacterEncodingOptions
+        {
+            InputColumnNames = ["Age", "City", "Member", "Visits", "Joined"],
+            EncodedTextColumnName = "Encoded",
+        }).Fit(data);
+        var expected = EncodingTestHelpers.ReadKeys(transformer.Transform(data));
+        var texts = EncodingTestHelpers.ReadText(transformer.Transform(data), "Encoded");
+        var engine = ml.Model.CreatePredictionEngine<Person, EncodedPerson>(transformer);
+        for (int i = 0; i < people.Count; i++)
+        {
+            var encoded = engine.Predict(people[i]);
+            Assert.Equal(expected[i], encoded.Features);
+            Assert.Equal(texts[i], encoded.Encoded);
+        }
+    }
+
+    [Fact]
+    public void TextLoaderColumnsEncodeWithMissingNumbersAndText()
+    {
+        var ml = new MLContext(seed: 1);
+        // MissingRealsAsNaNs: without it the text loader reads an empty number as 0, and the encoding cannot tell.
+        var data = ml.Data.LoadFromTextFile(TestData.Tabular("credit_data.csv"), new TextLoader.Options
+        {
+            Columns =
+            [
+                new TextLoader.Column("Home", DataKind.String, 2),
+                new TextLoader.Column("Income", DataKind.Single, 9),
+                new TextLoader.Column("Amount", DataKind.Int32, 12),
+            ],
+            Separators = [','],
+            HasHeader = true,
+            AllowQuoting = true,
+            MissingRealsAsNaNs = true,
+        });
+        var transformer = ml.Transforms.EncodeAsCharacters("Features", "Home", "Income", "Amount").Fit(data);
+        var rows = EncodingTestHelpers.EncodeRows(transformer, data);
+        var homes = data.GetColumn<ReadOnlyMemory<char>>("Home").Select(h => h.ToString()).ToArray();
+        var incomes = data.GetColumn<float>("Income").ToArray();
+        Assert.Contains(incomes, float.IsNaN);
+        Assert.Contains(homes, h => h.Length == 0);
+        for (int r = 0; r < rows.Length; r++)
+        {
+            string income = EncodingTestHelpers.FieldText(transformer, rows[r], "Income");
+            Assert.Equal(float.IsNaN(incomes[r]), income.StartsWith("<missing>", StringComparison.Ordinal));
+            string home = EncodingTestHelpers.FieldText(transformer, rows[r], "Home");
+            // The text loader hands an empty field over as null text (no backing string): missing. (DataFrame gives "",
+            // which is the empty value, all padding, unless MissingTextValues lists "".)
+            Assert.Equal(homes[r].Length == 0, home.StartsWith("<missing>", StringComparison.Ordinal));
+        }
+        Assert.Equal("0800", EncodingTestHelpers.FieldText(transformer, rows[0], "Amount")[^4..]);
+    }
+
     /// <summary>Every zip entry's name and bytes, in name order.</summary>
     private static List<(string Name, byte[] Bytes)> ModelBytes(string zipPath)
     {
