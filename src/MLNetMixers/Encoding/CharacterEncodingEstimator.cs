@@ -32,7 +32,9 @@ namespace MLNetMixers;
 /// never dropped silently. Missing values fill the field with the missing token; NaN is ML.NET's missing value for
 /// Single/Double and encodes as missing unless <see cref="CharacterEncodingOptions.DistinguishNaN"/> is set (then
 /// '?' in every position); +Infinity is '&gt;' and -Infinity '&lt;' in every position; zero is an ordinary number.
-/// Key columns without key values are numbers: the zero-based key index (key 0, the missing key, is missing).</para>
+/// A number field holds at most 19 digits: decimals give way first, and magnitudes of 10^19 or more are written as
+/// overflow. Key columns without key values are numbers: the zero-based key index (key 0, the missing key, is
+/// missing), wide enough for every key of the type.</para>
 /// <para><b>Text</b> (and key columns with text key values) keeps the first N characters, N = the longest fitted
 /// value capped by <see cref="CharacterEncodingOptions.MaxTextWidth"/>; longer values are cut to their first N
 /// characters; shorter ones are padded on the right. A null value (and any listed in
@@ -118,6 +120,8 @@ public sealed class CharacterEncodingEstimator : IEstimator<CharacterEncodingTra
                 readers[c] = ColumnReader.Create(cursor, inputs[c], perColumn[c], new int[n], new int[n]);
             }
             long rows = 0;
+            using var progress = host.StartProgressChannel("Fitting character encoding");
+            progress.SetHeader(new ProgressHeader(["rows"]), e => e.SetProgress(0, rows));
             while (cursor.MoveNext())
             {
                 foreach (var reader in readers)

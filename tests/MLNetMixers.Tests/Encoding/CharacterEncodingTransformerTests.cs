@@ -234,9 +234,40 @@ public class CharacterEncodingTransformerTests
     public void WithoutInputColumnsEverySupportedColumnButTheExcludedIsEncoded()
     {
         var ml = new MLContext(seed: 1);
+        var messages = new List<string>();
+        ml.Log += (_, e) => { lock (messages) messages.Add(e.Message); };
         var data = ml.Data.LoadFromEnumerable(People());
         var transformer = ml.Transforms.EncodeAsCharacters(new CharacterEncodingOptions { ExcludedColumns = ["Member"] }).Fit(data);
         Assert.Equal(["Age", "City", "Visits", "Joined"], transformer.Fields.Select(f => f.Name));
+        // The fit reports its layout through MLContext.Log.
+        Assert.Contains(messages, m => m.Contains("Character encoding fitted on 4 rows: 4 fields"));
+    }
+
+    private sealed class DateRow
+    {
+        public DateTime Day { get; set; }
+        public DateTime Minute { get; set; }
+        public DateTime Second { get; set; }
+    }
+
+    [Fact]
+    public void DatesIncludeTimeOnlyWhenTheDataHasIt()
+    {
+        var ml = new MLContext(seed: 1);
+        var rows = new[]
+        {
+            new DateRow { Day = new(2020, 2, 29), Minute = new(2020, 2, 29, 13, 5, 0), Second = new(2020, 2, 29, 13, 5, 9, 900) },
+            new DateRow { Day = new(1999, 12, 31), Minute = new(1999, 12, 31), Second = new(1999, 12, 31) },
+        };
+        var data = ml.Data.LoadFromEnumerable(rows);
+        var transformer = ml.Transforms.EncodeAsCharacters("Features", "Day", "Minute", "Second").Fit(data);
+        Assert.Equal([8, 12, 14], transformer.Fields.Select(f => f.Width));
+        var encoded = EncodingTestHelpers.EncodeRows(transformer, data);
+        Assert.Equal("20200229", EncodingTestHelpers.FieldText(transformer, encoded[0], "Day"));
+        Assert.Equal("202002291305", EncodingTestHelpers.FieldText(transformer, encoded[0], "Minute"));
+        // Finer parts are floored, as a calendar does.
+        Assert.Equal("20200229130509", EncodingTestHelpers.FieldText(transformer, encoded[0], "Second"));
+        Assert.Equal("19991231000000", EncodingTestHelpers.FieldText(transformer, encoded[1], "Second"));
     }
 
     [Fact]

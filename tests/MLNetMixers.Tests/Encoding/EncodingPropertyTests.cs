@@ -7,7 +7,7 @@ namespace MLNetMixers.Tests.Encoding;
 /// <summary>Invariants of the fitted layout, checked on generated columns (CsCheck shrinks any failure).</summary>
 public class EncodingPropertyTests
 {
-    private const int Iterations = 60;
+    private const int Iterations = 200;
 
     private sealed class NumberRow
     {

@@ -70,7 +70,7 @@ public class RealDataEncodingTests
                         Assert.Equal(flag ? "T" : "F", EncodingTestHelpers.FieldText(transformer, rows[r], field.Name));
                         break;
                     default:
-                        Assert.Fail($"{file}: unexpected DataFrame value type {value.GetType()} in {field.Name}");
+                        Assert.Fail($"{file}: unexpected DataFrame value type {value!.GetType()} in {field.Name}");
                         break;
                 }
             }
