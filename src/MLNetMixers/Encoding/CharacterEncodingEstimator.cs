@@ -245,6 +245,13 @@ public sealed class CharacterEncodingEstimator : IEstimator<CharacterEncodingTra
             var slot = slotNames.Length == input.VectorSize ? slotNames.GetItemOrDefault(i) : default;
             names[i] = slot.IsEmpty ? $"{input.Name}[{i}]" : $"{input.Name}.{slot}";
         }
+        // Field names identify fields (overrides, attribution): repeated slot names fall back to the index form.
+        var repeated = names.GroupBy(n => n).Where(g => g.Count() > 1).Select(g => g.Key).ToHashSet();
+        for (int i = 0; i < names.Length; i++)
+        {
+            if (repeated.Contains(names[i]))
+                names[i] = $"{input.Name}[{i}]";
+        }
         return names;
     }
 

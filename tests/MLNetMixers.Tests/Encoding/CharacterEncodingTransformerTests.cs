@@ -243,6 +243,29 @@ public class CharacterEncodingTransformerTests
         Assert.Contains(messages, m => m.Contains("Character encoding fitted on 4 rows: 4 fields"));
     }
 
+    private sealed class TwoFloats
+    {
+        public float A { get; set; }
+        public float B { get; set; }
+    }
+
+    [Fact]
+    public void VectorSlotNamesNameTheFields()
+    {
+        var ml = new MLContext(seed: 1);
+        var data = ml.Data.LoadFromEnumerable(new[] { new TwoFloats { A = 1.5f, B = 20 } });
+        // Concatenate names its slots after the input columns; a repeated slot name falls back to the index form.
+        var named = ml.Transforms.Concatenate("V", "A", "B").Append(ml.Transforms.Concatenate("W", "A", "A")).Fit(data).Transform(data);
+        var transformer = ml.Transforms.EncodeAsCharacters("Features", "V", "W").Fit(named);
+        Assert.Equal(["V.A", "V.B", "W[0]", "W[1]"], transformer.Fields.Select(f => f.Name));
+        var rows = EncodingTestHelpers.EncodeRows(transformer, named);
+        Assert.Equal("1.5", EncodingTestHelpers.FieldText(transformer, rows[0], "V.A"));
+        Assert.Equal("20", EncodingTestHelpers.FieldText(transformer, rows[0], "V.B"));
+        var slotNames = default(VBuffer<ReadOnlyMemory<char>>);
+        transformer.Transform(named).Schema["Features"].GetSlotNames(ref slotNames);
+        Assert.Equal("V.A[0]", slotNames.GetItemOrDefault(0).ToString());
+    }
+
     private sealed class DateRow
     {
         public DateTime Day { get; set; }
