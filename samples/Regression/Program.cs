@@ -1,0 +1,2 @@
+// Placeholder: this sample is written by the issue that delivers its feature.
+Console.WriteLine("Regression: not written yet.");
