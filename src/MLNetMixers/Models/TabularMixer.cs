@@ -36,7 +36,7 @@ internal sealed record TabularMixerConfig(
 /// <see cref="Embed"/> and <see cref="ForwardFromEmbeddings"/> split the pass at the token
 /// embeddings, where attribution measures gradients.
 /// </summary>
-internal sealed class TabularMixer : Module<Tensor, Tensor>
+internal sealed class TabularMixer : TabularModel
 {
     private readonly Embedding tokenEmbedding;
     private readonly Parameter positionEmbedding;
@@ -63,10 +63,10 @@ internal sealed class TabularMixer : Module<Tensor, Tensor>
     public TabularMixerConfig Config { get; }
 
     /// <summary>Token embeddings E[token]: [batch, T] int64 -> [batch, T, d].</summary>
-    public Tensor Embed(Tensor tokens) => tokenEmbedding.forward(tokens);
+    public override Tensor Embed(Tensor tokens) => tokenEmbedding.forward(tokens);
 
     /// <summary>The rest of the network from token embeddings to outputs: [batch, T, d] -> [batch, outputs].</summary>
-    public Tensor ForwardFromEmbeddings(Tensor embedded)
+    public override Tensor ForwardFromEmbeddings(Tensor embedded)
     {
         var h = embeddingDropout.forward(embedded + positionEmbedding);
         foreach (var block in blocks)
@@ -76,5 +76,4 @@ internal sealed class TabularMixer : Module<Tensor, Tensor>
         return head.forward(h);
     }
 
-    public override Tensor forward(Tensor tokens) => ForwardFromEmbeddings(Embed(tokens));
 }
