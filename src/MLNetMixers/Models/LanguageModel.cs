@@ -120,6 +120,44 @@ internal sealed class LanguageModel : Module<Tensor, Tensor>
         return tokenEmbedding.forward(tokens) + positionEmbedding[start..(start + t)];
     }
 
+    /// <summary>
+    /// Draws every weight from a generator of its own seeded with <paramref name="seed"/>, with the usual
+    /// distributions (Linear: U(±1/√fan_in); embeddings: N(0, 1); positions: N(0, 0.02²); mixing weights:
+    /// U(±1/√n_ctx); LayerNorm: 1 and 0). Torch's global generator is shared by everything in the process, so
+    /// seeding it would not make the weights reproducible while other models are created concurrently.
+    /// </summary>
+    public void Initialize(int seed)
+    {
+        var generator = new Generator((ulong)seed);
+        double mixingBound = 1.0 / Math.Sqrt(Config.ContextLength);
+        using var noGrad = no_grad();
+        foreach (var (_, module) in named_modules())
+        {
+            foreach (var (name, p) in module.named_parameters(recurse: false))
+            {
+                switch (module)
+                {
+                    case TorchSharp.Modules.Linear linear:
+                        double bound = 1.0 / Math.Sqrt(linear.weight!.shape[1]);
+                        p.uniform_(-bound, bound, generator);
+                        break;
+                    case TorchSharp.Modules.Embedding:
+                        p.normal_(0, 1, generator);
+                        break;
+                    case TorchSharp.Modules.LayerNorm:
+                        p.fill_(name == "weight" ? 1 : 0);
+                        break;
+                    case LanguageModel:
+                        p.normal_(0, 0.02, generator);
+                        break;
+                    default:
+                        p.uniform_(-mixingBound, mixingBound, generator);
+                        break;
+                }
+            }
+        }
+    }
+
     /// <summary>Number of trainable weights.</summary>
     public long ParameterCount => parameters().Sum(p => p.numel());
 }

@@ -32,8 +32,8 @@ internal static class LanguageModelTrainer
                                       TextTokenizer tokenizer, int[] stream, Device device)
     {
         int window = Math.Min(config.ContextLength, stream.Length - 1);
-        torch.manual_seed(options.Seed);
         var model = new LanguageModel(config);
+        model.Initialize(options.Seed);
         model.to(device);
         var optimizer = optim.AdamW(model.parameters(), options.LearningRate, weight_decay: options.WeightDecay);
         int start = options.ResumeFromCheckpoint ? TryResume(host, options, config, tokenizer, model, optimizer) : 0;

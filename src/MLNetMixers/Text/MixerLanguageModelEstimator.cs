@@ -91,7 +91,7 @@ public sealed class MixerLanguageModelEstimator : IEstimator<MixerLanguageModelT
         var documents = ReadDocuments(input, textColumnName);
         var tokenizer = TextTokenizer.Create(options.Tokenization, options.Tokenizer, documents);
         int[] stream = LanguageModelTrainer.Pack(documents, tokenizer);
-        if (stream.Length < 3)
+        if (documents.All(d => d.Length == 0))
             throw new ArgumentException($"The text column '{textColumnName}' holds no text to learn from ({documents.Count} rows, all empty).", nameof(input));
 
         TorchRuntime.ApplyThreadCount(options.NumberOfThreads);

@@ -13,10 +13,18 @@ namespace MLNetMixers.Text;
 /// </summary>
 internal static class TextGenerator
 {
+    /// <summary>The generated text, cut before the first stop sequence.</summary>
     public static string Generate(LanguageModel model, TextTokenizer tokenizer, string prompt, TextGenerationOptions options, Device device, bool incremental = true)
-        => tokenizer.Decode(GenerateTokens(model, tokenizer, prompt, options, device, incremental, out _));
+    {
+        string text = tokenizer.Decode(GenerateTokens(model, tokenizer, prompt, options, device, incremental, out _));
+        int stop = FindStop(text, options.StopSequences);
+        return stop >= 0 ? text[..stop] : text;
+    }
 
-    /// <summary>The generated ids (stop sequence and end of text excluded); <paramref name="stepLogits"/> has each step's logits (tests).</summary>
+    /// <summary>
+    /// The generated ids (end of text excluded; the last ones complete a stop sequence when one was met);
+    /// <paramref name="stepLogits"/> has each step's logits when <paramref name="keepLogits"/> is set (tests).
+    /// </summary>
     public static List<int> GenerateTokens(LanguageModel model, TextTokenizer tokenizer, string prompt, TextGenerationOptions options, Device device,
                                            bool incremental, out List<float[]> stepLogits, bool keepLogits = false)
     {
@@ -46,7 +54,7 @@ internal static class TextGenerator
                 if (next == tokenizer.EndOfText)
                     break;
                 generated.Add(next);
-                if (options.StopSequences.Length > 0 && CutAtStopSequence(tokenizer, generated, options.StopSequences))
+                if (options.StopSequences.Length > 0 && FindStop(tokenizer.Decode(generated), options.StopSequences) >= 0)
                     break;
                 if (generated.Count == options.MaxNewTokens)
                     break;
@@ -97,26 +105,9 @@ internal static class TextGenerator
     private static Tensor AsBatch(List<int> tokens, Device device)
         => tensor(tokens.Select(t => (long)t).ToArray(), [1, tokens.Count], device: device);
 
-    /// <summary>When the decoded text contains a stop sequence, drops the tokens from the one that completed it on.</summary>
-    private static bool CutAtStopSequence(TextTokenizer tokenizer, List<int> generated, string[] stops)
-    {
-        string text = tokenizer.Decode(generated);
-        if (!stops.Any(s => text.Contains(s, StringComparison.Ordinal)))
-            return false;
-        // Shortest prefix of tokens whose text contains a stop, minus its last token: keeps text before the stop
-        // at token granularity (a token that straddles the stop is dropped).
-        for (int k = 1; k <= generated.Count; k++)
-        {
-            string prefix = tokenizer.Decode(generated.GetRange(0, k));
-            int at = stops.Select(s => prefix.IndexOf(s, StringComparison.Ordinal)).Where(i => i >= 0).DefaultIfEmpty(-1).Min();
-            if (at >= 0)
-            {
-                generated.RemoveRange(k - 1, generated.Count - (k - 1));
-                return true;
-            }
-        }
-        return true;
-    }
+    /// <summary>Index of the earliest stop sequence in <paramref name="text"/>, or -1.</summary>
+    private static int FindStop(string text, string[] stops)
+        => stops.Select(s => text.IndexOf(s, StringComparison.Ordinal)).Where(i => i >= 0).DefaultIfEmpty(-1).Min();
 
     /// <summary>Greedy at temperature 0; otherwise temperature, then top-k, then top-p, sampled on the CPU with the seeded generator.</summary>
     internal static int Sample(float[] logits, TextGenerationOptions options, Random random)

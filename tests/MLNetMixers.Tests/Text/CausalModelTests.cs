@@ -13,8 +13,8 @@ public class CausalModelTests
 
     private static LanguageModel NewModel(string kind, int contextLength = 24)
     {
-        manual_seed(7);
         var model = new LanguageModel(TextTestHelpers.Config(kind, contextLength));
+        model.Initialize(seed: 7);
         model.eval();
         return model;
     }
