@@ -140,7 +140,11 @@ internal sealed class CharacterAttributor
     private Tensor Classes(long[] classes, int firstRow, int rows)
         => tensor(classes.AsSpan(firstRow, rows).ToArray(), ScalarType.Int64).to(model.Device);
 
-    /// <summary>a_p = sum_d g_pd * e_pd with g = d f / d e at the row's embeddings e.</summary>
+    /// <summary>
+    /// a_p = sum_d g_pd * (e_pd - b_pd) with g = d f / d e at the row's embeddings e and b the baseline's embeddings:
+    /// the first-order term of the integrated-gradients path. Embeddings are not centred, so the plain g . e (the
+    /// <see cref="AttributionBaseline.Zero"/> baseline) mostly measures each token's embedding norm.
+    /// </summary>
     private float[] GradientTimesInput(long[] ids, long[] classes, int rows)
     {
         var result = new float[rows * length];
@@ -154,7 +158,10 @@ internal sealed class CharacterAttributor
             var f = model.Target(model.Network.ForwardFromEmbeddings(embedded), Classes(classes, r0, n));
             // autograd.grad leaves the parameters' .grad alone: explaining never disturbs a model being trained or shared.
             var g = torch.autograd.grad([f.sum()], [embedded])[0];
-            CopyRows((g * embedded).sum(-1), result, r0);
+            Tensor baseline;
+            using (no_grad())
+                baseline = Baseline(ids, r0, n, embedded);
+            CopyRows((g * (embedded.detach() - baseline)).sum(-1), result, r0);
         }
         return result;
     }

@@ -4,8 +4,9 @@ namespace MLNetMixers;
 public enum AttributionMethod
 {
     /// <summary>
-    /// Gradient x input on the token embeddings, summed over the embedding width: one backward pass. Fast; local
-    /// (it measures sensitivity at the row, not the effect of the whole value), no completeness guarantee.
+    /// Gradient x input on the token embeddings, summed over the embedding width, with the input measured from the
+    /// <see cref="MixerExplainOptions.Baseline"/> (g . (e - b); <see cref="AttributionBaseline.Zero"/> gives the classic
+    /// g . e): one backward pass. Fast; local (sensitivity at the row, not the effect of the whole value), no completeness.
     /// </summary>
     GradientTimesInput,
 
@@ -88,7 +89,7 @@ public sealed class MixerExplainOptions
     /// <summary>Quadrature points for <see cref="AttributionMethod.IntegratedGradients"/> (Gauss-Legendre). Default 64.</summary>
     public int Steps = 64;
 
-    /// <summary>The integrated-gradients reference row. Default: <see cref="AttributionBaseline.MissingValues"/>.</summary>
+    /// <summary>The reference row of integrated gradients and gradient x input. Default: <see cref="AttributionBaseline.MissingValues"/>.</summary>
     public AttributionBaseline Baseline = AttributionBaseline.MissingValues;
 
     /// <summary>Characters occluded together by <see cref="AttributionMethod.Occlusion"/> and <see cref="AttributionMethod.Combined"/>. Default 2, as in the seeds' code.</summary>
