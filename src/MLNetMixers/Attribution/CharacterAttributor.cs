@@ -15,6 +15,12 @@ internal sealed class AttributionBatch
     /// <summary>[rows] the explained class (0 for regression).</summary>
     public required int[] Classes { get; init; }
 
+    /// <summary>[rows] the predicted class (0 for regression).</summary>
+    public required int[] PredictedClasses { get; init; }
+
+    /// <summary>[rows] the prediction: binary P(true), multiclass P(predicted class), regression the value.</summary>
+    public required float[] Predictions { get; init; }
+
     /// <summary>[rows] the attributed target f(row).</summary>
     public required float[] TargetValues { get; init; }
 
@@ -71,7 +77,7 @@ internal sealed class CharacterAttributor
         for (int i = 0; i < ids.Length; i++)
             ids[i] = tokenIds[i];
 
-        var (classes, values) = PredictTargets(ids, rows);
+        var (classes, values, predicted, predictions) = PredictTargets(ids, rows);
         float[] characters;
         float[]? baselineValues = null, gaps = null;
         switch (options.Method)
@@ -107,16 +113,20 @@ internal sealed class CharacterAttributor
             Rows = rows,
             Characters = characters,
             Classes = classes.Select(c => (int)c).ToArray(),
+            PredictedClasses = predicted,
+            Predictions = predictions,
             TargetValues = values,
             BaselineValues = baselineValues,
             CompletenessGaps = gaps,
         };
     }
 
-    private (long[] Classes, float[] Values) PredictTargets(long[] ids, int rows)
+    private (long[] Classes, float[] Values, int[] Predicted, float[] Predictions) PredictTargets(long[] ids, int rows)
     {
         var classes = new long[rows];
         var values = new float[rows];
+        var predicted = new int[rows];
+        var predictions = new float[rows];
         int chunk = Math.Max(1, options.BatchSize);
         for (int r0 = 0; r0 < rows; r0 += chunk)
         {
@@ -124,14 +134,26 @@ internal sealed class CharacterAttributor
             using var scope = NewDisposeScope();
             using var noGrad = no_grad();
             var outputs = model.Network.forward(Tokens(ids, r0, n));
+            var best = model.PredictedClass(outputs);
             var c = options.TargetClass is int target && model.Task != ExplainedTask.Regression
                 ? full(n, target, ScalarType.Int64, model.Device)
-                : model.PredictedClass(outputs);
+                : best;
             var f = model.Target(outputs, c);
             c.cpu().data<long>().CopyTo(classes, r0);
             f.to(ScalarType.Float32).cpu().data<float>().CopyTo(values, r0);
+            var bestTarget = model.Target(outputs, best);
+            // Binary: P(true) = sigmoid(logit); multiclass: P(predicted) = exp(log-probability); regression: the value.
+            var shown = model.Task switch
+            {
+                ExplainedTask.Binary => outputs[.., 0].sigmoid(),
+                ExplainedTask.Multiclass => bestTarget.exp(),
+                _ => bestTarget,
+            };
+            shown.to(ScalarType.Float32).cpu().data<float>().CopyTo(predictions, r0);
+            foreach (var (v, i) in best.cpu().data<long>().ToArray().Select((v, i) => (v, i)))
+                predicted[r0 + i] = (int)v;
         }
-        return (classes, values);
+        return (classes, values, predicted, predictions);
     }
 
     private Tensor Tokens(long[] ids, int firstRow, int rows)
