@@ -161,7 +161,8 @@ public sealed class MixerExplainer
     private ExplainedRow Row(long position, VBuffer<uint> keys, VBuffer<float> characters, string[] classNames, int[] fieldOf, string[] fieldNames, ExplainedDataView.Cursor cursor)
     {
         var tokens = keys.DenseValues().Select(k => (int)k - 1).ToArray();
-        var text = tokens.Select(t => pipeline.Encoder.TokenText(t)).ToArray();
+        // One character per position: reserved tokens as the encoder's display marks ('·' padding, '∅' missing, ...).
+        var text = tokens.Select(t => pipeline.Encoder.ToDisplayString([t])).ToArray();
         var (predicted, prediction, explainedClass) = cursor.CurrentPrediction();
         string shown, explained;
         switch (pipeline.Network.Task)

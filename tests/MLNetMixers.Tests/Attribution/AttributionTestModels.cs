@@ -32,7 +32,7 @@ internal static class AttributionTestModels
     public static List<SyntheticRow> Synthetic(int rows, int seed)
     {
         var random = new Random(seed);
-        string[] colors = ["red", "blue", "green"], cities = ["Oslo", "Lima", "Rome"], pets = ["cat", "dog", "eel"];
+        string[] colors = ["red", "blue", "green"], cities = ["Oslo", "<b>&", "Rome"], pets = ["cat", "dog", "eel"];
         var data = new List<SyntheticRow>(rows);
         for (int i = 0; i < rows; i++)
         {
@@ -111,6 +111,10 @@ internal static class AttributionTestModels
         var model = new ExplainedModel(network, CPU, ExplainedTask.Binary, 2, encoder.Fields, encoder.SequenceLength);
         return (model, encoder, tokens, data);
     }
+
+    /// <summary>The synthetic model as an explainable pipeline whose "model" is the encoder (the network is attached directly).</summary>
+    public static ExplainedPipeline SyntheticPipeline((ExplainedModel Model, CharacterEncodingTransformer Encoder, int[][] Tokens, IDataView Data) trained)
+        => new(trained.Encoder, trained.Encoder, trained.Model);
 
     public static double Accuracy(ExplainedModel model, int[][] tokens, float[] labels)
     {
