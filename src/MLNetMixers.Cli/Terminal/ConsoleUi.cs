@@ -18,6 +18,17 @@ internal sealed class ConsoleUi
     {
         Verbose = verbose;
         Interactive = interactive ?? (!Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive);
+        if (Console.IsOutputRedirected)
+        {
+            // Logs and pipes get plain text: no colour codes, no cursor movement, a table width that fits the metrics.
+            AnsiConsole.Console = AnsiConsole.Create(new AnsiConsoleSettings
+            {
+                Ansi = AnsiSupport.No,
+                ColorSystem = ColorSystemSupport.NoColors,
+                Interactive = InteractionSupport.No,
+            });
+            AnsiConsole.Profile.Width = 120;
+        }
     }
 
     public bool Verbose { get; }
