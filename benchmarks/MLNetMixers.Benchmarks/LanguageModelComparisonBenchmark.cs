@@ -31,8 +31,8 @@ internal sealed class LanguageModelComparisonBenchmark : IBenchmark
         var train = smoke ? fortunes[..50] : fortunes[..^heldOutCount];
 
         int[] contexts = smoke ? [16] : [128, 512];
-        int tokensPerStep = smoke ? 32 : 4096;
-        int steps = smoke ? 2 : 300;
+        int tokensPerStep = smoke ? 32 : 2048;
+        int steps = smoke ? 2 : 200;
         int baseWidth = smoke ? 16 : 64, depth = smoke ? 1 : 4;
 
         var ml = new MLContext(seed: 1);
