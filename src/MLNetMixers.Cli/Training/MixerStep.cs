@@ -25,8 +25,6 @@ internal static class MixerStep
     /// <summary>The mixer's time budget when neither --epochs nor --train-time is given: the README run fits in minutes on two cores.</summary>
     public static readonly TimeSpan DefaultTrainTime = TimeSpan.FromMinutes(2);
 
-    private const int ProbeRows = 64;
-
     /// <summary>Fits the encoder and the mixer; the chain takes the raw CSV columns.</summary>
     public static TransformerChain<ITransformer> Train(MLContext mlContext, MixerStepInput input, ProgressReport report)
     {
@@ -53,7 +51,7 @@ internal static class MixerStep
             var budget = settings.TrainTime ?? DefaultTrainTime;
             var probeClock = System.Diagnostics.Stopwatch.StartNew();
             report(0, "measuring speed", false);
-            double rowsPerSecond = Probe(mlContext, input, encoded, TimeSpan.FromSeconds(Math.Clamp(budget.TotalSeconds / 20, 2, 8)));
+            double rowsPerSecond = Probe(mlContext, input, encoded, TimeSpan.FromSeconds(Math.Clamp(budget.TotalSeconds / 20, 4.5, 8)));
             limit = budget - probeClock.Elapsed;
             if (limit < TimeSpan.FromSeconds(1))
                 limit = TimeSpan.FromSeconds(1);
@@ -68,15 +66,14 @@ internal static class MixerStep
     }
 
     /// <summary>
-    /// Rows per second of training on this machine: a short run over the first rows, timed between its first and
-    /// last progress reports so start-up (JIT, first allocations) does not count.
+    /// Rows per second of training on this machine: a short time-boxed run on the training rows (all of them, so
+    /// every class is there), timed between its first and last progress reports so start-up does not count.
     /// </summary>
     private static double Probe(MLContext mlContext, MixerStepInput input, IDataView encoded, TimeSpan duration)
     {
         var reports = new ProgressLog();
-        var sample = mlContext.Data.TakeRows(encoded, ProbeRows);
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        using (Fit(mlContext, input, sample, epochs: 1000, duration, reports) as IDisposable) { }
+        using (Fit(mlContext, input, encoded, epochs: 1000, duration, reports) as IDisposable) { }
         var all = reports.Values;
         if (all.Count >= 2)
         {
@@ -86,7 +83,7 @@ internal static class MixerStep
             if (rows > 0 && seconds > 0)
                 return rows / seconds;
         }
-        return all.Count > 0 && all[^1].RowsPerSecond > 0 ? all[^1].RowsPerSecond : ProbeRows / Math.Max(0.001, clock.Elapsed.TotalSeconds);
+        return all.Count > 0 && all[^1].RowsPerSecond > 0 ? all[^1].RowsPerSecond : input.TrainRows / Math.Max(0.001, clock.Elapsed.TotalSeconds);
     }
 
     private static ITransformer Fit(MLContext mlContext, MixerStepInput input, IDataView encoded, int epochs, TimeSpan? limit, IProgress<TrainingProgress> progress)
