@@ -1,0 +1,105 @@
+using System.Diagnostics;
+using System.Text.Json;
+using MLNetMixers.Training;
+using static TorchSharp.torch;
+
+namespace MLNetMixers.Benchmarks;
+
+/// <summary>
+/// The same bare training step in PyTorch (Debian's python3-torch, installed by benchmarks/pytorch/install.sh) as the
+/// Python user's reference: ms/step and the ratio to TorchSharp measured in the same run.
+/// </summary>
+internal sealed class PyTorchBenchmark : IBenchmark
+{
+    public string Name => "PyTorch";
+
+    private const string Python = "/usr/bin/python3";
+
+    public void Run(BenchmarkContext context)
+    {
+        TorchRuntime.EnsureAvailable();
+        string script = Path.Combine(BenchmarkRunner.FindRepository(), "benchmarks", "pytorch", "bench_step.py");
+        string? version = PyTorchVersion();
+        if (version is null)
+        {
+            context.Report.Note($"{Python} has no torch module: run `sudo benchmarks/pytorch/install.sh` (Debian's python3-torch and libopenblas0-pthread), then `{BenchmarkRunner.BaseCommand} -- --only PyTorch`.");
+            context.Report.Table(["shape", "PyTorch"], [["all", "not installed"]]);
+            return;
+        }
+
+        int steps = context.Smoke ? 1 : 10;
+        var shapes = context.Smoke ? new[] { (ModelShape.Tabular.Tiny(), "tiny") } : [(ModelShape.Tabular, "tabular"), (ModelShape.LanguageModel, "LM")];
+        context.Log.WriteLine($"   expected ~2-3 min: TorchSharp and PyTorch ({version}) steps, {steps} each, twice per shape");
+        var rows = new List<IReadOnlyList<string>>();
+
+        int n = context.Smoke ? 64 : 2048;
+        double torchSharpSgemm = SgemmBenchmark.MeasureGflops(n, context.Smoke ? 1 : 5);
+        double pySgemm = RunPython(script, $"--sgemm {n}").GetProperty("gflops").GetDouble();
+        rows.Add([$"sgemm {n}^3", "", $"{torchSharpSgemm:F1} GFLOP/s", $"{pySgemm:F1} GFLOP/s", "", $"{torchSharpSgemm / pySgemm:F2}x"]);
+
+        foreach (var (shape, pythonName) in shapes)
+        {
+            // TorchSharp before and after the Python runs, so that a change of load in between shows up as spread.
+            double before = TorchSharpStep(shape, steps);
+            var bmm = RunPython(script, $"--shape {pythonName} --steps {steps} --mixing bmm");
+            var plain = RunPython(script, $"--shape {pythonName} --steps {steps} --mixing matmul");
+            double after = TorchSharpStep(shape, steps);
+            double torchSharp = (before + after) / 2;
+            foreach (var (result, label) in new[] { (bmm, "same stride-0 bmm token mixing as MLNetMixers"), (plain, "matmul(W, x) token mixing, as first written in Python") })
+            {
+                double pyMs = result.GetProperty("ms_per_step").GetDouble();
+                rows.Add([shape.Name, label, $"{torchSharp:F1} ms ({before:F1} / {after:F1})", $"{pyMs:F1} ms", $"{shape.StepFlops / (pyMs / 1e3) / 1e9:F1}", $"{pyMs / torchSharp:F2}x"]);
+                context.Log.WriteLine($"   {shape.Name} {label}: TorchSharp {torchSharp:F1} ms, PyTorch {pyMs:F1} ms");
+            }
+        }
+        context.Report.Note($"PyTorch {version} ({Python}, Debian python3-torch + libopenblas0-pthread) running benchmarks/pytorch/bench_step.py: the same model, "
+            + $"shapes, AdamW, clipping and FLOP formula as ModelStep, fp32, default threads. Median of {steps} steps after one warm-up; TorchSharp measured "
+            + "before and after the Python runs (both shown; the mean is used). Ratio > 1: TorchSharp is faster.");
+        context.Report.Table(["shape", "PyTorch variant", "TorchSharp ms/step (before / after)", "PyTorch ms/step", "PyTorch model GFLOP/s", "PyTorch / TorchSharp time"], rows);
+    }
+
+    private static double TorchSharpStep(ModelShape shape, int steps)
+    {
+        using var scope = NewDisposeScope();
+        using var trainer = new BareTrainer(shape, bfloat16: false, seed: 1);
+        var (tokens, targets) = BareTrainer.RandomBatch(shape, seed: 1);
+        return BenchmarkContext.MedianSeconds(() => trainer.Step(tokens, targets), steps) * 1e3;
+    }
+
+    /// <summary>torch.__version__ of /usr/bin/python3, or null when torch is not installed there.</summary>
+    internal static string? PyTorchVersion()
+    {
+        if (!File.Exists(Python))
+            return null;
+        try
+        {
+            var (code, output) = Execute("-c \"import torch; print(torch.__version__)\"");
+            return code == 0 ? output.Trim() : null;
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            return null;
+        }
+    }
+
+    private static JsonElement RunPython(string script, string arguments)
+    {
+        var (code, output) = Execute($"\"{script}\" {arguments}");
+        if (code != 0)
+            throw new InvalidOperationException($"{Python} {script} {arguments} failed with exit code {code}: {output}");
+        string line = output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Last(l => l.TrimStart().StartsWith('{'));
+        return JsonDocument.Parse(line).RootElement.Clone();
+    }
+
+    private static (int ExitCode, string Output) Execute(string arguments)
+    {
+        var start = new ProcessStartInfo(Python, arguments) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        // The private runtime's library path (set by ./dotnet for TorchSharp) must not leak into Debian's Python.
+        start.Environment.Remove("LD_LIBRARY_PATH");
+        using var process = Process.Start(start)!;
+        var error = process.StandardError.ReadToEndAsync();
+        string output = process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        return (process.ExitCode, output + error.Result);
+    }
+}
