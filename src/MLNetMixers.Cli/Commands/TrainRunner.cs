@@ -71,7 +71,7 @@ internal static class TrainRunner
         var models = new List<ModelMetrics>();
 
         var mixerClock = Stopwatch.StartNew();
-        var mixerInput = new MixerStepInput(schema, features, label, train, settings, cancellation);
+        var mixerInput = new MixerStepInput(schema, features, label, train, trainRows, settings, cancellation);
         var mixer = ui.Run("Training mixer", report => MixerStep.Train(mlContext, mixerInput, report));
         var model = WithPredictedClass(mlContext, mixer, label, train);
         var mixerMetrics = ModelMetrics.Evaluate(mlContext, "Mixer", model.Transform(test), label);
@@ -106,7 +106,7 @@ internal static class TrainRunner
             TestRows = testRows,
             StartedUtc = started,
             Models = models,
-            Device = settings.Device.ToString(),
+            Device = MixerStep.DeviceName(settings.Device),
         };
         ExplainStep.Run(mlContext, model, test, settings, ui);
         summary.ElapsedSeconds = clock.Elapsed.TotalSeconds;
