@@ -19,7 +19,9 @@ internal sealed record TabularModelShape(
     public TabularModel Create() => Architecture switch
     {
         TabularArchitecture.Mixer => new TabularMixer(new TabularMixerConfig(SequenceLength, VocabularySize, Outputs, Width, Depth, MlpRatio, Heads, Dropout)),
-        _ => throw new NotSupportedException($"The {Architecture} architecture is not available yet; use TabularArchitecture.Mixer."),
+        TabularArchitecture.Mlp => new MlpBaseline(SequenceLength, VocabularySize, Outputs, Width, Depth, MlpRatio, Dropout),
+        TabularArchitecture.Transformer => new TransformerBaseline(SequenceLength, VocabularySize, Outputs, Width, Depth, MlpRatio, Heads, Dropout),
+        _ => throw new ArgumentOutOfRangeException(nameof(Architecture), Architecture, "Unknown tabular architecture."),
     };
 
     public void Save(BinaryWriter w)

@@ -69,7 +69,7 @@ public sealed class MixerMulticlassTrainer : IEstimator<MixerPredictionTransform
 
         public override bool AcceptsLabel(SchemaShape.Column label) => label.Kind == SchemaShape.Column.VectorKind.Scalar && label.IsKey;
 
-        public override bool AcceptsLabel(DataViewType type) => type is KeyDataViewType { Count: >= 2 and <= int.MaxValue };
+        public override bool AcceptsLabel(DataViewType type) => type is KeyDataViewType { Count: >= 1 and <= int.MaxValue };
 
         public override Func<float> LabelReader(DataViewRow row, DataViewSchema.Column label)
         {
