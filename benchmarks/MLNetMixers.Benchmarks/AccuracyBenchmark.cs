@@ -48,9 +48,11 @@ internal sealed class AccuracyBenchmark : IBenchmark
 
     public void Run(BenchmarkContext context)
     {
+        // MLNETMIXERS_ACCURACY_DATASETS=penguins,concrete limits a run to some datasets (to check one quickly).
+        var only = Environment.GetEnvironmentVariable("MLNETMIXERS_ACCURACY_DATASETS")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         var datasets = context.Smoke
             ? All.Where(d => d.File is "weka_breast-cancer.csv" or "penguins.csv" or "concrete.csv").ToArray()
-            : All;
+            : only is { Length: > 0 } ? All.Where(d => only.Contains(Path.GetFileNameWithoutExtension(d.File))).ToArray() : All;
         int folds = context.Smoke ? 2 : Folds;
         context.Log.WriteLine($"   expected ~{datasets.Length * folds * (MixerBudgetPerFold.TotalSeconds + 4) / 60:F0} min: {datasets.Length} datasets x {folds} folds, mixer sized to {MixerBudgetPerFold.TotalSeconds} s per fold");
         var rows = new List<IReadOnlyList<string>>();

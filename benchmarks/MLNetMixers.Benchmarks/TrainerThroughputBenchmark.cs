@@ -25,7 +25,7 @@ internal sealed class TrainerThroughputBenchmark : IBenchmark
         var ml = new MLContext(seed: 1);
         var raw = RealBatches.LoadCsv(ml, Path.Combine(context.DatasetsFolder, "tabular", file));
         if (context.Smoke)
-            raw = ml.Data.TakeRows(raw, 48);
+            raw = ml.Data.TakeRows(ml.Data.ShuffleRows(raw, seed: 1), 48);
         var data = ml.Data.Cache(ml.Transforms.Conversion.MapValueToKey("Label", label).Fit(raw).Transform(raw));
         var encoder = ml.Transforms.EncodeAsCharacters(new CharacterEncodingOptions { ExcludedColumns = [label, "Label"] }).Fit(data);
         var encoded = encoder.Transform(data);
