@@ -1,0 +1,42 @@
+namespace MLNetMixers.Models;
+
+/// <summary>
+/// Everything needed to rebuild a tabular network before its weights are loaded: the architecture and its sizes.
+/// Saved in the model zip next to the weights.
+/// </summary>
+internal sealed record TabularModelShape(
+    TabularArchitecture Architecture,
+    int SequenceLength,
+    int VocabularySize,
+    int Outputs,
+    int Width,
+    int Depth,
+    int MlpRatio,
+    int Heads,
+    double Dropout)
+{
+    /// <summary>Builds the network with freshly initialised weights (from torch's current random state).</summary>
+    public TabularModel Create() => Architecture switch
+    {
+        TabularArchitecture.Mixer => new TabularMixer(new TabularMixerConfig(SequenceLength, VocabularySize, Outputs, Width, Depth, MlpRatio, Heads, Dropout)),
+        TabularArchitecture.Mlp => new MlpBaseline(SequenceLength, VocabularySize, Outputs, Width, Depth, MlpRatio, Dropout),
+        TabularArchitecture.Transformer => new TransformerBaseline(SequenceLength, VocabularySize, Outputs, Width, Depth, MlpRatio, Heads, Dropout),
+        _ => throw new ArgumentOutOfRangeException(nameof(Architecture), Architecture, "Unknown tabular architecture."),
+    };
+
+    public void Save(BinaryWriter w)
+    {
+        w.Write((int)Architecture);
+        w.Write(SequenceLength);
+        w.Write(VocabularySize);
+        w.Write(Outputs);
+        w.Write(Width);
+        w.Write(Depth);
+        w.Write(MlpRatio);
+        w.Write(Heads);
+        w.Write(Dropout);
+    }
+
+    public static TabularModelShape Load(BinaryReader r) => new(
+        (TabularArchitecture)r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadDouble());
+}

@@ -1,0 +1,437 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Data.IO;
+using Microsoft.ML.Runtime;
+using MLNetMixers;
+using MLNetMixers.Models;
+using MLNetMixers.Persistence;
+using MLNetMixers.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+[assembly: LoadableClass(typeof(MixerPredictionTransformer), null, typeof(SignatureLoadModel),
+    "Mixer prediction", MixerPredictionTransformer.LoaderSignature)]
+[assembly: LoadableClass(typeof(IRowMapper), typeof(MixerPredictionTransformer), null, typeof(SignatureLoadRowMapper),
+    "Mixer prediction", MixerPredictionTransformer.LoaderSignature)]
+
+namespace MLNetMixers;
+
+/// <summary>
+/// A trained mixer model: reads the encoded <c>Features</c> column and adds ML.NET's standard prediction columns.
+/// Binary: <c>Score</c> (Single, the logit), <c>Probability</c> (Single) and <c>PredictedLabel</c> (Boolean).
+/// Multiclass: <c>Score</c> (a vector of K class probabilities, slot names from the label's key values) and
+/// <c>PredictedLabel</c> (a key with the label's key values, so <c>MapKeyToValue</c> recovers the class).
+/// Regression: <c>Score</c> (Single, in the label's units). An IDataView is scored in batches through the network;
+/// a PredictionEngine scores single rows (one engine per thread). Immutable; saves into the ML.NET model zip.
+/// </summary>
+public sealed class MixerPredictionTransformer : RowToRowTransformerBase, ITransformer, IDisposable
+{
+    internal const string LoaderSignature = "MixerPrediction";
+    internal const string ScoreColumnName = "Score";
+    internal const string ProbabilityColumnName = "Probability";
+    internal const string PredictedLabelColumnName = "PredictedLabel";
+    internal const int ScoringBatchSize = 256;
+
+    private readonly TabularModelShape shape;
+    private readonly MixerDevice requestedDevice;
+    /// <summary>The label's KeyValues annotation (multiclass), kept to label the predictions; null when it had none.</summary>
+    private readonly DataViewSchema.Annotations? labelKeyValues;
+    private readonly ReadOnlyMemory<char>[]? classNames;
+    private bool disposed;
+
+    internal MixerPredictionTransformer(IHostEnvironment env, MixerTask task, string featureColumnName, TabularModelShape shape,
+        TabularModel network, MixerDevice requestedDevice, Device device, (double Mean, double Std) targetScaling,
+        DataViewSchema.Annotations? labelKeyValues)
+        : base(Contracts.CheckRef(env, nameof(env)).Register(nameof(MixerPredictionTransformer)))
+    {
+        Task = task;
+        FeatureColumnName = featureColumnName;
+        this.shape = shape;
+        this.requestedDevice = requestedDevice;
+        Network = network;
+        Device = device;
+        TargetScaling = targetScaling;
+        this.labelKeyValues = labelKeyValues;
+        classNames = labelKeyValues is null ? null : LabelKeyValueTexts(labelKeyValues);
+        if (classNames is not null && classNames.Length != ClassCount)
+            throw Host.Except($"The label has {classNames.Length} key values but the model predicts {ClassCount} classes.");
+        Network.eval();
+    }
+
+    /// <summary>What the model predicts.</summary>
+    public MixerTask Task { get; }
+
+    /// <summary>The encoded input column the model reads.</summary>
+    public string FeatureColumnName { get; }
+
+    /// <summary>Number of classes: 2 for binary classification, K for multiclass, 1 for regression.</summary>
+    public int ClassCount => Task switch
+    {
+        MixerTask.BinaryClassification => 2,
+        MixerTask.MulticlassClassification => shape.Outputs,
+        _ => 1,
+    };
+
+    /// <summary>The trained network in eval mode; its forward pass gives raw outputs (see <see cref="Outputs"/>).</summary>
+    internal TabularModel Network { get; }
+
+    /// <summary>Where <see cref="Network"/> lives.</summary>
+    internal Device Device { get; }
+
+    /// <summary>Token positions per encoded row (T).</summary>
+    internal int SequenceLength => shape.SequenceLength;
+
+    /// <summary>Token ids the network embeds (V).</summary>
+    internal int VocabularySize => shape.VocabularySize;
+
+    internal TabularModelShape Shape => shape;
+
+    /// <summary>Regression: Score = Mean + Std * output. (0, 1) for classification.</summary>
+    internal (double Mean, double Std) TargetScaling { get; }
+
+    /// <summary>
+    /// Raw network outputs for token ids [B, T] (int64, token id = key - 1), on the input's device: binary logit [B, 1],
+    /// multiclass logits [B, K], regression standardised value [B, 1]. Gradient mode is the caller's.
+    /// </summary>
+    internal Tensor Outputs(Tensor tokenIds)
+    {
+        if (tokenIds.dim() != 2 || tokenIds.shape[1] != SequenceLength)
+            throw new ArgumentException($"Expected token ids of shape [batch, {SequenceLength}], got [{string.Join(", ", tokenIds.shape)}].", nameof(tokenIds));
+        var inputDevice = tokenIds.device;
+        var outputs = Network.forward(tokenIds.to(ScalarType.Int64).to(Device));
+        return outputs.device == inputDevice ? outputs : outputs.to(inputDevice);
+    }
+
+    /// <summary>Raw outputs of <paramref name="rows"/> rows of token ids, row-major [rows, outputs], on the CPU.</summary>
+    internal float[] ScoreTokens(long[] tokenIds, int rows)
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var ids = tensor(tokenIds.AsSpan(0, rows * SequenceLength).ToArray(), [rows, SequenceLength], device: Device);
+        return Network.forward(ids).to(ScalarType.Float32).cpu().data<float>().ToArray();
+    }
+
+    /// <summary>Scores the input in batches of rows through the network.</summary>
+    public new IDataView Transform(IDataView input)
+    {
+        Host.CheckValue(input, nameof(input));
+        CheckFeatureColumn(input.Schema);
+        return new BatchScoringDataView(this, input);
+    }
+
+    /// <inheritdoc/>
+    public new DataViewSchema GetOutputSchema(DataViewSchema inputSchema)
+    {
+        Host.CheckValue(inputSchema, nameof(inputSchema));
+        CheckFeatureColumn(inputSchema);
+        var builder = new DataViewSchema.Builder();
+        builder.AddColumns(inputSchema);
+        foreach (var column in OutputColumns(inputSchema))
+            builder.AddColumn(column.Name, column.Type, column.Annotations);
+        return builder.ToSchema();
+    }
+
+    internal int CheckFeatureColumn(DataViewSchema schema)
+    {
+        if (!schema.TryGetColumnIndex(FeatureColumnName, out int index))
+            throw Host.ExceptSchemaMismatch(nameof(schema), "feature", FeatureColumnName);
+        var type = schema[index].Type;
+        if (type is not VectorDataViewType { ItemType: KeyDataViewType key } vector || vector.Size != SequenceLength || key.RawType != typeof(uint)
+            || (int)key.Count != VocabularySize)
+        {
+            throw Host.ExceptSchemaMismatch(nameof(schema), "feature", FeatureColumnName,
+                $"Vector<Key<UInt32, 0-{VocabularySize - 1}>, {SequenceLength}> (the EncodeAsCharacters output the model was trained on)", type.ToString());
+        }
+        return index;
+    }
+
+    /// <summary>The prediction columns, with the scorer annotations ML.NET's evaluators look for.</summary>
+    internal DataViewSchema.DetachedColumn[] OutputColumns(DataViewSchema inputSchema)
+    {
+        uint setId = checked(inputSchema.GetMaxAnnotationKind(out _, AnnotationUtils.Kinds.ScoreColumnSetId) + 1);
+        string kind = Task switch
+        {
+            MixerTask.BinaryClassification => AnnotationUtils.Const.ScoreColumnKind.BinaryClassification,
+            MixerTask.MulticlassClassification => AnnotationUtils.Const.ScoreColumnKind.MulticlassClassification,
+            _ => AnnotationUtils.Const.ScoreColumnKind.Regression,
+        };
+
+        DataViewSchema.Annotations.Builder Scorer(string valueKind)
+        {
+            var b = new DataViewSchema.Annotations.Builder();
+            b.Add(AnnotationUtils.Kinds.ScoreColumnSetId, AnnotationUtils.ScoreColumnSetIdType, (ref uint dst) => dst = setId);
+            b.Add(AnnotationUtils.Kinds.ScoreColumnKind, TextDataViewType.Instance, (ref ReadOnlyMemory<char> dst) => dst = kind.AsMemory());
+            b.Add(AnnotationUtils.Kinds.ScoreValueKind, TextDataViewType.Instance, (ref ReadOnlyMemory<char> dst) => dst = valueKind.AsMemory());
+            return b;
+        }
+
+        switch (Task)
+        {
+            case MixerTask.BinaryClassification:
+                var probability = Scorer(AnnotationUtils.Const.ScoreValueKind.Probability);
+                probability.Add(AnnotationUtils.Kinds.IsNormalized, BooleanDataViewType.Instance, (ref bool dst) => dst = true);
+                return
+                [
+                    new(ScoreColumnName, NumberDataViewType.Single, Scorer(AnnotationUtils.Const.ScoreValueKind.Score).ToAnnotations()),
+                    new(ProbabilityColumnName, NumberDataViewType.Single, probability.ToAnnotations()),
+                    new(PredictedLabelColumnName, BooleanDataViewType.Instance, Scorer(AnnotationUtils.Const.ScoreValueKind.PredictedLabel).ToAnnotations()),
+                ];
+            case MixerTask.MulticlassClassification:
+                var score = Scorer(AnnotationUtils.Const.ScoreValueKind.Score);
+                var predicted = Scorer(AnnotationUtils.Const.ScoreValueKind.PredictedLabel);
+                if (labelKeyValues is not null && classNames is not null)
+                {
+                    var names = classNames;
+                    score.AddSlotNames(ClassCount, (ref VBuffer<ReadOnlyMemory<char>> dst) => new VBuffer<ReadOnlyMemory<char>>(names.Length, names).CopyTo(ref dst));
+                    predicted.Add(labelKeyValues, name => name == AnnotationUtils.Kinds.KeyValues);
+                }
+                return
+                [
+                    new(ScoreColumnName, new VectorDataViewType(NumberDataViewType.Single, ClassCount), score.ToAnnotations()),
+                    new(PredictedLabelColumnName, new KeyDataViewType(typeof(uint), ClassCount), predicted.ToAnnotations()),
+                ];
+            default:
+                return [new(ScoreColumnName, NumberDataViewType.Single, Scorer(AnnotationUtils.Const.ScoreValueKind.Score).ToAnnotations())];
+        }
+    }
+
+    /// <summary>Fills the prediction columns of one row from its raw outputs.</summary>
+    internal void WriteBinary(ReadOnlySpan<float> raw, out float score, out float probability, out bool predicted)
+    {
+        score = raw[0];
+        probability = (float)(1 / (1 + Math.Exp(-raw[0])));
+        predicted = raw[0] > 0;
+    }
+
+    internal void WriteMulticlass(ReadOnlySpan<float> raw, Span<float> probabilities, out uint predictedKey)
+    {
+        float max = float.NegativeInfinity;
+        int best = 0;
+        for (int k = 0; k < raw.Length; k++)
+        {
+            if (raw[k] > max)
+            {
+                max = raw[k];
+                best = k;
+            }
+        }
+        double sum = 0;
+        for (int k = 0; k < raw.Length; k++)
+            sum += Math.Exp(raw[k] - max);
+        for (int k = 0; k < raw.Length; k++)
+            probabilities[k] = (float)(Math.Exp(raw[k] - max) / sum);
+        predictedKey = (uint)best + 1;
+    }
+
+    internal float RegressionScore(ReadOnlySpan<float> raw) => (float)(TargetScaling.Mean + TargetScaling.Std * raw[0]);
+
+    private static ReadOnlyMemory<char>[] LabelKeyValueTexts(DataViewSchema.Annotations keyValues)
+    {
+        var column = keyValues.Schema[AnnotationUtils.Kinds.KeyValues];
+        var itemType = ((VectorDataViewType)column.Type).ItemType.RawType;
+        var method = typeof(MixerPredictionTransformer).GetMethod(nameof(KeyValueTexts), System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!;
+        return (ReadOnlyMemory<char>[])method.MakeGenericMethod(itemType).Invoke(null, [keyValues])!;
+    }
+
+    private static ReadOnlyMemory<char>[] KeyValueTexts<T>(DataViewSchema.Annotations keyValues)
+    {
+        VBuffer<T> values = default;
+        keyValues.GetValue(AnnotationUtils.Kinds.KeyValues, ref values);
+        return values.DenseValues().Select(v => (v?.ToString() ?? "").AsMemory()).ToArray();
+    }
+
+    private static VersionInfo GetVersionInfo() => new(
+        modelSignature: "MXPREDCT",
+        verWrittenCur: 0x00010001,
+        verReadableCur: 0x00010001,
+        verWeCanReadBack: 0x00010001,
+        loaderSignature: LoaderSignature,
+        loaderAssemblyName: typeof(MixerPredictionTransformer).Assembly.FullName);
+
+    /// <summary>Writes the task, the network's shape and weights, and the label's key values into the model zip.</summary>
+    public override void SaveModel(ModelSaveContext ctx)
+    {
+        Host.CheckValue(ctx, nameof(ctx));
+        ObjectDisposedException.ThrowIf(disposed, this);
+        ctx.CheckAtModel();
+        ctx.SetVersionInfo(GetVersionInfo());
+        var w = ctx.Writer;
+        w.Write((int)Task);
+        w.Write(FeatureColumnName);
+        shape.Save(w);
+        w.Write((int)requestedDevice);
+        w.Write(TargetScaling.Mean);
+        w.Write(TargetScaling.Std);
+        w.Write(labelKeyValues is not null);
+        if (labelKeyValues is not null)
+            SaveKeyValues(ctx, labelKeyValues);
+        ctx.SaveModule("Network", Network);
+    }
+
+    private void SaveKeyValues(ModelSaveContext ctx, DataViewSchema.Annotations keyValues)
+    {
+        var type = (VectorDataViewType)keyValues.Schema[AnnotationUtils.Kinds.KeyValues].Type;
+        var method = typeof(MixerPredictionTransformer).GetMethod(nameof(SaveKeyValuesOf), System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!;
+        method.MakeGenericMethod(type.ItemType.RawType).Invoke(this, [ctx, keyValues, type]);
+    }
+
+    private void SaveKeyValuesOf<T>(ModelSaveContext ctx, DataViewSchema.Annotations keyValues, VectorDataViewType type)
+    {
+        VBuffer<T> values = default;
+        keyValues.GetValue(AnnotationUtils.Kinds.KeyValues, ref values);
+        var saver = new BinarySaver(Host, new BinarySaver.Arguments());
+        if (!saver.TryWriteTypeAndValue(ctx.Writer.BaseStream, type, ref values, out _))
+            throw Host.Except($"The label's key values of type {type.ItemType} cannot be saved.");
+    }
+
+    private static MixerPredictionTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
+    {
+        Contracts.CheckValue(env, nameof(env));
+        ctx.CheckAtModel(GetVersionInfo());
+        var r = ctx.Reader;
+        var task = (MixerTask)r.ReadInt32();
+        string featureColumn = r.ReadString();
+        var shape = TabularModelShape.Load(r);
+        var requested = (MixerDevice)r.ReadInt32();
+        double mean = r.ReadDouble(), std = r.ReadDouble();
+        DataViewSchema.Annotations? keyValues = null;
+        if (r.ReadBoolean())
+        {
+            var saver = new BinarySaver(env, new BinarySaver.Arguments());
+            if (!saver.TryLoadTypeAndValue(r.BaseStream, out var type, out var value) || type is not VectorDataViewType vector)
+                throw Contracts.ExceptDecode("The mixer model's label key values could not be read.");
+            keyValues = KeyValuesAnnotation(vector, value);
+        }
+        var device = TorchRuntime.ResolveDevice(env, requested);
+        var network = shape.Create();
+        ctx.LoadModule("Network", network);
+        network.to(device);
+        return new MixerPredictionTransformer(env, task, featureColumn, shape, network, requested, device, (mean, std), keyValues);
+    }
+
+    private static IRowMapper Create(IHostEnvironment env, ModelLoadContext ctx, DataViewSchema inputSchema)
+        => Create(env, ctx).MakeRowMapper(inputSchema);
+
+    internal static DataViewSchema.Annotations KeyValuesAnnotation(VectorDataViewType type, object value)
+    {
+        var method = typeof(MixerPredictionTransformer).GetMethod(nameof(KeyValuesAnnotationOf), System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!;
+        return (DataViewSchema.Annotations)method.MakeGenericMethod(type.ItemType.RawType).Invoke(null, [type, value])!;
+    }
+
+    private static DataViewSchema.Annotations KeyValuesAnnotationOf<T>(VectorDataViewType type, object value)
+    {
+        var values = (VBuffer<T>)value;
+        var builder = new DataViewSchema.Annotations.Builder();
+        builder.Add(AnnotationUtils.Kinds.KeyValues, type, (ref VBuffer<T> dst) => values.CopyTo(ref dst));
+        return builder.ToAnnotations();
+    }
+
+    /// <summary>The single-row mapper (PredictionEngine, and ML.NET's row-to-row plumbing).</summary>
+    public override IRowMapper MakeRowMapper(DataViewSchema schema) => new Mapper(this, schema);
+
+    /// <summary>Releases the network's native memory.</summary>
+    public void Dispose()
+    {
+        if (disposed)
+            return;
+        disposed = true;
+        Network.Dispose();
+    }
+
+    /// <summary>Reads one row's keys as token ids into a buffer, checking the values.</summary>
+    internal static void CopyTokenIds(in VBuffer<uint> keys, Span<long> destination, int vocabularySize, string column)
+    {
+        if (keys.Length != destination.Length)
+            throw new InvalidOperationException($"Column '{column}' holds {keys.Length} tokens per row; the model reads {destination.Length}.");
+        int i = 0;
+        foreach (uint key in keys.DenseValues())
+        {
+            if (key == 0 || key > vocabularySize)
+                throw new InvalidOperationException($"Column '{column}' holds key {key} at slot {i}, outside 1..{vocabularySize}: the features must come from EncodeAsCharacters.");
+            destination[i++] = key - 1;
+        }
+    }
+
+    /// <summary>Column getters over precomputed raw outputs: <paramref name="rawOf"/> gives the current row's outputs.</summary>
+    internal Delegate[] MakeOutputGetters(Func<int, bool> activeOutput, Func<ReadOnlyMemory<float>> rawOf)
+    {
+        switch (Task)
+        {
+            case MixerTask.BinaryClassification:
+                return
+                [
+                    activeOutput(0) ? (ValueGetter<float>)((ref float dst) => dst = rawOf().Span[0]) : null!,
+                    activeOutput(1) ? (ValueGetter<float>)((ref float dst) => WriteBinary(rawOf().Span, out _, out dst, out _)) : null!,
+                    activeOutput(2) ? (ValueGetter<bool>)((ref bool dst) => dst = rawOf().Span[0] > 0) : null!,
+                ];
+            case MixerTask.MulticlassClassification:
+                int k = ClassCount;
+                return
+                [
+                    activeOutput(0) ? (ValueGetter<VBuffer<float>>)((ref VBuffer<float> dst) =>
+                    {
+                        var editor = VBufferEditor.Create(ref dst, k);
+                        WriteMulticlass(rawOf().Span, editor.Values, out _);
+                        dst = editor.Commit();
+                    }) : null!,
+                    activeOutput(1) ? (ValueGetter<uint>)((ref uint dst) =>
+                    {
+                        Span<float> probabilities = stackalloc float[k];
+                        WriteMulticlass(rawOf().Span, probabilities, out dst);
+                    }) : null!,
+                ];
+            default:
+                return [activeOutput(0) ? (ValueGetter<float>)((ref float dst) => dst = RegressionScore(rawOf().Span)) : null!];
+        }
+    }
+
+    private sealed class Mapper : MapperBase
+    {
+        private readonly MixerPredictionTransformer parent;
+        private readonly int featureIndex;
+
+        public Mapper(MixerPredictionTransformer parent, DataViewSchema schema) : base(parent.Host, schema, parent)
+        {
+            this.parent = parent;
+            featureIndex = parent.CheckFeatureColumn(schema);
+        }
+
+        public override DataViewSchema.DetachedColumn[] GetOutputColumnsCore() => parent.OutputColumns(InputSchema);
+
+        public override Func<int, bool> GetDependenciesCore(Func<int, bool> activeOutput)
+        {
+            bool any = Enumerable.Range(0, parent.OutputColumns(InputSchema).Length).Any(activeOutput);
+            return col => any && col == featureIndex;
+        }
+
+        public override Delegate MakeGetter(DataViewRow input, int iinfo, Func<int, bool> activeOutput, out Action disposer)
+            => throw new InvalidOperationException("Getters are made together by CreateGetters.");
+
+        public override Delegate[] CreateGetters(DataViewRow input, Func<int, bool> activeOutput, out Action disposer)
+        {
+            disposer = null!;
+            // One network call per row, shared by the row's columns; each getter set has its own buffers, so one
+            // PredictionEngine per thread is safe.
+            var getFeatures = input.GetGetter<VBuffer<uint>>(input.Schema[featureIndex]);
+            VBuffer<uint> keys = default;
+            var ids = new long[parent.SequenceLength];
+            long cachedPosition = -1;
+            float[] raw = [];
+            ReadOnlyMemory<float> RawOf()
+            {
+                if (cachedPosition != input.Position || raw.Length == 0)
+                {
+                    getFeatures(ref keys);
+                    CopyTokenIds(keys, ids, parent.VocabularySize, parent.FeatureColumnName);
+                    raw = parent.ScoreTokens(ids, 1);
+                    cachedPosition = input.Position;
+                }
+                return raw;
+            }
+            return parent.MakeOutputGetters(activeOutput, RawOf);
+        }
+
+        public override void SaveModel(ModelSaveContext ctx) => parent.SaveModel(ctx);
+    }
+}

@@ -1,0 +1,86 @@
+namespace MLNetMixers;
+
+/// <summary>
+/// Options shared by the mixer trainers (binary, multiclass, regression). The defaults train well on small and
+/// medium tables (hundreds to tens of thousands of rows) without tuning.
+/// </summary>
+public abstract class MixerTrainerOptions
+{
+    /// <summary>The label column. Its type depends on the task: see each trainer.</summary>
+    public string LabelColumnName = "Label";
+
+    /// <summary>
+    /// The encoded rows: a known-size vector of keys, as written by <c>mlContext.Transforms.EncodeAsCharacters</c>.
+    /// </summary>
+    public string FeatureColumnName = "Features";
+
+    /// <summary>The network: the mixer, or one of the baselines for comparisons.</summary>
+    public TabularArchitecture Architecture = TabularArchitecture.Mixer;
+
+    /// <summary>Features per position (d).</summary>
+    public int Width = 64;
+
+    /// <summary>Number of blocks (mixer or transformer), or hidden layers of the MLP baseline.</summary>
+    public int Depth = 4;
+
+    /// <summary>Expansion of the channel MLP in each block: d -> MlpRatio·d -> d.</summary>
+    public int MlpRatio = 4;
+
+    /// <summary>Token-mixing heads (mixer) or attention heads (transformer); must divide <see cref="Width"/>.</summary>
+    public int Heads = 1;
+
+    /// <summary>Dropout probability on the embeddings and on each residual branch, in [0, 1).</summary>
+    public double Dropout = 0.1;
+
+    /// <summary>Passes over the training data.</summary>
+    public int Epochs = 40;
+
+    /// <summary>Rows per optimizer step.</summary>
+    public int BatchSize = 32;
+
+    /// <summary>Peak learning rate of AdamW, reached at the end of the warmup.</summary>
+    public double LearningRate = 1e-3;
+
+    /// <summary>AdamW's decoupled weight decay, applied to matrices only (not to biases, norms or embeddings' scale).</summary>
+    public double WeightDecay = 0.05;
+
+    /// <summary>Fraction of all steps spent ramping the learning rate linearly from zero to its peak, in [0, 1).</summary>
+    public double WarmupFraction = 0.05;
+
+    /// <summary>How the learning rate decays after the warmup.</summary>
+    public LearningRateSchedule Schedule = LearningRateSchedule.Cosine;
+
+    /// <summary>Largest global L2 norm of the gradients before each step; 0 or less turns clipping off.</summary>
+    public double GradientClipNorm = 1.0;
+
+    /// <summary>
+    /// Stop after this many epochs without improvement of the validation metric, and keep the best epoch's weights.
+    /// Needs a validation set: <c>trainer.Fit(train, validation)</c>. Null trains every epoch (and still keeps the
+    /// best epoch's weights when a validation set is given).
+    /// </summary>
+    public int? EarlyStoppingPatience;
+
+    /// <summary>Stop training after this much wall time (the model trained so far is kept). Null: no limit.</summary>
+    public TimeSpan? MaxTrainingTime;
+
+    /// <summary>Where to train and score.</summary>
+    public MixerDevice Device = MixerDevice.Auto;
+
+    /// <summary>CPU threads torch may use (it is a process-wide torch setting). Null leaves torch's default (all cores).</summary>
+    public int? NumberOfThreads;
+
+    /// <summary>The number format of training. <see cref="MixerPrecision.BFloat16"/> is an opt-in for CPUs.</summary>
+    public MixerPrecision Precision = MixerPrecision.Float32;
+
+    /// <summary>
+    /// Seed of weight initialisation, dropout and shuffling. Null derives it from the MLContext's seed, so the same
+    /// MLContext seed and data give bit-identical models on the CPU.
+    /// </summary>
+    public int? Seed;
+
+    /// <summary>Receives a report after every epoch and about every two seconds in between.</summary>
+    public IProgress<TrainingProgress>? Progress;
+
+    /// <summary>Cancels training within one optimizer step (Fit throws <see cref="OperationCanceledException"/>).</summary>
+    public CancellationToken CancellationToken;
+}

@@ -1,0 +1,247 @@
+using System.Diagnostics;
+using Microsoft.ML.Runtime;
+using MLNetMixers.Models;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace MLNetMixers.Training;
+
+/// <summary>
+/// The training loop shared by every mixer trainer: AdamW, linear warmup then cosine/linear decay, gradient
+/// clipping, a seeded shuffle per epoch, validation with early stopping (best weights restored), progress,
+/// cancellation and a time limit.
+/// </summary>
+internal sealed class MixerTrainingLoop
+{
+    private static readonly TimeSpan ReportInterval = TimeSpan.FromSeconds(2);
+
+    private readonly IHost host;
+    private readonly MixerTrainerOptions options;
+    private readonly TaskObjective objective;
+    private readonly Device device;
+
+    public MixerTrainingLoop(IHost host, MixerTrainerOptions options, TaskObjective objective, Device device)
+    {
+        this.host = host;
+        this.options = options;
+        this.objective = objective;
+        this.device = device;
+    }
+
+    /// <summary>Trains <paramref name="model"/> in place and leaves it in eval mode on the device.</summary>
+    public void Run(TabularModel model, EncodedRows train, float[] trainTargets, EncodedRows? validation, float[]? validationTargets, int seed)
+    {
+        using var ch = host.Start("Training mixer");
+        using var pch = host.StartProgressChannel("Training mixer");
+        var clock = Stopwatch.StartNew();
+
+        int rows = train.Count;
+        int batchSize = Math.Min(options.BatchSize, rows);
+        int stepsPerEpoch = (rows + batchSize - 1) / batchSize;
+        long totalSteps = (long)stepsPerEpoch * options.Epochs;
+        long warmupSteps = (long)Math.Round(options.WarmupFraction * totalSteps);
+        long step = 0;
+        double lastLoss = double.NaN;
+        pch.SetHeader(new ProgressHeader(["Loss"], ["steps"]), e =>
+        {
+            e.SetProgress(0, step, totalSteps);
+            e.SetMetric(0, lastLoss);
+        });
+
+        model.to(device);
+        model.train();
+        var parameters = model.parameters().ToArray();
+        // Decoupled weight decay on matrices only; biases and LayerNorm gains are left alone (as in nanoGPT).
+        var optimizer = optim.AdamW(
+        [
+            new AdamW.ParamGroup(parameters.Where(p => p.dim() >= 2), lr: options.LearningRate, weight_decay: options.WeightDecay),
+            new AdamW.ParamGroup(parameters.Where(p => p.dim() < 2), lr: options.LearningRate, weight_decay: 0),
+        ], lr: options.LearningRate);
+
+        using var tokens = train.Tokens.to(device);
+        using var targets = tensor(trainTargets, device: device).to(objective.TargetType);
+        using var validationTokens = validation?.Tokens.to(device);
+        using var validationTargetTensor = validationTargets is null ? null : tensor(validationTargets, device: device).to(objective.TargetType);
+
+        var shuffle = new Random(seed);
+        var order = Enumerable.Range(0, rows).Select(i => (long)i).ToArray();
+        Tensor[]? bestWeights = null;
+        double bestMetric = double.PositiveInfinity;
+        int epochsWithoutImprovement = 0;
+        var lastReport = TimeSpan.Zero;
+        double lossSinceReport = 0;
+        int stepsSinceReport = 0;
+        long rowsSeen = 0;
+        bool outOfTime = false;
+
+        try
+        {
+            for (int epoch = 1; epoch <= options.Epochs && !outOfTime; epoch++)
+            {
+                shuffle.Shuffle(order);
+                using var epochOrder = tensor(order, device: device);
+                double epochLoss = 0;
+                for (int start = 0; start < rows; start += batchSize)
+                {
+                    options.CancellationToken.ThrowIfCancellationRequested();
+                    int count = Math.Min(batchSize, rows - start);
+                    double lr = LearningRateAt(step, totalSteps, warmupSteps);
+                    float loss = Step(model, optimizer, parameters, tokens, targets, epochOrder.narrow(0, start, count), lr);
+                    step++;
+                    rowsSeen += count;
+                    if (!float.IsFinite(loss))
+                        throw host.Except(NonFiniteLossMessage(loss, epoch, step, lr));
+                    lastLoss = loss;
+                    epochLoss += loss * count;
+                    lossSinceReport += loss;
+                    stepsSinceReport++;
+
+                    if (options.MaxTrainingTime is { } limit && clock.Elapsed >= limit)
+                    {
+                        ch.Info($"Stopping after {clock.Elapsed:hh\\:mm\\:ss} (MaxTrainingTime {limit}) in epoch {epoch}, step {step} of {totalSteps}.");
+                        outOfTime = true;
+                        break;
+                    }
+                    if (clock.Elapsed - lastReport >= ReportInterval && start + count < rows)
+                    {
+                        Report(epoch, step, totalSteps, lossSinceReport / stepsSinceReport, null, rowsSeen, clock.Elapsed);
+                        lastReport = clock.Elapsed;
+                        lossSinceReport = 0;
+                        stepsSinceReport = 0;
+                    }
+                }
+
+                double? metric = null;
+                if (validationTokens is not null && !outOfTime)
+                {
+                    metric = Validate(model, validationTokens, validationTargetTensor!);
+                    if (metric < bestMetric)
+                    {
+                        bestMetric = metric.Value;
+                        epochsWithoutImprovement = 0;
+                        DisposeAll(bestWeights);
+                        bestWeights = parameters.Select(p => p.detach().clone().DetachFromDisposeScope()).ToArray();
+                    }
+                    else
+                    {
+                        epochsWithoutImprovement++;
+                    }
+                }
+
+                string validationText = metric is { } m ? $", validation {objective.ValidationMetricName} {m:G5}" : "";
+                ch.Info($"Epoch {epoch}/{options.Epochs}: training loss {epochLoss / Math.Max(1, rows):G5}{validationText}, " +
+                        $"{rowsSeen / clock.Elapsed.TotalSeconds:F0} rows/s, elapsed {clock.Elapsed:hh\\:mm\\:ss}.");
+                Report(epoch, step, totalSteps, stepsSinceReport > 0 ? lossSinceReport / stepsSinceReport : lastLoss, metric, rowsSeen, clock.Elapsed);
+                lastReport = clock.Elapsed;
+                lossSinceReport = 0;
+                stepsSinceReport = 0;
+
+                if (options.EarlyStoppingPatience is { } patience && metric is not null && epochsWithoutImprovement >= patience)
+                {
+                    ch.Info($"Early stopping after epoch {epoch}: no validation improvement for {patience} epochs (best {objective.ValidationMetricName} {bestMetric:G5}).");
+                    break;
+                }
+            }
+
+            if (bestWeights is not null)
+            {
+                using var noGrad = no_grad();
+                for (int i = 0; i < parameters.Length; i++)
+                    parameters[i].copy_(bestWeights[i]);
+            }
+        }
+        finally
+        {
+            DisposeAll(bestWeights);
+            optimizer.Dispose();
+            model.eval();
+        }
+    }
+
+    private float Step(TabularModel model, AdamW optimizer, Parameter[] parameters, Tensor tokens, Tensor targets, Tensor batch, double lr)
+    {
+        using var scope = NewDisposeScope();
+        var x = tokens.index_select(0, batch).to(ScalarType.Int64);
+        var y = targets.index_select(0, batch);
+        var loss = objective.Loss(model.forward(x), y);
+        optimizer.zero_grad();
+        loss.backward();
+        if (options.GradientClipNorm > 0)
+            nn.utils.clip_grad_norm_(parameters, options.GradientClipNorm);
+        foreach (var group in optimizer.ParamGroups)
+            group.LearningRate = lr;
+        optimizer.step();
+        return loss.item<float>();
+    }
+
+    /// <summary>The validation metric over every validation row, in batches, without dropout.</summary>
+    private double Validate(TabularModel model, Tensor validationTokens, Tensor validationTargets)
+    {
+        model.eval();
+        try
+        {
+            using var scope = NewDisposeScope();
+            using var noGrad = no_grad();
+            long n = validationTokens.shape[0];
+            var outputs = new List<Tensor>();
+            for (long start = 0; start < n; start += 1024)
+                outputs.Add(model.forward(validationTokens.narrow(0, start, Math.Min(1024, n - start)).to(ScalarType.Int64)));
+            return objective.ValidationMetric(cat(outputs, 0), validationTargets);
+        }
+        finally
+        {
+            model.train();
+        }
+    }
+
+    /// <summary>Linear warmup to the peak, then the chosen decay to zero at the last step.</summary>
+    internal double LearningRateAt(long step, long totalSteps, long warmupSteps)
+    {
+        double peak = options.LearningRate;
+        if (step < warmupSteps)
+            return peak * (step + 1) / warmupSteps;
+        double progress = totalSteps <= warmupSteps ? 0 : (double)(step - warmupSteps) / (totalSteps - warmupSteps);
+        return options.Schedule switch
+        {
+            LearningRateSchedule.Cosine => peak * 0.5 * (1 + Math.Cos(Math.PI * progress)),
+            LearningRateSchedule.Linear => peak * (1 - progress),
+            _ => peak,
+        };
+    }
+
+    private void Report(int epoch, long step, long totalSteps, double loss, double? metric, long rowsSeen, TimeSpan elapsed)
+    {
+        if (options.Progress is null)
+            return;
+        TimeSpan? remaining = step > 0 ? elapsed * ((double)(totalSteps - step) / step) : null;
+        if (options.MaxTrainingTime is { } limit && remaining is { } r && elapsed + r > limit)
+            remaining = limit - elapsed < TimeSpan.Zero ? TimeSpan.Zero : limit - elapsed;
+        options.Progress.Report(new TrainingProgress
+        {
+            Epoch = epoch,
+            Epochs = options.Epochs,
+            Step = step,
+            TotalSteps = totalSteps,
+            Loss = loss,
+            ValidationMetric = metric,
+            ValidationMetricName = metric is null ? null : objective.ValidationMetricName,
+            RowsPerSecond = elapsed.TotalSeconds > 0 ? rowsSeen / elapsed.TotalSeconds : 0,
+            Elapsed = elapsed,
+            EstimatedRemaining = remaining,
+        });
+    }
+
+    private string NonFiniteLossMessage(float loss, int epoch, long step, double lr)
+        => $"The training loss became {loss} at epoch {epoch}, step {step} (learning rate {lr:G3}). The learning rate is most likely " +
+           $"too high for this data and model: lower LearningRate (now {options.LearningRate:G3}), keep GradientClipNorm > 0 " +
+           $"(now {options.GradientClipNorm}) or raise WarmupFraction. If it persists, check the label for extreme values.";
+
+    private static void DisposeAll(Tensor[]? tensors)
+    {
+        if (tensors is null)
+            return;
+        foreach (var t in tensors)
+            t.Dispose();
+    }
+}
