@@ -42,6 +42,8 @@ internal static class TrainRunner
             ui.Warning($"{label.MissingLabelRows} rows have no label and are left out.");
 
         var mlContext = new MLContext(settings.Seed) { FallbackToCpu = true };
+        if (settings.Verbose)
+            ui.ForwardTrainerLog(mlContext);
         var textColumns = label.Kind == LearningTask.Regression ? null : new HashSet<string> { label.RawColumn };
         var raw = CsvLoader.Load(mlContext, schema, textColumns);
         var prepared = label.Prepare(mlContext, raw);
@@ -73,7 +75,7 @@ internal static class TrainRunner
         var mixerClock = Stopwatch.StartNew();
         var mixerInput = new MixerStepInput(schema, features, label, train, trainRows, settings, cancellation);
         var mixer = ui.Run("Training mixer", report => MixerStep.Train(mlContext, mixerInput, report));
-        var model = WithPredictedClass(mlContext, mixer, label, train);
+        var model = WithPredictedClass(mlContext, mixer.Model, label, train);
         var mixerMetrics = ModelMetrics.Evaluate(mlContext, "Mixer", model.Transform(test), label);
         mixerMetrics.TrainingSeconds = mixerClock.Elapsed.TotalSeconds;
         models.Add(mixerMetrics);
@@ -107,6 +109,8 @@ internal static class TrainRunner
             StartedUtc = started,
             Models = models,
             Device = MixerStep.DeviceName(settings.Device),
+            EpochsRun = mixer.Epochs,
+            ProbedRowsPerSecond = mixer.ProbedRowsPerSecond,
         };
         ExplainStep.Run(mlContext, model, test, settings, ui);
         summary.ElapsedSeconds = clock.Elapsed.TotalSeconds;
