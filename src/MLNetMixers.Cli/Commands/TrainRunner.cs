@@ -112,7 +112,13 @@ internal static class TrainRunner
             EpochsRun = mixer.Epochs,
             ProbedRowsPerSecond = mixer.ProbedRowsPerSecond,
         };
-        ExplainStep.Run(mlContext, model, test, settings, ui);
+        if (settings.Explain)
+        {
+            string? report = TryExplain(ui, settings.Verbose, () => ExplainStep.Run(mlContext, model, test, label.Column, settings.Output,
+                $"mlnet-mixers: {Describe(label)} on {Path.GetFileName(schema.Path)}", ExplainStep.DefaultRows, settings.Seed, ui));
+            if (report is not null)
+                ui.Line($"Attribution report: {Path.GetFullPath(report)}");
+        }
         summary.ElapsedSeconds = clock.Elapsed.TotalSeconds;
         MetricsReport.WriteJson(summary, Path.Combine(settings.Output, MetricsFileName));
 
@@ -120,6 +126,25 @@ internal static class TrainRunner
         ui.Line($"Wrote {Path.GetFullPath(settings.Output)}: {string.Join(", ", Directory.GetFiles(settings.Output).Select(Path.GetFileName).Order())}");
         ui.Line($"Done in {clock.Elapsed.TotalSeconds:F0} s.");
         return 0;
+    }
+
+    /// <summary>
+    /// The report is an extra: when attribution cannot explain this model, the run still succeeds with its model,
+    /// metrics and code, and says why the report is missing.
+    /// </summary>
+    internal static string? TryExplain(ConsoleUi ui, bool verbose, Func<string> explain)
+    {
+        try
+        {
+            return explain();
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or NotSupportedException)
+        {
+            ui.Warning($"attribution report skipped: {e.Message}");
+            if (verbose)
+                ui.Detail(e.ToString());
+            return null;
+        }
     }
 
     internal static string Describe(LabelSpec label) => label.Kind switch
