@@ -22,6 +22,9 @@ internal static class CliApp
         Recursive = true,
     };
 
+    /// <summary>Torch threads unless --threads says otherwise.</summary>
+    public static int DefaultThreads => Math.Clamp(Environment.ProcessorCount / 2, 1, 4);
+
     public static int Run(string[] args)
     {
         var root = new RootCommand("Train small mixer models (ML.NET + TorchSharp) on CSV files, Model Builder-style.")
@@ -94,7 +97,7 @@ internal static class CliApp
         device.AcceptOnlyFromAmong("auto", "cpu", "cuda");
         var output = new Option<string>("--output", "-o") { Description = "Folder for model.zip, metrics.json, ConsumeModel.cs and the report.", DefaultValueFactory = _ => "mlnet-mixers-output" };
         var seed = new Option<int>("--seed") { Description = "Seed for the split, the mixer and LightGBM.", DefaultValueFactory = _ => 1 };
-        var threads = new Option<int?>("--threads") { Description = "CPU threads for torch (default: all cores)." };
+        var threads = new Option<int?>("--threads") { Description = $"CPU threads for torch (default {DefaultThreads}: half the cores, at most 4; small models gain little from more, and lose a lot on a busy machine)." };
         var noBaseline = new Option<bool>("--no-baseline") { Description = "Skip the LightGBM baseline." };
         var noReport = new Option<bool>("--no-report") { Description = "Skip the attribution report." };
         var positive = new Option<string?>("--positive-class") { Description = "For a two-class label: the class the model scores (default: yes/true/1/positive, else the rarer class)." };
@@ -125,7 +128,7 @@ internal static class CliApp
                 Device = parse.GetValue(device) switch { "cpu" => MixerDevice.Cpu, "cuda" => MixerDevice.Cuda, _ => MixerDevice.Auto },
                 Output = parse.GetValue(output)!,
                 Seed = parse.GetValue(seed),
-                Threads = Positive(parse.GetValue(threads), "--threads"),
+                Threads = Positive(parse.GetValue(threads), "--threads") ?? DefaultThreads,
                 PositiveClass = regression ? null : parse.GetValue(positive),
                 Baseline = !parse.GetValue(noBaseline),
                 Explain = !parse.GetValue(noReport),
