@@ -20,24 +20,13 @@ public class RealDataAttributionTests(ITestOutputHelper output)
             new TextLoader.Column("sex", DataKind.String, 6),
         ], separatorChar: ',', hasHeader: true, allowQuoting: true);
 
-    internal static readonly Lazy<(ExplainedModel Model, int[][] Tokens)> Penguins = new(() =>
-    {
-        var ml = new MLContext(seed: 1);
-        var data = LoadPenguins(ml);
-        var encoder = ml.Transforms.EncodeAsCharacters("Features", "island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex").Fit(data);
-        var tokens = EncodingTestHelpers.EncodeRows(encoder, data);
-        string[] species = ["Adelie", "Chinstrap", "Gentoo"];
-        var labels = EncodingTestHelpers.ReadText(data, "species").Select(s => (float)Array.IndexOf(species, s)).ToArray();
-        var network = AttributionTestModels.Train(tokens, labels, ExplainedTask.Multiclass, 3, epochs: 30);
-        return (new ExplainedModel(network, TorchSharp.torch.CPU, ExplainedTask.Multiclass, 3, encoder.Fields, encoder.SequenceLength), tokens);
-    });
-
     [Theory]
     [InlineData(AttributionBaseline.MissingValues)]
     [InlineData(AttributionBaseline.Zero)]
     public void IntegratedGradientsCompletenessGapIsUnderOnePercentWithDefaultSteps(AttributionBaseline baseline)
     {
-        var (model, tokens) = Penguins.Value;
+        var fit = AttributionTestModels.Penguins.Value;
+        var (model, tokens) = (fit.Pipeline.Network, fit.Tokens);
         var attributor = new CharacterAttributor(model, new MixerExplainOptions { Baseline = baseline });
         var rows = tokens.Where((_, i) => i % 4 == 0).ToArray(); // 86 rows across the three species
         var batch = attributor.Explain(rows.SelectMany(r => r).ToArray(), rows.Length);
