@@ -182,7 +182,7 @@ internal sealed class MultiHeadMaskedTokenMixing : Module<Tensor, Tensor>, ICaus
 internal sealed class ToeplitzTokenMixing : Module<Tensor, Tensor>, ICausalTokenMixer
 {
     /// <summary>Sequence length from which the FFT path is used (ToeplitzKernelBenchmark measures the crossover).</summary>
-    internal static int FftThreshold = 256;
+    internal static int FftThreshold = 512;
 
     private readonly Linear? inProjection;
     private readonly Linear? outProjection;

@@ -20,7 +20,7 @@ namespace MLNetMixers;
 /// <summary>
 /// A trained causal language model. As a transformer it adds a text column with the continuation of each row's
 /// prompt (generated with the default <see cref="TextGenerationOptions"/> given at training); <see cref="Generate"/>
-/// and <see cref="Evaluate"/> are the direct entry points. Immutable; saves into and loads from the ML.NET model zip,
+/// and <see cref="Evaluate(IDataView, string?)"/> are the direct entry points. Immutable; saves into and loads from the ML.NET model zip,
 /// and the same seed gives the same text after loading.
 /// </summary>
 public sealed class MixerLanguageModelTransformer : RowToRowTransformerBase, IDisposable
@@ -185,6 +185,7 @@ public sealed class MixerLanguageModelTransformer : RowToRowTransformerBase, IDi
         if (tokenizer.VocabularySize != config.VocabularySize)
             throw Contracts.ExceptDecode($"The saved tokenizer has {tokenizer.VocabularySize} tokens but the model {config.VocabularySize}.");
 
+        // A loaded model generates where it can run fastest: the GPU named by MLContext.GpuDeviceId when CUDA is present.
         var device = TorchRuntime.ResolveDevice(env, MixerDevice.Auto);
         var model = new LanguageModel(config);
         ctx.LoadModule(WeightsStream, model);
