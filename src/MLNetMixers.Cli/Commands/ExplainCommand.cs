@@ -18,13 +18,15 @@ internal static class ExplainCommand
         var rows = new Option<int>("--rows") { Description = "Rows explained (the first ones).", DefaultValueFactory = _ => ExplainStep.DefaultRows };
         var output = new Option<string>("--output", "-o") { Description = "Folder for attribution-report.html, field-importance.csv and character-attributions.csv.", DefaultValueFactory = _ => "mlnet-mixers-report" };
         var seed = new Option<int>("--seed") { Description = "Seed of the permutations.", DefaultValueFactory = _ => 1 };
+        var threads = new Option<int?>("--threads") { Description = $"CPU threads for torch (default {CliApp.DefaultThreads})." };
         var command = new Command("explain", "Explain a saved mixer model's predictions on a CSV file: which fields and characters drive them.")
         {
-            model, dataset, label, rows, output, seed,
+            model, dataset, label, rows, output, seed, threads,
         };
         command.SetAction(parse =>
         {
             var ui = new ConsoleUi(parse.GetValue(verbose));
+            CliApp.ApplyThreads(CliApp.Positive(parse.GetValue(threads), "--threads"));
             return Run(parse.GetValue(model)!, parse.GetValue(dataset)!, parse.GetValue(label), CliApp.Positive(parse.GetValue(rows), "--rows")!.Value,
                 parse.GetValue(output)!, parse.GetValue(seed), ui);
         });

@@ -115,7 +115,7 @@ internal static class TrainRunner
         if (settings.Explain)
         {
             string? report = TryExplain(ui, settings.Verbose, () => ExplainStep.Run(mlContext, model, test, label.Column, settings.Output,
-                $"mlnet-mixers: {Describe(label)} on {Path.GetFileName(schema.Path)}", ExplainStep.DefaultRows, settings.Seed, ui));
+                $"mlnet-mixers: {Describe(label)} on {Path.GetFileName(schema.Path)}", settings.ReportRows, settings.Seed, ui));
             if (report is not null)
                 ui.Line($"Attribution report: {Path.GetFullPath(report)}");
         }
