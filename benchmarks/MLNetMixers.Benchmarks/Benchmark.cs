@@ -47,6 +47,29 @@ internal sealed class BenchmarkContext
         Array.Sort(times);
         return times[repeats / 2];
     }
+
+    /// <summary>
+    /// Median seconds of each action over <paramref name="rounds"/> rounds that run every action once in turn
+    /// (after one warm-up round), so that a shared machine's changing load affects all of them alike.
+    /// </summary>
+    public static double[] InterleavedMedianSeconds(IReadOnlyList<Action> actions, int rounds)
+    {
+        foreach (var action in actions)
+            action();
+        var times = new double[actions.Count][];
+        for (int a = 0; a < actions.Count; a++)
+            times[a] = new double[rounds];
+        for (int r = 0; r < rounds; r++)
+        {
+            for (int a = 0; a < actions.Count; a++)
+            {
+                long start = Stopwatch.GetTimestamp();
+                actions[a]();
+                times[a][r] = Stopwatch.GetElapsedTime(start).TotalSeconds;
+            }
+        }
+        return times.Select(t => { Array.Sort(t); return t[rounds / 2]; }).ToArray();
+    }
 }
 
 /// <summary>Collects sections, tables and notes, and renders them as Markdown.</summary>

@@ -1,24 +1,18 @@
-// Runs every benchmark in one process and writes benchmarks/RESULTS.md.
-//   ./dotnet run --project benchmarks/MLNetMixers.Benchmarks -c Release                 (everything)
-//   ./dotnet run --project benchmarks/MLNetMixers.Benchmarks -c Release -- --only Sgemm  (one)
-//   ./dotnet run --project benchmarks/MLNetMixers.Benchmarks -c Release -- --smoke       (one tiny step each)
+// Runs the benchmarks in one process: each writes benchmarks/results/<Name>.md, then benchmarks/RESULTS.md is
+// assembled from every section file.
+//   ./dotnet run --project benchmarks/MLNetMixers.Benchmarks -c Release                      (everything, ~30 min)
+//   ./dotnet run --project benchmarks/MLNetMixers.Benchmarks -c Release -- --only ModelStep   (one section)
+//   ./dotnet run --project benchmarks/MLNetMixers.Benchmarks -c Release -- --smoke            (one tiny step each, to a temp folder)
 using MLNetMixers.Benchmarks;
 
 bool smoke = args.Contains("--smoke");
 var only = args.SkipWhile(a => a != "--only").Skip(1).TakeWhile(a => !a.StartsWith("--", StringComparison.Ordinal)).ToList();
-string datasets = BenchmarkRunner.FindDatasetsFolder();
-string command = "./dotnet run --project benchmarks/MLNetMixers.Benchmarks -c Release" + (args.Length > 0 ? " -- " + string.Join(' ', args) : "");
-string report = BenchmarkRunner.Run(smoke, only, Console.Out, datasets, command);
-string output = smoke
-    ? Path.Combine(Path.GetTempPath(), "mlnetmixers-benchmarks-smoke.md")
-    : Path.Combine(FindRepo(), "benchmarks", "RESULTS.md");
+string repository = BenchmarkRunner.FindRepository();
+string command = BenchmarkRunner.BaseCommand + (args.Length > 0 ? " -- " + string.Join(' ', args) : "");
+string resultsFolder = smoke
+    ? Path.Combine(Path.GetTempPath(), "mlnetmixers-benchmarks-smoke")
+    : Path.Combine(repository, "benchmarks", "results");
+string report = BenchmarkRunner.Run(smoke, only, Console.Out, BenchmarkRunner.FindDatasetsFolder(), command, resultsFolder);
+string output = smoke ? Path.Combine(resultsFolder, "RESULTS.md") : Path.Combine(repository, "benchmarks", "RESULTS.md");
 File.WriteAllText(output, report);
 Console.WriteLine($"Report written to {output}");
-
-static string FindRepo()
-{
-    for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        if (File.Exists(Path.Combine(dir.FullName, "MLNetMixers.sln")))
-            return dir.FullName;
-    throw new DirectoryNotFoundException("MLNetMixers.sln not found");
-}

@@ -1,2 +1,3 @@
-// Placeholder: this sample is written by the issue that delivers its feature.
-Console.WriteLine("MLNetMixers.Cli: not written yet.");
+using MLNetMixers.Cli;
+
+return CliApp.Run(args);

@@ -34,7 +34,36 @@ internal sealed class TokenMixing : Module<Tensor, Tensor>
 
     public Parameter Bias => bias;
 
-    public override Tensor forward(Tensor x) => matmul(Matrix, x) + bias;
+    public override Tensor forward(Tensor x) => Mix(Matrix, x, bias);
+
+    /// <summary>
+    /// y = W·x + bias over the sequence axis of x [B, T, D] (any leading shape falls back to <c>matmul</c>).
+    /// </summary>
+    /// <remarks>
+    /// <c>matmul(W[T,T], x[B,T,D])</c> makes libtorch materialise W broadcast to [B,T,T] and, in the backward pass,
+    /// a [B,T,T] gradient it then reduces: 6.6x slower than the GEMMs themselves at the tabular shape. A batched GEMM
+    /// whose batch stride for W is 0 (<c>expand</c> copies nothing) reads W in place. Measured alternatives (one [T,T]x[T,B·D] GEMM after a transpose copy, or x^T·W^T) are in
+    /// benchmarks/results/TokenMixing.md.
+    /// </remarks>
+    internal static Tensor Mix(Tensor matrix, Tensor x, Tensor bias)
+    {
+        if (x.dim() != 3)
+            return matmul(matrix, x) + bias;
+        return bmm(matrix.expand(x.shape[0], matrix.shape[0], matrix.shape[1]), x) + bias;
+    }
+
+    /// <summary>The plain definition, y = matmul(W, x) + bias: the reference the fast path is tested against.</summary>
+    internal static Tensor MixReference(Tensor matrix, Tensor x, Tensor bias) => matmul(matrix, x) + bias;
+
+    /// <summary>
+    /// y[b] = W · x[b] for x [B, T, D] as one [T, T] x [T, B·D] GEMM (an alternative kept for the benchmark).
+    /// </summary>
+    internal static Tensor MixAsOneGemm(Tensor matrix, Tensor x)
+    {
+        long batch = x.shape[0], length = x.shape[1], width = x.shape[2];
+        var columns = x.transpose(0, 1).reshape(length, batch * width);
+        return matmul(matrix, columns).view(length, batch, width).transpose(0, 1);
+    }
 }
 
 /// <summary>

@@ -1,0 +1,163 @@
+using MLNetMixers.Models;
+using MLNetMixers.Training;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace MLNetMixers.Benchmarks;
+
+/// <summary>
+/// The causal mixer language model of the LM benchmark shape (the same blocks as the library's mixers):
+///   h = E[token] + P[position];  h = Block_N(... Block_1(h));  logits = W · LayerNorm(h)
+/// </summary>
+internal sealed class CausalMixerLanguageModel : Module<Tensor, Tensor>
+{
+    private readonly Embedding tokenEmbedding;
+    private readonly Parameter positionEmbedding;
+    private readonly ModuleList<MixerBlock> blocks;
+    private readonly LayerNorm finalNorm;
+    private readonly Linear head;
+
+    public CausalMixerLanguageModel(int sequenceLength, int vocabularySize, int width, int depth, int mlpRatio)
+        : base(nameof(CausalMixerLanguageModel))
+    {
+        tokenEmbedding = Embedding(vocabularySize, width);
+        positionEmbedding = Parameter(randn(sequenceLength, width) * 0.02);
+        blocks = new ModuleList<MixerBlock>(Enumerable.Range(0, depth).Select(_ => new MixerBlock(sequenceLength, width, mlpRatio, causal: true)).ToArray());
+        finalNorm = LayerNorm(width);
+        head = Linear(width, vocabularySize);
+        RegisterComponents();
+    }
+
+    /// <summary>[B, T] int64 token ids -> [B, T, V] logits for the next token at every position.</summary>
+    public override Tensor forward(Tensor tokens)
+    {
+        var h = tokenEmbedding.forward(tokens) + positionEmbedding;
+        foreach (var block in blocks)
+            h = block.forward(h);
+        return head.forward(finalNorm.forward(h));
+    }
+}
+
+/// <summary>A benchmark model shape and its matmul FLOPs.</summary>
+/// <remarks>
+/// Model FLOPs count only the matmuls, 2·m·n·k each, for one forward pass, then x3 for forward + backward
+/// (the backward pass does two matmuls of the same size per forward matmul: dX and dW). Per sample:
+///   per block: token mixing 2·T²·d  +  channel MLP 2 · (2·T·d·(r·d))  =  2·T²·d + 4·r·T·d²
+///   head:      tabular 2·(T·d)·outputs (flatten head);  LM 2·T·d·V (every position predicts)
+///   step = 3 · B · (L · block + head)
+/// Embedding look-ups, LayerNorm, GELU, the loss and AdamW are not counted (they are what utilisation loses).
+/// </remarks>
+internal sealed record ModelShape(string Name, bool Causal, int Batch, int SequenceLength, int Width, int Depth, int MlpRatio, int VocabularySize, int Outputs)
+{
+    public static readonly ModelShape Tabular = new("tabular", false, 256, 64, 64, 4, 4, 40, 2);
+    public static readonly ModelShape LanguageModel = new("LM", true, 16, 256, 256, 4, 4, 256, 256);
+
+    public ModelShape Tiny() => this with { Batch = 2, SequenceLength = 8, Width = 8, Depth = 1 };
+
+    public double StepFlops
+    {
+        get
+        {
+            double t = SequenceLength, d = Width;
+            double block = 2 * t * t * d + 4 * MlpRatio * t * d * d;
+            double head = Causal ? 2 * t * d * VocabularySize : 2 * t * d * Outputs;
+            return 3 * Batch * (Depth * block + head);
+        }
+    }
+
+    public string Describe() => $"T={SequenceLength} d={Width} L={Depth} r={MlpRatio} B={Batch}" + (Causal ? $" V={VocabularySize} causal" : $" V={VocabularySize} outputs={Outputs}");
+
+    public Module<Tensor, Tensor> CreateModel(double dropout = 0.0) => Causal
+        ? new CausalMixerLanguageModel(SequenceLength, VocabularySize, Width, Depth, MlpRatio)
+        : new TabularMixer(new TabularMixerConfig(SequenceLength, VocabularySize, Outputs, Width, Depth, MlpRatio, Dropout: dropout));
+}
+
+/// <summary>
+/// A bare TorchSharp training loop: tokens already in a tensor, AdamW, cross-entropy; float32 or bfloat16
+/// (<see cref="BFloat16Training"/>). What the trainers' throughput is compared against.
+/// </summary>
+internal sealed class BareTrainer : IDisposable
+{
+    private readonly Module<Tensor, Tensor> model;
+    private readonly BFloat16Training? bf16;
+    private readonly optim.Optimizer optimizer;
+    private readonly bool causal;
+
+    public BareTrainer(ModelShape shape, bool bfloat16, int seed, double learningRate = 1e-3, double dropout = 0.0, Module<Tensor, Tensor>? model = null, Device? device = null)
+    {
+        random.manual_seed(seed);
+        this.model = model ?? shape.CreateModel(dropout);
+        if (device is not null)
+            this.model.to(device);
+        this.model.train();
+        causal = shape.Causal;
+        IEnumerable<Parameter> parameters = this.model.parameters();
+        if (bfloat16)
+        {
+            bf16 = new BFloat16Training(this.model);
+            parameters = bf16.MasterParameters;
+        }
+        optimizer = optim.AdamW(parameters, lr: learningRate, weight_decay: 0.01);
+    }
+
+    public Module<Tensor, Tensor> Model => model;
+
+    /// <summary>One optimisation step; returns the loss.</summary>
+    public float Step(Tensor tokens, Tensor targets)
+    {
+        using var scope = NewDisposeScope();
+        model.zero_grad();
+        var output = model.forward(tokens).to(ScalarType.Float32);
+        var loss = causal
+            ? functional.cross_entropy(output.view(-1, output.shape[^1]), targets.view(-1))
+            : functional.cross_entropy(output, targets);
+        loss.backward();
+        if (bf16 is null)
+        {
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0);
+            optimizer.step();
+        }
+        else
+        {
+            bf16.CopyGradientsToMaster();
+            nn.utils.clip_grad_norm_(bf16.MasterParameters, 1.0);
+            optimizer.step();
+            bf16.CopyMasterToModel();
+        }
+        return loss.item<float>();
+    }
+
+    /// <summary>Loss without a step (evaluation mode: no dropout, no gradients).</summary>
+    public float Loss(Tensor tokens, Tensor targets)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        model.eval();
+        var output = model.forward(tokens).to(ScalarType.Float32);
+        model.train();
+        var loss = causal
+            ? functional.cross_entropy(output.view(-1, output.shape[^1]), targets.view(-1))
+            : functional.cross_entropy(output, targets);
+        return loss.item<float>();
+    }
+
+    /// <summary>Random token ids and targets of the shape's size (what the bare step benchmark feeds).</summary>
+    public static (Tensor Tokens, Tensor Targets) RandomBatch(ModelShape shape, int seed)
+    {
+        var generator = new Generator((ulong)seed);
+        var tokens = randint(0, shape.VocabularySize, [shape.Batch, shape.SequenceLength], dtype: ScalarType.Int64, generator: generator);
+        var targets = shape.Causal
+            ? randint(0, shape.VocabularySize, [shape.Batch, shape.SequenceLength], dtype: ScalarType.Int64, generator: generator)
+            : randint(0, shape.Outputs, [shape.Batch], dtype: ScalarType.Int64, generator: generator);
+        return (tokens, targets);
+    }
+
+    public void Dispose()
+    {
+        optimizer.Dispose();
+        bf16?.Dispose();
+        model.Dispose();
+    }
+}

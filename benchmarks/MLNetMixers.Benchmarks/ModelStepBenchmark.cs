@@ -1,0 +1,139 @@
+using MLNetMixers.Training;
+using static TorchSharp.torch;
+
+namespace MLNetMixers.Benchmarks;
+
+/// <summary>
+/// The bare TorchSharp training step (tokens already in a tensor, AdamW) of the tabular and LM shapes: ms/step,
+/// model FLOP/s and the share of the sgemm peak measured in the same interleaved rounds; the bfloat16 mode's
+/// speed-up; and bfloat16's effect on the loss after training on real data.
+/// Goals (issue 8): tabular step >= 60% of the sgemm peak, LM step >= 80%.
+/// </summary>
+internal sealed class ModelStepBenchmark : IBenchmark
+{
+    public string Name => "ModelStep";
+
+    public void Run(BenchmarkContext context)
+    {
+        TorchRuntime.EnsureAvailable();
+        bool bf16 = BFloat16Training.IsSupported(CPU);
+        var shapes = context.Smoke ? [ModelShape.Tabular.Tiny(), ModelShape.LanguageModel.Tiny()] : new[] { ModelShape.Tabular, ModelShape.LanguageModel };
+        int rounds = context.Smoke ? 1 : 15;
+        int n = context.Smoke ? 64 : 2048;
+        context.Log.WriteLine($"   expected ~1-2 min: {rounds} interleaved rounds of sgemm + {shapes.Length * (bf16 ? 2 : 1)} steps, then a real-data loss comparison");
+
+        using var scope = NewDisposeScope();
+        var a = randn(n, n);
+        var b = randn(n, n);
+        var actions = new List<Action> { () => { using var c = matmul(a, b); } };
+        var trainers = new List<(ModelShape Shape, bool BFloat16, BareTrainer Trainer)>();
+        foreach (var shape in shapes)
+        {
+            var (tokens, targets) = BareTrainer.RandomBatch(shape, seed: 1);
+            foreach (bool mode in bf16 ? new[] { false, true } : [false])
+            {
+                var trainer = new BareTrainer(shape, mode, seed: 1);
+                trainers.Add((shape, mode, trainer));
+                actions.Add(() => trainer.Step(tokens, targets));
+            }
+        }
+        double[] seconds = BenchmarkContext.InterleavedMedianSeconds(actions, rounds);
+        double peak = 2.0 * n * n * n / seconds[0] / 1e9;
+
+        var rows = new List<IReadOnlyList<string>>();
+        for (int i = 0; i < trainers.Count; i++)
+        {
+            var (shape, mode, _) = trainers[i];
+            double s = seconds[i + 1];
+            double gflops = shape.StepFlops / s / 1e9;
+            string speedup = mode ? $"{seconds[i] / s:F2}x" : "";
+            string goal = mode ? "" : shape.Causal ? "80%" : "60%";
+            rows.Add([shape.Name, shape.Describe(), mode ? "bf16" : "fp32", $"{shape.StepFlops / 1e9:F2}", $"{s * 1e3:F1}", $"{gflops:F1}", $"{100 * gflops / peak:F0}%", goal, speedup]);
+            context.Log.WriteLine($"   {shape.Name} {(mode ? "bf16" : "fp32")}: {s * 1e3:F1} ms/step, {gflops:F1} GFLOP/s, {100 * gflops / peak:F0}% of {peak:F0}");
+        }
+        foreach (var (_, _, trainer) in trainers)
+            trainer.Dispose();
+
+        context.Report.Note($"sgemm {n}^3 fp32 peak in the same rounds: **{peak:F1} GFLOP/s** ({get_num_threads()} torch threads). "
+            + $"Median of {rounds} interleaved rounds (sgemm, then each step once, per round), after one warm-up round. "
+            + "Model FLOPs = matmuls only: 3 · B · (L · (2·T²·d + 4·r·T·d²) + head), head = 2·T·d·outputs (tabular) or 2·T·d·V (LM); "
+            + "see ModelShape in BareTraining.cs. Random token ids already in a tensor; AdamW (fp32 master weights in bf16 mode), gradient clipping, dropout 0.");
+        context.Report.Table(["shape", "dims", "precision", "GFLOP/step", "ms/step", "model GFLOP/s", "% of sgemm peak", "goal", "bf16 speed-up"], rows);
+
+        if (bf16)
+            LossEffect(context);
+        else
+            context.Report.Note("This CPU has no AVX512-BF16/AMX: the bfloat16 mode was not measured.");
+    }
+
+    /// <summary>Trains fp32 and bf16 from the same initial weights on the same real batches and compares the losses.</summary>
+    private static void LossEffect(BenchmarkContext context)
+    {
+        int tabularSteps = context.Smoke ? 2 : 300, lmSteps = context.Smoke ? 2 : 150;
+        var rows = new List<IReadOnlyList<string>>();
+
+        // Tabular: credit_data (binary), 80/20 split, batch 256.
+        {
+            using var scope = NewDisposeScope();
+            string file = context.Smoke ? "penguins.csv" : "credit_data.csv";
+            var (tokens, labels, length, vocabulary, classes) = RealBatches.Tabular(context.DatasetsFolder, file, context.Smoke ? "species" : "Status");
+            long rowsTotal = tokens.shape[0], trainRows = rowsTotal * 4 / 5;
+            var shape = ModelShape.Tabular with { SequenceLength = length, VocabularySize = vocabulary, Outputs = classes, Batch = context.Smoke ? 8 : 256 };
+            if (context.Smoke)
+                shape = shape with { Width = 8, Depth = 1 };
+            foreach (bool mode in new[] { false, true })
+            {
+                using var trainer = new BareTrainer(shape, mode, seed: 7, learningRate: 1e-3, dropout: 0.1);
+                var order = new Random(11);
+                double lastLosses = 0;
+                for (int step = 0; step < tabularSteps; step++)
+                {
+                    var index = tensor(Enumerable.Range(0, shape.Batch).Select(_ => (long)order.NextInt64(trainRows)).ToArray());
+                    float loss = trainer.Step(tokens.index_select(0, index), labels.index_select(0, index));
+                    if (step >= tabularSteps - 20 || context.Smoke)
+                        lastLosses += loss;
+                }
+                var testTokens = tokens.narrow(0, trainRows, rowsTotal - trainRows);
+                var testLabels = labels.narrow(0, trainRows, rowsTotal - trainRows);
+                float testLoss = trainer.Loss(testTokens, testLabels);
+                double accuracy;
+                using (no_grad())
+                {
+                    trainer.Model.eval();
+                    accuracy = trainer.Model.forward(testTokens).argmax(1).eq(testLabels).to(ScalarType.Float32).mean().item<float>();
+                }
+                rows.Add([$"tabular, {file} ({classes} classes)", mode ? "bf16" : "fp32", tabularSteps.ToString(), $"{lastLosses / Math.Min(20, tabularSteps):F4}", $"{testLoss:F4}", $"{accuracy:P1}"]);
+            }
+        }
+
+        // LM: fortunes.txt bytes, random windows, batch 16, T 256.
+        {
+            using var scope = NewDisposeScope();
+            var corpus = RealBatches.TextBytes(context.DatasetsFolder, "fortunes.txt");
+            int split = corpus.Length * 9 / 10;
+            var train = corpus.AsSpan(0, split).ToArray();
+            var test = corpus.AsSpan(split).ToArray();
+            var shape = context.Smoke ? ModelShape.LanguageModel.Tiny() : ModelShape.LanguageModel;
+            var (testTokens, testTargets) = RealBatches.LanguageModelBatch(test, 32, shape.SequenceLength, new Random(5));
+            foreach (bool mode in new[] { false, true })
+            {
+                using var trainer = new BareTrainer(shape, mode, seed: 7, learningRate: 1e-3);
+                var random = new Random(3);
+                double lastLosses = 0;
+                for (int step = 0; step < lmSteps; step++)
+                {
+                    using var stepScope = NewDisposeScope();
+                    var (x, y) = RealBatches.LanguageModelBatch(train, shape.Batch, shape.SequenceLength, random);
+                    float loss = trainer.Step(x, y);
+                    if (step >= lmSteps - 20 || context.Smoke)
+                        lastLosses += loss;
+                }
+                float testLoss = trainer.Loss(testTokens, testTargets);
+                rows.Add(["LM, fortunes.txt (bytes)", mode ? "bf16" : "fp32", lmSteps.ToString(), $"{lastLosses / Math.Min(20, lmSteps):F4}", $"{testLoss:F4}", ""]);
+            }
+        }
+        context.Report.Note("bf16's effect on the loss: fp32 and bf16 trained from the same initial weights on the same batches (AdamW lr 1e-3). "
+            + "Train loss = mean of the last 20 steps; held-out loss = cross-entropy on the last 20% of rows (tabular) or 32 windows of the last 10% of the corpus (LM).");
+        context.Report.Table(["task", "precision", "steps", "train loss (last 20)", "held-out loss", "held-out accuracy"], rows);
+    }
+}

@@ -1,0 +1,184 @@
+using System.CommandLine;
+using System.Globalization;
+using MLNetMixers.Cli.Commands;
+using MLNetMixers.Cli.Terminal;
+using MLNetMixers.Cli.Training;
+using Spectre.Console;
+
+namespace MLNetMixers.Cli;
+
+/// <summary>
+/// <c>mlnet-mixers</c>: Model Builder-style training of mixer models from a CSV file, with a LightGBM baseline,
+/// metrics, a model zip, consumption code and an attribution report.
+/// </summary>
+internal static class CliApp
+{
+    public const int UserError = 1;
+    public const int Cancelled = 130;
+
+    private static readonly Option<bool> Verbose = new("--verbose", "-v")
+    {
+        Description = "Show details and, on failure, the full exception.",
+        Recursive = true,
+    };
+
+    /// <summary>Torch threads unless --threads says otherwise.</summary>
+    public static int DefaultThreads => Math.Clamp(Environment.ProcessorCount / 2, 1, 4);
+
+    public static int Run(string[] args)
+    {
+        var root = new RootCommand("Train small mixer models (ML.NET + TorchSharp) on CSV files, Model Builder-style.")
+        {
+            Verbose,
+            TrainCommand(regression: false),
+            TrainCommand(regression: true),
+            PredictCommand.Create(Verbose),
+        };
+        foreach (var command in ExtraCommands.Create(Verbose))
+            root.Subcommands.Add(command);
+
+        var parse = root.Parse(args);
+        bool verbose = parse.GetValue(Verbose);
+        try
+        {
+            return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+        }
+        catch (Exception e)
+        {
+            return ReportFailure(e, verbose);
+        }
+    }
+
+    private static int ReportFailure(Exception e, bool verbose)
+    {
+        var root = Unwrap(e);
+        if (root is OperationCanceledException)
+        {
+            Console.Error.WriteLine("Cancelled.");
+            return Cancelled;
+        }
+        string message = root is CliException ? root.Message : $"{root.GetType().Name}: {root.Message}";
+        Console.Error.WriteLine("error: " + message);
+        if (verbose)
+            Console.Error.WriteLine(e.ToString());
+        else if (root is not CliException)
+            Console.Error.WriteLine("Run with --verbose for the full exception.");
+        return UserError;
+    }
+
+    /// <summary>The exception that says what went wrong: a CliException anywhere in the chain, else the innermost.</summary>
+    private static Exception Unwrap(Exception e)
+    {
+        for (Exception? current = e; current is not null; current = current.InnerException)
+        {
+            if (current is CliException or OperationCanceledException)
+                return current;
+        }
+        var innermost = e;
+        while (innermost is System.Reflection.TargetInvocationException or AggregateException or TypeInitializationException && innermost.InnerException is not null)
+            innermost = innermost.InnerException;
+        return innermost;
+    }
+
+    private static Command TrainCommand(bool regression)
+    {
+        var dataset = new Option<string>("--dataset", "-d") { Description = "The training CSV file (header, separator, quoting and column types are inferred).", Required = true };
+        var label = new Option<string>("--label-col", "-l") { Description = "The column to predict.", Required = true };
+        var ignore = new Option<string[]>("--ignore-cols")
+        {
+            Description = "Columns to leave out (ids, leaks); space- or comma-separated.",
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var validation = new Option<string?>("--validation-dataset") { Description = "A CSV with the same columns to test on, instead of a split." };
+        var split = new Option<double>("--split") { Description = "Fraction of rows held out for testing when no validation dataset is given.", DefaultValueFactory = _ => 0.2 };
+        var epochs = new Option<int?>("--epochs") { Description = "Passes over the training rows (default: as many as --train-time allows, at most 20)." };
+        var trainTime = new Option<string?>("--train-time") { Description = "Time budget for the mixer: seconds (90), or 90s, 5m, 1h, 00:01:30 (default 2m). Without --epochs, the epochs are planned to fit it." };
+        var device = new Option<string>("--device") { Description = "Where the mixer trains.", DefaultValueFactory = _ => "auto" };
+        device.AcceptOnlyFromAmong("auto", "cpu", "cuda");
+        var output = new Option<string>("--output", "-o") { Description = "Folder for model.zip, metrics.json, ConsumeModel.cs and the report.", DefaultValueFactory = _ => "mlnet-mixers-output" };
+        var seed = new Option<int>("--seed") { Description = "Seed for the split, the mixer and LightGBM.", DefaultValueFactory = _ => 1 };
+        var threads = new Option<int?>("--threads") { Description = $"CPU threads for torch (default {DefaultThreads}: half the cores, at most 4; small models gain little from more, and lose a lot on a busy machine)." };
+        var noBaseline = new Option<bool>("--no-baseline") { Description = "Skip the LightGBM baseline." };
+        var noReport = new Option<bool>("--no-report") { Description = "Skip the attribution report." };
+        var reportRows = new Option<int>("--report-rows") { Description = "Held-out rows the attribution report explains.", DefaultValueFactory = _ => ExplainStep.DefaultRows };
+        var positive = new Option<string?>("--positive-class") { Description = "For a two-class label: the class the model scores (default: yes/true/1/positive, else the rarer class)." };
+
+        var command = new Command(regression ? "regression" : "classification",
+            regression
+                ? "Train a mixer regression model on a CSV file, with a LightGBM baseline."
+                : "Train a mixer classifier (binary or multiclass, from the label's values) on a CSV file, with a LightGBM baseline.")
+        {
+            dataset, label, ignore, validation, split, epochs, trainTime, device, output, seed, threads, noBaseline, noReport, reportRows,
+        };
+        if (!regression)
+            command.Options.Add(positive);
+
+        command.SetAction(parse =>
+        {
+            var ui = new ConsoleUi(parse.GetValue(Verbose));
+            var settings = new TrainSettings
+            {
+                Regression = regression,
+                Dataset = parse.GetValue(dataset)!,
+                LabelColumn = parse.GetValue(label)!,
+                IgnoreColumns = SplitList(parse.GetValue(ignore)),
+                ValidationDataset = parse.GetValue(validation),
+                Split = parse.GetValue(split),
+                Epochs = Positive(parse.GetValue(epochs), "--epochs"),
+                TrainTime = ParseDuration(parse.GetValue(trainTime)),
+                Device = parse.GetValue(device) switch { "cpu" => MixerDevice.Cpu, "cuda" => MixerDevice.Cuda, _ => MixerDevice.Auto },
+                Output = parse.GetValue(output)!,
+                Seed = parse.GetValue(seed),
+                Threads = Positive(parse.GetValue(threads), "--threads") ?? DefaultThreads,
+                PositiveClass = regression ? null : parse.GetValue(positive),
+                Baseline = !parse.GetValue(noBaseline),
+                Explain = !parse.GetValue(noReport),
+                ReportRows = Positive(parse.GetValue(reportRows), "--report-rows")!.Value,
+                Verbose = ui.Verbose,
+            };
+            using var cancellation = CancelOnCtrlC();
+            return TrainRunner.Run(settings, ui, cancellation.Token);
+        });
+        return command;
+    }
+
+    /// <summary>Torch's CPU threads for scoring and attribution (the trainers set their own from their options).</summary>
+    internal static void ApplyThreads(int? threads) => TorchSharp.torch.set_num_threads(threads ?? DefaultThreads);
+
+    /// <summary>Ctrl+C cancels training at the next step instead of killing the process mid-write.</summary>
+    internal static CancellationTokenSource CancelOnCtrlC()
+    {
+        var source = new CancellationTokenSource();
+        Console.CancelKeyPress += (_, e) =>
+        {
+            if (source.IsCancellationRequested)
+                return;
+            e.Cancel = true;
+            source.Cancel();
+        };
+        return source;
+    }
+
+    internal static IReadOnlyList<string> SplitList(string[]? values)
+        => values is null ? [] : [.. values.SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))];
+
+    internal static int? Positive(int? value, string option)
+        => value is <= 0 ? throw new CliException($"{option} must be at least 1; got {value}.") : value;
+
+    internal static TimeSpan? ParseDuration(string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text))
+            return null;
+        text = text.Trim();
+        double factor = 1;
+        string number = text;
+        if (text.EndsWith('s')) { number = text[..^1]; }
+        else if (text.EndsWith('m')) { number = text[..^1]; factor = 60; }
+        else if (text.EndsWith('h')) { number = text[..^1]; factor = 3600; }
+        if (double.TryParse(number, NumberStyles.Float, CultureInfo.InvariantCulture, out double value) && value > 0 && double.IsFinite(value))
+            return TimeSpan.FromSeconds(value * factor);
+        if (TimeSpan.TryParse(text, CultureInfo.InvariantCulture, out var span) && span > TimeSpan.Zero)
+            return span;
+        throw new CliException($"--train-time '{text}' is not a duration: use seconds (90), 90s, 5m, 1h or 00:01:30.");
+    }
+}

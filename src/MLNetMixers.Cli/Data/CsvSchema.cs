@@ -1,0 +1,44 @@
+namespace MLNetMixers.Cli.Data;
+
+/// <summary>The inferred type of a CSV column: numbers load as Single, everything else as text.</summary>
+internal enum CsvColumnKind { Numeric, Text }
+
+/// <summary>What the sniffer learned about one column from a full pass over the file.</summary>
+internal sealed class CsvColumn
+{
+    public required string Name { get; init; }
+    public required int Index { get; init; }
+    public CsvColumnKind Kind { get; set; } = CsvColumnKind.Numeric;
+    public int MissingCount { get; set; }
+    public int NonMissingCount { get; set; }
+
+    /// <summary>Distinct non-missing values with their counts, up to <see cref="CsvSniffer.MaxTrackedDistinct"/>; null past that.</summary>
+    public Dictionary<string, int>? Distinct { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>The first value that is not a number, and the file line it is on (for clear errors about numeric labels).</summary>
+    public (string Value, long Line)? FirstNonNumeric { get; set; }
+
+    public bool AllIntegers { get; set; } = true;
+}
+
+/// <summary>Header, separator, quoting and column types of a delimited text file.</summary>
+internal sealed class CsvSchema
+{
+    public required string Path { get; init; }
+    public required char Separator { get; init; }
+    public required bool HasHeader { get; init; }
+    public required bool HasQuotedNewlines { get; init; }
+    public required IReadOnlyList<CsvColumn> Columns { get; init; }
+    public required long RowCount { get; init; }
+
+    /// <summary>Missing-value spellings actually seen in the file (besides the empty field).</summary>
+    public required IReadOnlyList<string> MissingTokens { get; init; }
+
+    public CsvColumn? Find(string name) => Columns.FirstOrDefault(c => c.Name == name)
+        ?? Columns.FirstOrDefault(c => string.Equals(c.Name, name, StringComparison.OrdinalIgnoreCase));
+
+    public CsvColumn Require(string name, string role) => Find(name)
+        ?? throw new CliException($"{role} column '{name}' is not in {System.IO.Path.GetFileName(Path)}. Available columns: {string.Join(", ", Columns.Select(c => c.Name))}.");
+
+    public string SeparatorName => CsvSniffer.SeparatorName(Separator);
+}

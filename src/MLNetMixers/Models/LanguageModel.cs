@@ -1,0 +1,164 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace MLNetMixers.Models;
+
+/// <summary>Shape of a <see cref="LanguageModel"/>.</summary>
+internal sealed record LanguageModelConfig(
+    MixerLanguageModelArchitecture Architecture,
+    int VocabularySize,
+    int ContextLength,
+    int Width,
+    int Depth,
+    int Heads,
+    int MlpRatio,
+    double Dropout)
+{
+    public void Save(BinaryWriter w)
+    {
+        w.Write((byte)Architecture);
+        w.Write(VocabularySize);
+        w.Write(ContextLength);
+        w.Write(Width);
+        w.Write(Depth);
+        w.Write(Heads);
+        w.Write(MlpRatio);
+        w.Write(Dropout);
+    }
+
+    public static LanguageModelConfig Load(BinaryReader r) => new(
+        (MixerLanguageModelArchitecture)r.ReadByte(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadDouble());
+}
+
+/// <summary>
+/// A causal language model; the architectures differ only in the token mixer of each block:
+///   h0 = E[token] + P[position]
+///   h  = Block_N(... Block_1(h0)),   Block(x): x += Mix(LN(x)); x += MLP(LN(x))
+///   logits = W · LN(h)
+/// Mix is a masked (lower-triangular) matrix, a Toeplitz convolution, or causal self-attention (which
+/// makes the block a pre-LN GPT block). <see cref="Prefill"/>/<see cref="Step"/> decode incrementally.
+/// </summary>
+internal sealed class LanguageModel : Module<Tensor, Tensor>
+{
+    private readonly Embedding tokenEmbedding;
+    private readonly Parameter positionEmbedding;
+    private readonly ModuleList<MixerBlock> blocks;
+    private readonly LayerNorm finalNorm;
+    private readonly Linear head;
+
+    public LanguageModel(LanguageModelConfig config) : base(nameof(LanguageModel))
+    {
+        Config = config;
+        tokenEmbedding = Embedding(config.VocabularySize, config.Width);
+        positionEmbedding = Parameter(randn(config.ContextLength, config.Width) * 0.02);
+        blocks = new ModuleList<MixerBlock>(Enumerable.Range(0, config.Depth)
+            .Select(_ => new MixerBlock(config.ContextLength, config.Width, config.MlpRatio, causal: true, dropout: config.Dropout,
+                                        tokenMixing: CreateTokenMixer(config)))
+            .ToArray());
+        finalNorm = LayerNorm(config.Width);
+        head = Linear(config.Width, config.VocabularySize);
+        RegisterComponents();
+    }
+
+    public LanguageModelConfig Config { get; }
+
+    public int Depth => blocks.Count;
+
+    private static Module<Tensor, Tensor> CreateTokenMixer(LanguageModelConfig c) => c.Architecture switch
+    {
+        MixerLanguageModelArchitecture.MaskedMixer when c.Heads == 1 => new MaskedTokenMixing(c.ContextLength),
+        MixerLanguageModelArchitecture.MaskedMixer => new MultiHeadMaskedTokenMixing(c.ContextLength, c.Width, c.Heads),
+        MixerLanguageModelArchitecture.ToeplitzMixer => new ToeplitzTokenMixing(c.ContextLength, c.Width, c.Heads),
+        MixerLanguageModelArchitecture.Transformer => new CausalSelfAttention(c.Width, c.Heads),
+        _ => throw new ArgumentOutOfRangeException(nameof(c), c.Architecture, "Unknown architecture."),
+    };
+
+    /// <summary>Logits for every position: [B, T] int64 (T ≤ context length) -> [B, T, V].</summary>
+    public override Tensor forward(Tensor tokens)
+    {
+        var h = Embed(tokens, start: 0);
+        foreach (var block in blocks)
+            h = block.forward(h);
+        return head.forward(finalNorm.forward(h));
+    }
+
+    /// <summary>Runs the prompt [B, T] through the model, filling one cache per layer; returns the last position's logits [B, V].</summary>
+    public Tensor Prefill(Tensor tokens, IReadOnlyList<DecodingCache> caches)
+    {
+        var h = Embed(tokens, start: 0);
+        for (int l = 0; l < blocks.Count; l++)
+        {
+            var block = blocks[l];
+            h = h + ((ICausalTokenMixer)block.TokenMixer).Prefill(block.TokenNorm.forward(h), caches[l]);
+            h = h + block.ChannelMlp(h);
+        }
+        return head.forward(finalNorm.forward(h[.., -1]));
+    }
+
+    /// <summary>The next position: [B, 1] token ids -> [B, V] logits, one row of each layer's mixing.</summary>
+    public Tensor Step(Tensor token, IReadOnlyList<DecodingCache> caches)
+    {
+        var h = Embed(token, start: caches[0].Length);
+        for (int l = 0; l < blocks.Count; l++)
+        {
+            var block = blocks[l];
+            h = h + ((ICausalTokenMixer)block.TokenMixer).Step(block.TokenNorm.forward(h), caches[l]);
+            h = h + block.ChannelMlp(h);
+        }
+        return head.forward(finalNorm.forward(h[.., -1]));
+    }
+
+    public DecodingCache[] NewCaches() => Enumerable.Range(0, blocks.Count).Select(_ => new DecodingCache(Config.ContextLength)).ToArray();
+
+    private Tensor Embed(Tensor tokens, int start)
+    {
+        int t = (int)tokens.shape[1];
+        if (start + t > Config.ContextLength)
+            throw new ArgumentException($"Positions {start}..{start + t - 1} exceed the context length {Config.ContextLength}.", nameof(tokens));
+        return tokenEmbedding.forward(tokens) + positionEmbedding[start..(start + t)];
+    }
+
+    /// <summary>
+    /// Draws every weight from a generator of its own seeded with <paramref name="seed"/>, with the usual
+    /// distributions (Linear: U(±1/√fan_in); embeddings: N(0, 1); positions: N(0, 0.02²); mixing weights:
+    /// U(±1/√n_ctx); LayerNorm: 1 and 0). Torch's global generator is shared by everything in the process, so
+    /// seeding it would not make the weights reproducible while other models are created concurrently.
+    /// </summary>
+    public void Initialize(int seed)
+    {
+        var generator = new Generator((ulong)seed);
+        double mixingBound = 1.0 / Math.Sqrt(Config.ContextLength);
+        using var noGrad = no_grad();
+        // named_modules() lists the descendants only; this module owns the position embedding itself.
+        foreach (var module in named_modules().Select(m => m.module).Prepend(this))
+        {
+            foreach (var (name, p) in module.named_parameters(recurse: false))
+            {
+                switch (module)
+                {
+                    case TorchSharp.Modules.Linear linear:
+                        double bound = 1.0 / Math.Sqrt(linear.weight!.shape[1]);
+                        p.uniform_(-bound, bound, generator);
+                        break;
+                    case TorchSharp.Modules.Embedding:
+                        p.normal_(0, 1, generator);
+                        break;
+                    case TorchSharp.Modules.LayerNorm:
+                        p.fill_(name == "weight" ? 1 : 0);
+                        break;
+                    case LanguageModel:
+                        p.normal_(0, 0.02, generator);
+                        break;
+                    default:
+                        p.uniform_(-mixingBound, mixingBound, generator);
+                        break;
+                }
+            }
+        }
+    }
+
+    /// <summary>Number of trainable weights.</summary>
+    public long ParameterCount => parameters().Sum(p => p.numel());
+}

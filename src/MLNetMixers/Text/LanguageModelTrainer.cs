@@ -1,0 +1,200 @@
+using System.Diagnostics;
+using Microsoft.ML.Runtime;
+using MLNetMixers.Models;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace MLNetMixers.Text;
+
+/// <summary>
+/// The training loop: documents packed into one token stream with end-of-text separators, random windows of
+/// n_ctx + 1 tokens per sequence, AdamW with linear warm-up and cosine decay, progress, cancellation, checkpoints.
+/// </summary>
+internal static class LanguageModelTrainer
+{
+    private const string CheckpointFileName = "checkpoint.bin";
+    private const string CheckpointMagic = "MXLMCKP1";
+
+    /// <summary>[EOT] doc1 [EOT] doc2 [EOT] ...: every document starts after an end of text, as every prompt does.</summary>
+    public static int[] Pack(IEnumerable<string> documents, TextTokenizer tokenizer)
+    {
+        var stream = new List<int> { tokenizer.EndOfText };
+        foreach (var document in documents)
+        {
+            stream.AddRange(tokenizer.Encode(document));
+            stream.Add(tokenizer.EndOfText);
+        }
+        return stream.ToArray();
+    }
+
+    public static LanguageModel Train(IHost host, MixerLanguageModelOptions options, LanguageModelConfig config,
+                                      TextTokenizer tokenizer, int[] stream, Device device)
+    {
+        int window = Math.Min(config.ContextLength, stream.Length - 1);
+        var model = new LanguageModel(config);
+        model.Initialize(options.Seed);
+        model.to(device);
+        var optimizer = optim.AdamW(model.parameters(), options.LearningRate, weight_decay: options.WeightDecay);
+        int start = options.ResumeFromCheckpoint ? TryResume(host, options, config, tokenizer, model, optimizer) : 0;
+
+        using var ch = host.Start("Training language model");
+        ch.Info($"{options.Architecture}: {model.ParameterCount:N0} weights, {stream.Length:N0} training tokens, vocabulary {config.VocabularySize}, " +
+                $"n_ctx {config.ContextLength}, {options.Steps} steps of {options.BatchSize} x {window} tokens on {device}" +
+                (start > 0 ? $", resumed at step {start}" : ""));
+        using var pch = host.StartProgressChannel("Training language model");
+        int step = start;
+        pch.SetHeader(new ProgressHeader(["loss"], ["step"]), e => e.SetProgress(0, step, options.Steps));
+
+        model.train();
+        var clock = Stopwatch.StartNew();
+        double lossSum = 0;
+        int lossCount = 0, stepsSinceReport = 0;
+        float lastLoss = float.NaN;
+        for (; step < options.Steps; step++)
+        {
+            if (options.CancellationToken.IsCancellationRequested || IsCancelled(host))
+            {
+                if (options.CheckpointFolder is not null)
+                    SaveCheckpoint(options.CheckpointFolder, step, config, tokenizer, model, optimizer);
+                ch.Info($"Training cancelled at step {step}" + (options.CheckpointFolder is null ? "." : "; checkpoint written."));
+                throw new OperationCanceledException($"Language-model training was cancelled at step {step} of {options.Steps}.", options.CancellationToken);
+            }
+
+            double lr = LearningRateAt(step, options);
+            foreach (var group in optimizer.ParamGroups)
+                group.LearningRate = lr;
+
+            using (var scope = NewDisposeScope())
+            {
+                var (inputs, targets) = SampleBatch(stream, window, options.BatchSize, options.Seed, step, device);
+                var logits = model.forward(inputs);
+                var loss = nn.functional.cross_entropy(logits.reshape(-1, config.VocabularySize), targets.reshape(-1));
+                optimizer.zero_grad();
+                loss.backward();
+                if (options.GradientClipNorm > 0)
+                    nn.utils.clip_grad_norm_(model.parameters(), options.GradientClipNorm);
+                optimizer.step();
+                lastLoss = loss.item<float>();
+            }
+            if (!float.IsFinite(lastLoss))
+                throw new InvalidOperationException($"The training loss became {lastLoss} at step {step}; lower LearningRate or raise GradientClipNorm.");
+            lossSum += lastLoss;
+            lossCount++;
+            stepsSinceReport++;
+
+            bool last = step + 1 == options.Steps;
+            if ((step + 1) % options.LogInterval == 0 || last)
+            {
+                double seconds = clock.Elapsed.TotalSeconds;
+                double tokensPerSecond = stepsSinceReport * (double)options.BatchSize * window / Math.Max(seconds, 1e-9);
+                var eta = TimeSpan.FromSeconds((options.Steps - step - 1) * seconds / stepsSinceReport);
+                var progress = new LanguageModelTrainingProgress(step + 1, options.Steps, lossSum / lossCount, lr, tokensPerSecond, eta);
+                ch.Info($"step {progress.Step}/{progress.TotalSteps}  loss {progress.Loss:F4}  lr {lr:G3}  {tokensPerSecond:N0} tokens/s  ETA {eta:hh\\:mm\\:ss}");
+                pch.Checkpoint(progress.Loss, step + 1);
+                options.Progress?.Report(progress);
+                lossSum = 0;
+                lossCount = 0;
+                stepsSinceReport = 0;
+                clock.Restart();
+            }
+            if (options.CheckpointFolder is not null && ((step + 1) % options.CheckpointInterval == 0 || last))
+                SaveCheckpoint(options.CheckpointFolder, step + 1, config, tokenizer, model, optimizer);
+        }
+        model.eval();
+        return model;
+    }
+
+    private static bool IsCancelled(IHost host)
+    {
+        try
+        {
+            host.CheckAlive();
+            return false;
+        }
+        catch (OperationCanceledException)
+        {
+            return true;
+        }
+    }
+
+    /// <summary>Linear warm-up to the peak, then cosine decay to MinLearningRateRatio · peak at the last step.</summary>
+    internal static double LearningRateAt(int step, MixerLanguageModelOptions o)
+    {
+        if (step < o.WarmupSteps)
+            return o.LearningRate * (step + 1) / o.WarmupSteps;
+        double progress = (step - o.WarmupSteps) / (double)Math.Max(1, o.Steps - o.WarmupSteps);
+        double floor = o.LearningRate * o.MinLearningRateRatio;
+        return floor + (o.LearningRate - floor) * 0.5 * (1 + Math.Cos(Math.PI * Math.Min(1, progress)));
+    }
+
+    /// <summary>
+    /// Windows at offsets drawn from a generator seeded by (seed, step), so a resumed run sees exactly the
+    /// windows the uninterrupted run would have seen.
+    /// </summary>
+    internal static (Tensor Inputs, Tensor Targets) SampleBatch(int[] stream, int window, int batchSize, int seed, int step, Device device)
+    {
+        var random = new Random(unchecked(seed * 1_000_003 + step));
+        var data = new long[batchSize * (window + 1)];
+        for (int b = 0; b < batchSize; b++)
+        {
+            int offset = random.Next(stream.Length - window);
+            for (int i = 0; i <= window; i++)
+                data[b * (window + 1) + i] = stream[offset + i];
+        }
+        var all = tensor(data, [batchSize, window + 1], device: device);
+        return (all[.., ..window], all[.., 1..]);
+    }
+
+    private static void SaveCheckpoint(string folder, int step, LanguageModelConfig config, TextTokenizer tokenizer, LanguageModel model, AdamW optimizer)
+    {
+        Directory.CreateDirectory(folder);
+        string path = Path.Combine(folder, CheckpointFileName);
+        string temporary = path + ".tmp";
+        using (var w = new BinaryWriter(File.Create(temporary)))
+        {
+            w.Write(CheckpointMagic);
+            w.Write(step);
+            config.Save(w);
+            tokenizer.Save(w);
+            model.save(w);
+            optimizer.save_state_dict(w);
+        }
+        // Replace in one move, so an interrupted write never leaves a torn checkpoint.
+        File.Move(temporary, path, overwrite: true);
+    }
+
+    private static int TryResume(IHost host, MixerLanguageModelOptions options, LanguageModelConfig config, TextTokenizer tokenizer,
+                                 LanguageModel model, AdamW optimizer)
+    {
+        if (options.CheckpointFolder is null)
+            return 0;
+        string path = Path.Combine(options.CheckpointFolder, CheckpointFileName);
+        if (!File.Exists(path))
+            return 0;
+        using var r = new BinaryReader(File.OpenRead(path));
+        if (r.ReadString() != CheckpointMagic)
+            throw new FormatException($"'{path}' is not a language-model checkpoint of this version of MLNetMixers.");
+        int step = r.ReadInt32();
+        var saved = LanguageModelConfig.Load(r);
+        if (saved != config)
+            throw new InvalidOperationException($"The checkpoint in '{options.CheckpointFolder}' is of a different model ({saved}) than the options describe ({config}). " +
+                                                "Use another CheckpointFolder or set ResumeFromCheckpoint = false.");
+        var savedTokenizer = TextTokenizer.Load(r);
+        if (!SameTokenizer(savedTokenizer, tokenizer))
+            throw new InvalidOperationException($"The checkpoint in '{options.CheckpointFolder}' was trained with a different tokenizer or vocabulary than this training text gives.");
+        model.load(r);
+        optimizer.load_state_dict(r);
+        using (var ch = host.Start("Training language model"))
+            ch.Info($"Resuming from '{path}' at step {step}.");
+        return step;
+    }
+
+    private static bool SameTokenizer(TextTokenizer a, TextTokenizer b) => (a, b) switch
+    {
+        (CharacterTokenizer x, CharacterTokenizer y) => x.Characters == y.Characters,
+        (ByteTokenizer, ByteTokenizer) => true,
+        (DetachedTokenizer x, MLTokenizerAdapter y) => x.Fingerprint == y.Fingerprint && x.IdRange == y.IdRange,
+        _ => false,
+    };
+}

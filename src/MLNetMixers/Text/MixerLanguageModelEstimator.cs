@@ -1,0 +1,123 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Runtime;
+using MLNetMixers.Models;
+using MLNetMixers.Text;
+using MLNetMixers.Training;
+
+namespace MLNetMixers;
+
+/// <summary>
+/// Trains a causal language model (masked mixer, Toeplitz mixer or transformer baseline) on a text column, one
+/// document per row, and returns a <see cref="MixerLanguageModelTransformer"/> that continues prompts.
+/// Created by <c>mlContext.Transforms.Text.TrainMixerLanguageModel</c>.
+/// </summary>
+public sealed class MixerLanguageModelEstimator : IEstimator<MixerLanguageModelTransformer>
+{
+    private readonly IHost host;
+    private readonly string textColumnName;
+    private readonly MixerLanguageModelOptions options;
+
+    internal MixerLanguageModelEstimator(IHostEnvironment env, string textColumnName, MixerLanguageModelOptions options)
+    {
+        host = Contracts.CheckRef(env, nameof(env)).Register(nameof(MixerLanguageModelEstimator));
+        host.CheckNonEmpty(textColumnName, nameof(textColumnName));
+        host.CheckValue(options, nameof(options));
+        Validate(options);
+        this.textColumnName = textColumnName;
+        this.options = options;
+    }
+
+    private string PromptColumnName => options.PromptColumnName ?? textColumnName;
+
+    private static void Validate(MixerLanguageModelOptions o)
+    {
+        static void Positive(int value, string name)
+        {
+            if (value < 1)
+                throw new ArgumentOutOfRangeException(name, value, $"{name} must be at least 1.");
+        }
+        Positive(o.ContextLength, nameof(o.ContextLength));
+        Positive(o.Width, nameof(o.Width));
+        Positive(o.Depth, nameof(o.Depth));
+        Positive(o.Heads, nameof(o.Heads));
+        Positive(o.MlpRatio, nameof(o.MlpRatio));
+        Positive(o.BatchSize, nameof(o.BatchSize));
+        Positive(o.Steps, nameof(o.Steps));
+        Positive(o.CheckpointInterval, nameof(o.CheckpointInterval));
+        Positive(o.LogInterval, nameof(o.LogInterval));
+        if (o.ContextLength < 2)
+            throw new ArgumentOutOfRangeException(nameof(o.ContextLength), o.ContextLength, "ContextLength must be at least 2.");
+        if (o.Width % o.Heads != 0)
+            throw new ArgumentException($"Width ({o.Width}) must be a multiple of Heads ({o.Heads}).", nameof(o.Heads));
+        if (o.WarmupSteps < 0)
+            throw new ArgumentOutOfRangeException(nameof(o.WarmupSteps), o.WarmupSteps, "WarmupSteps must not be negative.");
+        if (!(o.LearningRate > 0) || double.IsInfinity(o.LearningRate))
+            throw new ArgumentOutOfRangeException(nameof(o.LearningRate), o.LearningRate, "LearningRate must be a positive finite number.");
+        if (o.Dropout is < 0 or >= 1)
+            throw new ArgumentOutOfRangeException(nameof(o.Dropout), o.Dropout, "Dropout must be in [0, 1).");
+        if (o.Tokenization == TextTokenization.Tokenizer && o.Tokenizer is null)
+            throw new ArgumentException($"Tokenization is {nameof(TextTokenization.Tokenizer)} but Tokenizer is null.", nameof(o.Tokenizer));
+        if (string.IsNullOrEmpty(o.OutputColumnName))
+            throw new ArgumentException("OutputColumnName must not be empty.", nameof(o.OutputColumnName));
+        Contracts.CheckValue(o.Generation, nameof(o.Generation));
+        o.Generation.Validate();
+    }
+
+    /// <summary>Checks that the text and prompt columns are scalar text and adds the generated-text column.</summary>
+    public SchemaShape GetOutputSchema(SchemaShape inputSchema)
+    {
+        host.CheckValue(inputSchema, nameof(inputSchema));
+        CheckTextColumn(inputSchema, textColumnName, "text");
+        CheckTextColumn(inputSchema, PromptColumnName, "prompt");
+        var columns = inputSchema.ToDictionary(c => c.Name);
+        columns[options.OutputColumnName] = new SchemaShape.Column(options.OutputColumnName, SchemaShape.Column.VectorKind.Scalar, TextDataViewType.Instance, false);
+        return new SchemaShape(columns.Values);
+    }
+
+    private void CheckTextColumn(SchemaShape schema, string name, string role)
+    {
+        if (!schema.TryFindColumn(name, out var column))
+            throw host.ExceptSchemaMismatch(nameof(schema), role, name);
+        if (column.Kind != SchemaShape.Column.VectorKind.Scalar || column.ItemType is not TextDataViewType)
+            throw host.ExceptSchemaMismatch(nameof(schema), role, name, "String", column.GetTypeString());
+    }
+
+    /// <summary>Reads every document of the text column, trains, and returns the language-model transformer.</summary>
+    public MixerLanguageModelTransformer Fit(IDataView input)
+    {
+        host.CheckValue(input, nameof(input));
+        GetOutputSchema(SchemaShape.Create(input.Schema));
+        var documents = ReadDocuments(input, textColumnName);
+        var tokenizer = TextTokenizer.Create(options.Tokenization, options.Tokenizer, documents);
+        int[] stream = LanguageModelTrainer.Pack(documents, tokenizer);
+        if (documents.All(d => d.Length == 0))
+            throw new ArgumentException($"The text column '{textColumnName}' holds no text to learn from ({documents.Count} rows, all empty).", nameof(input));
+
+        TorchRuntime.ApplyThreadCount(options.NumberOfThreads);
+        var device = TorchRuntime.ResolveDevice(host, options.Device);
+        var config = new LanguageModelConfig(options.Architecture, tokenizer.VocabularySize, options.ContextLength, options.Width,
+                                             options.Depth, options.Heads, options.MlpRatio, options.Dropout);
+        var model = LanguageModelTrainer.Train(host, options, config, tokenizer, stream, device);
+        return new MixerLanguageModelTransformer(host, model, tokenizer, device, PromptColumnName, options.OutputColumnName, options.Generation.Clone());
+    }
+
+    /// <summary>Every row of a scalar text column; missing text reads as an empty document.</summary>
+    internal static List<string> ReadDocuments(IDataView data, string columnName)
+    {
+        var column = data.Schema.GetColumnOrNull(columnName)
+            ?? throw new ArgumentOutOfRangeException(nameof(columnName), $"The data has no column '{columnName}'.");
+        if (column.Type is not TextDataViewType)
+            throw new ArgumentException($"Column '{columnName}' is {column.Type}, not text.", nameof(columnName));
+        var documents = new List<string>();
+        using var cursor = data.GetRowCursor([column]);
+        var getter = cursor.GetGetter<ReadOnlyMemory<char>>(column);
+        ReadOnlyMemory<char> value = default;
+        while (cursor.MoveNext())
+        {
+            getter(ref value);
+            documents.Add(value.ToString());
+        }
+        return documents;
+    }
+}

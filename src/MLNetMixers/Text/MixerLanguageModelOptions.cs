@@ -1,0 +1,187 @@
+using MLTokenizer = Microsoft.ML.Tokenizers.Tokenizer;
+
+namespace MLNetMixers;
+
+/// <summary>The network a mixer language model uses to mix information along the sequence.</summary>
+public enum MixerLanguageModelArchitecture
+{
+    /// <summary>
+    /// Masked mixer (Badger, "Masked Mixers for Language Generation and Retrieval"): a learned lower-triangular
+    /// matrix over the sequence per layer (per head when <see cref="MixerLanguageModelOptions.Heads"/> &gt; 1).
+    /// </summary>
+    MaskedMixer,
+
+    /// <summary>
+    /// Toeplitz mixer ("Toeplitz MLP Mixers"): the lower-triangular matrix is tied to one vector per layer or head,
+    /// M[i,j] = v[i-j], computed by FFT for long contexts. Fewest sequence weights.
+    /// </summary>
+    ToeplitzMixer,
+
+    /// <summary>A small GPT-style transformer (causal self-attention, pre-LayerNorm), as a baseline.</summary>
+    Transformer,
+}
+
+/// <summary>How a language model splits text into tokens.</summary>
+public enum TextTokenization
+{
+    /// <summary>One token per character seen in the training text; unseen characters map to one unknown token.</summary>
+    Characters,
+
+    /// <summary>One token per UTF-8 byte (257 tokens with end of text): any text, nothing unknown.</summary>
+    Bytes,
+
+    /// <summary>
+    /// The Microsoft.ML.Tokenizers tokenizer in <see cref="MixerLanguageModelOptions.Tokenizer"/>. The model zip keeps
+    /// only its id range and a fingerprint, so after loading call
+    /// <see cref="MixerLanguageModelTransformer.WithTokenizer"/> with the same tokenizer.
+    /// </summary>
+    Tokenizer,
+}
+
+/// <summary>How text is generated from a prompt.</summary>
+public sealed class TextGenerationOptions
+{
+    /// <summary>Most tokens generated after the prompt. Generation also stops at end of text or a stop sequence.</summary>
+    public int MaxNewTokens = 200;
+
+    /// <summary>Softmax temperature; 0 picks the most likely token every time (greedy, deterministic).</summary>
+    public float Temperature = 0.8f;
+
+    /// <summary>Sample only among the K most likely tokens; 0 means no limit.</summary>
+    public int TopK = 0;
+
+    /// <summary>Nucleus sampling: sample among the most likely tokens whose probabilities add up to P; 1 means no limit.</summary>
+    public float TopP = 1f;
+
+    /// <summary>Seed of the sampler: the same model, prompt, options and seed give the same text.</summary>
+    public int Seed = 0;
+
+    /// <summary>Generation stops when the generated text contains one of these; the text is cut before it.</summary>
+    public string[] StopSequences = [];
+
+    internal TextGenerationOptions Clone() => new()
+    {
+        MaxNewTokens = MaxNewTokens, Temperature = Temperature, TopK = TopK, TopP = TopP, Seed = Seed, StopSequences = [.. StopSequences],
+    };
+
+    internal void Validate()
+    {
+        if (MaxNewTokens < 0)
+            throw new ArgumentOutOfRangeException(nameof(MaxNewTokens), MaxNewTokens, "MaxNewTokens must not be negative.");
+        if (!(Temperature >= 0) || float.IsInfinity(Temperature))
+            throw new ArgumentOutOfRangeException(nameof(Temperature), Temperature, "Temperature must be a finite number >= 0.");
+        if (TopK < 0)
+            throw new ArgumentOutOfRangeException(nameof(TopK), TopK, "TopK must not be negative.");
+        if (!(TopP > 0 && TopP <= 1))
+            throw new ArgumentOutOfRangeException(nameof(TopP), TopP, "TopP must be in (0, 1].");
+        if (StopSequences is null || StopSequences.Any(string.IsNullOrEmpty))
+            throw new ArgumentException("StopSequences must not be null or contain null or empty strings.", nameof(StopSequences));
+    }
+}
+
+/// <summary>Options of <c>TrainMixerLanguageModel</c>: the model, its training, and how it generates.</summary>
+public sealed class MixerLanguageModelOptions
+{
+    /// <summary>Column holding prompts when the transformer maps rows; null means the training text column.</summary>
+    public string? PromptColumnName;
+
+    /// <summary>Text column the transformer adds: the text generated after each prompt.</summary>
+    public string OutputColumnName = "GeneratedText";
+
+    /// <summary>Token mixer of every block.</summary>
+    public MixerLanguageModelArchitecture Architecture = MixerLanguageModelArchitecture.MaskedMixer;
+
+    /// <summary>How text becomes tokens.</summary>
+    public TextTokenization Tokenization = TextTokenization.Characters;
+
+    /// <summary>The tokenizer used when <see cref="Tokenization"/> is <see cref="TextTokenization.Tokenizer"/>.</summary>
+    public MLTokenizer? Tokenizer;
+
+    /// <summary>n_ctx: tokens the model sees at once. Mixing matrices are n_ctx x n_ctx.</summary>
+    public int ContextLength = 128;
+
+    /// <summary>Feature width d of every position.</summary>
+    public int Width = 128;
+
+    /// <summary>Number of blocks.</summary>
+    public int Depth = 4;
+
+    /// <summary>Heads of the token mixer (1 = the flat masked mixer); the width must be a multiple of it. The transformer needs ≥ 1.</summary>
+    public int Heads = 1;
+
+    /// <summary>The channel MLP is d -> MlpRatio·d -> d.</summary>
+    public int MlpRatio = 4;
+
+    /// <summary>Dropout on each residual branch during training.</summary>
+    public double Dropout = 0.0;
+
+    /// <summary>Sequences of ContextLength + 1 tokens per optimiser step.</summary>
+    public int BatchSize = 16;
+
+    /// <summary>Optimiser steps. Each step reads BatchSize windows at random offsets of the packed text.</summary>
+    public int Steps = 1000;
+
+    /// <summary>Peak AdamW learning rate, reached after <see cref="WarmupSteps"/> and then decayed on a cosine.</summary>
+    public double LearningRate = 1e-3;
+
+    /// <summary>Linear warm-up from 0 to <see cref="LearningRate"/>.</summary>
+    public int WarmupSteps = 50;
+
+    /// <summary>The cosine decays to LearningRate · MinLearningRateRatio at the last step.</summary>
+    public double MinLearningRateRatio = 0.1;
+
+    /// <summary>AdamW decoupled weight decay.</summary>
+    public double WeightDecay = 0.01;
+
+    /// <summary>Gradients are clipped to this global norm; 0 disables clipping.</summary>
+    public double GradientClipNorm = 1.0;
+
+    /// <summary>Seed of the weights' initialisation and of the windows sampled per step.</summary>
+    public int Seed = 0;
+
+    /// <summary>Where the model trains and generates.</summary>
+    public MixerDevice Device = MixerDevice.Auto;
+
+    /// <summary>CPU threads torch may use; null keeps torch's default (all cores).</summary>
+    public int? NumberOfThreads;
+
+    /// <summary>
+    /// Folder for periodic checkpoints (model, optimiser state, step, tokenizer). When it already holds a checkpoint
+    /// of the same model and <see cref="ResumeFromCheckpoint"/> is set, training continues from it. Null disables checkpoints.
+    /// </summary>
+    public string? CheckpointFolder;
+
+    /// <summary>Steps between checkpoints (a checkpoint is also written when training is cancelled).</summary>
+    public int CheckpointInterval = 200;
+
+    /// <summary>Continue from the checkpoint in <see cref="CheckpointFolder"/> when there is one.</summary>
+    public bool ResumeFromCheckpoint = true;
+
+    /// <summary>Steps between progress reports (log channel and <see cref="Progress"/>).</summary>
+    public int LogInterval = 50;
+
+    /// <summary>Receives loss, tokens/s and ETA every <see cref="LogInterval"/> steps and at the end.</summary>
+    public IProgress<LanguageModelTrainingProgress>? Progress;
+
+    /// <summary>Stops training between steps (OperationCanceledException; <c>MLContext.CancelExecution</c> works too).</summary>
+    public CancellationToken CancellationToken;
+
+    /// <summary>Defaults used when the transformer maps rows and when <c>Generate</c> gets no options.</summary>
+    public TextGenerationOptions Generation = new();
+}
+
+/// <summary>A progress report of language-model training.</summary>
+/// <param name="Step">Steps done.</param>
+/// <param name="TotalSteps">Steps planned.</param>
+/// <param name="Loss">Mean training cross-entropy (nats per token) since the previous report.</param>
+/// <param name="LearningRate">Current learning rate.</param>
+/// <param name="TokensPerSecond">Training tokens processed per second since the previous report.</param>
+/// <param name="EstimatedRemaining">Time left at the current speed.</param>
+public sealed record LanguageModelTrainingProgress(int Step, int TotalSteps, double Loss, double LearningRate, double TokensPerSecond, TimeSpan EstimatedRemaining);
+
+/// <summary>How well a language model predicts held-out text.</summary>
+/// <param name="Loss">Mean cross-entropy per token, in nats.</param>
+/// <param name="Perplexity">exp(Loss).</param>
+/// <param name="BitsPerByte">Total cross-entropy in bits divided by the UTF-8 bytes predicted (each end of text counts as one byte): comparable across tokenizers.</param>
+/// <param name="Tokens">Number of tokens predicted.</param>
+public sealed record LanguageModelMetrics(double Loss, double Perplexity, double BitsPerByte, long Tokens);
