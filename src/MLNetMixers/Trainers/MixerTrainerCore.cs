@@ -132,13 +132,11 @@ internal sealed class MixerTrainerCore
                 throw host.ExceptSchemaMismatch(nameof(validation), "label", options.LabelColumnName, label.Type.ToString(),
                     validation.Schema.GetColumnOrNull(options.LabelColumnName)?.Type.ToString() ?? "missing");
         }
-        if (options.Precision == MixerPrecision.BFloat16)
-            throw new NotSupportedException("MixerPrecision.BFloat16 is not available in this build; use MixerPrecision.Float32.");
 
         TorchRuntime.EnsureAvailable();
         TorchRuntime.ApplyThreadCount(options.NumberOfThreads);
         var device = TorchRuntime.ResolveDevice(host, options.Device);
-        if (device.type == TorchSharp.DeviceType.CUDA)
+        if (device.type == TorchSharp.DeviceType.CUDA && options.Precision == MixerPrecision.Float32)
         {
             // TorchSharp 0.107 has no autocast: on GPUs, float32 training runs its matrix products in TF32
             // (10-bit mantissa inputs, float32 accumulation), torch's own mixed-precision default for matmuls.

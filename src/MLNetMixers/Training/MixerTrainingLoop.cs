@@ -51,7 +51,12 @@ internal sealed class MixerTrainingLoop
 
         model.to(device);
         model.train();
-        var parameters = model.parameters().ToArray();
+        if (options.Precision == MixerPrecision.BFloat16 && !BFloat16Training.IsSupported(device))
+            ch.Warning("MixerPrecision.BFloat16 was requested but this CPU has no bfloat16 instructions (AVX512-BF16 or AMX): " +
+                       "training will be correct but slower than Float32.");
+        // bfloat16 compute with float32 master weights: the optimizer, clipping and best-weight snapshots see the masters.
+        using var bf16 = options.Precision == MixerPrecision.BFloat16 ? new BFloat16Training(model) : null;
+        var parameters = bf16?.MasterParameters.ToArray() ?? model.parameters().ToArray();
         // Decoupled weight decay on matrices only; biases and LayerNorm gains are left alone (as in nanoGPT).
         var optimizer = optim.AdamW(
         [
@@ -87,7 +92,7 @@ internal sealed class MixerTrainingLoop
                     options.CancellationToken.ThrowIfCancellationRequested();
                     int count = Math.Min(batchSize, rows - start);
                     double lr = LearningRateAt(step, totalSteps, warmupSteps);
-                    float loss = Step(model, optimizer, parameters, tokens, targets, epochOrder.narrow(0, start, count), lr);
+                    float loss = Step(model, bf16, optimizer, parameters, tokens, targets, epochOrder.narrow(0, start, count), lr);
                     step++;
                     rowsSeen += count;
                     if (!float.IsFinite(loss))
@@ -146,11 +151,13 @@ internal sealed class MixerTrainingLoop
                 }
             }
 
+            bf16?.RestoreFloat32();
             if (bestWeights is not null)
             {
                 using var noGrad = no_grad();
-                for (int i = 0; i < parameters.Length; i++)
-                    parameters[i].copy_(bestWeights[i]);
+                var weights = model.parameters().ToArray();
+                for (int i = 0; i < weights.Length; i++)
+                    weights[i].copy_(bestWeights[i]);
             }
         }
         finally
@@ -161,19 +168,23 @@ internal sealed class MixerTrainingLoop
         }
     }
 
-    private float Step(TabularModel model, AdamW optimizer, Parameter[] parameters, Tensor tokens, Tensor targets, Tensor batch, double lr)
+    private float Step(TabularModel model, BFloat16Training? bf16, AdamW optimizer, Parameter[] parameters, Tensor tokens, Tensor targets, Tensor batch, double lr)
     {
         using var scope = NewDisposeScope();
         var x = tokens.index_select(0, batch).to(ScalarType.Int64);
         var y = targets.index_select(0, batch);
-        var loss = objective.Loss(model.forward(x), y);
+        // The loss is computed in float32 whatever the network's precision.
+        var loss = objective.Loss(model.forward(x).to(ScalarType.Float32), y);
         optimizer.zero_grad();
+        model.zero_grad();
         loss.backward();
+        bf16?.CopyGradientsToMaster();
         if (options.GradientClipNorm > 0)
             nn.utils.clip_grad_norm_(parameters, options.GradientClipNorm);
         foreach (var group in optimizer.ParamGroups)
             group.LearningRate = lr;
         optimizer.step();
+        bf16?.CopyMasterToModel();
         return loss.item<float>();
     }
 
@@ -188,7 +199,7 @@ internal sealed class MixerTrainingLoop
             long n = validationTokens.shape[0];
             var outputs = new List<Tensor>();
             for (long start = 0; start < n; start += 1024)
-                outputs.Add(model.forward(validationTokens.narrow(0, start, Math.Min(1024, n - start)).to(ScalarType.Int64)));
+                outputs.Add(model.forward(validationTokens.narrow(0, start, Math.Min(1024, n - start)).to(ScalarType.Int64)).to(ScalarType.Float32));
             return objective.ValidationMetric(cat(outputs, 0), validationTargets);
         }
         finally

@@ -198,6 +198,20 @@ public class TrainerBehaviourTests
     }
 
     [Fact]
+    public void BFloat16TrainingLearnsAndLeavesFloat32Weights()
+    {
+        var ml = new MLContext(seed: 1);
+        var split = ml.Data.TrainTestSplit(TrainerData.Penguins(ml), testFraction: 0.25, seed: 1);
+        var pipeline = ml.Transforms.Conversion.MapValueToKey("Label", "species")
+            .Append(ml.Transforms.EncodeAsCharacters("Features", TrainerData.PenguinFeatures))
+            .Append(ml.MulticlassClassification.Trainers.Mixer(SmallNetwork.Configure(new MixerMulticlassTrainer.Options { Precision = MixerPrecision.BFloat16 }, 10)));
+        var model = pipeline.Fit(split.TrainSet);
+        Assert.All(model.LastTransformer.Network.parameters(), p => Assert.Equal(TorchSharp.torch.ScalarType.Float32, p.dtype));
+        var metrics = ml.MulticlassClassification.Evaluate(model.Transform(split.TestSet));
+        Assert.True(metrics.MicroAccuracy > 0.85, $"bfloat16 accuracy {metrics.MicroAccuracy:F3}");
+    }
+
+    [Fact]
     public void CrossValidateTrainsAndScoresEveryFold()
     {
         var ml = new MLContext(seed: 1);
