@@ -85,10 +85,12 @@ internal sealed class BareTrainer : IDisposable
     private readonly optim.Optimizer optimizer;
     private readonly bool causal;
 
-    public BareTrainer(ModelShape shape, bool bfloat16, int seed, double learningRate = 1e-3, double dropout = 0.0, Module<Tensor, Tensor>? model = null)
+    public BareTrainer(ModelShape shape, bool bfloat16, int seed, double learningRate = 1e-3, double dropout = 0.0, Module<Tensor, Tensor>? model = null, Device? device = null)
     {
         random.manual_seed(seed);
         this.model = model ?? shape.CreateModel(dropout);
+        if (device is not null)
+            this.model.to(device);
         this.model.train();
         causal = shape.Causal;
         IEnumerable<Parameter> parameters = this.model.parameters();

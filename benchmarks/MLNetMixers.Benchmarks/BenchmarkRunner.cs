@@ -31,6 +31,10 @@ internal static partial class BenchmarkRunner
         var selected = All().Where(b => only is null || only.Count == 0 || only.Contains(b.Name, StringComparer.OrdinalIgnoreCase)).ToList();
         if (only is { Count: > 0 } && selected.Count != only.Count)
             throw new ArgumentException($"Unknown benchmark name in --only {string.Join(' ', only)}. Known: {string.Join(", ", All().Select(b => b.Name))}.");
+        // Smoke mode runs inside the test suite on a shared CI machine, where one torch thread is far faster than two
+        // contending ones (every parallel region waits for a descheduled thread).
+        if (smoke)
+            TorchSharp.torch.set_num_threads(1);
         foreach (var benchmark in selected)
         {
             var context = new BenchmarkContext(smoke, log, datasetsFolder);

@@ -22,6 +22,7 @@ internal static class PredictCommand
         command.SetAction(parse =>
         {
             var ui = new ConsoleUi(parse.GetValue(verbose));
+            CliApp.ApplyThreads(null);
             return Run(parse.GetValue(model)!, parse.GetValue(dataset)!, parse.GetValue(output)!, ui);
         });
         return command;
@@ -133,10 +134,10 @@ internal static class PredictCommand
 
     private static IReadOnlyList<string> SlotNames(DataViewSchema.Column column, int size)
     {
-        if (column.HasSlotNames(size))
+        if (column.Annotations.Schema.GetColumnOrNull("SlotNames") is { Type: VectorDataViewType { Size: var count } } && count == size)
         {
             VBuffer<ReadOnlyMemory<char>> names = default;
-            column.GetSlotNames(ref names);
+            column.Annotations.GetValue("SlotNames", ref names);
             var dense = names.DenseValues().Select(n => n.ToString()).ToArray();
             if (dense.Length == size && dense.All(n => n.Length > 0))
                 return dense;

@@ -177,7 +177,7 @@ public sealed class MixerExplainer
                 break;
             default:
                 shown = $"{classNames[predicted]} (p = {prediction:F3})";
-                explained = $"log-probability of {classNames[explainedClass]}";
+                explained = $"log-odds of {classNames[explainedClass]}";
                 break;
         }
         return new ExplainedRow(position, shown, explained, text, characters.DenseValues().ToArray(), fieldOf, fieldNames);

@@ -1,0 +1,260 @@
+using System.Diagnostics;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Trainers.FastTree;
+using Microsoft.ML.Trainers.LightGbm;
+
+namespace MLNetMixers.Benchmarks;
+
+/// <summary>
+/// Held-out accuracy of the mixer trainers vs LightGBM and FastTree (ML.NET) on every shared tabular dataset:
+/// k-fold cross-validation with a fixed seed (the same folds for all three), mean and standard deviation.
+/// Goal (issue 8): within 1 point of LightGBM everywhere, ahead on some.
+/// </summary>
+internal sealed class AccuracyBenchmark : IBenchmark
+{
+    public string Name => "Accuracy";
+
+    internal enum Kind { Binary, Multiclass, Regression }
+
+    internal sealed record Dataset(string File, string Label, Kind Kind);
+
+    internal static readonly Dataset[] All =
+    [
+        new("attrition.csv", "Attrition", Kind.Binary),
+        new("credit_data.csv", "Status", Kind.Binary),
+        new("wa_churn.csv", "churn", Kind.Binary),
+        new("weka_breast-cancer.csv", "Class", Kind.Binary),
+        new("weka_credit-g.csv", "class", Kind.Binary),
+        new("weka_diabetes.csv", "class", Kind.Binary),
+        new("weka_vote.csv", "Class", Kind.Binary),
+        new("hpc_data.csv", "class", Kind.Multiclass),
+        new("penguins.csv", "species", Kind.Multiclass),
+        new("penguins_raw.csv", "Species", Kind.Multiclass),
+        new("weka_soybean.csv", "class", Kind.Multiclass),
+        new("ames.csv", "Sale_Price", Kind.Regression),
+        new("car_prices.csv", "Price", Kind.Regression),
+        new("concrete.csv", "compressive_strength", Kind.Regression),
+    ];
+
+    /// <summary>Folds of the cross-validation (fixed seed 1).</summary>
+    private const int Folds = 3;
+
+    /// <summary>
+    /// Training time the mixer's epochs are sized to, per fold (2 cores). The number of epochs is chosen from a measured
+    /// step time so the learning-rate schedule completes; MaxTrainingTime is a safety net at twice this.
+    /// </summary>
+    private static readonly TimeSpan MixerBudgetPerFold = TimeSpan.FromSeconds(15);
+
+    public void Run(BenchmarkContext context)
+    {
+        // MLNETMIXERS_ACCURACY_DATASETS=penguins,concrete limits a run to some datasets (to check one quickly).
+        var only = Environment.GetEnvironmentVariable("MLNETMIXERS_ACCURACY_DATASETS")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var datasets = context.Smoke
+            ? All.Where(d => d.File is "weka_breast-cancer.csv" or "penguins.csv" or "concrete.csv").ToArray()
+            : only is { Length: > 0 } ? All.Where(d => only.Contains(Path.GetFileNameWithoutExtension(d.File))).ToArray() : All;
+        int folds = context.Smoke ? 2 : Folds;
+        context.Log.WriteLine($"   expected ~{datasets.Length * folds * (MixerBudgetPerFold.TotalSeconds + 4) / 60:F0} min: {datasets.Length} datasets x {folds} folds, mixer sized to {MixerBudgetPerFold.TotalSeconds} s per fold");
+        var rows = new List<IReadOnlyList<string>>();
+        foreach (var dataset in datasets)
+        {
+            var watch = Stopwatch.StartNew();
+            var result = RunDataset(context, dataset, folds);
+            rows.Add(result);
+            context.Log.WriteLine($"   {dataset.File}: {string.Join(" | ", result)} ({watch.Elapsed.TotalSeconds:F0} s)");
+        }
+        context.Report.Note($"{folds}-fold cross-validation, seed 1, the same folds for every model; mean ± standard deviation over folds, in points (x100). "
+            + "Metric: AUC for binary (accuracy in brackets), macro accuracy for multiclass (micro in brackets), R² for regression. "
+            + "Trees: numeric columns with missing values replaced by the mean, text columns one-hot encoded, ML.NET defaults. "
+            + $"Mixer: EncodeAsCharacters (Fitted layout) then the Mixer trainer with its defaults, except Epochs, sized per dataset so that training takes about "
+            + $"{MixerBudgetPerFold.TotalSeconds:F0} s per fold on this machine (the measured step time of the dataset's shape; MaxTrainingTime twice that). "
+            + "Diagnosis columns: the mixer's score on its own training fold; a large train/test gap points at regularisation, a low training score at capacity or optimisation (few epochs).");
+        context.Report.Table(["dataset", "task", "rows", "T", "LightGBM", "FastTree", "Mixer", "Mixer - LightGBM", "mixer epochs", "mixer train score", "likely cause when behind"], rows);
+    }
+
+    private static IReadOnlyList<string> RunDataset(BenchmarkContext context, Dataset dataset, int folds)
+    {
+        var ml = new MLContext(seed: 1);
+        var raw = RealBatches.LoadCsv(ml, Path.Combine(context.DatasetsFolder, "tabular", dataset.File));
+        if (context.Smoke)
+            raw = ml.Data.TakeRows(ml.Data.ShuffleRows(raw, seed: 1), 90);
+        var features = raw.Schema.Where(c => c.Name != dataset.Label && !c.IsHidden).ToArray();
+        var data = ml.Data.Cache(PrepareLabel(ml, raw, dataset));
+        long rowCount = data.GetRowCount() ?? data.Preview(int.MaxValue).RowView.Length;
+
+        var splits = ml.Data.CrossValidationSplit(data, folds, seed: 1);
+        var lightGbm = new List<double[]>();
+        var fastTree = new List<double[]>();
+        var mixer = new List<double[]>();
+        var mixerTrain = new List<double[]>();
+        int sequenceLength = 0, epochs = 0;
+        foreach (var split in splits)
+        {
+            lightGbm.Add(Evaluate(ml, dataset.Kind, TreePipeline(ml, features, dataset.Kind, lightGbm: true, context.Smoke).Fit(split.TrainSet).Transform(split.TestSet)));
+            fastTree.Add(Evaluate(ml, dataset.Kind, TreePipeline(ml, features, dataset.Kind, lightGbm: false, context.Smoke).Fit(split.TrainSet).Transform(split.TestSet)));
+
+            var encoder = ml.Transforms.EncodeAsCharacters(new CharacterEncodingOptions { InputColumnNames = features.Select(c => c.Name).ToArray() }).Fit(split.TrainSet);
+            sequenceLength = encoder.SequenceLength;
+            var encodedTrain = encoder.Transform(split.TrainSet);
+            long trainRows = encodedTrain.GetRowCount() ?? 0;
+            epochs = context.Smoke ? 1 : EpochsFor(encoder.SequenceLength, encoder.VocabularySize, dataset, trainRows);
+            var model = MixerTrainer(ml, dataset.Kind, epochs, context.Smoke).Fit(encodedTrain);
+            mixer.Add(Evaluate(ml, dataset.Kind, model.Transform(encoder.Transform(split.TestSet))));
+            mixerTrain.Add(Evaluate(ml, dataset.Kind, model.Transform(encodedTrain)));
+            (model as IDisposable)?.Dispose();
+        }
+
+        double gap = Mean(mixer, 0) - Mean(lightGbm, 0);
+        string cause = "";
+        if (gap < -1)
+        {
+            double trainScore = Mean(mixerTrain, 0);
+            double testScore = Mean(mixer, 0);
+            cause = trainScore - testScore > 5 ? $"regularisation (train {trainScore:F1} vs test {testScore:F1})"
+                : trainScore < Mean(lightGbm, 0) + 1 ? $"capacity/optimisation (fits train only to {trainScore:F1}{(epochs < 20 ? $", {epochs} epochs in the time budget" : "")})"
+                : "encoding or generalisation (fits train, test behind)";
+        }
+        return
+        [
+            dataset.File.Replace(".csv", ""), dataset.Kind.ToString(), rowCount.ToString(), sequenceLength.ToString(),
+            Format(lightGbm), Format(fastTree), Format(mixer), $"{gap:+0.0;-0.0}", epochs.ToString(), $"{Mean(mixerTrain, 0):F1}", cause,
+        ];
+    }
+
+    /// <summary>Binary: a bool label, true for the minority class; multiclass: a key over all rows' values; regression: the float target.</summary>
+    private static IDataView PrepareLabel(MLContext ml, IDataView raw, Dataset dataset)
+    {
+        switch (dataset.Kind)
+        {
+            case Kind.Binary:
+            {
+                var values = raw.GetColumn<ReadOnlyMemory<char>>(dataset.Label).Select(v => v.ToString()).ToList();
+                var counts = values.GroupBy(v => v).OrderBy(g => g.Count()).ToList();
+                if (counts.Count != 2)
+                    throw new InvalidDataException($"{dataset.File}: binary label '{dataset.Label}' has {counts.Count} distinct values.");
+                string positive = counts[0].Key;
+                var map = counts.Select(g => new KeyValuePair<ReadOnlyMemory<char>, bool>(g.Key.AsMemory(), g.Key == positive));
+                return ml.Transforms.Conversion.MapValue("Label", map, dataset.Label).Fit(raw).Transform(raw);
+            }
+            case Kind.Multiclass:
+                return ml.Transforms.Conversion.MapValueToKey("Label", dataset.Label).Fit(raw).Transform(raw);
+            default:
+                var copied = ml.Transforms.CopyColumns("Label", dataset.Label).Fit(raw).Transform(raw);
+                return ml.Data.FilterRowsByMissingValues(copied, "Label");
+        }
+    }
+
+    private static IEstimator<ITransformer> TreePipeline(MLContext ml, DataViewSchema.Column[] features, Kind kind, bool lightGbm, bool smoke)
+    {
+        var numeric = features.Where(c => c.Type == NumberDataViewType.Single).Select(c => c.Name).ToArray();
+        var text = features.Where(c => c.Type is TextDataViewType).Select(c => c.Name).ToArray();
+        var parts = new List<string>();
+        IEstimator<ITransformer> pipeline = new EstimatorChain<ITransformer>();
+        if (numeric.Length > 0)
+        {
+            pipeline = pipeline.Append(ml.Transforms.Concatenate("__numeric", numeric)).Append(ml.Transforms.ReplaceMissingValues("__numeric"));
+            parts.Add("__numeric");
+        }
+        for (int i = 0; i < text.Length; i++)
+        {
+            pipeline = pipeline.Append(ml.Transforms.Categorical.OneHotEncoding($"__text{i}", text[i]));
+            parts.Add($"__text{i}");
+        }
+        pipeline = pipeline.Append(ml.Transforms.Concatenate("__features", parts.ToArray()));
+        int trees = smoke ? 5 : 100;
+        return kind switch
+        {
+            Kind.Binary => lightGbm
+                ? pipeline.Append(ml.BinaryClassification.Trainers.LightGbm(new LightGbmBinaryTrainer.Options { FeatureColumnName = "__features", NumberOfIterations = trees, Seed = 1 }))
+                : pipeline.Append(ml.BinaryClassification.Trainers.FastTree(new FastTreeBinaryTrainer.Options { FeatureColumnName = "__features", NumberOfTrees = trees })),
+            Kind.Multiclass => lightGbm
+                ? pipeline.Append(ml.MulticlassClassification.Trainers.LightGbm(new LightGbmMulticlassTrainer.Options { FeatureColumnName = "__features", NumberOfIterations = trees, Seed = 1 }))
+                : pipeline.Append(ml.MulticlassClassification.Trainers.OneVersusAll(ml.BinaryClassification.Trainers.FastTree(new FastTreeBinaryTrainer.Options { FeatureColumnName = "__features", NumberOfTrees = trees }))),
+            _ => lightGbm
+                ? pipeline.Append(ml.Regression.Trainers.LightGbm(new LightGbmRegressionTrainer.Options { FeatureColumnName = "__features", NumberOfIterations = trees, Seed = 1 }))
+                : pipeline.Append(ml.Regression.Trainers.FastTree(new FastTreeRegressionTrainer.Options { FeatureColumnName = "__features", NumberOfTrees = trees })),
+        };
+    }
+
+    private static IEstimator<ITransformer> MixerTrainer(MLContext ml, Kind kind, int epochs, bool smoke)
+    {
+        void Configure(MixerTrainerOptions o)
+        {
+            o.Epochs = epochs;
+            o.Seed = 1;
+            o.MaxTrainingTime = 2 * MixerBudgetPerFold;
+            if (smoke)
+            {
+                o.Width = 8;
+                o.Depth = 1;
+                o.NumberOfThreads = 1;
+            }
+        }
+        switch (kind)
+        {
+            case Kind.Binary:
+                var binary = new MixerBinaryTrainer.Options();
+                Configure(binary);
+                return ml.BinaryClassification.Trainers.Mixer(binary);
+            case Kind.Multiclass:
+                var multiclass = new MixerMulticlassTrainer.Options();
+                Configure(multiclass);
+                return ml.MulticlassClassification.Trainers.Mixer(multiclass);
+            default:
+                var regression = new MixerRegressionTrainer.Options();
+                Configure(regression);
+                return ml.Regression.Trainers.Mixer(regression);
+        }
+    }
+
+    /// <summary>
+    /// Epochs that fit <see cref="MixerBudgetPerFold"/>: the bare step time of this dataset's model shape at the
+    /// trainer's default batch, measured now, times the steps per epoch. Between 2 and the trainer's default 40.
+    /// </summary>
+    private static int EpochsFor(int sequenceLength, int vocabularySize, Dataset dataset, long trainRows)
+    {
+        var defaults = new MixerBinaryTrainer.Options();
+        var shape = ModelShape.Tabular with
+        {
+            SequenceLength = sequenceLength, VocabularySize = vocabularySize, Batch = defaults.BatchSize,
+            Width = defaults.Width, Depth = defaults.Depth, MlpRatio = defaults.MlpRatio, Outputs = dataset.Kind == Kind.Multiclass ? 8 : 2,
+        };
+        using var scope = TorchSharp.torch.NewDisposeScope();
+        using var trainer = new BareTrainer(shape, bfloat16: false, seed: 1, dropout: defaults.Dropout);
+        var (tokens, targets) = BareTrainer.RandomBatch(shape, seed: 1);
+        double stepSeconds = BenchmarkContext.MedianSeconds(() => trainer.Step(tokens, targets), 3);
+        double epochSeconds = stepSeconds * Math.Ceiling(trainRows / (double)shape.Batch);
+        return (int)Math.Clamp(Math.Floor(MixerBudgetPerFold.TotalSeconds / epochSeconds), 2, defaults.Epochs);
+    }
+
+    /// <summary>[primary, secondary] metric in points.</summary>
+    private static double[] Evaluate(MLContext ml, Kind kind, IDataView scored)
+    {
+        switch (kind)
+        {
+            case Kind.Binary:
+                var b = ml.BinaryClassification.Evaluate(scored);
+                return [100 * b.AreaUnderRocCurve, 100 * b.Accuracy];
+            case Kind.Multiclass:
+                var m = ml.MulticlassClassification.Evaluate(scored);
+                return [100 * m.MacroAccuracy, 100 * m.MicroAccuracy];
+            default:
+                var r = ml.Regression.Evaluate(scored);
+                return [100 * r.RSquared, 0];
+        }
+    }
+
+    private static double Mean(List<double[]> folds, int metric) => folds.Average(f => f[metric]);
+
+    private static double StandardDeviation(List<double[]> folds, int metric)
+    {
+        double mean = Mean(folds, metric);
+        return folds.Count < 2 ? 0 : Math.Sqrt(folds.Sum(f => (f[metric] - mean) * (f[metric] - mean)) / (folds.Count - 1));
+    }
+
+    private static string Format(List<double[]> folds)
+    {
+        string primary = $"{Mean(folds, 0):F1} ± {StandardDeviation(folds, 0):F1}";
+        return folds[0][1] == 0 && folds.All(f => f[1] == 0) ? primary : $"{primary} ({Mean(folds, 1):F1})";
+    }
+}
