@@ -71,6 +71,8 @@ internal static class TrainRunner
 
         Directory.CreateDirectory(settings.Output);
         var models = new List<ModelMetrics>();
+        if (settings.Device == MixerDevice.Cuda && MixerStep.DeviceName(settings.Device) != "cuda")
+            ui.Warning("--device cuda: no CUDA device is available to this build (it ships the TorchSharp-cpu backend); training on the CPU.");
 
         var mixerClock = Stopwatch.StartNew();
         var mixerInput = new MixerStepInput(schema, features, label, train, trainRows, settings, cancellation);
