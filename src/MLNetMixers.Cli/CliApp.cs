@@ -22,6 +22,9 @@ internal static class CliApp
         Recursive = true,
     };
 
+    /// <summary>Torch threads unless --threads says otherwise.</summary>
+    public static int DefaultThreads => Math.Clamp(Environment.ProcessorCount / 2, 1, 4);
+
     public static int Run(string[] args)
     {
         var root = new RootCommand("Train small mixer models (ML.NET + TorchSharp) on CSV files, Model Builder-style.")
@@ -94,9 +97,10 @@ internal static class CliApp
         device.AcceptOnlyFromAmong("auto", "cpu", "cuda");
         var output = new Option<string>("--output", "-o") { Description = "Folder for model.zip, metrics.json, ConsumeModel.cs and the report.", DefaultValueFactory = _ => "mlnet-mixers-output" };
         var seed = new Option<int>("--seed") { Description = "Seed for the split, the mixer and LightGBM.", DefaultValueFactory = _ => 1 };
-        var threads = new Option<int?>("--threads") { Description = "CPU threads for torch (default: all cores)." };
+        var threads = new Option<int?>("--threads") { Description = $"CPU threads for torch (default {DefaultThreads}: half the cores, at most 4; small models gain little from more, and lose a lot on a busy machine)." };
         var noBaseline = new Option<bool>("--no-baseline") { Description = "Skip the LightGBM baseline." };
         var noReport = new Option<bool>("--no-report") { Description = "Skip the attribution report." };
+        var reportRows = new Option<int>("--report-rows") { Description = "Held-out rows the attribution report explains.", DefaultValueFactory = _ => ExplainStep.DefaultRows };
         var positive = new Option<string?>("--positive-class") { Description = "For a two-class label: the class the model scores (default: yes/true/1/positive, else the rarer class)." };
 
         var command = new Command(regression ? "regression" : "classification",
@@ -104,7 +108,7 @@ internal static class CliApp
                 ? "Train a mixer regression model on a CSV file, with a LightGBM baseline."
                 : "Train a mixer classifier (binary or multiclass, from the label's values) on a CSV file, with a LightGBM baseline.")
         {
-            dataset, label, ignore, validation, split, epochs, trainTime, device, output, seed, threads, noBaseline, noReport,
+            dataset, label, ignore, validation, split, epochs, trainTime, device, output, seed, threads, noBaseline, noReport, reportRows,
         };
         if (!regression)
             command.Options.Add(positive);
@@ -125,10 +129,11 @@ internal static class CliApp
                 Device = parse.GetValue(device) switch { "cpu" => MixerDevice.Cpu, "cuda" => MixerDevice.Cuda, _ => MixerDevice.Auto },
                 Output = parse.GetValue(output)!,
                 Seed = parse.GetValue(seed),
-                Threads = Positive(parse.GetValue(threads), "--threads"),
+                Threads = Positive(parse.GetValue(threads), "--threads") ?? DefaultThreads,
                 PositiveClass = regression ? null : parse.GetValue(positive),
                 Baseline = !parse.GetValue(noBaseline),
                 Explain = !parse.GetValue(noReport),
+                ReportRows = Positive(parse.GetValue(reportRows), "--report-rows")!.Value,
                 Verbose = ui.Verbose,
             };
             using var cancellation = CancelOnCtrlC();
@@ -136,6 +141,9 @@ internal static class CliApp
         });
         return command;
     }
+
+    /// <summary>Torch's CPU threads for scoring and attribution (the trainers set their own from their options).</summary>
+    internal static void ApplyThreads(int? threads) => TorchSharp.torch.set_num_threads(threads ?? DefaultThreads);
 
     /// <summary>Ctrl+C cancels training at the next step instead of killing the process mid-write.</summary>
     internal static CancellationTokenSource CancelOnCtrlC()

@@ -2,11 +2,12 @@ using System.CommandLine;
 
 namespace MLNetMixers.Cli.Commands;
 
-/// <summary>Commands that depend on library features landing separately (explain, generate).</summary>
+/// <summary>The commands beyond training and prediction: explain and generate.</summary>
 internal static class ExtraCommands
 {
     public static IEnumerable<Command> Create(Option<bool> verbose)
     {
-        yield break;
+        yield return ExplainCommand.Create(verbose);
+        yield return GenerateCommand.Create(verbose);
     }
 }

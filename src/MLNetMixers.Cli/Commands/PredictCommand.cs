@@ -22,6 +22,7 @@ internal static class PredictCommand
         command.SetAction(parse =>
         {
             var ui = new ConsoleUi(parse.GetValue(verbose));
+            CliApp.ApplyThreads(null);
             return Run(parse.GetValue(model)!, parse.GetValue(dataset)!, parse.GetValue(output)!, ui);
         });
         return command;

@@ -42,6 +42,8 @@ internal static class TrainRunner
             ui.Warning($"{label.MissingLabelRows} rows have no label and are left out.");
 
         var mlContext = new MLContext(settings.Seed) { FallbackToCpu = true };
+        if (settings.Verbose)
+            ui.ForwardTrainerLog(mlContext);
         var textColumns = label.Kind == LearningTask.Regression ? null : new HashSet<string> { label.RawColumn };
         var raw = CsvLoader.Load(mlContext, schema, textColumns);
         var prepared = label.Prepare(mlContext, raw);
@@ -69,11 +71,16 @@ internal static class TrainRunner
 
         Directory.CreateDirectory(settings.Output);
         var models = new List<ModelMetrics>();
+        if (settings.Device == MixerDevice.Cuda && MixerStep.DeviceName(settings.Device) != "cuda")
+            ui.Warning("--device cuda: no CUDA device is available to this build (it ships the TorchSharp-cpu backend); training on the CPU.");
 
         var mixerClock = Stopwatch.StartNew();
         var mixerInput = new MixerStepInput(schema, features, label, train, trainRows, settings, cancellation);
         var mixer = ui.Run("Training mixer", report => MixerStep.Train(mlContext, mixerInput, report));
-        var model = WithPredictedClass(mlContext, mixer, label, train);
+        var model = WithPredictedClass(mlContext, mixer.Model, label, train);
+        ui.Line(mixer.ProbedRowsPerSecond is { } speed
+            ? $"Mixer: {mixer.Epochs} epoch(s), planned from a measured {speed:F0} rows/s and a {(settings.TrainTime ?? MixerStep.DefaultTrainTime).TotalSeconds:F0} s budget."
+            : $"Mixer: {mixer.Epochs} epoch(s).");
         var mixerMetrics = ModelMetrics.Evaluate(mlContext, "Mixer", model.Transform(test), label);
         mixerMetrics.TrainingSeconds = mixerClock.Elapsed.TotalSeconds;
         models.Add(mixerMetrics);
@@ -107,8 +114,16 @@ internal static class TrainRunner
             StartedUtc = started,
             Models = models,
             Device = MixerStep.DeviceName(settings.Device),
+            EpochsRun = mixer.Epochs,
+            ProbedRowsPerSecond = mixer.ProbedRowsPerSecond,
         };
-        ExplainStep.Run(mlContext, model, test, settings, ui);
+        if (settings.Explain)
+        {
+            string? report = TryExplain(ui, settings.Verbose, () => ExplainStep.Run(mlContext, model, test, label.Column, settings.Output,
+                $"mlnet-mixers: {Describe(label)} on {Path.GetFileName(schema.Path)}", settings.ReportRows, settings.Seed, ui));
+            if (report is not null)
+                ui.Line($"Attribution report: {Path.GetFullPath(report)}");
+        }
         summary.ElapsedSeconds = clock.Elapsed.TotalSeconds;
         MetricsReport.WriteJson(summary, Path.Combine(settings.Output, MetricsFileName));
 
@@ -116,6 +131,25 @@ internal static class TrainRunner
         ui.Line($"Wrote {Path.GetFullPath(settings.Output)}: {string.Join(", ", Directory.GetFiles(settings.Output).Select(Path.GetFileName).Order())}");
         ui.Line($"Done in {clock.Elapsed.TotalSeconds:F0} s.");
         return 0;
+    }
+
+    /// <summary>
+    /// The report is an extra: when attribution cannot explain this model, the run still succeeds with its model,
+    /// metrics and code, and says why the report is missing.
+    /// </summary>
+    internal static string? TryExplain(ConsoleUi ui, bool verbose, Func<string> explain)
+    {
+        try
+        {
+            return explain();
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or NotSupportedException)
+        {
+            ui.Warning($"attribution report skipped: {e.Message}");
+            if (verbose)
+                ui.Detail(e.ToString());
+            return null;
+        }
     }
 
     internal static string Describe(LabelSpec label) => label.Kind switch

@@ -21,6 +21,7 @@ internal sealed class RunSummary
     public double ElapsedSeconds { get; set; }
     public string? Device { get; init; }
     public int? EpochsRun { get; init; }
+    public double? ProbedRowsPerSecond { get; init; }
 }
 
 /// <summary>Writes metrics.json and prints the side-by-side table.</summary>
@@ -64,9 +65,10 @@ internal static class MetricsReport
             },
             ["training"] = new JsonObject
             {
-                ["epochs"] = s.Epochs,
-                ["epochsRun"] = run.EpochsRun,
-                ["trainTimeSeconds"] = s.TrainTime?.TotalSeconds,
+                ["epochsRequested"] = s.Epochs,
+                ["epochsPlanned"] = run.EpochsRun,
+                ["trainTimeSeconds"] = s.TrainTime?.TotalSeconds ?? (s.Epochs is null ? MixerStep.DefaultTrainTime.TotalSeconds : null),
+                ["probedRowsPerSecond"] = run.ProbedRowsPerSecond is { } r ? Math.Round(r, 1) : null,
                 ["threads"] = s.Threads,
             },
             ["models"] = new JsonObject([.. run.Models.Select(m => new KeyValuePair<string, JsonNode?>(m.Model, ModelNode(m)))]),

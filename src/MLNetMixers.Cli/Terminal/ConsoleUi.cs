@@ -62,7 +62,7 @@ internal sealed class ConsoleUi
                 if (!milestone && clock.Elapsed - lastPrint < PlainInterval)
                     return;
                 lastPrint = clock.Elapsed;
-                Line($"  [{clock.Elapsed:mm\\:ss}] {title}: {fraction,4:P0} {detail}");
+                Line($"  [{clock.Elapsed:mm\\:ss}] {title}: {Math.Clamp(fraction, 0, 1),4:P0} {detail}");
             });
             Line($"{title}: done in {clock.Elapsed.TotalSeconds:F1} s{(lastDetail.Length > 0 ? " (" + lastDetail + ")" : "")}");
             return plainResult;
@@ -92,4 +92,21 @@ internal sealed class ConsoleUi
     }
 
     public void Write(Spectre.Console.Rendering.IRenderable renderable) => AnsiConsole.Write(renderable);
+
+    /// <summary>--verbose: the encoder's and trainers' own log lines (epoch summaries, early stopping, time limits).</summary>
+    public void ForwardTrainerLog(Microsoft.ML.MLContext mlContext)
+    {
+        mlContext.Log += (_, e) =>
+        {
+            if (e.Kind is Microsoft.ML.Runtime.ChannelMessageKind.Info or Microsoft.ML.Runtime.ChannelMessageKind.Warning
+                && (e.Source.Contains("Mixer", StringComparison.Ordinal) || e.Source.Contains("Encoding", StringComparison.Ordinal)))
+            {
+                // ML.NET prefixes "[Source=...; Channel, Kind=Info] "; the message alone reads better.
+                string message = e.Message.StartsWith("[Source=", StringComparison.Ordinal) && e.Message.IndexOf("] ", StringComparison.Ordinal) is > 0 and var end
+                    ? e.Message[(end + 2)..]
+                    : e.Message;
+                AnsiConsole.MarkupLine($"[grey]{Markup.Escape(message)}[/]");
+            }
+        };
+    }
 }

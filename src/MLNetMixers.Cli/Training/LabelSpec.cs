@@ -80,6 +80,24 @@ internal sealed class LabelSpec
         };
     }
 
+    /// <summary>The label of a saved model's task, for scoring a labelled CSV with it (explain's permutation importance).</summary>
+    public static LabelSpec ForModel(CsvSchema schema, string labelColumn, LearningTask kind, IReadOnlyList<string> classes)
+    {
+        var raw = schema.Require(labelColumn, "Label");
+        if (kind == LearningTask.Regression && raw.Kind != CsvColumnKind.Numeric && raw.FirstNonNumeric is var (value, line))
+            throw new CliException($"The model is a regression model, but label column '{raw.Name}' holds '{value}' at line {line}.");
+        if (kind != LearningTask.Regression && raw.Distinct?.Keys.Where(k => !classes.Contains(k)).ToList() is { Count: > 0 } unknown)
+            throw new CliException($"Label column '{raw.Name}' has value(s) the model does not know: {string.Join(", ", unknown.Take(10))} (model classes: {string.Join(", ", classes)}).");
+        return new LabelSpec
+        {
+            Kind = kind,
+            RawColumn = raw.Name,
+            Column = schema.Find("Label") is null ? "Label" : "__Label",
+            Classes = classes,
+            MissingLabelRows = raw.MissingCount,
+        };
+    }
+
     /// <summary>
     /// The class a binary model scores: the one asked for, else the one spelled like "yes/true/1/positive", else
     /// the rarer class (usually the event of interest: default, churn, disease).

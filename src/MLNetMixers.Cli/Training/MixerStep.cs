@@ -16,6 +16,9 @@ internal sealed record MixerStepInput(
     TrainSettings Settings,
     CancellationToken Cancellation);
 
+/// <summary>The trained chain (encoder + mixer, taking raw CSV columns) and how it was trained.</summary>
+internal sealed record MixerStepResult(TransformerChain<ITransformer> Model, int Epochs, double? ProbedRowsPerSecond);
+
 /// <summary>Encodes the feature columns as characters and trains the mixer on them: the CLI's one mixer pipeline.</summary>
 internal static class MixerStep
 {
@@ -26,7 +29,7 @@ internal static class MixerStep
     public static readonly TimeSpan DefaultTrainTime = TimeSpan.FromMinutes(2);
 
     /// <summary>Fits the encoder and the mixer; the chain takes the raw CSV columns.</summary>
-    public static TransformerChain<ITransformer> Train(MLContext mlContext, MixerStepInput input, ProgressReport report)
+    public static MixerStepResult Train(MLContext mlContext, MixerStepInput input, ProgressReport report)
     {
         var encoder = mlContext.Transforms.EncodeAsCharacters(new CharacterEncodingOptions
         {
@@ -39,6 +42,7 @@ internal static class MixerStep
 
         var settings = input.Settings;
         int epochs;
+        double? probed = null;
         TimeSpan? limit = settings.TrainTime;
         if (settings.Epochs is { } requested)
         {
@@ -51,7 +55,7 @@ internal static class MixerStep
             var budget = settings.TrainTime ?? DefaultTrainTime;
             var probeClock = System.Diagnostics.Stopwatch.StartNew();
             report(0, "measuring speed", false);
-            double rowsPerSecond = Probe(mlContext, input, encoded, TimeSpan.FromSeconds(Math.Clamp(budget.TotalSeconds / 20, 4.5, 8)));
+            double rowsPerSecond = (probed = Probe(mlContext, input, encoded, TimeSpan.FromSeconds(Math.Clamp(budget.TotalSeconds / 20, 4.5, 8)))).Value;
             limit = budget - probeClock.Elapsed;
             if (limit < TimeSpan.FromSeconds(1))
                 limit = TimeSpan.FromSeconds(1);
@@ -62,7 +66,7 @@ internal static class MixerStep
 
         var progress = new ProgressAdapter(report, limit);
         var trainer = Fit(mlContext, input, encoded, epochs, limit, progress);
-        return new TransformerChain<ITransformer>(encoder, trainer);
+        return new MixerStepResult(new TransformerChain<ITransformer>(encoder, trainer), epochs, probed);
     }
 
     /// <summary>

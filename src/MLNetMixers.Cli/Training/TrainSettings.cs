@@ -18,5 +18,6 @@ internal sealed class TrainSettings
     public string? PositiveClass { get; init; }
     public bool Baseline { get; init; } = true;
     public bool Explain { get; init; } = true;
+    public int ReportRows { get; init; } = ExplainStep.DefaultRows;
     public bool Verbose { get; init; }
 }

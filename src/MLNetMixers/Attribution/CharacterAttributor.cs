@@ -86,15 +86,9 @@ internal sealed class CharacterAttributor
                 characters = GradientTimesInput(ids, classes, rows);
                 break;
             case AttributionMethod.IntegratedGradients:
-                (characters, baselineValues) = IntegratedGradients(ids, classes, rows);
-                gaps = new float[rows];
-                for (int r = 0; r < rows; r++)
-                {
-                    double sum = 0;
-                    for (int p = 0; p < length; p++)
-                        sum += characters[r * length + p];
-                    gaps[r] = (float)(values[r] - baselineValues[r] - sum);
-                }
+                (characters, baselineValues) = IntegratedGradients(ids, classes, rows, options.Steps);
+                gaps = Gaps(characters, values, baselineValues, rows);
+                RefineIncompleteRows(ids, classes, values, characters, baselineValues, gaps, rows);
                 break;
             case AttributionMethod.Occlusion:
                 characters = WindowOcclusion(ids, classes, values, rows);
@@ -121,6 +115,48 @@ internal sealed class CharacterAttributor
         };
     }
 
+    private float[] Gaps(float[] characters, float[] values, float[] baselineValues, int rows)
+    {
+        var gaps = new float[rows];
+        for (int r = 0; r < rows; r++)
+        {
+            double sum = 0;
+            for (int p = 0; p < length; p++)
+                sum += characters[r * length + p];
+            gaps[r] = (float)(values[r] - baselineValues[r] - sum);
+        }
+        return gaps;
+    }
+
+    /// <summary>
+    /// Rows whose completeness gap exceeds 1% of |f(row) - f(baseline)| (a path with a sharp turn) are recomputed once
+    /// with four times the steps; the better of the two results is kept.
+    /// </summary>
+    private void RefineIncompleteRows(long[] ids, long[] classes, float[] values, float[] characters, float[] baselineValues, float[] gaps, int rows)
+    {
+        var bad = Enumerable.Range(0, rows)
+            .Where(r => Math.Abs(gaps[r]) > CompletenessTolerance * Math.Abs(values[r] - baselineValues[r]) && Math.Abs(values[r] - baselineValues[r]) > 1e-4)
+            .ToArray();
+        if (bad.Length == 0)
+            return;
+        var subIds = bad.SelectMany(r => ids.AsSpan(r * length, length).ToArray()).ToArray();
+        var subClasses = bad.Select(r => classes[r]).ToArray();
+        var subValues = bad.Select(r => values[r]).ToArray();
+        var (refined, refinedBaseline) = IntegratedGradients(subIds, subClasses, bad.Length, options.Steps * 4);
+        var refinedGaps = Gaps(refined, subValues, refinedBaseline, bad.Length);
+        for (int i = 0; i < bad.Length; i++)
+        {
+            int r = bad[i];
+            if (Math.Abs(refinedGaps[i]) >= Math.Abs(gaps[r]))
+                continue;
+            refined.AsSpan(i * length, length).CopyTo(characters.AsSpan(r * length, length));
+            gaps[r] = refinedGaps[i];
+        }
+    }
+
+    /// <summary>Relative completeness gap above which integrated gradients refines a row.</summary>
+    internal const double CompletenessTolerance = 0.01;
+
     private (long[] Classes, float[] Values, int[] Predicted, float[] Predictions) PredictTargets(long[] ids, int rows)
     {
         var classes = new long[rows];
@@ -142,11 +178,11 @@ internal sealed class CharacterAttributor
             c.cpu().data<long>().CopyTo(classes, r0);
             f.to(ScalarType.Float32).cpu().data<float>().CopyTo(values, r0);
             var bestTarget = model.Target(outputs, best);
-            // Binary: P(true) = sigmoid(logit); multiclass: P(predicted) = exp(log-probability); regression: the value.
+            // Binary: P(true); multiclass: P(predicted class); regression: the value.
             var shown = model.Task switch
             {
                 ExplainedTask.Binary => outputs[.., 0].sigmoid(),
-                ExplainedTask.Multiclass => bestTarget.exp(),
+                ExplainedTask.Multiclass => bestTarget.sigmoid(),
                 _ => bestTarget,
             };
             shown.to(ScalarType.Float32).cpu().data<float>().CopyTo(predictions, r0);
@@ -192,12 +228,11 @@ internal sealed class CharacterAttributor
     /// a_p = sum_d (e_pd - b_pd) * integral_0^1 g_pd(b + t (e - b)) dt, the integral by Gauss-Legendre over the steps,
     /// rows and steps batched into one pass.
     /// </summary>
-    private (float[] Characters, float[] BaselineValues) IntegratedGradients(long[] ids, long[] classes, int rows)
+    private (float[] Characters, float[] BaselineValues) IntegratedGradients(long[] ids, long[] classes, int rows, int steps)
     {
-        var (nodes, weights) = GaussLegendre.OnUnitInterval(options.Steps);
+        var (nodes, weights) = GaussLegendre.OnUnitInterval(steps);
         var result = new float[rows * length];
         var baselineValues = new float[rows];
-        int steps = options.Steps;
         int stepsPerPass = Math.Min(steps, options.BatchSize);
         int rowsPerPass = Math.Max(1, options.BatchSize / steps);
         for (int r0 = 0; r0 < rows; r0 += rowsPerPass)

@@ -62,14 +62,23 @@ internal sealed class ExplainedModel
     };
 
     /// <summary>
-    /// The attributed scalar per row: binary, the log-odds of the class (the logit, negated for class 0); multiclass,
-    /// the log-probability of the class (well defined, unlike one logit of a softmax); regression, the prediction in
-    /// label units. [B, outputs], [B] -> [B].
+    /// The attributed scalar per row: the log-odds of the class, log p - log(1 - p), for binary (the logit, negated for
+    /// class 0) and multiclass (z_c - logsumexp of the other logits: unlike one logit of a softmax it is well defined,
+    /// and unlike the log-probability it does not flatten to 0 for confident predictions, where attributions would
+    /// vanish); regression, the prediction in label units. [B, outputs], [B] -> [B].
     /// </summary>
     public Tensor Target(Tensor outputs, Tensor classes) => Task switch
     {
         ExplainedTask.Binary => outputs[.., 0] * (classes.to(outputs.dtype) * 2 - 1),
-        ExplainedTask.Multiclass => nn.functional.log_softmax(outputs, 1).gather(1, classes.unsqueeze(1)).squeeze(1),
+        ExplainedTask.Multiclass => MulticlassLogOdds(outputs, classes.unsqueeze(1)),
         _ => outputs[.., 0] * TargetStd + TargetMean,
     };
+
+    private static Tensor MulticlassLogOdds(Tensor logits, Tensor classes)
+    {
+        var own = logits.gather(1, classes).squeeze(1);
+        var excluded = full(classes.shape, float.NegativeInfinity, logits.dtype, logits.device);
+        var others = logits.scatter(1, classes, excluded).logsumexp(1);
+        return own - others;
+    }
 }

@@ -9,11 +9,12 @@ namespace MLNetMixers.Attribution;
 /// </summary>
 internal sealed class ExplainedPipeline
 {
-    internal ExplainedPipeline(ITransformer model, CharacterEncodingTransformer encoder, ExplainedModel network)
+    internal ExplainedPipeline(ITransformer model, CharacterEncodingTransformer encoder, ExplainedModel network, string? featureColumnName = null)
     {
         Model = model;
         Encoder = encoder;
         Network = network;
+        FeatureColumnName = featureColumnName ?? encoder.OutputColumnName;
     }
 
     /// <summary>The whole fitted pipeline, applied to raw data that lacks the encoded column.</summary>
@@ -23,7 +24,8 @@ internal sealed class ExplainedPipeline
 
     public ExplainedModel Network { get; }
 
-    public string FeatureColumnName => Encoder.OutputColumnName;
+    /// <summary>The encoded column the network reads.</summary>
+    public string FeatureColumnName { get; }
 
     /// <summary>
     /// Finds the character encoder and the mixer predictor in <paramref name="model"/> (a chain, nested chains allowed,
@@ -37,15 +39,24 @@ internal sealed class ExplainedPipeline
                 "The model contains no CharacterEncodingTransformer (mlContext.Transforms.EncodeAsCharacters): attribution needs it to " +
                 $"know the fields. Pass the whole fitted pipeline (e.g. the TransformerChain from pipeline.Fit), not only its last transformer. Found: {Describe(parts)}.",
                 nameof(model));
-        var network = ResolveNetwork(parts, encoder)
+        var predictor = parts.OfType<MixerPredictionTransformer>().LastOrDefault()
             ?? throw new ArgumentException(
                 "The model contains no mixer predictor (a MixerPredictionTransformer from the mixer trainers, e.g. " +
                 $"mlContext.BinaryClassification.Trainers.Mixer). Found: {Describe(parts)}.", nameof(model));
-        return new ExplainedPipeline(model, encoder, network);
+        if (predictor.SequenceLength != encoder.SequenceLength || predictor.VocabularySize != encoder.VocabularySize)
+            throw new ArgumentException(
+                $"The mixer predictor reads rows of {predictor.SequenceLength} tokens over {predictor.VocabularySize} token ids, but the character " +
+                $"encoder writes {encoder.SequenceLength} tokens over {encoder.VocabularySize}: they were not fitted together.", nameof(model));
+        var task = predictor.Task switch
+        {
+            MixerTask.BinaryClassification => ExplainedTask.Binary,
+            MixerTask.MulticlassClassification => ExplainedTask.Multiclass,
+            _ => ExplainedTask.Regression,
+        };
+        var network = new ExplainedModel(predictor.Network, predictor.Device, task, predictor.ClassCount, encoder.Fields, encoder.SequenceLength,
+            predictor.TargetScaling.Mean, predictor.TargetScaling.Std);
+        return new ExplainedPipeline(model, encoder, network, predictor.FeatureColumnName);
     }
-
-    // Filled in once the trainers' MixerPredictionTransformer exists.
-    private static ExplainedModel? ResolveNetwork(List<ITransformer> parts, CharacterEncodingTransformer encoder) => null;
 
     private static IEnumerable<ITransformer> Flatten(ITransformer transformer)
     {

@@ -131,7 +131,8 @@ internal sealed class LanguageModel : Module<Tensor, Tensor>
         var generator = new Generator((ulong)seed);
         double mixingBound = 1.0 / Math.Sqrt(Config.ContextLength);
         using var noGrad = no_grad();
-        foreach (var (_, module) in named_modules())
+        // named_modules() lists the descendants only; this module owns the position embedding itself.
+        foreach (var module in named_modules().Select(m => m.module).Prepend(this))
         {
             foreach (var (name, p) in module.named_parameters(recurse: false))
             {

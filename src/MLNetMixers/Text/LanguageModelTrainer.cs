@@ -185,7 +185,8 @@ internal static class LanguageModelTrainer
             throw new InvalidOperationException($"The checkpoint in '{options.CheckpointFolder}' was trained with a different tokenizer or vocabulary than this training text gives.");
         model.load(r);
         optimizer.load_state_dict(r);
-        host.Start("Training language model").Info($"Resuming from '{path}' at step {step}.");
+        using (var ch = host.Start("Training language model"))
+            ch.Info($"Resuming from '{path}' at step {step}.");
         return step;
     }
 

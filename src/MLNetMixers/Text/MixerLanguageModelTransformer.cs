@@ -185,6 +185,7 @@ public sealed class MixerLanguageModelTransformer : RowToRowTransformerBase, IDi
         if (tokenizer.VocabularySize != config.VocabularySize)
             throw Contracts.ExceptDecode($"The saved tokenizer has {tokenizer.VocabularySize} tokens but the model {config.VocabularySize}.");
 
+        // A loaded model generates where it can run fastest: the GPU named by MLContext.GpuDeviceId when CUDA is present.
         var device = TorchRuntime.ResolveDevice(env, MixerDevice.Auto);
         var model = new LanguageModel(config);
         ctx.LoadModule(WeightsStream, model);

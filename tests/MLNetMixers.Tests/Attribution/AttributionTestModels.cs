@@ -1,4 +1,5 @@
 using Microsoft.ML;
+using Microsoft.ML.Data;
 using MLNetMixers.Attribution;
 using MLNetMixers.Encoding;
 using MLNetMixers.Models;
@@ -55,66 +56,46 @@ internal static class AttributionTestModels
         return data;
     }
 
-    /// <summary>Trains a small mixer on encoded rows with AdamW; returns it in eval mode.</summary>
-    public static TabularMixer Train(int[][] tokens, float[] targets, ExplainedTask task, int classCount,
-        int epochs, int width = 32, int depth = 2, int seed = 1, double dropout = 0.1)
+    /// <summary>Small, fast settings of the real trainers (one torch thread).</summary>
+    public static T Small<T>(T options, int epochs) where T : MixerTrainerOptions
     {
-        torch.set_num_threads(1);
-        torch.random.manual_seed(seed);
-        int length = tokens[0].Length;
-        int vocabulary = tokens.SelectMany(r => r).Max() + 1;
-        int outputs = task == ExplainedTask.Multiclass ? classCount : 1;
-        var model = new TabularMixer(new TabularMixerConfig(length, Math.Max(vocabulary, 8), outputs, width, depth, Dropout: dropout));
-        var optimizer = optim.AdamW(model.parameters(), lr: 3e-3, weight_decay: 0.05);
-        var all = tensor(tokens.SelectMany(r => r.Select(t => (long)t)).ToArray(), [tokens.Length, length]);
-        var y = tensor(targets);
-        var random = new Random(seed);
-        const int batch = 64;
-        model.train();
-        for (int epoch = 0; epoch < epochs; epoch++)
-        {
-            var order = Enumerable.Range(0, tokens.Length).OrderBy(_ => random.Next()).ToArray();
-            for (int b0 = 0; b0 < order.Length; b0 += batch)
-            {
-                using var scope = NewDisposeScope();
-                var index = tensor(order.Skip(b0).Take(batch).Select(i => (long)i).ToArray());
-                var output = model.forward(all.index_select(0, index));
-                var target = y.index_select(0, index);
-                var loss = task switch
-                {
-                    ExplainedTask.Binary => nn.functional.binary_cross_entropy_with_logits(output[.., 0], target),
-                    ExplainedTask.Multiclass => nn.functional.cross_entropy(output, target.to(ScalarType.Int64)),
-                    _ => nn.functional.mse_loss(output[.., 0], target),
-                };
-                optimizer.zero_grad();
-                loss.backward();
-                optimizer.step();
-            }
-        }
-        model.eval();
-        return model;
+        options.Width = 32;
+        options.Depth = 2;
+        options.MlpRatio = 2;
+        options.Epochs = epochs;
+        options.NumberOfThreads = 1;
+        return options;
     }
 
-    /// <summary>The synthetic task, encoded and trained.</summary>
-    public static (ExplainedModel Model, CharacterEncodingTransformer Encoder, int[][] Tokens, IDataView Data) SyntheticModel(int rows = 1500, int epochs = 12)
+    /// <summary>The synthetic task through the public pipeline (encoder + binary mixer trainer), trained once per test run.</summary>
+    public static readonly Lazy<SyntheticFit> Synthetic1500 = new(() =>
     {
         var ml = new MLContext(seed: 1);
-        var data = ml.Data.LoadFromEnumerable(Synthetic(rows, seed: 7));
-        var encoder = ml.Transforms.EncodeAsCharacters(new CharacterEncodingOptions
-        {
-            InputColumnNames = ["Income", "Age", "Balance", "Color", "City", "Pet"],
-            MissingTextValues = [""],
-        }).Fit(data);
-        var tokens = EncodingTestHelpers.EncodeRows(encoder, data);
-        var labels = ml.Data.CreateEnumerable<SyntheticRow>(data, reuseRowObject: false).Select(r => r.Label ? 1f : 0f).ToArray();
-        var network = Train(tokens, labels, ExplainedTask.Binary, 2, epochs);
-        var model = new ExplainedModel(network, CPU, ExplainedTask.Binary, 2, encoder.Fields, encoder.SequenceLength);
-        return (model, encoder, tokens, data);
-    }
+        var data = ml.Data.LoadFromEnumerable(Synthetic(1500, seed: 7));
+        var pipeline = ml.Transforms.EncodeAsCharacters(new CharacterEncodingOptions
+            {
+                InputColumnNames = ["Income", "Age", "Balance", "Color", "City", "Pet"],
+                MissingTextValues = [""],
+            })
+            .Append(ml.BinaryClassification.Trainers.Mixer(Small(new MixerBinaryTrainer.Options(), epochs: 12)));
+        var model = pipeline.Fit(data);
+        var explained = ExplainedPipeline.Resolve(model);
+        var tokens = EncodingTestHelpers.EncodeRows(explained.Encoder, data);
+        return new SyntheticFit(ml, model, explained, tokens, data);
+    });
 
-    /// <summary>The synthetic model as an explainable pipeline whose "model" is the encoder (the network is attached directly).</summary>
-    public static ExplainedPipeline SyntheticPipeline((ExplainedModel Model, CharacterEncodingTransformer Encoder, int[][] Tokens, IDataView Data) trained)
-        => new(trained.Encoder, trained.Encoder, trained.Model);
+    /// <summary>Penguins (344 rows, 3 species, missing values) through the public multiclass pipeline, trained once per test run.</summary>
+    public static readonly Lazy<PenguinFit> Penguins = new(() =>
+    {
+        var ml = new MLContext(seed: 1);
+        var data = RealDataAttributionTests.LoadPenguins(ml);
+        var pipeline = ml.Transforms.Conversion.MapValueToKey("Label", "species")
+            .Append(ml.Transforms.EncodeAsCharacters("Features", "island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex"))
+            .Append(ml.MulticlassClassification.Trainers.Mixer(Small(new MixerMulticlassTrainer.Options(), epochs: 20)));
+        var model = pipeline.Fit(data);
+        var explained = ExplainedPipeline.Resolve(model);
+        return new PenguinFit(ml, model, explained, EncodingTestHelpers.EncodeRows(explained.Encoder, data), data);
+    });
 
     public static double Accuracy(ExplainedModel model, int[][] tokens, float[] labels)
     {
@@ -125,3 +106,7 @@ internal static class AttributionTestModels
         return predicted.Zip(labels, (p, l) => p == (long)l ? 1.0 : 0.0).Average();
     }
 }
+
+internal sealed record SyntheticFit(MLContext Ml, ITransformer Model, ExplainedPipeline Pipeline, int[][] Tokens, IDataView Data);
+
+internal sealed record PenguinFit(MLContext Ml, ITransformer Model, ExplainedPipeline Pipeline, int[][] Tokens, IDataView Data);

@@ -9,25 +9,23 @@ namespace MLNetMixers.Tests.Attribution;
 /// <summary>The transform's columns and the report's files on the synthetic model.</summary>
 public class ExplainTransformTests(ITestOutputHelper output)
 {
-    private static readonly Lazy<(ExplainedModel Model, CharacterEncodingTransformer Encoder, int[][] Tokens, IDataView Data)> Trained =
-        new(() => AttributionTestModels.SyntheticModel());
-
     [Fact]
     public void TransformAddsCharacterFieldAndGapColumnsThatAgree()
     {
-        var trained = Trained.Value;
-        var ml = new MLContext(seed: 1);
+        var trained = AttributionTestModels.Synthetic1500.Value;
+        var ml = trained.Ml;
+        var encoder = trained.Pipeline.Encoder;
         var options = new MixerExplainOptions { BatchSize = 64 };
-        var transformer = new MixerExplainTransformer(ml, AttributionTestModels.SyntheticPipeline(trained), options);
         var data = ml.Data.TakeRows(trained.Data, 150); // crosses a read-ahead boundary (batches of 64 rows)
+        var transformer = ml.Transforms.ExplainMixer(trained.Model, options).Fit(data);
         var explained = transformer.Transform(data);
 
         var schema = explained.Schema;
-        Assert.Equal(new VectorDataViewType(NumberDataViewType.Single, trained.Encoder.SequenceLength), schema["CharacterAttributions"].Type);
-        Assert.Equal(new VectorDataViewType(NumberDataViewType.Single, trained.Encoder.Fields.Count), schema["FieldAttributions"].Type);
+        Assert.Equal(new VectorDataViewType(NumberDataViewType.Single, encoder.SequenceLength), schema["CharacterAttributions"].Type);
+        Assert.Equal(new VectorDataViewType(NumberDataViewType.Single, encoder.Fields.Count), schema["FieldAttributions"].Type);
         VBuffer<ReadOnlyMemory<char>> slotNames = default;
         schema["FieldAttributions"].GetSlotNames(ref slotNames);
-        Assert.Equal(trained.Encoder.Fields.Select(f => f.Name), slotNames.DenseValues().Select(s => s.ToString()));
+        Assert.Equal(encoder.Fields.Select(f => f.Name), slotNames.DenseValues().Select(s => s.ToString()));
         Assert.Equal(schema.ToString(), transformer.GetOutputSchema(data.Schema).ToString());
 
         var characters = ml.Data.CreateEnumerable<Explained>(explained, reuseRowObject: false).ToArray();
@@ -36,9 +34,9 @@ public class ExplainTransformTests(ITestOutputHelper output)
         foreach (var row in characters)
         {
             // Sum aggregation: each field is the sum of its characters; the row total is f(x) - f(baseline) - gap.
-            for (int f = 0; f < trained.Encoder.Fields.Count; f++)
+            for (int f = 0; f < encoder.Fields.Count; f++)
             {
-                var field = trained.Encoder.Fields[f];
+                var field = encoder.Fields[f];
                 Assert.Equal(row.CharacterAttributions.Skip(field.Start).Take(field.Width).Sum(), row.FieldAttributions[f], 3);
             }
             double total = Math.Abs(row.FieldAttributions.Sum());
@@ -56,11 +54,11 @@ public class ExplainTransformTests(ITestOutputHelper output)
     [Fact]
     public void NormalizedMaxAggregationPutsTheTopFieldAtOne()
     {
-        var trained = Trained.Value;
-        var ml = new MLContext(seed: 1);
+        var trained = AttributionTestModels.Synthetic1500.Value;
+        var ml = trained.Ml;
+        var encoder = trained.Pipeline.Encoder;
         var options = new MixerExplainOptions { Method = AttributionMethod.Occlusion, Aggregation = FieldAggregation.MaxAbsolute, Normalize = true };
-        var transformer = new MixerExplainTransformer(ml, AttributionTestModels.SyntheticPipeline(trained), options);
-        var explained = transformer.Transform(ml.Data.TakeRows(trained.Data, 20));
+        var explained = ml.Transforms.ExplainMixer(trained.Model, options).Fit(trained.Data).Transform(ml.Data.TakeRows(trained.Data, 20));
         Assert.Null(explained.Schema.GetColumnOrNull("CompletenessGap"));
         foreach (var row in ml.Data.CreateEnumerable<ExplainedNoGap>(explained, reuseRowObject: false))
         {
@@ -73,14 +71,21 @@ public class ExplainTransformTests(ITestOutputHelper output)
     [Fact]
     public void BadTargetClassAndWrongEncodedColumnAreReportedClearly()
     {
-        var trained = Trained.Value;
-        var ml = new MLContext(seed: 1);
-        var pipeline = AttributionTestModels.SyntheticPipeline(trained);
-        var e = Assert.Throws<ArgumentOutOfRangeException>(() => new MixerExplainTransformer(ml, pipeline, new MixerExplainOptions { TargetClass = 5 }));
+        var trained = AttributionTestModels.Synthetic1500.Value;
+        var ml = trained.Ml;
+        var encoder = trained.Pipeline.Encoder;
+        var e = Assert.ThrowsAny<ArgumentException>(() => ml.Transforms.ExplainMixer(trained.Model, new MixerExplainOptions { TargetClass = 5 }));
         Assert.Contains("TargetClass 5", e.Message);
-        Assert.Throws<ArgumentOutOfRangeException>(() => new MixerExplainTransformer(ml, pipeline, new MixerExplainOptions { Steps = 0 }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => ml.Transforms.ExplainMixer(trained.Model, new MixerExplainOptions { Steps = 0 }));
 
-        var transformer = new MixerExplainTransformer(ml, pipeline, new MixerExplainOptions());
+        // A pipeline without the predictor, or without the encoder, is named as such.
+        var chain = (IEnumerable<ITransformer>)trained.Model;
+        var noPredictor = Assert.Throws<ArgumentException>(() => ml.Transforms.ExplainMixer(chain.First()));
+        Assert.Contains("MixerPredictionTransformer", noPredictor.Message);
+        var noEncoder = Assert.Throws<ArgumentException>(() => ml.Transforms.ExplainMixer(chain.Last()));
+        Assert.Contains("CharacterEncodingTransformer", noEncoder.Message);
+
+        var transformer = ml.Transforms.ExplainMixer(trained.Model).Fit(trained.Data);
         var wrong = ml.Data.LoadFromEnumerable([new WrongFeatures { Features = [1f, 2f] }]);
         var ex = Assert.ThrowsAny<Exception>(() => transformer.Transform(wrong));
         Assert.Contains("Features", ex.Message);
@@ -90,19 +95,20 @@ public class ExplainTransformTests(ITestOutputHelper output)
     [Fact]
     public void ReportFilesAreWrittenAndWellFormed()
     {
-        var trained = Trained.Value;
-        var ml = new MLContext(seed: 1);
-        var explainer = new MixerExplainer(ml, AttributionTestModels.SyntheticPipeline(trained), new MixerExplainOptions(), seed: 1);
-        var report = explainer.CreateReport(trained.Data, rowsShown: 5, maxRows: 60, title: "Synthetic <report>");
+        var trained = AttributionTestModels.Synthetic1500.Value;
+        var ml = trained.Ml;
+        var encoder = trained.Pipeline.Encoder;
+        var explainer = ml.Transforms.CreateMixerExplainer(trained.Model);
+        var report = explainer.CreateReport(trained.Data, rowsShown: 5, maxRows: 60, labelColumnName: "Label", permutations: 2, title: "Synthetic <report>");
         string folder = TestData.NewTempFolder();
         string html = report.Save(folder);
 
         var fieldCsv = File.ReadAllLines(Path.Combine(folder, AttributionReport.FieldCsvFileName));
-        Assert.Equal(1 + trained.Encoder.Fields.Count, fieldCsv.Length);
+        Assert.Equal(1 + encoder.Fields.Count, fieldCsv.Length);
         Assert.StartsWith("field,rank,mean_abs_attribution", fieldCsv[0]);
         Assert.All(fieldCsv.Skip(1), line => Assert.Equal(9, line.Split(',').Length));
         var characterCsv = File.ReadAllLines(Path.Combine(folder, AttributionReport.CharacterCsvFileName));
-        Assert.Equal(1 + 5 * trained.Encoder.SequenceLength, characterCsv.Length);
+        Assert.Equal(1 + 5 * encoder.SequenceLength, characterCsv.Length);
         // The top two fields of the report are the relevant ones.
         Assert.Equal(AttributionTestModels.RelevantFields.Order(), report.FieldImportance.Take(2).Select(f => f.Field).Order());
 
@@ -110,12 +116,16 @@ public class ExplainTransformTests(ITestOutputHelper output)
         Assert.Contains("Chart.js v4", page);                       // the library is embedded...
         Assert.DoesNotContain("src=\"http", page);                  // ...and nothing is fetched
         Assert.Contains("<canvas id=\"importance\"", page);
+        Assert.Contains("<canvas id=\"permutation\"", page);
+        Assert.Equal("AUC", report.PermutationMetric);
+        // Permutation importance agrees on the relevant columns.
+        Assert.Equal(AttributionTestModels.RelevantFields.Order(), report.PermutationImportance!.Take(2).Select(f => f.Field).Order());
         Assert.Contains("Synthetic &lt;report&gt;", page);
         Assert.DoesNotContain("<b>&", page);                        // the city value "<b>&" is escaped character by character
         Assert.Contains("&lt;", page);
         int shaded = Regex.Matches(page, "<span class=\"ch\" style=\"background:rgba\\(").Count;
-        Assert.Equal(5 * trained.Encoder.SequenceLength, shaded);
-        Assert.Equal(5 * trained.Encoder.Fields.Count, Regex.Matches(page, "<span class=\"field\" data-field=").Count);
+        Assert.Equal(5 * encoder.SequenceLength, shaded);
+        Assert.Equal(5 * encoder.Fields.Count, Regex.Matches(page, "<span class=\"field\" data-field=").Count);
         Assert.Equal(5, Regex.Matches(page, "class=\"pred\"").Count);
         output.WriteLine(html);
     }

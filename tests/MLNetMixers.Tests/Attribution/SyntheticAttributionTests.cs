@@ -7,9 +7,6 @@ namespace MLNetMixers.Tests.Attribution;
 /// <summary>The label depends on Income and Color only: every method must find them.</summary>
 public class SyntheticAttributionTests(ITestOutputHelper output)
 {
-    private static readonly Lazy<(ExplainedModel Model, CharacterEncodingTransformer Encoder, int[][] Tokens, Microsoft.ML.IDataView Data)> Trained =
-        new(() => AttributionTestModels.SyntheticModel());
-
     [Theory]
     [InlineData(AttributionMethod.GradientTimesInput)]
     [InlineData(AttributionMethod.IntegratedGradients)]
@@ -18,7 +15,8 @@ public class SyntheticAttributionTests(ITestOutputHelper output)
     [InlineData(AttributionMethod.Combined)]
     public void EveryMethodRanksTheTwoRelevantFieldsFirst(AttributionMethod method)
     {
-        var (model, _, tokens, _) = Trained.Value;
+        var fit = AttributionTestModels.Synthetic1500.Value;
+        var (model, tokens) = (fit.Pipeline.Network, fit.Tokens);
         var sw = Stopwatch.StartNew();
         var attributor = new CharacterAttributor(model, new MixerExplainOptions { Method = method });
         var rows = tokens.Take(100).ToArray();
@@ -39,8 +37,8 @@ public class SyntheticAttributionTests(ITestOutputHelper output)
         var top = ranked.Take(2).Select(f => fields[f].Name).Order().ToArray();
         Assert.Equal(AttributionTestModels.RelevantFields.Order().ToArray(), top);
         // Clear margin: the weaker relevant field carries at least twice the strongest irrelevant one. Gradient x input is
-        // local (the slope at the row; saturated rows have small slopes everywhere), so its margin is smaller: 1.1x.
-        double margin = method == AttributionMethod.GradientTimesInput ? 1.1 : 2.0;
+        // local (the slope at the row; saturated rows have small slopes everywhere), so its margin is smaller: 1.5x (measured 2.0x).
+        double margin = method == AttributionMethod.GradientTimesInput ? 1.5 : 2.0;
         Assert.True(importance[ranked[1]] > margin * importance[ranked[2]],
             $"{method}: {fields[ranked[1]].Name}={importance[ranked[1]]:F4} vs {fields[ranked[2]].Name}={importance[ranked[2]]:F4}");
     }
@@ -48,7 +46,8 @@ public class SyntheticAttributionTests(ITestOutputHelper output)
     [Fact]
     public void AnIrrelevantFieldsOcclusionScoreIsNearZero()
     {
-        var (model, _, tokens, _) = Trained.Value;
+        var fit = AttributionTestModels.Synthetic1500.Value;
+        var (model, tokens) = (fit.Pipeline.Network, fit.Tokens);
         var attributor = new CharacterAttributor(model, new MixerExplainOptions { Method = AttributionMethod.FieldOcclusion });
         var rows = tokens.Take(100).ToArray();
         var batch = attributor.Explain(rows.SelectMany(r => r).ToArray(), rows.Length);
@@ -81,7 +80,8 @@ public class SyntheticAttributionTests(ITestOutputHelper output)
     [Fact]
     public void TheModelLearnedTheRule()
     {
-        var (model, _, tokens, data) = Trained.Value;
+        var fit = AttributionTestModels.Synthetic1500.Value;
+        var (model, tokens) = (fit.Pipeline.Network, fit.Tokens);
         var labels = AttributionTestModels.Synthetic(1500, 7).Select(r => r.Label ? 1f : 0f).ToArray();
         double accuracy = AttributionTestModels.Accuracy(model, tokens, labels);
         output.WriteLine($"training accuracy {accuracy:F3}");

@@ -19,7 +19,7 @@ public sealed class CliEndToEndTests
         string output = TestData.NewTempFolder();
         string dataset = TestData.Tabular("weka_diabetes.csv");
         var run = CliProcess.Run(Timeout, "classification", "--dataset", dataset, "--label-col", "class",
-            "--train-time", "15s", "--threads", "1", "--seed", "3", "--output", output, "--no-report");
+            "--train-time", "15s", "--threads", "1", "--seed", "3", "--output", output, "--report-rows", "12");
         Assert.True(run.ExitCode == 0, run.ToString());
         Assert.Contains("positive class 'tested_positive'", run.Stdout);
         Assert.Contains("LightGBM", run.Stdout);
@@ -65,6 +65,31 @@ public sealed class CliEndToEndTests
         var lines = File.ReadAllLines(predictions);
         Assert.Equal("preg,plas,pres,skin,insu,mass,pedi,age,PredictedClass,PredictedLabel,Probability,Score", lines[0]);
         Assert.Equal(predicted, lines.Skip(1).Select(l => l.Split(',')[8]).ToArray());
+
+        // The attribution report of the training run: one importance row per feature, an HTML page with its charts.
+        AssertReport(output, ["preg", "plas", "pres", "skin", "insu", "mass", "pedi", "age"]);
+
+        // explain: the same report from the zip and a labelled CSV; a zip without a mixer is refused by name.
+        string reportFolder = Path.Combine(output, "explained");
+        var explain = CliProcess.Run(Timeout, "explain", "--model", Path.Combine(output, "model.zip"), "--dataset", dataset,
+            "--label-col", "class", "--rows", "8", "--threads", "1", "--output", reportFolder);
+        Assert.True(explain.ExitCode == 0, explain.ToString());
+        AssertReport(reportFolder, ["preg", "plas", "pres", "skin", "insu", "mass", "pedi", "age"]);
+        Assert.Contains("permutation_drop", File.ReadLines(Path.Combine(reportFolder, "field-importance.csv")).First());
+
+        var notMixer = CliProcess.Run(Timeout, "explain", "--model", Path.Combine(output, "baseline-lightgbm.zip"), "--dataset", dataset, "--output", reportFolder);
+        Assert.True(notMixer.ExitCode == 1, notMixer.ToString());
+        Assert.Contains("baseline-lightgbm.zip' cannot be explained: The model contains no CharacterEncodingTransformer", notMixer.Stderr);
+    }
+
+    private static void AssertReport(string folder, string[] fields)
+    {
+        var importance = File.ReadAllLines(Path.Combine(folder, "field-importance.csv"));
+        Assert.StartsWith("field,rank,mean_abs_attribution", importance[0]);
+        Assert.Equal(fields.Order(), importance.Skip(1).Select(l => l.Split(',')[0]).Order());
+        string html = File.ReadAllText(Path.Combine(folder, "attribution-report.html"));
+        Assert.Contains("<canvas", html);
+        Assert.True(new FileInfo(Path.Combine(folder, "character-attributions.csv")).Length > 0);
     }
 
     [Fact]

@@ -89,6 +89,21 @@ public class CausalModelTests
                 Assert.True(Math.Abs(fastLogits[s][v] - slowLogits[s][v]) < 1e-4, $"{kind}: step {s} logit {v}");
     }
 
+    [Theory]
+    [MemberData(nameof(Kinds))]
+    public void TheSameSeedGivesTheSameWeightsWhateverTorchsGlobalGeneratorDoes(string kind)
+    {
+        manual_seed(1);
+        using var first = NewModel(kind);
+        manual_seed(2);
+        using var second = NewModel(kind);
+        var a = first.named_parameters().ToArray();
+        var b = second.named_parameters().ToArray();
+        Assert.Equal(a.Length, b.Length);
+        for (int i = 0; i < a.Length; i++)
+            Assert.True(a[i].parameter.eq(b[i].parameter).all().item<bool>(), $"{kind}: {a[i].name} differs");
+    }
+
     [Fact]
     public void ToeplitzFftPathEqualsDensePathAndIsCausal()
     {

@@ -1,0 +1,179 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.ML;
+using MLNetMixers.Cli.Terminal;
+
+namespace MLNetMixers.Cli.Commands;
+
+/// <summary>
+/// <c>generate</c>: trains a character-level mixer language model on a text file (documents separated by a line such
+/// as <c>%</c>, or by blank lines), or continues a prompt with a saved one.
+/// </summary>
+internal static class GenerateCommand
+{
+    private const double HeldOutFraction = 0.05;
+    private const int MaxHeldOutDocuments = 200;
+
+    public static Command Create(Option<bool> verbose)
+    {
+        var text = new Option<string?>("--text", "-t") { Description = "Train on this UTF-8 text file." };
+        var separator = new Option<string?>("--separator") { Description = "A line that separates documents (e.g. % for fortune files); default: blank lines." };
+        var model = new Option<string?>("--model", "-m") { Description = "Generate from this language-model zip instead of training." };
+        var output = new Option<string>("--output", "-o") { Description = "Training: folder for model.zip and metrics.json.", DefaultValueFactory = _ => "mlnet-mixers-lm" };
+        var steps = new Option<int?>("--steps") { Description = "Training steps (batches); default 1000." };
+        var context = new Option<int?>("--context") { Description = "Training: context length in characters; default 128." };
+        var device = new Option<string>("--device") { Description = "Where the model trains and runs.", DefaultValueFactory = _ => "auto" };
+        device.AcceptOnlyFromAmong("auto", "cpu", "cuda");
+        var threads = new Option<int?>("--threads") { Description = $"CPU threads for torch (default {CliApp.DefaultThreads})." };
+        var prompt = new Option<string>("--prompt", "-p") { Description = "Text to continue.", DefaultValueFactory = _ => "" };
+        var maxTokens = new Option<int>("--max-tokens") { Description = "Characters (tokens) to generate.", DefaultValueFactory = _ => 200 };
+        var temperature = new Option<float>("--temperature") { Description = "Sampling temperature (0: greedy).", DefaultValueFactory = _ => 0.8f };
+        var topK = new Option<int>("--top-k") { Description = "Sample from the k likeliest tokens (0: all).", DefaultValueFactory = _ => 0 };
+        var seed = new Option<int>("--seed") { Description = "Seed for training and sampling.", DefaultValueFactory = _ => 1 };
+
+        var command = new Command("generate", "Train a mixer language model on a text file (--text), or generate text from a saved one (--model).")
+        {
+            text, separator, model, output, steps, context, device, threads, prompt, maxTokens, temperature, topK, seed,
+        };
+        command.SetAction(parse =>
+        {
+            var ui = new ConsoleUi(parse.GetValue(verbose));
+            var generation = new TextGenerationOptions
+            {
+                MaxNewTokens = CliApp.Positive(parse.GetValue(maxTokens), "--max-tokens")!.Value,
+                Temperature = parse.GetValue(temperature) is var t && t >= 0 ? t : throw new CliException("--temperature must not be negative."),
+                TopK = parse.GetValue(topK) is var k && k >= 0 ? k : throw new CliException("--top-k must not be negative."),
+                Seed = parse.GetValue(seed),
+            };
+            string? textPath = parse.GetValue(text), modelPath = parse.GetValue(model);
+            if ((textPath is null) == (modelPath is null))
+                throw new CliException("Give either --text (train a model) or --model (generate from one).");
+            if (modelPath is not null)
+                return Generate(modelPath, parse.GetValue(prompt)!, generation, ui);
+
+            var options = new MixerLanguageModelOptions
+            {
+                Steps = CliApp.Positive(parse.GetValue(steps), "--steps") ?? 1000,
+                ContextLength = CliApp.Positive(parse.GetValue(context), "--context") ?? 128,
+                Device = parse.GetValue(device) switch { "cpu" => MixerDevice.Cpu, "cuda" => MixerDevice.Cuda, _ => MixerDevice.Auto },
+                NumberOfThreads = CliApp.Positive(parse.GetValue(threads), "--threads") ?? CliApp.DefaultThreads,
+                Seed = parse.GetValue(seed),
+                Generation = generation,
+            };
+            using var cancellation = CliApp.CancelOnCtrlC();
+            options.CancellationToken = cancellation.Token;
+            return Train(textPath!, parse.GetValue(separator), options, parse.GetValue(output)!, parse.GetValue(prompt)!, ui);
+        });
+        return command;
+    }
+
+    private static int Train(string textPath, string? separator, MixerLanguageModelOptions options, string output, string prompt, ConsoleUi ui)
+    {
+        var documents = ReadDocuments(textPath, separator);
+        int heldOutCount = Math.Min(MaxHeldOutDocuments, (int)(documents.Count * HeldOutFraction));
+        // Every 20th document is held out, so both parts come from the whole file.
+        var heldOut = documents.Where((_, i) => heldOutCount > 0 && i % 20 == 0).Take(heldOutCount).ToList();
+        var train = heldOutCount > 0 ? documents.Where((_, i) => !(i % 20 == 0 && i / 20 < heldOutCount)).ToList() : documents;
+        ui.Line($"Text {Path.GetFileName(textPath)}: {documents.Count} documents ({train.Count} for training, {heldOut.Count} held out), {documents.Sum(d => (long)d.Length):N0} characters.");
+
+        var mlContext = new MLContext(options.Seed) { FallbackToCpu = true };
+        var data = mlContext.Data.LoadFromEnumerable(train.Select(d => new Document { Text = d }));
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var model = ui.Run("Training language model", report =>
+        {
+            options.Progress = new LanguageModelProgress(report);
+            return mlContext.Transforms.Text.TrainMixerLanguageModel(nameof(Document.Text), options).Fit(data);
+        });
+        double trainingSeconds = clock.Elapsed.TotalSeconds;
+
+        Directory.CreateDirectory(output);
+        string modelPath = Path.Combine(output, TrainRunner.ModelFileName);
+        mlContext.Model.Save(model, data.Schema, modelPath);
+        var metrics = heldOut.Count > 0
+            ? model.Evaluate(mlContext.Data.LoadFromEnumerable(heldOut.Select(d => new Document { Text = d })), nameof(Document.Text))
+            : null;
+        var json = new JsonObject
+        {
+            ["tool"] = "mlnet-mixers",
+            ["task"] = "language-model",
+            ["text"] = Path.GetFullPath(textPath),
+            ["documents"] = documents.Count,
+            ["heldOutDocuments"] = heldOut.Count,
+            ["steps"] = options.Steps,
+            ["contextLength"] = model.ContextLength,
+            ["parameters"] = model.ParameterCount,
+            ["trainingSeconds"] = Math.Round(trainingSeconds, 2),
+            ["heldOut"] = metrics is null ? null : new JsonObject
+            {
+                ["loss"] = metrics.Loss,
+                ["perplexity"] = metrics.Perplexity,
+                ["bitsPerByte"] = metrics.BitsPerByte,
+                ["tokens"] = metrics.Tokens,
+            },
+        };
+        File.WriteAllText(Path.Combine(output, TrainRunner.MetricsFileName), json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        if (metrics is not null)
+            ui.Line($"Held-out: loss {metrics.Loss:F3}, perplexity {metrics.Perplexity:F2}, {metrics.BitsPerByte:F3} bits per byte.");
+        ui.Line($"Wrote {Path.GetFullPath(modelPath)} ({model.ParameterCount:N0} parameters).");
+        ui.Heading("Sample:");
+        ui.Line(prompt + model.Generate(prompt));
+        return 0;
+    }
+
+    private static int Generate(string modelPath, string prompt, TextGenerationOptions generation, ConsoleUi ui)
+    {
+        var mlContext = new MLContext(generation.Seed) { FallbackToCpu = true };
+        var (model, _) = ModelFiles.Load(mlContext, modelPath);
+        var languageModel = Flatten(model).OfType<MixerLanguageModelTransformer>().FirstOrDefault()
+            ?? throw new CliException($"'{modelPath}' is not a language model written by 'mlnet-mixers generate --text'.");
+        Console.Out.WriteLine(prompt + languageModel.Generate(prompt, generation));
+        return 0;
+    }
+
+    private static IEnumerable<ITransformer> Flatten(ITransformer transformer)
+        => transformer is IEnumerable<ITransformer> chain ? chain.SelectMany(Flatten) : [transformer];
+
+    /// <summary>Documents of a text file: split at lines equal to <paramref name="separator"/>, or at blank lines.</summary>
+    internal static List<string> ReadDocuments(string path, string? separator)
+    {
+        if (!File.Exists(path))
+            throw new CliException($"File not found: '{path}'.");
+        var documents = new List<string>();
+        var current = new List<string>();
+        foreach (string line in File.ReadLines(path))
+        {
+            bool boundary = separator is null ? line.Trim().Length == 0 : line.TrimEnd() == separator;
+            if (boundary)
+            {
+                Flush();
+                continue;
+            }
+            current.Add(line);
+        }
+        Flush();
+        return documents.Count > 0 ? documents : throw new CliException($"'{path}' holds no text.");
+
+        void Flush()
+        {
+            string document = string.Join('\n', current).Trim('\n');
+            if (document.Trim().Length > 0)
+                documents.Add(document);
+            current.Clear();
+        }
+    }
+
+    private sealed class Document
+    {
+        public string Text { get; set; } = "";
+    }
+
+    private sealed class LanguageModelProgress(ProgressReport report) : IProgress<LanguageModelTrainingProgress>
+    {
+        public void Report(LanguageModelTrainingProgress p)
+            => report(p.TotalSteps > 0 ? (double)p.Step / p.TotalSteps : 0,
+                $"step {p.Step}/{p.TotalSteps} · loss {p.Loss.ToString("F3", CultureInfo.InvariantCulture)} · {p.TokensPerSecond.ToString("N0", CultureInfo.InvariantCulture)} chars/s · ETA {p.EstimatedRemaining:m\\:ss}",
+                p.Step == p.TotalSteps);
+    }
+}

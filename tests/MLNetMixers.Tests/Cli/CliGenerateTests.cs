@@ -1,0 +1,52 @@
+using System.Text.Json;
+
+namespace MLNetMixers.Tests.Cli;
+
+/// <summary><c>generate</c>: trains a character-level language model on part of a real corpus, then generates from the saved zip.</summary>
+[Collection(CliCollection.Name)]
+public sealed class CliGenerateTests
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(2);
+
+    [Fact]
+    public void Trains_on_a_text_file_then_generates_from_the_zip()
+    {
+        string folder = TestData.NewTempFolder();
+        // The first 400 fortunes: enough for the model to learn English letter frequencies in a few steps.
+        string corpus = Path.Combine(folder, "fortunes.txt");
+        File.WriteAllLines(corpus, File.ReadLines(TestData.Text("fortunes.txt")).TakeWhile(CountDocuments(400)));
+
+        var train = CliProcess.Run(Timeout, "generate", "--text", corpus, "--separator", "%", "--steps", "30", "--context", "64",
+            "--threads", "1", "--output", folder, "--prompt", "The ");
+        Assert.True(train.ExitCode == 0, train.ToString());
+        Assert.Contains("400 documents (380 for training, 20 held out)", train.Stdout);
+
+        using var metrics = JsonDocument.Parse(File.ReadAllText(Path.Combine(folder, "metrics.json")));
+        double bitsPerByte = metrics.RootElement.GetProperty("heldOut").GetProperty("bitsPerByte").GetDouble();
+        // Uniform guessing over the ~80 characters in the text costs log2(80) = 6.3 bits; a few steps learn letter frequencies.
+        Assert.True(bitsPerByte < 5.5, $"held-out bits per byte {bitsPerByte:F3}\n{train}");
+
+        var generate = CliProcess.Run(Timeout, "generate", "--model", Path.Combine(folder, "model.zip"), "--prompt", "Love is", "--max-tokens", "40", "--seed", "7");
+        Assert.True(generate.ExitCode == 0, generate.ToString());
+        string text = generate.Stdout.TrimEnd('\n');
+        Assert.StartsWith("Love is", text);
+        Assert.True(text.Length > "Love is".Length + 10, $"generated: '{text}'");
+
+        var again = CliProcess.Run(Timeout, "generate", "--model", Path.Combine(folder, "model.zip"), "--prompt", "Love is", "--max-tokens", "40", "--seed", "7");
+        Assert.Equal(text, again.Stdout.TrimEnd('\n'));
+    }
+
+    [Fact]
+    public void Generate_needs_exactly_one_of_text_and_model()
+    {
+        var result = CliProcess.Run(Timeout, "generate", "--prompt", "x");
+        Assert.True(result.ExitCode == 1, result.ToString());
+        Assert.Contains("error: Give either --text (train a model) or --model (generate from one).", result.Stderr);
+    }
+
+    private static Func<string, bool> CountDocuments(int documents)
+    {
+        int seen = 0;
+        return line => (line == "%" ? ++seen : seen) < documents;
+    }
+}
