@@ -134,18 +134,21 @@ internal sealed class MultiHeadMaskedTokenMixing : Module<Tensor, Tensor>, ICaus
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor x)
-    {
-        int t = (int)x.shape[1];
-        var mixed = matmul(weight[.., ..t, ..t].tril(), SplitHeads(inProjection.forward(x), heads)) + bias[.., ..t];
-        return outProjection.forward(MergeHeads(mixed));
-    }
+    public override Tensor forward(Tensor x) => MixHeads(SplitHeads(inProjection.forward(x), heads));
 
     public Tensor Prefill(Tensor normed, DecodingCache cache)
     {
-        cache.AppendFirst(SplitHeads(inProjection.forward(normed), heads), timeDim: 2);
+        var perHead = SplitHeads(inProjection.forward(normed), heads);
+        cache.AppendFirst(perHead, timeDim: 2);
         cache.Advance((int)normed.shape[1]);
-        return forward(normed);
+        return MixHeads(perHead);
+    }
+
+    /// <summary>[B, H, T, D/H] -> mixed by each head's lower-triangular matrix -> [B, T, D].</summary>
+    private Tensor MixHeads(Tensor perHead)
+    {
+        int t = (int)perHead.shape[2];
+        return outProjection.forward(MergeHeads(matmul(weight[.., ..t, ..t].tril(), perHead) + bias[.., ..t]));
     }
 
     public Tensor Step(Tensor normedRow, DecodingCache cache)
@@ -207,9 +210,11 @@ internal sealed class ToeplitzTokenMixing : Module<Tensor, Tensor>, ICausalToken
     public override Tensor forward(Tensor x) => forward(x, useFft: x.shape[1] >= FftThreshold);
 
     /// <summary>Either path, for tests and the kernel benchmark.</summary>
-    public Tensor forward(Tensor x, bool useFft)
+    public Tensor forward(Tensor x, bool useFft) => MixHeads(ToHeads(x), useFft);
+
+    /// <summary>[B, H, T, C] -> causal convolution of each head with its kernel -> [B, T, D].</summary>
+    private Tensor MixHeads(Tensor perHead, bool useFft)
     {
-        var perHead = ToHeads(x);                              // [B, H, T, C]
         int t = (int)perHead.shape[2];
         var mixed = (useFft ? ConvolveByFft(perHead) : matmul(DenseMatrix(t), perHead)) + bias[.., ..t];
         return FromHeads(mixed);
@@ -234,9 +239,10 @@ internal sealed class ToeplitzTokenMixing : Module<Tensor, Tensor>, ICausalToken
 
     public Tensor Prefill(Tensor normed, DecodingCache cache)
     {
-        cache.AppendFirst(ToHeads(normed), timeDim: 2);
+        var perHead = ToHeads(normed);
+        cache.AppendFirst(perHead, timeDim: 2);
         cache.Advance((int)normed.shape[1]);
-        return forward(normed);
+        return MixHeads(perHead, useFft: normed.shape[1] >= FftThreshold);
     }
 
     public Tensor Step(Tensor normedRow, DecodingCache cache)
@@ -278,20 +284,25 @@ internal sealed class CausalSelfAttention : Module<Tensor, Tensor>, ICausalToken
     public override Tensor forward(Tensor x)
     {
         var (q, k, v) = Project(x);
-        long t = x.shape[1];
-        var future = ones(t, t, dtype: ScalarType.Bool, device: x.device).triu(1);
-        var scores = matmul(q, k.transpose(-2, -1)) / Math.Sqrt(q.shape[3]);
-        var attention = functional.softmax(scores.masked_fill(future, float.NegativeInfinity), -1);
-        return outProjection.forward(MultiHeadMaskedTokenMixing.MergeHeads(matmul(attention, v)));
+        return AttendCausally(q, k, v);
     }
 
     public Tensor Prefill(Tensor normed, DecodingCache cache)
     {
-        var (_, k, v) = Project(normed);
+        var (q, k, v) = Project(normed);
         cache.AppendFirst(k, timeDim: 2);
         cache.AppendSecond(v, timeDim: 2);
         cache.Advance((int)normed.shape[1]);
-        return forward(normed);
+        return AttendCausally(q, k, v);
+    }
+
+    private Tensor AttendCausally(Tensor q, Tensor k, Tensor v)
+    {
+        long t = q.shape[2];
+        var future = ones(t, t, dtype: ScalarType.Bool, device: q.device).triu(1);
+        var scores = matmul(q, k.transpose(-2, -1)) / Math.Sqrt(q.shape[3]);
+        var attention = functional.softmax(scores.masked_fill(future, float.NegativeInfinity), -1);
+        return outProjection.forward(MultiHeadMaskedTokenMixing.MergeHeads(matmul(attention, v)));
     }
 
     public Tensor Step(Tensor normedRow, DecodingCache cache)
