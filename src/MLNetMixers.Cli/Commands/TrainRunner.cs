@@ -71,11 +71,16 @@ internal static class TrainRunner
 
         Directory.CreateDirectory(settings.Output);
         var models = new List<ModelMetrics>();
+        if (settings.Device == MixerDevice.Cuda && MixerStep.DeviceName(settings.Device) != "cuda")
+            ui.Warning("--device cuda: no CUDA device is available to this build (it ships the TorchSharp-cpu backend); training on the CPU.");
 
         var mixerClock = Stopwatch.StartNew();
         var mixerInput = new MixerStepInput(schema, features, label, train, trainRows, settings, cancellation);
         var mixer = ui.Run("Training mixer", report => MixerStep.Train(mlContext, mixerInput, report));
         var model = WithPredictedClass(mlContext, mixer.Model, label, train);
+        ui.Line(mixer.ProbedRowsPerSecond is { } speed
+            ? $"Mixer: {mixer.Epochs} epoch(s), planned from a measured {speed:F0} rows/s and a {(settings.TrainTime ?? MixerStep.DefaultTrainTime).TotalSeconds:F0} s budget."
+            : $"Mixer: {mixer.Epochs} epoch(s).");
         var mixerMetrics = ModelMetrics.Evaluate(mlContext, "Mixer", model.Transform(test), label);
         mixerMetrics.TrainingSeconds = mixerClock.Elapsed.TotalSeconds;
         models.Add(mixerMetrics);

@@ -118,13 +118,13 @@ internal sealed class MixerTrainerCore
     {
         host.CheckValue(train, nameof(train));
         GetOutputSchema(SchemaShape.Create(train.Schema));
-        var (sequenceLength, vocabularySize) = FeatureShape(train.Schema, "training");
+        var (sequenceLength, vocabularySize) = FeatureShape(train.Schema);
         var label = train.Schema[options.LabelColumnName];
         if (!task.AcceptsLabel(label.Type))
             throw host.ExceptSchemaMismatch(nameof(train), "label", options.LabelColumnName, task.ExpectedLabel, label.Type.ToString());
         if (validation is not null)
         {
-            var validationShape = FeatureShape(validation.Schema, "validation");
+            var validationShape = FeatureShape(validation.Schema);
             if (validationShape != (sequenceLength, vocabularySize))
                 throw host.Except($"The validation column '{options.FeatureColumnName}' has {validationShape.SequenceLength} tokens of {validationShape.VocabularySize} kinds; " +
                                   $"the training column has {sequenceLength} of {vocabularySize}. Encode both with the same fitted EncodeAsCharacters transformer.");
@@ -138,6 +138,12 @@ internal sealed class MixerTrainerCore
         TorchRuntime.EnsureAvailable();
         TorchRuntime.ApplyThreadCount(options.NumberOfThreads);
         var device = TorchRuntime.ResolveDevice(host, options.Device);
+        if (device.type == TorchSharp.DeviceType.CUDA)
+        {
+            // TorchSharp 0.107 has no autocast: on GPUs, float32 training runs its matrix products in TF32
+            // (10-bit mantissa inputs, float32 accumulation), torch's own mixed-precision default for matmuls.
+            TorchSharp.torch.backends.cuda.matmul.allow_tf32 = true;
+        }
         int seed = options.Seed ?? host.Rand.Next();
 
         using var ch = host.Start("Reading training data");
@@ -154,6 +160,8 @@ internal sealed class MixerTrainerCore
             if (validationRows.Count == 0)
                 throw host.Except("The validation data has no rows.");
         }
+        if (options.EarlyStoppingPatience is not null && validationRows is null)
+            ch.Warning("EarlyStoppingPatience needs a validation set, trainer.Fit(train, validation): training every epoch.");
         ch.Info($"Training a {options.Architecture} ({options.Width} wide, {options.Depth} deep) for {task.Task} on {trainRows.Count} rows of {sequenceLength} tokens" +
                 (validationRows is null ? "" : $", validating on {validationRows.Count} rows") + $", on {device}, seed {seed}.");
 
@@ -189,7 +197,7 @@ internal sealed class MixerTrainerCore
                           $"Drop those rows first, e.g. mlContext.Data.FilterRowsByMissingValues(data, \"{options.LabelColumnName}\").");
     }
 
-    private (int SequenceLength, int VocabularySize) FeatureShape(DataViewSchema schema, string which)
+    private (int SequenceLength, int VocabularySize) FeatureShape(DataViewSchema schema)
     {
         if (!schema.TryGetColumnIndex(options.FeatureColumnName, out int index))
             throw host.ExceptSchemaMismatch(nameof(schema), "feature", options.FeatureColumnName);

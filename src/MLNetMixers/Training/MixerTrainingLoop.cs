@@ -105,6 +105,8 @@ internal sealed class MixerTrainingLoop
                     }
                     if (clock.Elapsed - lastReport >= ReportInterval && start + count < rows)
                     {
+                        ch.Trace($"Epoch {epoch}/{options.Epochs}, step {step}/{totalSteps}: training loss {lossSinceReport / stepsSinceReport:G5}, " +
+                                 $"{rowsSeen / clock.Elapsed.TotalSeconds:F0} rows/s.");
                         Report(epoch, step, totalSteps, lossSinceReport / stepsSinceReport, null, rowsSeen, clock.Elapsed);
                         lastReport = clock.Elapsed;
                         lossSinceReport = 0;
