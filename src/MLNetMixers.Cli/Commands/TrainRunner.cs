@@ -78,6 +78,9 @@ internal static class TrainRunner
         var mixerInput = new MixerStepInput(schema, features, label, train, trainRows, settings, cancellation);
         var mixer = ui.Run("Training mixer", report => MixerStep.Train(mlContext, mixerInput, report));
         var model = WithPredictedClass(mlContext, mixer.Model, label, train);
+        ui.Line(mixer.ProbedRowsPerSecond is { } speed
+            ? $"Mixer: {mixer.Epochs} epoch(s), planned from a measured {speed:F0} rows/s and a {(settings.TrainTime ?? MixerStep.DefaultTrainTime).TotalSeconds:F0} s budget."
+            : $"Mixer: {mixer.Epochs} epoch(s).");
         var mixerMetrics = ModelMetrics.Evaluate(mlContext, "Mixer", model.Transform(test), label);
         mixerMetrics.TrainingSeconds = mixerClock.Elapsed.TotalSeconds;
         models.Add(mixerMetrics);

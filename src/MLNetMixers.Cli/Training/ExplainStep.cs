@@ -22,14 +22,13 @@ internal static partial class ExplainStep
         var explainer = mlContext.Transforms.CreateMixerExplainer(model, new MixerExplainOptions(), seed);
         var report = ui.Run("Explaining predictions", progress =>
         {
-            // The explainer reports through the MLContext log: rows explained, then permutation importance per column.
+            // The explainer logs once the rows are explained (it computes them in large batches, so there is no finer
+            // signal), then once per column it permutes: the bar shows the rows phase as a whole, then each column.
+            progress(0, $"integrated gradients on {rows} rows", false);
             void OnLog(object? sender, LoggingEventArgs e)
             {
-                if (RowsExplained().Match(e.Message) is { Success: true } r)
-                {
-                    double done = double.Parse(r.Groups[1].Value, CultureInfo.InvariantCulture);
-                    progress(0.7 * Math.Min(1, done / rows), $"{done} of {rows} rows", false);
-                }
+                if (RowsExplained().IsMatch(e.Message))
+                    progress(labelColumn is null ? 1 : 0.7, $"{rows} rows explained", true);
                 else if (PermutedColumn().Match(e.Message) is { Success: true } c)
                 {
                     double column = double.Parse(c.Groups[1].Value, CultureInfo.InvariantCulture), columns = double.Parse(c.Groups[2].Value, CultureInfo.InvariantCulture);
@@ -49,7 +48,7 @@ internal static partial class ExplainStep
         return report.Save(folder);
     }
 
-    [GeneratedRegex(@"Attribution: (\d+) rows explained")]
+    [GeneratedRegex(@"Attribution: \d+ rows explained in")]
     private static partial Regex RowsExplained();
 
     [GeneratedRegex(@"Permutation importance: column (\d+)/(\d+)")]
