@@ -10,7 +10,7 @@ using MLNetMixers;
 string outputFolder = args.Length > 0 ? args[0] : Path.Combine(Environment.CurrentDirectory, "attribution-report");
 var ml = new MLContext(seed: 1);
 // The explainer reports progress through the MLContext log.
-ml.Log += (_, e) => { if (e.Message.StartsWith("Attribution:", StringComparison.Ordinal) || e.Message.StartsWith("Permutation importance:", StringComparison.Ordinal)) Console.WriteLine(e.Message); };
+ml.Log += (_, e) => { if (e.RawMessage.StartsWith("Attribution:", StringComparison.Ordinal) || e.RawMessage.StartsWith("Permutation importance:", StringComparison.Ordinal)) Console.WriteLine(e.RawMessage); };
 
 string[] numbers = ["Seniority", "Time", "Age", "Expenses", "Income", "Assets", "Debt", "Amount", "Price"];
 string[] texts = ["Home", "Marital", "Records", "Job"];
