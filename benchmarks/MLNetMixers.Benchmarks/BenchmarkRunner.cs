@@ -35,6 +35,9 @@ internal static partial class BenchmarkRunner
         // contending ones (every parallel region waits for a descheduled thread).
         if (smoke)
             TorchSharp.torch.set_num_threads(1);
+        // MLNETMIXERS_BENCH_THREADS=1 measures at one torch thread (e.g. on a machine other jobs keep busy).
+        if (int.TryParse(Environment.GetEnvironmentVariable("MLNETMIXERS_BENCH_THREADS"), out int threads) && threads > 0)
+            TorchSharp.torch.set_num_threads(threads);
         foreach (var benchmark in selected)
         {
             var context = new BenchmarkContext(smoke, log, datasetsFolder);
@@ -46,7 +49,7 @@ internal static partial class BenchmarkRunner
             var section = new StringBuilder();
             section.AppendLine($"# {benchmark.Name}").AppendLine();
             section.AppendLine($"Measured {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC in {watch.Elapsed.TotalSeconds:F0} s{(smoke ? " (SMOKE MODE: figures meaningless)" : "")}; "
-                               + $"load average (1/5/15 min) before {loadBefore}, after {LoadAverage()} on {Environment.ProcessorCount} cores. "
+                               + $"load average (1/5/15 min) before {loadBefore}, after {LoadAverage()} on {Environment.ProcessorCount} cores; {TorchSharp.torch.get_num_threads()} torch thread(s). "
                                + $"Refresh with `{BaseCommand} -- --only {benchmark.Name}`.").AppendLine();
             section.Append(context.Report);
             File.WriteAllText(Path.Combine(resultsFolder, benchmark.Name + ".md"), section.ToString());

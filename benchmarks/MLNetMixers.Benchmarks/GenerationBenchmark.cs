@@ -17,6 +17,21 @@ internal sealed class GenerationBenchmark : IBenchmark
     public void Run(BenchmarkContext context)
     {
         Training.TorchRuntime.EnsureAvailable();
+        // One thread: small per-token kernels are latency-bound, and extra threads only add contention noise.
+        int threads = get_num_threads();
+        set_num_threads(1);
+        try
+        {
+            RunSingleThreaded(context);
+        }
+        finally
+        {
+            set_num_threads(threads);
+        }
+    }
+
+    private void RunSingleThreaded(BenchmarkContext context)
+    {
         int[] contexts = context.Smoke ? [16] : [128, 512];
         int width = context.Smoke ? 16 : 128, depth = context.Smoke ? 1 : 4;
         var tokenizer = new ByteTokenizer();

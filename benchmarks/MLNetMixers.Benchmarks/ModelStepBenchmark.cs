@@ -69,7 +69,7 @@ internal sealed class ModelStepBenchmark : IBenchmark
     /// <summary>Trains fp32 and bf16 from the same initial weights on the same real batches and compares the losses.</summary>
     private static void LossEffect(BenchmarkContext context)
     {
-        int tabularSteps = context.Smoke ? 2 : 300, lmSteps = context.Smoke ? 2 : 150;
+        int tabularSteps = context.Smoke ? 2 : 200, lmSteps = context.Smoke ? 2 : 100;
         var rows = new List<IReadOnlyList<string>>();
 
         // Tabular: credit_data (binary), 80/20 split, batch 256.

@@ -58,7 +58,7 @@ internal sealed class PyTorchBenchmark : IBenchmark
             }
         }
         context.Report.Note($"PyTorch {version} ({Python}, Debian python3-torch + libopenblas0-pthread) running benchmarks/pytorch/bench_step.py: the same model, "
-            + $"shapes, AdamW, clipping and FLOP formula as ModelStep, fp32, default threads. Median of {steps} steps after one warm-up; TorchSharp measured "
+            + $"shapes, AdamW, clipping and FLOP formula as ModelStep, fp32, {get_num_threads()} thread(s) on both sides (OMP_NUM_THREADS for Python). Median of {steps} steps after one warm-up; TorchSharp measured "
             + "before and after the Python runs (both shown; the mean is used). Ratio > 1: TorchSharp is faster.");
         context.Report.Table(["shape", "PyTorch variant", "TorchSharp ms/step (before / after)", "PyTorch ms/step", "PyTorch model GFLOP/s", "PyTorch / TorchSharp time"], rows);
     }
@@ -100,8 +100,8 @@ internal sealed class PyTorchBenchmark : IBenchmark
     private static (int ExitCode, string Output) Execute(string arguments, bool oneThread = false)
     {
         var start = new ProcessStartInfo(Python, arguments) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        if (oneThread)
-            start.Environment["OMP_NUM_THREADS"] = "1";
+        // Python gets as many threads as TorchSharp has, so the two are compared like for like.
+        start.Environment["OMP_NUM_THREADS"] = oneThread ? "1" : get_num_threads().ToString();
         // The private runtime's library path (set by ./dotnet for TorchSharp) must not leak into Debian's Python.
         start.Environment.Remove("LD_LIBRARY_PATH");
         using var process = Process.Start(start)!;

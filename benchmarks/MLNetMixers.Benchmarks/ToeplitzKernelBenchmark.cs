@@ -14,6 +14,21 @@ internal sealed class ToeplitzKernelBenchmark : IBenchmark
     public void Run(BenchmarkContext context)
     {
         Training.TorchRuntime.EnsureAvailable();
+        // One thread: small per-token kernels are latency-bound, and extra threads only add contention noise.
+        int threads = get_num_threads();
+        set_num_threads(1);
+        try
+        {
+            RunSingleThreaded(context);
+        }
+        finally
+        {
+            set_num_threads(threads);
+        }
+    }
+
+    private void RunSingleThreaded(BenchmarkContext context)
+    {
         int[] lengths = context.Smoke ? [8] : [64, 128, 256, 512, 1024, 2048];
         int batch = context.Smoke ? 2 : 8, width = context.Smoke ? 8 : 128;
         var rows = new List<IReadOnlyList<string>>();

@@ -9,7 +9,8 @@ using MLNetMixers;
 
 string outputFolder = args.Length > 0 ? args[0] : Path.Combine(Environment.CurrentDirectory, "attribution-report");
 var ml = new MLContext(seed: 1);
-ml.Log += (_, e) => { if (e.Source == "MixerExplainer" || e.Message.StartsWith("Permutation", StringComparison.Ordinal)) Console.WriteLine(e.Message); };
+// The explainer reports progress through the MLContext log.
+ml.Log += (_, e) => { if (e.Message.StartsWith("Attribution:", StringComparison.Ordinal) || e.Message.StartsWith("Permutation importance:", StringComparison.Ordinal)) Console.WriteLine(e.Message); };
 
 string[] numbers = ["Seniority", "Time", "Age", "Expenses", "Income", "Assets", "Debt", "Amount", "Price"];
 string[] texts = ["Home", "Marital", "Records", "Job"];
@@ -35,8 +36,9 @@ string zip = Path.Combine(Path.GetTempPath(), "credit-mixer.zip");
 ml.Model.Save(trained, data.Schema, zip);
 var model = ml.Model.Load(zip, out _);
 
-// Per-row columns: integrated gradients of the predicted class, summed per field.
-var explained = ml.Transforms.ExplainMixer(model).Fit(split.TestSet).Transform(ml.Data.TakeRows(split.TestSet, 3));
+// Per-row columns: integrated gradients of the log-odds of "bad" (class 1; by default the predicted class), summed per field.
+var options = new MixerExplainOptions { TargetClass = 1 };
+var explained = ml.Transforms.ExplainMixer(model, options).Fit(split.TestSet).Transform(ml.Data.TakeRows(split.TestSet, 3));
 foreach (var row in ml.Data.CreateEnumerable<Explanation>(explained, reuseRowObject: false))
 {
     var top = row.FieldAttributions.Select((a, i) => (a, i)).OrderByDescending(x => Math.Abs(x.a)).Take(3);
@@ -45,8 +47,8 @@ foreach (var row in ml.Data.CreateEnumerable<Explanation>(explained, reuseRowObj
 }
 
 // Dataset level: mean |attribution| per field beside permutation importance of the raw columns, then the report.
-var explainer = ml.Transforms.CreateMixerExplainer(model);
-var report = explainer.CreateReport(split.TestSet, rowsShown: 20, maxRows: 400, labelColumnName: "Label", permutations: 3,
+var explainer = ml.Transforms.CreateMixerExplainer(model, options);
+var report = explainer.CreateReport(split.TestSet, rowsShown: 20, maxRows: 200, labelColumnName: "Label", permutations: 3,
     title: "Credit risk mixer: what drives P(bad)?");
 Console.WriteLine($"{"field",-12} {"mean |IG|",10}   {"permutation: drop in " + explainer.MetricName,30}");
 foreach (var field in report.FieldImportance)

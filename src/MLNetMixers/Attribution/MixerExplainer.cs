@@ -149,7 +149,7 @@ public sealed class MixerExplainer
                 rows.Add(Row(cursor.Position, keys, characters, classNames, fieldOf, fieldNames, (ExplainedDataView.Cursor)cursor));
             }
             done++;
-            if (done % 200 == 0)
+            if (done % 50 == 0)
                 ch.Info($"Attribution: {done} rows explained ({done / Math.Max(sw.Elapsed.TotalSeconds, 1e-9):F0} rows/s).");
         }
         ch.Info($"Attribution: {done} rows explained in {sw.Elapsed.TotalSeconds:F1} s with {options.Method}.");

@@ -100,7 +100,25 @@ internal sealed class MultiHeadTokenMixing : Module<Tensor, Tensor>
         long batch = x.shape[0], length = x.shape[1], width = x.shape[2];
         // [B, T, D] -> [B, H, T, D/H]
         var perHead = inProjection.forward(x).view(batch, length, heads, width / heads).transpose(1, 2);
-        var mixed = matmul(Matrices, perHead) + bias;
+        var mixed = MixHeads(Matrices, perHead, bias);
         return outProjection.forward(mixed.transpose(1, 2).reshape(batch, length, width));
     }
+
+    /// <summary>
+    /// y[b,h] = W[h] · x[b,h] + bias[h] for x [B, H, T, D/H] as H GEMMs of [T,T] x [T, B·D/H].
+    /// </summary>
+    /// <remarks>
+    /// <c>matmul(W[H,T,T], x[B,H,T,D/H])</c> copies W broadcast to [B·H,T,T] and reduces a [B·H,T,T] gradient; a stride-0
+    /// batch cannot span two broadcast dimensions, so the sequence axis is brought forward instead (one copy of x).
+    /// </remarks>
+    internal static Tensor MixHeads(Tensor matrices, Tensor x, Tensor bias)
+    {
+        long batch = x.shape[0], heads = x.shape[1], length = x.shape[2], width = x.shape[3];
+        var columns = x.permute(1, 2, 0, 3).reshape(heads, length, batch * width);
+        var mixed = bmm(matrices, columns) + bias;
+        return mixed.view(heads, length, batch, width).permute(2, 0, 1, 3);
+    }
+
+    /// <summary>The plain definition, matmul(W, x) + bias, that <see cref="MixHeads"/> is tested against.</summary>
+    internal static Tensor MixHeadsReference(Tensor matrices, Tensor x, Tensor bias) => matmul(matrices, x) + bias;
 }
