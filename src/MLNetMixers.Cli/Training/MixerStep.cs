@@ -55,7 +55,7 @@ internal static class MixerStep
             var budget = settings.TrainTime ?? DefaultTrainTime;
             var probeClock = System.Diagnostics.Stopwatch.StartNew();
             report(0, "measuring speed", false);
-            double rowsPerSecond = (probed = Probe(mlContext, input, encoded, TimeSpan.FromSeconds(Math.Clamp(budget.TotalSeconds / 20, 4.5, 8)))).Value;
+            double rowsPerSecond = (probed = Probe(mlContext, input, encoded, TimeSpan.FromSeconds(Math.Clamp(budget.TotalSeconds / 15, 4.5, 10)))).Value;
             limit = budget - probeClock.Elapsed;
             if (limit < TimeSpan.FromSeconds(1))
                 limit = TimeSpan.FromSeconds(1);
@@ -71,20 +71,22 @@ internal static class MixerStep
 
     /// <summary>
     /// Rows per second of training on this machine: a short time-boxed run on the training rows (all of them, so
-    /// every class is there), timed between its first and last progress reports so start-up does not count.
+    /// every class is there), timed over its last progress interval so start-up does not count.
     /// </summary>
     private static double Probe(MLContext mlContext, MixerStepInput input, IDataView encoded, TimeSpan duration)
     {
         var reports = new ProgressLog();
         var clock = System.Diagnostics.Stopwatch.StartNew();
         using (Fit(mlContext, input, encoded, epochs: 1000, duration, reports) as IDisposable) { }
+        // The trainer speeds up over its first seconds (allocations, caches), so the last interval is the best guess.
         var all = reports.Values;
-        if (all.Count >= 2)
+        var last = all.Count > 0 ? all[^1] : null;
+        var before = all.Take(Math.Max(0, all.Count - 1)).LastOrDefault(p => last!.Elapsed - p.Elapsed >= TimeSpan.FromSeconds(1));
+        if (last is not null && before is not null)
         {
-            var (first, last) = (all[0], all[^1]);
-            double rows = last.RowsPerSecond * last.Elapsed.TotalSeconds - first.RowsPerSecond * first.Elapsed.TotalSeconds;
-            double seconds = (last.Elapsed - first.Elapsed).TotalSeconds;
-            if (rows > 0 && seconds > 0)
+            double rows = last.RowsPerSecond * last.Elapsed.TotalSeconds - before.RowsPerSecond * before.Elapsed.TotalSeconds;
+            double seconds = (last.Elapsed - before.Elapsed).TotalSeconds;
+            if (rows > 0)
                 return rows / seconds;
         }
         return all.Count > 0 && all[^1].RowsPerSecond > 0 ? all[^1].RowsPerSecond : input.TrainRows / Math.Max(0.001, clock.Elapsed.TotalSeconds);
