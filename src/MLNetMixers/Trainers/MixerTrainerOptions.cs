@@ -32,8 +32,12 @@ public abstract class MixerTrainerOptions
     /// <summary>Dropout probability on the embeddings and on each residual branch, in [0, 1).</summary>
     public double Dropout = 0.1;
 
-    /// <summary>Passes over the training data.</summary>
-    public int Epochs = 40;
+    /// <summary>
+    /// Passes over the training data. 20 suits tables of hundreds to thousands of rows (on Pima diabetes 40 epochs
+    /// overfit: held-out AUC 0.75 against 0.78); give a validation set and <see cref="EarlyStoppingPatience"/> to stop
+    /// at the best epoch instead.
+    /// </summary>
+    public int Epochs = 20;
 
     /// <summary>Rows per optimizer step.</summary>
     public int BatchSize = 32;
