@@ -106,18 +106,19 @@ public sealed class MixerExplainTransformer : ITransformer
         dst = editor.Commit();
     }
 
-    /// <summary>Appends one row's token ids (key - 1), checking the row is a complete encoded row.</summary>
-    internal void AppendTokenIds(in VBuffer<uint> keys, List<int> ids, long row)
+    /// <summary>Writes one row's token ids (key - 1), checking the row is a complete encoded row.</summary>
+    internal void CopyTokenIds(in VBuffer<uint> keys, Span<long> destination, long row)
     {
         int length = Pipeline.Network.SequenceLength;
         if (keys.Length != length)
             throw host.Except($"Row {row}: the encoded column '{Pipeline.FeatureColumnName}' holds {keys.Length} tokens; the model reads {length}.");
         int vocabulary = Pipeline.Encoder.VocabularySize;
+        int i = 0;
         foreach (uint key in keys.DenseValues())
         {
             if (key == 0 || key > vocabulary)
                 throw host.Except($"Row {row}: the encoded column '{Pipeline.FeatureColumnName}' holds key {key}, outside 1..{vocabulary} (a missing or foreign key); it was not produced by this model's encoder.");
-            ids.Add((int)key - 1);
+            destination[i++] = key - 1;
         }
     }
 

@@ -146,7 +146,7 @@ public sealed class MixerExplainer
             {
                 characterGetter(ref characters);
                 keyGetter(ref keys);
-                rows.Add(Row(cursor.Position, keys, characters, classNames, fieldOf, fieldNames, (ExplainedDataView.Cursor)cursor));
+                rows.Add(Row(cursor.Position, keys, characters, classNames, fieldOf, fieldNames, cursor));
             }
             done++;
             if (done % 50 == 0)
@@ -158,12 +158,12 @@ public sealed class MixerExplainer
         return (importance, rows);
     }
 
-    private ExplainedRow Row(long position, VBuffer<uint> keys, VBuffer<float> characters, string[] classNames, int[] fieldOf, string[] fieldNames, ExplainedDataView.Cursor cursor)
+    private ExplainedRow Row(long position, VBuffer<uint> keys, VBuffer<float> characters, string[] classNames, int[] fieldOf, string[] fieldNames, DataViewRowCursor cursor)
     {
         var tokens = keys.DenseValues().Select(k => (int)k - 1).ToArray();
         // One character per position: reserved tokens as the encoder's display marks ('·' padding, '∅' missing, ...).
         var text = tokens.Select(t => pipeline.Encoder.ToDisplayString([t])).ToArray();
-        var (predicted, prediction, explainedClass) = cursor.CurrentPrediction();
+        var (predicted, prediction, explainedClass) = ExplainedDataView.CurrentPrediction(cursor);
         string shown, explained;
         switch (pipeline.Network.Task)
         {
