@@ -92,7 +92,7 @@ internal sealed class MaskedTokenMixing : Module<Tensor, Tensor>, ICausalTokenMi
     public override Tensor forward(Tensor x)
     {
         long t = x.shape[1];
-        return matmul(weight[..(int)t, ..(int)t].tril(), x) + bias[..(int)t];
+        return TokenMixing.Mix(weight[..(int)t, ..(int)t].tril(), x, bias[..(int)t]);
     }
 
     public Tensor Prefill(Tensor normed, DecodingCache cache)
@@ -148,7 +148,7 @@ internal sealed class MultiHeadMaskedTokenMixing : Module<Tensor, Tensor>, ICaus
     private Tensor MixHeads(Tensor perHead)
     {
         int t = (int)perHead.shape[2];
-        return outProjection.forward(MergeHeads(matmul(weight[.., ..t, ..t].tril(), perHead) + bias[.., ..t]));
+        return outProjection.forward(MergeHeads(MultiHeadTokenMixing.MixHeads(weight[.., ..t, ..t].tril(), perHead, bias[.., ..t])));
     }
 
     public Tensor Step(Tensor normedRow, DecodingCache cache)
@@ -216,7 +216,8 @@ internal sealed class ToeplitzTokenMixing : Module<Tensor, Tensor>, ICausalToken
     private Tensor MixHeads(Tensor perHead, bool useFft)
     {
         int t = (int)perHead.shape[2];
-        var mixed = (useFft ? ConvolveByFft(perHead) : matmul(DenseMatrix(t), perHead)) + bias[.., ..t];
+        // The dense path goes through the same broadcast-free GEMMs as the masked mixers (see TokenMixing.Mix).
+        var mixed = useFft ? ConvolveByFft(perHead) + bias[.., ..t] : MultiHeadTokenMixing.MixHeads(DenseMatrix(t), perHead, bias[.., ..t]);
         return FromHeads(mixed);
     }
 
