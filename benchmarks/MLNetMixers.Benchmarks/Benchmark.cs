@@ -33,6 +33,22 @@ internal sealed class BenchmarkContext
 
     public MarkdownReport Report { get; } = new();
 
+    /// <summary>Runs <paramref name="action"/> with torch on one thread, then restores the thread count.</summary>
+    /// <remarks>Small per-token kernels are latency-bound: extra threads only add contention noise.</remarks>
+    public static void OnOneTorchThread(Action action)
+    {
+        int threads = TorchSharp.torch.get_num_threads();
+        TorchSharp.torch.set_num_threads(1);
+        try
+        {
+            action();
+        }
+        finally
+        {
+            TorchSharp.torch.set_num_threads(threads);
+        }
+    }
+
     /// <summary>Wall-clock seconds of <paramref name="action"/> (median of <paramref name="repeats"/> runs after one warm-up).</summary>
     public static double MedianSeconds(Action action, int repeats)
     {

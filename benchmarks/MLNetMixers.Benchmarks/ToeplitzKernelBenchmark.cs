@@ -14,17 +14,7 @@ internal sealed class ToeplitzKernelBenchmark : IBenchmark
     public void Run(BenchmarkContext context)
     {
         Training.TorchRuntime.EnsureAvailable();
-        // One thread: small per-token kernels are latency-bound, and extra threads only add contention noise.
-        int threads = get_num_threads();
-        set_num_threads(1);
-        try
-        {
-            RunSingleThreaded(context);
-        }
-        finally
-        {
-            set_num_threads(threads);
-        }
+        BenchmarkContext.OnOneTorchThread(() => RunSingleThreaded(context));
     }
 
     private void RunSingleThreaded(BenchmarkContext context)
