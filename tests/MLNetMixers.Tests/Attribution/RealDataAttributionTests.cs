@@ -92,7 +92,7 @@ public class PenguinExplainerTests(ITestOutputHelper output)
         {
             Assert.Equal(before[r].PredictedLabel, after[r].PredictedLabel);
             for (int f = 0; f < before[r].FieldAttributions.Length; f++)
-                Assert.Equal(before[r].FieldAttributions[f], after[r].FieldAttributions[f], 4);
+                Assert.Equal(before[r].FieldAttributions[f], after[r].FieldAttributions[f], 1e-4);
         }
         File.Delete(path);
     }

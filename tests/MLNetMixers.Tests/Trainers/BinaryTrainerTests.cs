@@ -62,7 +62,7 @@ public class BinaryTrainerTests(DiabetesModelFixture fixture) : IClassFixture<Di
             var single = engine.Predict(rows[i]);
             Assert.Equal(batch[i].Score, (double)single.Score, 1e-5);
             Assert.Equal(batch[i].PredictedLabel, single.PredictedLabel);
-            Assert.Equal(1 / (1 + Math.Exp(-batch[i].Score)), batch[i].Probability, 5);
+            Assert.Equal(1 / (1 + Math.Exp(-batch[i].Score)), batch[i].Probability, 1e-5);
             Assert.Equal(batch[i].Score > 0, batch[i].PredictedLabel);
         }
         Assert.Contains(batch, p => p.PredictedLabel);
