@@ -47,6 +47,18 @@ public class LearningRateScheduleTests
     }
 
     [Fact]
+    public void UnderATimeLimitTheScheduleFollowsWhicheverOfStepsAndTimeIsFurther()
+    {
+        var host = ((IHostEnvironment)new MLContext(seed: 1)).Register("test");
+        var options = new MixerBinaryTrainer.Options { MaxTrainingTime = TimeSpan.FromSeconds(10) };
+        var loop = new MixerTrainingLoop(host, options, new BinaryObjective(0, 1), TorchSharp.torch.CPU);
+        Assert.Equal(500, loop.ScheduleStep(10, 1000, TimeSpan.FromSeconds(5)));
+        Assert.Equal(600, loop.ScheduleStep(600, 1000, TimeSpan.FromSeconds(5)));
+        Assert.Equal(999, loop.ScheduleStep(10, 1000, TimeSpan.FromSeconds(30)));
+        Assert.Equal(10, Loop(LearningRateSchedule.Cosine).ScheduleStep(10, 1000, TimeSpan.FromHours(1)));
+    }
+
+    [Fact]
     public void NoWarmupStartsAtThePeak()
         => Assert.Equal(0.01, Loop(LearningRateSchedule.Cosine).LearningRateAt(0, 100, 0), 12);
 }

@@ -146,6 +146,24 @@ public class TrainerBehaviourTests
         }
     }
 
+    [Fact]
+    public void ATimeLimitEndsTrainingAnnealedNotAtThePeakLearningRate()
+    {
+        // A run stopped mid-schedule used to keep the weights of a peak-learning-rate step (ames: R² -363 after a 30 s cut).
+        var ml = new MLContext(seed: 1);
+        var messages = new List<string>();
+        ml.Log += (_, e) => { lock (messages) messages.Add(e.Message); };
+        var options = SmallNetwork.Configure(new MixerBinaryTrainer.Options { LabelColumnName = "Flag", MaxTrainingTime = TimeSpan.FromSeconds(2) }, 1000);
+        ml.Transforms.EncodeAsCharacters("Features", "A", "B").Append(ml.BinaryClassification.Trainers.Mixer(options)).Fit(Synthetic(ml));
+        string stop;
+        lock (messages)
+            stop = Assert.Single(messages, m => m.Contains("MaxTrainingTime"));
+        var match = System.Text.RegularExpressions.Regex.Match(stop, @"learning rate ([0-9.eE+-]+)");
+        Assert.True(match.Success, stop);
+        double lastRate = double.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.True(lastRate < 0.05 * options.LearningRate, stop);
+    }
+
     private sealed class BinaryScore
     {
         public float Score { get; set; }
