@@ -67,7 +67,6 @@ internal sealed class MixerTrainerCore
         host.CheckUserArg(o.WeightDecay >= 0, nameof(o.WeightDecay), "must be 0 or more");
         host.CheckUserArg(o.WarmupFraction is >= 0 and < 1, nameof(o.WarmupFraction), "must be in [0, 1)");
         host.CheckUserArg(o.EarlyStoppingPatience is null or >= 1, nameof(o.EarlyStoppingPatience), "must be at least 1");
-        host.CheckUserArg(o.WeightAverageDecay is >= 0 and < 1, nameof(o.WeightAverageDecay), "must be in [0, 1)");
         host.CheckUserArg(o.MaxTrainingTime is null || o.MaxTrainingTime > TimeSpan.Zero, nameof(o.MaxTrainingTime), "must be positive");
         host.CheckUserArg(o.NumberOfThreads is null or >= 1, nameof(o.NumberOfThreads), "must be at least 1");
     }

@@ -54,12 +54,6 @@ public abstract class MixerTrainerOptions
     /// <summary>How the learning rate decays after the warmup.</summary>
     public LearningRateSchedule Schedule = LearningRateSchedule.Cosine;
 
-    /// <summary>
-    /// Decay of an exponential moving average of the weights kept during training, whose weights the model then takes
-    /// (without a validation set); 0 turns it off.
-    /// </summary>
-    public double WeightAverageDecay = 0;
-
     /// <summary>Largest global L2 norm of the gradients before each step; 0 or less turns clipping off.</summary>
     public double GradientClipNorm = 1.0;
 

@@ -64,7 +64,6 @@ internal sealed class MixerTrainingLoop
             new AdamW.ParamGroup(parameters.Where(p => p.dim() < 2), lr: options.LearningRate, weight_decay: 0),
         ], lr: options.LearningRate);
 
-        using var average = options.WeightAverageDecay > 0 ? new WeightAverage(parameters, options.WeightAverageDecay) : null;
         using var tokens = train.Tokens.to(device);
         using var targets = tensor(trainTargets, device: device).to(objective.TargetType);
         using var validationTokens = validation?.Tokens.to(device);
@@ -94,7 +93,6 @@ internal sealed class MixerTrainingLoop
                     int count = Math.Min(batchSize, rows - start);
                     double lr = LearningRateAt(ScheduleStep(step, totalSteps, clock.Elapsed), totalSteps, warmupSteps);
                     float loss = Step(model, bf16, optimizer, parameters, tokens, targets, epochOrder.narrow(0, start, count), lr);
-                    average?.Update();
                     step++;
                     rowsSeen += count;
                     if (!float.IsFinite(loss))
@@ -154,8 +152,6 @@ internal sealed class MixerTrainingLoop
             }
 
             bf16?.RestoreFloat32();
-            if (average is not null && bestWeights is null)
-                average.CopyTo(model.parameters().ToArray());
             if (bestWeights is not null)
             {
                 using var noGrad = no_grad();
