@@ -97,8 +97,8 @@ internal sealed class AccuracyBenchmark : IBenchmark
             lightGbm.Add(Evaluate(ml, dataset.Kind, TreePipeline(ml, features, dataset.Kind, lightGbm: true, context.Smoke).Fit(split.TrainSet).Transform(split.TestSet)));
             fastTree.Add(Evaluate(ml, dataset.Kind, TreePipeline(ml, features, dataset.Kind, lightGbm: false, context.Smoke).Fit(split.TrainSet).Transform(split.TestSet)));
 
-            var encoder = ml.Transforms.EncodeAsCharacters(new CharacterEncodingOptions { InputColumnNames = features.Select(c => c.Name).ToArray() }).Fit(split.TrainSet);
-            sequenceLength = encoder.SequenceLength;
+            var encoder = Encoder(ml, features).Fit(split.TrainSet);
+            sequenceLength = encoder.LastTransformer.SequenceLength;
             var encodedTrain = encoder.Transform(split.TrainSet);
             // Filters and caches may not know their row count (null): count, or the epochs are sized for zero rows.
             long trainRows = split.TrainSet.GetRowCount() ?? CountRows(split.TrainSet);
@@ -128,6 +128,29 @@ internal sealed class AccuracyBenchmark : IBenchmark
             dataset.File.Replace(".csv", ""), dataset.Kind.ToString(), rowCount.ToString(), sequenceLength.ToString(),
             Format(lightGbm), Format(fastTree), Format(mixer), $"{gap:+0.0;-0.0}", epochs.ToString(), $"{mixerSeconds.Average():F0}", $"{Mean(mixerTrain, 0):F1}", cause,
         ];
+    }
+
+    /// <summary>
+    /// EncodeAsCharacters over the features. MLNETMIXERS_ACCURACY_RANKS=1 (an experiment) adds to each numeric column its
+    /// decile among the training rows as a one-digit field, to see how much the digit-by-digit encoding of numbers costs.
+    /// </summary>
+    private static EstimatorChain<CharacterEncodingTransformer> Encoder(MLContext ml, DataViewSchema.Column[] features)
+    {
+        var names = features.Select(c => c.Name).ToList();
+        var numeric = features.Where(c => c.Type == NumberDataViewType.Single).Select(c => c.Name).ToArray();
+        IEstimator<ITransformer> chain = new EstimatorChain<ITransformer>();
+        var overrides = new List<CharacterEncodingColumnOverride>();
+        if (Environment.GetEnvironmentVariable("MLNETMIXERS_ACCURACY_RANKS") == "1" && numeric.Length > 0)
+        {
+            var pairs = numeric.Select(n => new InputOutputColumnPair("__rank_" + n, n)).ToArray();
+            chain = chain.Append(ml.Transforms.NormalizeBinning(pairs, maximumBinCount: 10));
+            names.AddRange(pairs.Select(p => p.OutputColumnName));
+            overrides.AddRange(pairs.Select(p => new CharacterEncodingColumnOverride { Name = p.OutputColumnName, Decimals = 1 }));
+        }
+        return chain.Append(ml.Transforms.EncodeAsCharacters(new CharacterEncodingOptions
+        {
+            InputColumnNames = names.ToArray(), ColumnOverrides = overrides.ToArray(),
+        }));
     }
 
     /// <summary>Binary: a bool label, true for the minority class; multiclass: a key over all rows' values; regression: the float target.</summary>

@@ -69,6 +69,7 @@ public sealed class CharacterEncodingEstimator : IEstimator<CharacterEncodingTra
             Layout = options.Layout,
             MaxTextWidth = options.MaxTextWidth,
             MaxDecimals = options.MaxDecimals,
+            NumberDeciles = options.NumberDeciles,
             InsertSeparators = options.InsertSeparators || options.Layout == CharacterEncodingLayout.PaperCompatible,
             EncodedTextColumnName = string.IsNullOrEmpty(options.EncodedTextColumnName) ? null : options.EncodedTextColumnName,
             MissingTextValues = [.. options.MissingTextValues ?? []],

@@ -82,6 +82,16 @@ public sealed class CharacterEncodingOptions
     /// </summary>
     public bool DistinguishNaN { get; set; }
 
+    /// <summary>
+    /// In the <see cref="CharacterEncodingLayout.Fitted"/> layout, start every number field with one more character:
+    /// the value's decile among the fitted values ('0' to '9'), so the model sees a number's order in one token
+    /// rather than having to learn how digits compare from place values. Columns with a single fitted value get no
+    /// decile. On the accuracy benchmark's numeric tables (3-fold CV, AUC / macro accuracy points): Pima diabetes
+    /// 75.2 -> 79.3 (LightGBM 79.3), penguins 95.9 -> 97.9, concrete R² 86.5 -> 88.3, credit_data 83.4 -> 84.0,
+    /// hpc_data 66.0 -> 67.4; penguins_raw unchanged (99.0), weka_credit-g 77.2 -> 76.6 (within its ± 2.4).
+    /// </summary>
+    public bool NumberDeciles { get; set; }
+
     /// <summary>Characters per field in the paper layout (the paper's <c>n_taken</c>, default 4).</summary>
     public int PaperFieldWidth { get; set; } = 4;
 

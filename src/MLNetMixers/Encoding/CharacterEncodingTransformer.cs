@@ -93,16 +93,23 @@ public sealed class CharacterEncodingTransformer : RowToRowTransformerBase
     /// </summary>
     internal DecodedNumber DecodeNumber(int fieldIndex, ReadOnlySpan<int> rowTokenIds)
     {
-        if (layouts[fieldIndex] is not NumberLayout number)
-            throw new InvalidOperationException($"Field '{Fields[fieldIndex].Name}' is not a fitted number field.");
         var field = Fields[fieldIndex];
-        return number.Format.Decode(rowTokenIds.Slice(field.Start, field.Width), vocabulary);
+        return layouts[fieldIndex] switch
+        {
+            NumberLayout number => number.Format.Decode(rowTokenIds.Slice(field.Start, field.Width), vocabulary),
+            // The decile digit comes first; the number follows it.
+            RankedNumberLayout ranked => ranked.Format.Decode(rowTokenIds.Slice(field.Start + 1, field.Width - 1), vocabulary),
+            _ => throw new InvalidOperationException($"Field '{field.Name}' is not a fitted number field."),
+        };
     }
 
     /// <summary>The declared precision of a number field: half a unit in its last decimal.</summary>
-    internal double NumberPrecision(int fieldIndex) => layouts[fieldIndex] is NumberLayout number
-        ? number.Format.Precision
-        : throw new InvalidOperationException($"Field '{Fields[fieldIndex].Name}' is not a fitted number field.");
+    internal double NumberPrecision(int fieldIndex) => layouts[fieldIndex] switch
+    {
+        NumberLayout number => number.Format.Precision,
+        RankedNumberLayout ranked => ranked.Format.Precision,
+        _ => throw new InvalidOperationException($"Field '{Fields[fieldIndex].Name}' is not a fitted number field."),
+    };
 
     /// <summary>
     /// Binds to a row (of a cursor over data with the fitted input columns) and returns an encoder that writes the

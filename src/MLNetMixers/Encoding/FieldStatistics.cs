@@ -45,7 +45,7 @@ internal abstract class FieldStatistics : FieldVisitor
                     ? new KeyIndexStatistics(name, input, slot, column.Type.GetItemType().GetKeyCount())
                     : new TextStatistics(name, input, slot, options, characters, texts);
             default:
-                return new NumberStatistics(name, input, slot, options.MaxDecimals);
+                return new NumberStatistics(name, input, slot, options.MaxDecimals, options.NumberDeciles);
         }
     }
 }
@@ -58,9 +58,16 @@ internal sealed class NumberStatistics : FieldStatistics
     private double largest;
     private ulong largestInteger;
     private int decimals;
+    private readonly List<double>? sample;
+    private readonly Random sampler = new(1);
+    private long seen;
 
-    public NumberStatistics(string name, InputColumn input, int slot, int maxDecimals) : base(name, input, slot)
+    /// <summary>Values kept (a uniform reservoir sample) to place the decile cuts.</summary>
+    private const int SampleSize = 10_000;
+
+    public NumberStatistics(string name, InputColumn input, int slot, int maxDecimals, bool deciles = false) : base(name, input, slot)
     {
+        sample = deciles ? [] : null;
         this.maxDecimals = Math.Clamp(maxDecimals, 0, NumberFormat.MaxDigits - 1);
         // A Single carries ~7 significant digits, a Double ~16: noise below that is not a decimal the data has.
         tolerance = input.Kind == InputKind.Single ? 1e-6 : 1e-9;
@@ -70,6 +77,7 @@ internal sealed class NumberStatistics : FieldStatistics
     {
         if (!double.IsFinite(value))
             return;
+        Sample(value);
         double magnitude = Math.Abs(value);
         negative |= value < 0;
         largest = Math.Max(largest, magnitude);
@@ -83,13 +91,40 @@ internal sealed class NumberStatistics : FieldStatistics
         return Math.Abs(scaled - Math.Round(scaled)) <= tolerance * scaled;
     }
 
+    private void Sample(double value)
+    {
+        if (sample is null)
+            return;
+        seen++;
+        if (sample.Count < SampleSize)
+            sample.Add(value);
+        else if (sampler.NextInt64(seen) is var i && i < SampleSize)
+            sample[(int)i] = value;
+    }
+
+    /// <summary>The distinct deciles of the sampled values, or null when there are fewer than two distinct values.</summary>
+    private double[]? Cuts()
+    {
+        if (sample is null || sample.Count == 0)
+            return null;
+        var sorted = sample.Order().ToArray();
+        if (sorted[0] == sorted[^1])
+            return null;
+        return Enumerable.Range(1, 9).Select(k => sorted[(int)((long)k * sorted.Length / 10)]).Where(c => c > sorted[0]).Distinct().ToArray();
+    }
+
     public override void OnInt64(long value, Span<int> destination)
     {
+        Sample(value);
         negative |= value < 0;
         largestInteger = Math.Max(largestInteger, value < 0 ? (ulong)(-(value + 1)) + 1 : (ulong)value);
     }
 
-    public override void OnUInt64(ulong value, Span<int> destination) => largestInteger = Math.Max(largestInteger, value);
+    public override void OnUInt64(ulong value, Span<int> destination)
+    {
+        Sample(value);
+        largestInteger = Math.Max(largestInteger, value);
+    }
 
     public override FieldLayout Build(CharacterEncodingColumnOverride? columnOverride, ISet<char> characters)
     {
@@ -119,7 +154,9 @@ internal sealed class NumberStatistics : FieldStatistics
         var format = new NumberFormat(negative, integerDigits, places);
         foreach (char c in NumberFormat.Alphabet)
             characters.Add(c);
-        return new NumberLayout(Field(format.Width, EncodedFieldKind.Number), format);
+        return Cuts() is { } cuts
+            ? new RankedNumberLayout(Field(1 + format.Width, EncodedFieldKind.Number), format, cuts)
+            : new NumberLayout(Field(format.Width, EncodedFieldKind.Number), format);
     }
 }
 
