@@ -20,6 +20,7 @@ namespace MLNetMixers.Training;
 internal static partial class NativeAllocatorTuning
 {
     private const int TrimThresholdOption = -1;   // M_TRIM_THRESHOLD
+    private const int TopPadOption = -2;          // M_TOP_PAD
     private const int MmapThresholdOption = -3;   // M_MMAP_THRESHOLD
 
     /// <summary>glibc's largest mmap threshold on 64-bit systems (DEFAULT_MMAP_THRESHOLD_MAX).</summary>
@@ -27,6 +28,12 @@ internal static partial class NativeAllocatorTuning
 
     /// <summary>Free memory at the heap top kept for reuse rather than returned to the kernel.</summary>
     internal const int TrimThreshold = 1024 * 1024 * 1024;
+
+    /// <summary>
+    /// Extra memory a heap grows by and keeps. It must reach a thread arena's heap size (64 MB) for glibc to keep a
+    /// thread's emptied secondary heap instead of unmapping it: ML.NET trains on whichever thread calls Fit.
+    /// </summary>
+    internal const int TopPad = 64 * 1024 * 1024;
 
     /// <summary>Whether the tuning was applied in this process.</summary>
     public static bool Applied { get; private set; }
@@ -37,7 +44,8 @@ internal static partial class NativeAllocatorTuning
             return;
         try
         {
-            Applied = mallopt(MmapThresholdOption, MmapThreshold) == 1 & mallopt(TrimThresholdOption, TrimThreshold) == 1;
+            Applied = mallopt(MmapThresholdOption, MmapThreshold) == 1 & mallopt(TrimThresholdOption, TrimThreshold) == 1
+                      & mallopt(TopPadOption, TopPad) == 1;
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
         {
