@@ -82,7 +82,8 @@ internal sealed class BareTrainer : IDisposable
 {
     private readonly Module<Tensor, Tensor> model;
     private readonly BFloat16Training? bf16;
-    private readonly optim.Optimizer optimizer;
+    private readonly AdamWOptimizer optimizer;
+    private readonly double learningRate;
     private readonly bool causal;
 
     public BareTrainer(ModelShape shape, bool bfloat16, int seed, double learningRate = 1e-3, double dropout = 0.0, Module<Tensor, Tensor>? model = null, Device? device = null)
@@ -99,7 +100,8 @@ internal sealed class BareTrainer : IDisposable
             bf16 = new BFloat16Training(this.model);
             parameters = bf16.MasterParameters;
         }
-        optimizer = optim.AdamW(parameters, lr: learningRate, weight_decay: 0.01);
+        optimizer = new AdamWOptimizer(parameters, weightDecay: 0.01);
+        this.learningRate = learningRate;
     }
 
     public Module<Tensor, Tensor> Model => model;
@@ -108,6 +110,7 @@ internal sealed class BareTrainer : IDisposable
     public float Step(Tensor tokens, Tensor targets)
     {
         using var scope = NewDisposeScope();
+        optimizer.ZeroGrad();
         model.zero_grad();
         var output = model.forward(tokens).to(ScalarType.Float32);
         var loss = causal
@@ -117,13 +120,13 @@ internal sealed class BareTrainer : IDisposable
         if (bf16 is null)
         {
             nn.utils.clip_grad_norm_(model.parameters(), 1.0);
-            optimizer.step();
+            optimizer.Step(learningRate);
         }
         else
         {
             bf16.CopyGradientsToMaster();
             nn.utils.clip_grad_norm_(bf16.MasterParameters, 1.0);
-            optimizer.step();
+            optimizer.Step(learningRate);
             bf16.CopyMasterToModel();
         }
         return loss.item<float>();

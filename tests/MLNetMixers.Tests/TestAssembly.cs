@@ -1,5 +1,4 @@
-// Test classes run one after another. With several classes training torch models at once, AdamW.step
-// intermittently failed inside libtorch on a corrupted Scalar ("Unknown scalar type", "toFloat ... Expected false
-// to be true"): a cross-thread use-after-free we have not located (see the closing note of stop 9). On a 2-core
-// CI machine parallel classes bought little time, so the suite runs sequentially until that is found.
+// Test classes run one after another. Two reasons: the bit-exact determinism tests assume no other torch training in
+// the process (dropout draws from torch's global generator), and on a 2-core CI machine classes training torch models
+// in parallel only contend for the cores. (Concurrent training itself is safe and tested: ConcurrentTrainingTests.)
 [assembly: CollectionBehavior(DisableTestParallelization = true)]

@@ -19,16 +19,23 @@ internal static partial class ExplainStep
     public static string Run(MLContext mlContext, ITransformer model, IDataView data, string? labelColumn, string folder, string title,
         int rows, int seed, ConsoleUi ui)
     {
-        var explainer = mlContext.Transforms.CreateMixerExplainer(model, new MixerExplainOptions(), seed);
+        // Batches of 64 rows (not the default 256) so that the progress bar moves several times on a 500-row report.
+        var explainer = mlContext.Transforms.CreateMixerExplainer(model, new MixerExplainOptions { BatchSize = 64 }, seed);
         var report = ui.Run("Explaining predictions", progress =>
         {
-            // The explainer logs once the rows are explained (it computes them in large batches, so there is no finer
-            // signal), then once per column it permutes: the bar shows the rows phase as a whole, then each column.
+            // The explainer logs every 50 rows (as each batch of 64 is explained) and once
+            // they are all done, then once per column it permutes: the bar follows the rows, then each column.
             progress(0, $"integrated gradients on {rows} rows", false);
+            double rowsShare = labelColumn is null ? 1 : 0.7;
             void OnLog(object? sender, LoggingEventArgs e)
             {
                 if (RowsExplained().IsMatch(e.Message))
-                    progress(labelColumn is null ? 1 : 0.7, $"{rows} rows explained", true);
+                    progress(rowsShare, $"{rows} rows explained", true);
+                else if (RowsExplainedSoFar().Match(e.Message) is { Success: true } r)
+                {
+                    double done = double.Parse(r.Groups[1].Value, CultureInfo.InvariantCulture);
+                    progress(rowsShare * Math.Min(1, done / Math.Max(1, rows)), $"integrated gradients: {done}/{rows} rows", false);
+                }
                 else if (PermutedColumn().Match(e.Message) is { Success: true } c)
                 {
                     double column = double.Parse(c.Groups[1].Value, CultureInfo.InvariantCulture), columns = double.Parse(c.Groups[2].Value, CultureInfo.InvariantCulture);
@@ -50,6 +57,9 @@ internal static partial class ExplainStep
 
     [GeneratedRegex(@"Attribution: \d+ rows explained in")]
     private static partial Regex RowsExplained();
+
+    [GeneratedRegex(@"Attribution: (\d+) rows explained \(")]
+    private static partial Regex RowsExplainedSoFar();
 
     [GeneratedRegex(@"Permutation importance: column (\d+)/(\d+)")]
     private static partial Regex PermutedColumn();

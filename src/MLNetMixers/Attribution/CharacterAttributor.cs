@@ -1,5 +1,6 @@
 using MLNetMixers.Encoding;
 using TorchSharp;
+using static MLNetMixers.Models.SafeArithmetic;
 using static TorchSharp.torch;
 
 namespace MLNetMixers.Attribution;
@@ -258,10 +259,10 @@ internal sealed class CharacterAttributor
                 var w = tensor(weights.AsSpan(s0, m).ToArray(), ScalarType.Float32).to(model.Device).view(1, m, 1, 1);
                 using var grad = enable_grad();
                 // [n, m, T, d] points on the path, flattened to one batch of n * m sequences.
-                var path = (b.unsqueeze(1) + t * delta.unsqueeze(1)).reshape(n * m, length, -1).detach().requires_grad_(true);
+                var path = Add(b.unsqueeze(1), t * delta.unsqueeze(1)).reshape(n * m, length, -1).detach().requires_grad_(true);
                 var f = model.Target(model.Network.ForwardFromEmbeddings(path), c.repeat_interleave(m));
                 var g = torch.autograd.grad([f.sum()], [path])[0].view(n, m, length, -1);
-                integral.add_((g * w).sum(1));
+                AddInPlace(integral, (g * w).sum(1));
             }
             CopyRows((integral * delta).sum(-1), result, r0);
         }

@@ -1,5 +1,6 @@
 using TorchSharp;
 using TorchSharp.Modules;
+using static MLNetMixers.Models.SafeArithmetic;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
@@ -107,7 +108,7 @@ internal sealed class MaskedTokenMixing : Module<Tensor, Tensor>, ICausalTokenMi
         int i = cache.Length;
         var rows = cache.AppendFirst(normedRow, timeDim: 1);   // x_0 .. x_i
         cache.Advance(1);
-        return matmul(weight[i..(i + 1), ..(i + 1)], rows) + bias[i];
+        return Add(matmul(weight[i..(i + 1), ..(i + 1)], rows), bias[i]);
     }
 }
 
@@ -156,7 +157,7 @@ internal sealed class MultiHeadMaskedTokenMixing : Module<Tensor, Tensor>, ICaus
         int i = cache.Length;
         var rows = cache.AppendFirst(SplitHeads(inProjection.forward(normedRow), heads), timeDim: 2);
         cache.Advance(1);
-        var mixed = matmul(weight[.., i..(i + 1), ..(i + 1)], rows) + bias[.., i..(i + 1)];
+        var mixed = Add(matmul(weight[.., i..(i + 1), ..(i + 1)], rows), bias[.., i..(i + 1)]);
         return outProjection.forward(MergeHeads(mixed));
     }
 
@@ -217,7 +218,7 @@ internal sealed class ToeplitzTokenMixing : Module<Tensor, Tensor>, ICausalToken
     {
         int t = (int)perHead.shape[2];
         // The dense path goes through the same broadcast-free GEMMs as the masked mixers (see TokenMixing.Mix).
-        var mixed = useFft ? ConvolveByFft(perHead) + bias[.., ..t] : MultiHeadTokenMixing.MixHeads(DenseMatrix(t), perHead, bias[.., ..t]);
+        var mixed = useFft ? Add(ConvolveByFft(perHead), bias[.., ..t]) : MultiHeadTokenMixing.MixHeads(DenseMatrix(t), perHead, bias[.., ..t]);
         return FromHeads(mixed);
     }
 
@@ -252,7 +253,7 @@ internal sealed class ToeplitzTokenMixing : Module<Tensor, Tensor>, ICausalToken
         var rows = cache.AppendFirst(ToHeads(normedRow), timeDim: 2);    // [B, H, i+1, C]
         cache.Advance(1);
         var row = kernel[.., ..(i + 1)].flip(1).unsqueeze(1);            // v[i], v[i-1], ..., v[0]: [H, 1, i+1]
-        return FromHeads(matmul(row, rows) + bias[.., i..(i + 1)]);
+        return FromHeads(Add(matmul(row, rows), bias[.., i..(i + 1)]));
     }
 
     private Tensor ToHeads(Tensor x) => inProjection is null
@@ -301,8 +302,8 @@ internal sealed class CausalSelfAttention : Module<Tensor, Tensor>, ICausalToken
     {
         long t = q.shape[2];
         var future = ones(t, t, dtype: ScalarType.Bool, device: q.device).triu(1);
-        var scores = matmul(q, k.transpose(-2, -1)) / Math.Sqrt(q.shape[3]);
-        var attention = functional.softmax(scores.masked_fill(future, float.NegativeInfinity), -1);
+        var scores = Scale(matmul(q, k.transpose(-2, -1)), 1 / Math.Sqrt(q.shape[3]));
+        var attention = functional.softmax(MaskedFill(scores, future, double.NegativeInfinity), -1);
         return outProjection.forward(MultiHeadMaskedTokenMixing.MergeHeads(matmul(attention, v)));
     }
 
@@ -312,7 +313,7 @@ internal sealed class CausalSelfAttention : Module<Tensor, Tensor>, ICausalToken
         var keys = cache.AppendFirst(k, timeDim: 2);
         var values = cache.AppendSecond(v, timeDim: 2);
         cache.Advance(1);
-        var attention = functional.softmax(matmul(q, keys.transpose(-2, -1)) / Math.Sqrt(q.shape[3]), -1);
+        var attention = functional.softmax(Scale(matmul(q, keys.transpose(-2, -1)), 1 / Math.Sqrt(q.shape[3])), -1);
         return outProjection.forward(MultiHeadMaskedTokenMixing.MergeHeads(matmul(attention, values)));
     }
 

@@ -1,5 +1,6 @@
 using TorchSharp;
 using TorchSharp.Modules;
+using static MLNetMixers.Models.SafeArithmetic;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
@@ -91,8 +92,8 @@ internal sealed class LanguageModel : Module<Tensor, Tensor>
         for (int l = 0; l < blocks.Count; l++)
         {
             var block = blocks[l];
-            h = h + ((ICausalTokenMixer)block.TokenMixer).Prefill(block.TokenNorm.forward(h), caches[l]);
-            h = h + block.ChannelMlp(h);
+            h = Add(h, ((ICausalTokenMixer)block.TokenMixer).Prefill(block.TokenNorm.forward(h), caches[l]));
+            h = Add(h, block.ChannelMlp(h));
         }
         return head.forward(finalNorm.forward(h[.., -1]));
     }
@@ -104,8 +105,8 @@ internal sealed class LanguageModel : Module<Tensor, Tensor>
         for (int l = 0; l < blocks.Count; l++)
         {
             var block = blocks[l];
-            h = h + ((ICausalTokenMixer)block.TokenMixer).Step(block.TokenNorm.forward(h), caches[l]);
-            h = h + block.ChannelMlp(h);
+            h = Add(h, ((ICausalTokenMixer)block.TokenMixer).Step(block.TokenNorm.forward(h), caches[l]));
+            h = Add(h, block.ChannelMlp(h));
         }
         return head.forward(finalNorm.forward(h[.., -1]));
     }
@@ -117,7 +118,7 @@ internal sealed class LanguageModel : Module<Tensor, Tensor>
         int t = (int)tokens.shape[1];
         if (start + t > Config.ContextLength)
             throw new ArgumentException($"Positions {start}..{start + t - 1} exceed the context length {Config.ContextLength}.", nameof(tokens));
-        return tokenEmbedding.forward(tokens) + positionEmbedding[start..(start + t)];
+        return Add(tokenEmbedding.forward(tokens), positionEmbedding[start..(start + t)]);
     }
 
     /// <summary>

@@ -1,5 +1,6 @@
 using TorchSharp;
 using TorchSharp.Modules;
+using static MLNetMixers.Models.SafeArithmetic;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
@@ -53,7 +54,7 @@ internal sealed class MixerBlock : Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor x)
     {
-        x = x + dropout.forward(tokenMixing.forward(tokenNorm.forward(x)));
-        return x + ChannelMlp(x);
+        x = Add(x, dropout.forward(tokenMixing.forward(tokenNorm.forward(x))));
+        return Add(x, ChannelMlp(x));
     }
 }

@@ -1,5 +1,6 @@
 using TorchSharp;
 using TorchSharp.Modules;
+using static MLNetMixers.Models.SafeArithmetic;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
@@ -68,7 +69,7 @@ internal sealed class TabularMixer : TabularModel
     /// <summary>The rest of the network from token embeddings to outputs: [batch, T, d] -> [batch, outputs].</summary>
     public override Tensor ForwardFromEmbeddings(Tensor embedded)
     {
-        var h = embeddingDropout.forward(embedded + positionEmbedding);
+        var h = embeddingDropout.forward(Add(embedded, positionEmbedding));
         foreach (var block in blocks)
             h = block.forward(h);
         h = finalNorm.forward(h);

@@ -1,5 +1,6 @@
 using TorchSharp;
 using TorchSharp.Modules;
+using static MLNetMixers.Models.SafeArithmetic;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
@@ -48,8 +49,8 @@ internal sealed class TokenMixing : Module<Tensor, Tensor>
     internal static Tensor Mix(Tensor matrix, Tensor x, Tensor bias)
     {
         if (x.dim() != 3)
-            return matmul(matrix, x) + bias;
-        return bmm(matrix.expand(x.shape[0], matrix.shape[0], matrix.shape[1]), x) + bias;
+            return Add(matmul(matrix, x), bias);
+        return Add(bmm(matrix.expand(x.shape[0], matrix.shape[0], matrix.shape[1]), x), bias);
     }
 
     /// <summary>The plain definition, y = matmul(W, x) + bias: the reference the fast path is tested against.</summary>
@@ -115,7 +116,7 @@ internal sealed class MultiHeadTokenMixing : Module<Tensor, Tensor>
     {
         long batch = x.shape[0], heads = x.shape[1], length = x.shape[2], width = x.shape[3];
         var columns = x.permute(1, 2, 0, 3).reshape(heads, length, batch * width);
-        var mixed = bmm(matrices, columns) + bias;
+        var mixed = Add(bmm(matrices, columns), bias);
         return mixed.view(heads, length, batch, width).permute(2, 0, 1, 3);
     }
 

@@ -1,5 +1,6 @@
 using TorchSharp;
 using TorchSharp.Modules;
+using static MLNetMixers.Models.SafeArithmetic;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
@@ -37,7 +38,7 @@ internal sealed class TransformerBaseline : TabularModel
 
     public override Tensor ForwardFromEmbeddings(Tensor embedded)
     {
-        var h = embeddingDropout.forward(embedded + positionEmbedding);
+        var h = embeddingDropout.forward(Add(embedded, positionEmbedding));
         foreach (var block in blocks)
             h = block.forward(h);
         return head.forward(finalNorm.forward(h).flatten(1));
@@ -66,8 +67,8 @@ internal sealed class TransformerBaseline : TabularModel
 
         public override Tensor forward(Tensor x)
         {
-            x = x + dropout.forward(attention.forward(attentionNorm.forward(x)));
-            return x + dropout.forward(contract.forward(functional.gelu(expand.forward(mlpNorm.forward(x)))));
+            x = Add(x, dropout.forward(attention.forward(attentionNorm.forward(x))));
+            return Add(x, dropout.forward(contract.forward(functional.gelu(expand.forward(mlpNorm.forward(x))))));
         }
     }
 
@@ -94,7 +95,7 @@ internal sealed class TransformerBaseline : TabularModel
             // [B, T, 3D] -> three [B, H, T, D/H]
             var qkv = queryKeyValue.forward(x).view(batch, length, 3, heads, headWidth).permute(2, 0, 3, 1, 4);
             Tensor q = qkv[0], k = qkv[1], v = qkv[2];
-            var weights = functional.softmax(matmul(q, k.transpose(-2, -1)) / Math.Sqrt(headWidth), -1);
+            var weights = functional.softmax(Scale(matmul(q, k.transpose(-2, -1)), 1 / Math.Sqrt(headWidth)), -1);
             return output.forward(matmul(weights, v).transpose(1, 2).reshape(batch, length, width));
         }
     }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Microsoft.ML.Runtime;
 using MLNetMixers.Models;
+using MLNetMixers.Training;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -14,7 +15,7 @@ namespace MLNetMixers.Text;
 internal static class LanguageModelTrainer
 {
     private const string CheckpointFileName = "checkpoint.bin";
-    private const string CheckpointMagic = "MXLMCKP1";
+    private const string CheckpointMagic = "MXLMCKP2";
 
     /// <summary>[EOT] doc1 [EOT] doc2 [EOT] ...: every document starts after an end of text, as every prompt does.</summary>
     public static int[] Pack(IEnumerable<string> documents, TextTokenizer tokenizer)
@@ -35,7 +36,7 @@ internal static class LanguageModelTrainer
         var model = new LanguageModel(config);
         model.Initialize(options.Seed);
         model.to(device);
-        var optimizer = optim.AdamW(model.parameters(), options.LearningRate, weight_decay: options.WeightDecay);
+        using var optimizer = new AdamWOptimizer(model.parameters(), options.WeightDecay);
         int start = options.ResumeFromCheckpoint ? TryResume(host, options, config, tokenizer, model, optimizer) : 0;
 
         using var ch = host.Start("Training language model");
@@ -62,19 +63,17 @@ internal static class LanguageModelTrainer
             }
 
             double lr = LearningRateAt(step, options);
-            foreach (var group in optimizer.ParamGroups)
-                group.LearningRate = lr;
 
             using (var scope = NewDisposeScope())
             {
                 var (inputs, targets) = SampleBatch(stream, window, options.BatchSize, options.Seed, step, device);
                 var logits = model.forward(inputs);
                 var loss = nn.functional.cross_entropy(logits.reshape(-1, config.VocabularySize), targets.reshape(-1));
-                optimizer.zero_grad();
+                optimizer.ZeroGrad();
                 loss.backward();
                 if (options.GradientClipNorm > 0)
                     nn.utils.clip_grad_norm_(model.parameters(), options.GradientClipNorm);
-                optimizer.step();
+                optimizer.Step(lr);
                 lastLoss = loss.item<float>();
             }
             if (!float.IsFinite(lastLoss))
@@ -146,7 +145,7 @@ internal static class LanguageModelTrainer
         return (all[.., ..window], all[.., 1..]);
     }
 
-    private static void SaveCheckpoint(string folder, int step, LanguageModelConfig config, TextTokenizer tokenizer, LanguageModel model, AdamW optimizer)
+    private static void SaveCheckpoint(string folder, int step, LanguageModelConfig config, TextTokenizer tokenizer, LanguageModel model, AdamWOptimizer optimizer)
     {
         Directory.CreateDirectory(folder);
         string path = Path.Combine(folder, CheckpointFileName);
@@ -158,14 +157,14 @@ internal static class LanguageModelTrainer
             config.Save(w);
             tokenizer.Save(w);
             model.save(w);
-            optimizer.save_state_dict(w);
+            optimizer.Save(w);
         }
         // Replace in one move, so an interrupted write never leaves a torn checkpoint.
         File.Move(temporary, path, overwrite: true);
     }
 
     private static int TryResume(IHost host, MixerLanguageModelOptions options, LanguageModelConfig config, TextTokenizer tokenizer,
-                                 LanguageModel model, AdamW optimizer)
+                                 LanguageModel model, AdamWOptimizer optimizer)
     {
         if (options.CheckpointFolder is null)
             return 0;
@@ -184,7 +183,7 @@ internal static class LanguageModelTrainer
         if (!SameTokenizer(savedTokenizer, tokenizer))
             throw new InvalidOperationException($"The checkpoint in '{options.CheckpointFolder}' was trained with a different tokenizer or vocabulary than this training text gives.");
         model.load(r);
-        optimizer.load_state_dict(r);
+        optimizer.Load(r);
         using (var ch = host.Start("Training language model"))
             ch.Info($"Resuming from '{path}' at step {step}.");
         return step;

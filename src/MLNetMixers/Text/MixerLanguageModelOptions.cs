@@ -130,7 +130,7 @@ public sealed class MixerLanguageModelOptions
     /// <summary>The cosine decays to LearningRate · MinLearningRateRatio at the last step.</summary>
     public double MinLearningRateRatio = 0.1;
 
-    /// <summary>AdamW decoupled weight decay.</summary>
+    /// <summary>AdamW's decoupled weight decay, applied to matrices only (not to biases or LayerNorm gains, as in nanoGPT).</summary>
     public double WeightDecay = 0.01;
 
     /// <summary>Gradients are clipped to this global norm; 0 disables clipping.</summary>

@@ -107,7 +107,7 @@ public sealed class MixerPredictionTransformer : RowToRowTransformerBase, ITrans
     {
         ObjectDisposedException.ThrowIf(disposed, this);
         using var scope = NewDisposeScope();
-        using var noGrad = no_grad();
+        using var inference = inference_mode();  // lighter than no_grad: no version counters or view tracking
         var ids = tensor(tokenIds.AsSpan(0, rows * SequenceLength).ToArray(), [rows, SequenceLength], device: Device);
         return Network.forward(ids).to(ScalarType.Float32).cpu().data<float>().ToArray();
     }

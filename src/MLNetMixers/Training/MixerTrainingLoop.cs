@@ -57,12 +57,7 @@ internal sealed class MixerTrainingLoop
         // bfloat16 compute with float32 master weights: the optimizer, clipping and best-weight snapshots see the masters.
         using var bf16 = options.Precision == MixerPrecision.BFloat16 ? new BFloat16Training(model) : null;
         var parameters = bf16?.MasterParameters.ToArray() ?? model.parameters().ToArray();
-        // Decoupled weight decay on matrices only; biases and LayerNorm gains are left alone (as in nanoGPT).
-        var optimizer = optim.AdamW(
-        [
-            new AdamW.ParamGroup(parameters.Where(p => p.dim() >= 2), lr: options.LearningRate, weight_decay: options.WeightDecay),
-            new AdamW.ParamGroup(parameters.Where(p => p.dim() < 2), lr: options.LearningRate, weight_decay: 0),
-        ], lr: options.LearningRate);
+        using var optimizer = new AdamWOptimizer(parameters, options.WeightDecay);
 
         using var tokens = train.Tokens.to(device);
         using var targets = tensor(trainTargets, device: device).to(objective.TargetType);
@@ -163,27 +158,24 @@ internal sealed class MixerTrainingLoop
         finally
         {
             DisposeAll(bestWeights);
-            optimizer.Dispose();
             model.eval();
         }
     }
 
-    private float Step(TabularModel model, BFloat16Training? bf16, AdamW optimizer, Parameter[] parameters, Tensor tokens, Tensor targets, Tensor batch, double lr)
+    private float Step(TabularModel model, BFloat16Training? bf16, AdamWOptimizer optimizer, Parameter[] parameters, Tensor tokens, Tensor targets, Tensor batch, double lr)
     {
         using var scope = NewDisposeScope();
         var x = tokens.index_select(0, batch).to(ScalarType.Int64);
         var y = targets.index_select(0, batch);
         // The loss is computed in float32 whatever the network's precision.
         var loss = objective.Loss(model.forward(x).to(ScalarType.Float32), y);
-        optimizer.zero_grad();
+        optimizer.ZeroGrad();
         model.zero_grad();
         loss.backward();
         bf16?.CopyGradientsToMaster();
         if (options.GradientClipNorm > 0)
             nn.utils.clip_grad_norm_(parameters, options.GradientClipNorm);
-        foreach (var group in optimizer.ParamGroups)
-            group.LearningRate = lr;
-        optimizer.step();
+        optimizer.Step(lr);
         bf16?.CopyMasterToModel();
         return loss.item<float>();
     }

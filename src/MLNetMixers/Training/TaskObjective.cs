@@ -30,7 +30,14 @@ internal sealed class BinaryObjective(double labelSmoothing, double positiveClas
     public override Tensor Loss(Tensor outputs, Tensor targets)
     {
         // Smoothing pulls 0/1 targets toward 1/2: y' = y (1 - eps) + eps / 2.
-        var smoothed = labelSmoothing > 0 ? targets * (1 - labelSmoothing) + labelSmoothing / 2 : targets;
+        var smoothed = targets;
+        if (labelSmoothing > 0)
+        {
+            // Held Scalars: TorchSharp's temporary ones can be finalized mid-call (see AdamWOptimizer).
+            using var keep = (1 - labelSmoothing).ToScalar();
+            using var shift = (labelSmoothing / 2).ToScalar();
+            smoothed = targets.mul(keep).add_(shift);
+        }
         using var positiveWeight = positiveClassWeight != 1 ? tensor((float)positiveClassWeight, device: outputs.device) : null;
         return functional.binary_cross_entropy_with_logits(outputs.squeeze(1), smoothed, pos_weights: positiveWeight);
     }

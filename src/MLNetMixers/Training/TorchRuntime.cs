@@ -64,6 +64,7 @@ internal static class TorchRuntime
 
     private static Exception? TryLoad()
     {
+        NativeAllocatorTuning.Apply();
         try
         {
             using var probe = torch.ones(2).sum();

@@ -35,13 +35,13 @@ public class BFloat16TrainingTests
         using var scope = NewDisposeScope();
         using var model = nn.Linear(5, 3);
         using var bf16 = new BFloat16Training(model);
-        using var optimizer = optim.AdamW(bf16.MasterParameters, lr: 0.1);
+        using var optimizer = new AdamWOptimizer(bf16.MasterParameters, weightDecay: 0.01);
         var x = randn(8, 5);
         model.zero_grad();
         model.forward(x.to(ScalarType.BFloat16)).to(ScalarType.Float32).pow(2).sum().backward();
         bf16.CopyGradientsToMaster();
         Assert.All(bf16.MasterParameters, p => Assert.Equal(ScalarType.Float32, p.grad!.dtype));
-        optimizer.step();
+        optimizer.Step(0.1);
         bf16.CopyMasterToModel();
         bf16.RestoreFloat32();
         var restored = model.parameters().ToArray();

@@ -1,0 +1,84 @@
+using MLNetMixers.Models;
+using MLNetMixers.Training;
+using static TorchSharp.torch;
+
+namespace MLNetMixers.Benchmarks;
+
+/// <summary>
+/// Where the time of the fp32 tabular training step goes: the step split into forward, backward and optimizer, and
+/// each operator of one mixer block timed forward + backward on its own at the benchmark shape, with the FLOP rate
+/// of its matmuls. Explains the ModelStep section's utilisation figure.
+/// </summary>
+internal sealed class StepProfileBenchmark : IBenchmark
+{
+    public string Name => "StepProfile";
+
+    public void Run(BenchmarkContext context)
+    {
+        TorchRuntime.EnsureAvailable();
+        var shape = context.Smoke ? ModelShape.Tabular.Tiny() : ModelShape.Tabular;
+        int rounds = context.Smoke ? 1 : 15;
+        long b = shape.Batch, t = shape.SequenceLength, d = shape.Width, r = shape.MlpRatio;
+
+        using var scope = NewDisposeScope();
+        var (tokens, targets) = BareTrainer.RandomBatch(shape, seed: 1);
+        using var trainer = new BareTrainer(shape, bfloat16: false, seed: 1);
+        var parameters = trainer.Model.parameters().ToArray();
+        var optimizer = new AdamWOptimizer(parameters, weightDecay: 0.01);
+
+        // One block's operators, each forward + backward with an upstream gradient, at [B, T, d] (batch-first).
+        var x = randn(b, t, d).requires_grad_();
+        var hidden = randn(b, t, r * d).requires_grad_();
+        var w = (randn(t, t) / Math.Sqrt(t)).requires_grad_();
+        var mixBias = zeros(t, 1).requires_grad_();
+        var norm = nn.LayerNorm(d);
+        var expand = nn.Linear(d, r * d);
+        var contract = nn.Linear(r * d, d);
+        var xSequenceFirst = randn(t, b * d).requires_grad_();
+
+        var parts = new List<(string Name, double Flops, Action Run)>
+        {
+            ("whole step (forward + backward + clip + AdamW)", shape.StepFlops, () => trainer.Step(tokens, targets)),
+            ("forward only", shape.StepFlops / 3, () => { using var s = NewDisposeScope(); trainer.Model.forward(tokens); }),
+            ("forward + backward", shape.StepFlops, () =>
+            {
+                using var s = NewDisposeScope();
+                trainer.Model.zero_grad();
+                nn.functional.cross_entropy(trainer.Model.forward(tokens), targets).backward();
+            }),
+            ("clip + AdamW", 0, () => { nn.utils.clip_grad_norm_(parameters, 1.0); optimizer.Step(1e-3); }),
+            ("LayerNorm [B,T,d]", 0, () => Backward(() => norm.forward(x), x)),
+            ("token mixing bmm(W.expand(B), x) + bias [B,T,d]", 6.0 * b * t * t * d, () => Backward(() => TokenMixing.Mix(w, x, mixBias), x, w, mixBias)),
+            ("token mixing bmm(W.expand(B), x), no bias", 6.0 * b * t * t * d, () => Backward(() => bmm(w.expand(b, t, t), x), x, w)),
+            ("token mixing W·x, x stored [T, B·d] (sequence-first)", 6.0 * b * t * t * d, () => Backward(() => mm(w, xSequenceFirst), xSequenceFirst, w)),
+            ("Linear d -> 4d", 6.0 * b * t * d * r * d, () => Backward(() => expand.forward(x), x)),
+            ("GELU [B,T,4d]", 0, () => Backward(() => nn.functional.gelu(hidden), hidden)),
+            ("Linear 4d -> d", 6.0 * b * t * d * r * d, () => Backward(() => contract.forward(hidden), hidden)),
+            ("residual add [B,T,d]", 0, () => Backward(() => x + x, x)),
+        };
+        double[] seconds = BenchmarkContext.InterleavedMedianSeconds(parts.Select(p => p.Run).ToList(), rounds);
+        double step = seconds[0];
+        var rows = new List<IReadOnlyList<string>>();
+        for (int i = 0; i < parts.Count; i++)
+        {
+            string rate = parts[i].Flops > 0 ? $"{parts[i].Flops / seconds[i] / 1e9:F1}" : "";
+            rows.Add([parts[i].Name, $"{seconds[i] * 1e3:F2}", $"{100 * seconds[i] / step:F0}%", rate]);
+            context.Log.WriteLine($"   {parts[i].Name}: {seconds[i] * 1e3:F2} ms {rate}");
+        }
+        context.Report.Note($"Tabular shape {shape.Describe()}, fp32, {get_num_threads()} torch thread(s); median of {rounds} interleaved rounds. "
+            + "Operator rows: forward + backward of one operator of one block at the step's shape (a block has two LayerNorms, one token mixing, "
+            + "both Linears, one GELU and two residual adds; the model has " + shape.Depth + " blocks). GFLOP/s counts matmul FLOPs only.");
+        context.Report.Table(["part", "ms", "share of the step", "matmul GFLOP/s"], rows);
+        optimizer.Dispose();
+    }
+
+    /// <summary>Backward of <paramref name="y"/> with a ones upstream gradient, then clears the inputs' gradients.</summary>
+    private static void Backward(Func<Tensor> forward, params Tensor[] inputs)
+    {
+        using var scope = NewDisposeScope();
+        var y = forward();
+        y.backward([ones_like(y)]);
+        foreach (var input in inputs)
+            input.grad?.zero_();
+    }
+}
