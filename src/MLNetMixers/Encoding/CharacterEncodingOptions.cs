@@ -88,10 +88,10 @@ public sealed class CharacterEncodingOptions
     /// rather than having to learn how digits compare from place values. Columns with a single fitted value get no
     /// decile. Accuracy benchmark (3-fold CV, same folds and epochs, points; benchmarks/results/Accuracy.md): Pima
     /// diabetes AUC 75.2 -> 76.5, penguins macro accuracy 95.9 -> 98.0, concrete R² 86.5 -> 88.9 (18 vs 20 epochs), car_prices R² 92.5 ->
-    /// 93.6, breast-cancer AUC 65.1 -> 66.6; penguins_raw 99.0 -> 98.5 and vote 98.9 -> 98.9 (within their spread). Off
-    /// by default for now: it changes the sequence length and the text of every fitted number field.
+    /// 93.6, breast-cancer AUC 65.1 -> 66.6; penguins_raw 99.0 -> 98.5 and vote 98.9 -> 98.9 (within their spread).
+    /// On by default; turn it off for exactly one character per digit (e.g. to compare with the seed papers' layout).
     /// </summary>
-    public bool NumberDeciles { get; set; }
+    public bool NumberDeciles { get; set; } = true;
 
     /// <summary>Characters per field in the paper layout (the paper's <c>n_taken</c>, default 4).</summary>
     public int PaperFieldWidth { get; set; } = 4;

@@ -76,6 +76,9 @@ internal static class AttributionTestModels
             {
                 InputColumnNames = ["Income", "Age", "Balance", "Color", "City", "Pet"],
                 MissingTextValues = [""],
+                // The attribution margins below were measured on the digits-only layout; with the decile character
+                // gradient x input still ranks Income and Color first, by 1.19x instead of 2.0x over the next field.
+                NumberDeciles = false,
             })
             .Append(ml.BinaryClassification.Trainers.Mixer(Small(new MixerBinaryTrainer.Options(), epochs: 12)));
         var model = pipeline.Fit(data);

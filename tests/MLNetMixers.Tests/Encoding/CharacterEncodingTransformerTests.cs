@@ -29,7 +29,11 @@ public class CharacterEncodingTransformerTests
     {
         var ml = new MLContext(seed: 1);
         var data = ml.Data.LoadFromEnumerable(People());
-        var estimator = ml.Transforms.EncodeAsCharacters("Features", "Age", "City", "Member", "Visits", "Joined");
+        // Digits only (no decile character): this test reads exact field text.
+        var estimator = ml.Transforms.EncodeAsCharacters(new CharacterEncodingOptions
+        {
+            OutputColumnName = "Features", InputColumnNames = ["Age", "City", "Member", "Visits", "Joined"], NumberDeciles = false,
+        });
         var shape = estimator.GetOutputSchema(SchemaShape.Create(data.Schema));
         Assert.True(shape.TryFindColumn("Features", out var shapeColumn));
         Assert.True(shapeColumn.IsKey);
@@ -90,6 +94,7 @@ public class CharacterEncodingTransformerTests
         var transformer = ml.Transforms.EncodeAsCharacters(new CharacterEncodingOptions
         {
             InputColumnNames = ["Age", "City", "Visits"],
+            NumberDeciles = false,
             EncodedTextColumnName = "Encoded",
             InsertSeparators = true,
             MaxTextWidth = 6,
@@ -132,6 +137,7 @@ public class CharacterEncodingTransformerTests
         {
             InputColumnNames = ["Pixels", "Level", "Seen"],
             ExcludedColumns = ["Pixels[1]"],
+            NumberDeciles = false,
         }).Fit(data);
         Assert.Equal(["Pixels[0]", "Pixels[2]", "Level", "Seen"], transformer.Fields.Select(f => f.Name));
         Assert.Equal(["Pixels", "Pixels", "Level", "Seen"], transformer.Fields.Select(f => f.SourceColumn));
@@ -164,6 +170,7 @@ public class CharacterEncodingTransformerTests
         var transformer = ml.Transforms.EncodeAsCharacters(new CharacterEncodingOptions
         {
             InputColumnNames = ["Age", "City", "Visits"],
+            NumberDeciles = false,
             ColumnOverrides =
             [
                 new() { Name = "Age", Decimals = 0 },

@@ -34,7 +34,7 @@ public class EncodingPropertyTests
     private static CharacterEncodingTransformer FitNumbers(MLContext ml, IEnumerable<double> values, int maxDecimals = 4, bool distinguishNaN = false)
     {
         var data = ml.Data.LoadFromEnumerable(values.Select(v => new NumberRow { X = v }).ToList());
-        return ml.Transforms.EncodeAsCharacters(new CharacterEncodingOptions { InputColumnNames = ["X"], MaxDecimals = maxDecimals, DistinguishNaN = distinguishNaN }).Fit(data);
+        return ml.Transforms.EncodeAsCharacters(new CharacterEncodingOptions { InputColumnNames = ["X"], MaxDecimals = maxDecimals, DistinguishNaN = distinguishNaN, NumberDeciles = false }).Fit(data);
     }
 
     private static int[] EncodeOne(MLContext ml, CharacterEncodingTransformer transformer, double value)
@@ -148,7 +148,7 @@ public class EncodingPropertyTests
         {
             var ml = new MLContext(seed: 1);
             var data = ml.Data.LoadFromEnumerable(values.Select(v => new LongRow { X = v }).ToList());
-            var transformer = ml.Transforms.EncodeAsCharacters("Features", "X").Fit(data);
+            var transformer = ml.Transforms.EncodeAsCharacters(new CharacterEncodingOptions { InputColumnNames = ["X"], NumberDeciles = false }).Fit(data);
             var encoded = EncodingTestHelpers.EncodeRows(transformer, data);
             for (int i = 0; i < values.Length; i++)
             {
