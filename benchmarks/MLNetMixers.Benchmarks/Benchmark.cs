@@ -66,12 +66,15 @@ internal sealed class BenchmarkContext
 
     /// <summary>
     /// Median seconds of each action over <paramref name="rounds"/> rounds that run every action once in turn
-    /// (after one warm-up round), so that a shared machine's changing load affects all of them alike.
+    /// (after <paramref name="warmupRounds"/> untimed rounds), so that a shared machine's changing load affects all of them alike.
     /// </summary>
-    public static double[] InterleavedMedianSeconds(IReadOnlyList<Action> actions, int rounds)
+    public static double[] InterleavedMedianSeconds(IReadOnlyList<Action> actions, int rounds, int warmupRounds = 1)
     {
-        foreach (var action in actions)
-            action();
+        for (int w = 0; w < warmupRounds; w++)
+        {
+            foreach (var action in actions)
+                action();
+        }
         var times = new double[actions.Count][];
         for (int a = 0; a < actions.Count; a++)
             times[a] = new double[rounds];
