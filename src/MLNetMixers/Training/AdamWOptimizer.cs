@@ -30,6 +30,9 @@ internal sealed class AdamWOptimizer : IDisposable
 
     /// <param name="parameters">The weights to update; matrices (two or more dimensions) are decayed, the rest are not.</param>
     /// <param name="weightDecay">λ, the decoupled weight decay.</param>
+    /// <param name="beta1">β1, the first moment's decay.</param>
+    /// <param name="beta2">β2, the second moment's decay.</param>
+    /// <param name="epsilon">ε, added to the denominator.</param>
     public AdamWOptimizer(IEnumerable<Parameter> parameters, double weightDecay, double beta1 = 0.9, double beta2 = 0.999, double epsilon = 1e-8)
     {
         if (weightDecay < 0)
