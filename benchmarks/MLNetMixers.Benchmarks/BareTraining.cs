@@ -110,7 +110,6 @@ internal sealed class BareTrainer : IDisposable
     public float Step(Tensor tokens, Tensor targets)
     {
         using var scope = NewDisposeScope();
-        optimizer.ZeroGrad();
         model.zero_grad();
         var output = model.forward(tokens).to(ScalarType.Float32);
         var loss = causal

@@ -69,7 +69,7 @@ internal static class LanguageModelTrainer
                 var (inputs, targets) = SampleBatch(stream, window, options.BatchSize, options.Seed, step, device);
                 var logits = model.forward(inputs);
                 var loss = nn.functional.cross_entropy(logits.reshape(-1, config.VocabularySize), targets.reshape(-1));
-                optimizer.ZeroGrad();
+                model.zero_grad();
                 loss.backward();
                 if (options.GradientClipNorm > 0)
                     nn.utils.clip_grad_norm_(model.parameters(), options.GradientClipNorm);

@@ -51,13 +51,6 @@ internal sealed class AdamWOptimizer : IDisposable
     /// <summary>Steps taken so far (t in the bias corrections).</summary>
     public long Steps { get; private set; }
 
-    /// <summary>Clears the gradients of every parameter.</summary>
-    public void ZeroGrad()
-    {
-        foreach (var p in parameters)
-            p.grad?.zero_();
-    }
-
     /// <summary>One update of every parameter that has a gradient, at learning rate <paramref name="learningRate"/>.</summary>
     public void Step(double learningRate)
     {

@@ -169,7 +169,6 @@ internal sealed class MixerTrainingLoop
         var y = targets.index_select(0, batch);
         // The loss is computed in float32 whatever the network's precision.
         var loss = objective.Loss(model.forward(x).to(ScalarType.Float32), y);
-        optimizer.ZeroGrad();
         model.zero_grad();
         loss.backward();
         bf16?.CopyGradientsToMaster();
