@@ -4,6 +4,7 @@ using MLNetMixers.Attribution;
 using MLNetMixers.Encoding;
 using MLNetMixers.Models;
 using MLNetMixers.Tests.Encoding;
+using MLNetMixers.Tests.Trainers;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -56,17 +57,6 @@ internal static class AttributionTestModels
         return data;
     }
 
-    /// <summary>Small, fast settings of the real trainers (one torch thread).</summary>
-    public static T Small<T>(T options, int epochs) where T : MixerTrainerOptions
-    {
-        options.Width = 32;
-        options.Depth = 2;
-        options.MlpRatio = 2;
-        options.Epochs = epochs;
-        options.NumberOfThreads = 1;
-        return options;
-    }
-
     /// <summary>The synthetic task through the public pipeline (encoder + binary mixer trainer), trained once per test run.</summary>
     public static readonly Lazy<SyntheticFit> Synthetic1500 = new(() =>
     {
@@ -80,7 +70,7 @@ internal static class AttributionTestModels
                 // gradient x input still ranks Income and Color first, by 1.19x instead of 2.0x over the next field.
                 NumberDeciles = false,
             })
-            .Append(ml.BinaryClassification.Trainers.Mixer(Small(new MixerBinaryTrainer.Options(), epochs: 12)));
+            .Append(ml.BinaryClassification.Trainers.Mixer(SmallNetwork.Configure(new MixerBinaryTrainer.Options(), epochs: 12)));
         var model = pipeline.Fit(data);
         var explained = ExplainedPipeline.Resolve(model);
         var tokens = EncodingTestHelpers.EncodeRows(explained.Encoder, data);
@@ -94,7 +84,7 @@ internal static class AttributionTestModels
         var data = RealDataAttributionTests.LoadPenguins(ml);
         var pipeline = ml.Transforms.Conversion.MapValueToKey("Label", "species")
             .Append(ml.Transforms.EncodeAsCharacters("Features", "island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex"))
-            .Append(ml.MulticlassClassification.Trainers.Mixer(Small(new MixerMulticlassTrainer.Options(), epochs: 20)));
+            .Append(ml.MulticlassClassification.Trainers.Mixer(SmallNetwork.Configure(new MixerMulticlassTrainer.Options(), epochs: 20)));
         var model = pipeline.Fit(data);
         var explained = ExplainedPipeline.Resolve(model);
         return new PenguinFit(ml, model, explained, EncodingTestHelpers.EncodeRows(explained.Encoder, data), data);
