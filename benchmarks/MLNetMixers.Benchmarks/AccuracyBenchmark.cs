@@ -146,11 +146,15 @@ internal sealed class AccuracyBenchmark : IBenchmark
     /// MLNETMIXERS_ACCURACY_DECILES=0 measures the encoder's default (off) instead.
     /// </summary>
     private static CharacterEncodingEstimator Encoder(MLContext ml, DataViewSchema.Column[] features)
-        => ml.Transforms.EncodeAsCharacters(new CharacterEncodingOptions
+    {
+        var options = new CharacterEncodingOptions
         {
             InputColumnNames = features.Select(c => c.Name).ToArray(),
             NumberDeciles = Environment.GetEnvironmentVariable("MLNETMIXERS_ACCURACY_DECILES") != "0",
-        });
+        };
+        ApplyOverrides(options, "MLNETMIXERS_ACCURACY_ENCODER");
+        return ml.Transforms.EncodeAsCharacters(options);
+    }
 
     /// <summary>Binary: a bool label, true for the minority class; multiclass: a key over all rows' values; regression: the float target.</summary>
     private static IDataView PrepareLabel(MLContext ml, IDataView raw, Dataset dataset)
@@ -315,18 +319,26 @@ internal sealed class AccuracyBenchmark : IBenchmark
     /// MLNETMIXERS_ACCURACY_MIXER="Dropout=0.2,WeightDecay=0.1" trains the mixer with other options than the defaults,
     /// to measure a candidate default on the same folds (Epochs there is the most the time budget may plan).
     /// </summary>
-    private static void ApplyOverrides(MixerTrainerOptions options)
+    private static void ApplyOverrides(MixerTrainerOptions options) => ApplyOverrides(options, "MLNETMIXERS_ACCURACY_MIXER");
+
+    /// <summary>"Name=value,..." from the variable onto the options' public fields or properties (MLNETMIXERS_ACCURACY_ENCODER="NumberRankDigits=2" for the encoder).</summary>
+    private static void ApplyOverrides(object options, string variable)
     {
-        string? text = Environment.GetEnvironmentVariable("MLNETMIXERS_ACCURACY_MIXER");
+        string? text = Environment.GetEnvironmentVariable(variable);
         if (string.IsNullOrWhiteSpace(text))
             return;
         foreach (var pair in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
             var parts = pair.Split('=', 2, StringSplitOptions.TrimEntries);
-            var field = options.GetType().GetField(parts[0]) ?? throw new ArgumentException($"MLNETMIXERS_ACCURACY_MIXER: no option '{parts[0]}'.");
-            var type = Nullable.GetUnderlyingType(field.FieldType) ?? field.FieldType;
+            var field = options.GetType().GetField(parts[0]);
+            var property = field is null ? options.GetType().GetProperty(parts[0]) : null;
+            var memberType = field?.FieldType ?? property?.PropertyType ?? throw new ArgumentException($"{variable}: no option '{parts[0]}'.");
+            var type = Nullable.GetUnderlyingType(memberType) ?? memberType;
             object value = type.IsEnum ? Enum.Parse(type, parts[1]) : Convert.ChangeType(parts[1], type, System.Globalization.CultureInfo.InvariantCulture);
-            field.SetValue(options, value);
+            if (field is not null)
+                field.SetValue(options, value);
+            else
+                property!.SetValue(options, value);
         }
     }
 
