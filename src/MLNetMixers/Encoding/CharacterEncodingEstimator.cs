@@ -58,6 +58,7 @@ public sealed class CharacterEncodingEstimator : IEstimator<CharacterEncodingTra
         host.CheckNonEmpty(options.OutputColumnName, nameof(options.OutputColumnName));
         host.CheckUserArg(options.MaxTextWidth >= 1, nameof(options.MaxTextWidth), "must be at least 1");
         host.CheckUserArg(options.MaxDecimals is >= 0 and < NumberFormat.MaxDigits, nameof(options.MaxDecimals), $"must be 0 to {NumberFormat.MaxDigits - 1}");
+        host.CheckUserArg(options.MaxRangeDigits is null or >= 1, nameof(options.MaxRangeDigits), "must be at least 1, or null for no cap");
         host.CheckUserArg(options.PaperFieldWidth >= 1, nameof(options.PaperFieldWidth), "must be at least 1");
         host.CheckUserArg(options.EncodedTextColumnName != options.OutputColumnName, nameof(options.EncodedTextColumnName), "must differ from the output column name");
         // Copy, so changing the caller's options object later cannot change this estimator.
@@ -69,6 +70,7 @@ public sealed class CharacterEncodingEstimator : IEstimator<CharacterEncodingTra
             Layout = options.Layout,
             MaxTextWidth = options.MaxTextWidth,
             MaxDecimals = options.MaxDecimals,
+            MaxRangeDigits = options.MaxRangeDigits,
             NumberDeciles = options.NumberDeciles,
             InsertSeparators = options.InsertSeparators || options.Layout == CharacterEncodingLayout.PaperCompatible,
             EncodedTextColumnName = string.IsNullOrEmpty(options.EncodedTextColumnName) ? null : options.EncodedTextColumnName,

@@ -45,7 +45,7 @@ internal abstract class FieldStatistics : FieldVisitor
                     ? new KeyIndexStatistics(name, input, slot, column.Type.GetItemType().GetKeyCount())
                     : new TextStatistics(name, input, slot, options, characters, texts);
             default:
-                return new NumberStatistics(name, input, slot, options.MaxDecimals, options.NumberDeciles);
+                return new NumberStatistics(name, input, slot, options.MaxDecimals, options.NumberDeciles, options.MaxRangeDigits);
         }
     }
 }
@@ -56,6 +56,9 @@ internal sealed class NumberStatistics : FieldStatistics
     private readonly double tolerance;
     private bool negative;
     private double largest;
+    private double minimum = double.PositiveInfinity;
+    private double maximum = double.NegativeInfinity;
+    private readonly int? maxRangeDigits;
     private ulong largestInteger;
     private int decimals;
     private readonly List<double>? sample;
@@ -65,8 +68,9 @@ internal sealed class NumberStatistics : FieldStatistics
     /// <summary>Values kept (a uniform reservoir sample) to place the decile cuts.</summary>
     private const int SampleSize = 10_000;
 
-    public NumberStatistics(string name, InputColumn input, int slot, int maxDecimals, bool deciles = false) : base(name, input, slot)
+    public NumberStatistics(string name, InputColumn input, int slot, int maxDecimals, bool deciles = false, int? maxRangeDigits = null) : base(name, input, slot)
     {
+        this.maxRangeDigits = maxRangeDigits;
         sample = deciles ? [] : null;
         this.maxDecimals = Math.Clamp(maxDecimals, 0, NumberFormat.MaxDigits - 1);
         // A Single carries ~7 significant digits, a Double ~16: noise below that is not a decimal the data has.
@@ -81,6 +85,8 @@ internal sealed class NumberStatistics : FieldStatistics
         double magnitude = Math.Abs(value);
         negative |= value < 0;
         largest = Math.Max(largest, magnitude);
+        minimum = Math.Min(minimum, value);
+        maximum = Math.Max(maximum, value);
         while (decimals < maxDecimals && !Exact(magnitude, decimals))
             decimals++;
     }
@@ -126,9 +132,25 @@ internal sealed class NumberStatistics : FieldStatistics
         largestInteger = Math.Max(largestInteger, value);
     }
 
+    /// <summary>
+    /// The learned decimals, less those that would split the fitted range into more than 10^maxRangeDigits steps: finer
+    /// digits are near-unique per row (hpc_data's hour, 13.8166666666667, at 4 decimals), which a model can memorise
+    /// rows by rather than learn from.
+    /// </summary>
+    private int RangeCappedDecimals()
+    {
+        int places = decimals;
+        if (maxRangeDigits is not { } digits || maximum <= minimum)
+            return places;
+        double steps = NumberFormat.PowerOfTen(Math.Min(digits, NumberFormat.MaxDigits));
+        while (places > 0 && (maximum - minimum) * NumberFormat.PowerOfTen(places) > steps)
+            places--;
+        return places;
+    }
+
     public override FieldLayout Build(CharacterEncodingColumnOverride? columnOverride, ISet<char> characters)
     {
-        int places = columnOverride?.Decimals ?? decimals;
+        int places = columnOverride?.Decimals ?? RangeCappedDecimals();
         if (places < 0 || places >= NumberFormat.MaxDigits)
             throw new InvalidOperationException($"The override for field '{Name}' sets {places} decimals; use 0 to {NumberFormat.MaxDigits - 1}.");
         int integerDigits;
