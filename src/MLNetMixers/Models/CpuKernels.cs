@@ -1,0 +1,51 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MLNetMixers.Models;
+
+/// <summary>Shared plumbing of the fused CPU kernels: raw addresses and splitting work over torch's thread count.</summary>
+internal static class CpuKernels
+{
+    /// <summary>Below this many elements per worker, splitting costs more than it saves.</summary>
+    public const int MinimumChunk = 1 << 16;
+
+    /// <summary>The address of a contiguous CPU tensor's first element.</summary>
+    public static unsafe nint Address(Tensor tensor) => (nint)Unsafe.AsPointer(ref MemoryMarshal.GetReference(tensor.bytes));
+
+    /// <summary>
+    /// Keeps the tensors a kernel reads by address reachable until this call: otherwise the collector may finalize one
+    /// mid-kernel, freeing its native memory, wherever no DisposeScope holds it.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    public static void KeepAlive(params ReadOnlySpan<Tensor> tensors)
+    {
+        foreach (var tensor in tensors)
+            GC.KeepAlive(tensor);
+    }
+
+    /// <summary>How many workers <see cref="ForRanges"/> uses: torch's thread count, fewer for small work.</summary>
+    public static int Workers(long count, long minimumPerWorker) =>
+        (int)Math.Clamp(Math.Min(torch.get_num_threads(), count / Math.Max(1, minimumPerWorker)), 1, 64);
+
+    /// <summary>Runs <paramref name="body"/>(first, count, worker) over [0, count) split into contiguous ranges.</summary>
+    public static void ForRanges(long count, long minimumPerWorker, Action<long, long, int> body, int alignment = 1)
+    {
+        int workers = Workers(count, minimumPerWorker);
+        if (workers == 1)
+        {
+            body(0, count, 0);
+            return;
+        }
+        long perWorker = (count + workers - 1) / workers;
+        long chunk = (perWorker + alignment - 1) / alignment * alignment;
+        Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers }, w =>
+        {
+            long first = w * chunk;
+            long length = Math.Min(chunk, count - first);
+            if (length > 0)
+                body(first, length, w);
+        });
+    }
+}
