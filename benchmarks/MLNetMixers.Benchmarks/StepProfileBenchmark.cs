@@ -54,8 +54,9 @@ internal sealed class StepProfileBenchmark : IBenchmark
             ("token mixing bmm(W.expand(B), x), no bias", 6.0 * b * t * t * d, () => Backward(() => bmm(w.expand(b, t, t), x), x, w)),
             ("token mixing W·x, x stored [T, B·d] (sequence-first)", 6.0 * b * t * t * d, () => Backward(() => mm(w, xSequenceFirst), xSequenceFirst, w)),
             ("Linear d -> 4d", 6.0 * b * t * d * r * d, () => Backward(() => expand.forward(x), x)),
-            ("GELU [B,T,4d], libtorch", 0, () => Backward(() => nn.functional.gelu(hidden), hidden)),
-            ("GELU [B,T,4d], fused (derivative saved in the forward pass)", 0, () => Backward(() => FusedGelu.Apply(hidden), hidden)),
+            ("GELU [B,T,4d]", 0, () => Backward(() => nn.functional.gelu(hidden), hidden)),
+            ("Linear d -> 4d then GELU, libtorch", 6.0 * b * t * d * r * d, () => WithoutFusedKernels(() => Backward(() => FusedGelu.OfLinear(expand, x), x))),
+            ("Linear d -> 4d then GELU, fused bias + GELU", 6.0 * b * t * d * r * d, () => Backward(() => FusedGelu.OfLinear(expand, x), x)),
             ("Linear 4d -> d", 6.0 * b * t * d * r * d, () => Backward(() => contract.forward(hidden), hidden)),
             ("residual add [B,T,d]", 0, () => Backward(() => x + x, x)),
         };

@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using TorchSharp;
@@ -47,5 +48,57 @@ internal static class CpuKernels
             if (length > 0)
                 body(first, length, w);
         });
+    }
+
+    /// <summary>
+    /// Sums over rows per column (a bias or LayerNorm parameter gradient), one accumulator per worker: float partial
+    /// sums over blocks of rows, added into doubles, so sums over 10⁵ rows stay exact to float precision.
+    /// </summary>
+    internal sealed class ColumnSums(int workers, int width)
+    {
+        private const int RowsPerPartial = 64;
+        private readonly Accumulator[] accumulators = Enumerable.Range(0, workers).Select(_ => new Accumulator(width)).ToArray();
+
+        public Accumulator Partial(int worker) => accumulators[worker];
+
+        /// <summary>The column sums as a float32 tensor [width]; call after every worker has flushed.</summary>
+        public Tensor ToTensor()
+        {
+            var sums = new float[width];
+            for (int j = 0; j < width; j++)
+                sums[j] = (float)accumulators.Sum(a => a.Totals[j]);
+            return tensor(sums);
+        }
+
+        internal sealed class Accumulator(int width)
+        {
+            private readonly float[] partial = new float[width];
+            private int rows;
+            public double[] Totals { get; } = new double[width];
+
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            public void Add(int column, Vector<float> values)
+            {
+                ref float at = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(partial), column);
+                Vector.StoreUnsafe(Vector.LoadUnsafe(ref at) + values, ref at);
+            }
+
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            public void Add(int column, float value) => partial[column] += value;
+
+            public void EndRow()
+            {
+                if (++rows == RowsPerPartial)
+                    Flush();
+            }
+
+            public void Flush()
+            {
+                for (int j = 0; j < partial.Length; j++)
+                    Totals[j] += partial[j];
+                Array.Clear(partial);
+                rows = 0;
+            }
+        }
     }
 }

@@ -1,76 +1,127 @@
+using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using TorchSharp;
+using TorchSharp.Modules;
+using static MLNetMixers.Models.SafeArithmetic;
 using static TorchSharp.torch;
 
 namespace MLNetMixers.Models;
 
 /// <summary>
-/// GELU(x) = x·Φ(x) for training on the CPU, computing the derivative Φ(x) + x·φ(x) in the same pass as the value
-/// and saving it for the backward pass, which is then a single multiply.
+/// GELU(x·Wᵀ + b) of a Linear layer for training on the CPU: the bias is added, GELU = x·Φ(x) evaluated and its
+/// derivative Φ(x) + x·φ(x) saved in one pass; the backward pass is one more, giving the pre-activation's gradient and
+/// the bias gradient together.
 /// </summary>
 /// <remarks>
 /// libtorch's GELU backward recomputes erf and exp from the saved input: at the tabular benchmark shape
 /// ([256·64, 256] per block) its forward + backward took 8.3 ms on one thread, against 1.0 ms to copy the tensor
-/// (benchmarks/results/StepProfile.md). erf and φ share the one exp(−x²/2), so the derivative costs a few
-/// multiplies more than the value. The memory kept for backward is the same: the derivative replaces the input.
-/// erf uses the approximation libtorch's own vectorised kernel uses (Abramowitz and Stegun 7.1.26, absolute error
-/// at most 1.5e-7), so values agree with <c>functional.gelu</c> to float precision.
-/// Used for contiguous float32 CPU tensors that need a gradient; everything else goes to <c>functional.gelu</c>.
+/// (benchmarks/results/StepProfile.md). erf and φ share the one exp(−x²/2), so the derivative costs a few multiplies
+/// more than the value, and the memory kept for backward is the same: the derivative replaces the input. The layer's
+/// bias gradient, a separate reduction over all rows in libtorch (1.5 ms at that shape), is summed while the
+/// gradient passes through. erf uses the approximation libtorch's own vectorised kernel uses (Abramowitz and Stegun
+/// 7.1.26, absolute error at most 1.5e-7), so values agree with <c>functional.gelu</c> to float precision.
+/// Used for contiguous float32 CPU tensors with gradients enabled; otherwise (and for inference) the layer's forward
+/// and <c>functional.gelu</c> run.
 /// </remarks>
 internal static class FusedGelu
 {
-    /// <summary>GELU with the exact (erf) definition, as <c>functional.gelu(x)</c>.</summary>
-    public static Tensor Apply(Tensor x) =>
-        Enabled && UsesKernel(x) && x.requires_grad && torch.is_grad_enabled()
-            ? GeluFunction.apply(x)
-            : nn.functional.gelu(x);
+    /// <summary>GELU(<paramref name="layer"/>(<paramref name="x"/>)) with the exact (erf) GELU.</summary>
+    public static Tensor OfLinear(Linear layer, Tensor x)
+    {
+        var bias = layer.bias;
+        if (!Enabled || bias is null || !torch.is_grad_enabled() || !UsesKernel(x) || !UsesKernel(bias) || !UsesKernel(layer.weight))
+            return nn.functional.gelu(layer.forward(x));
+        var product = nn.functional.linear(x, layer.weight);
+        if (!product.requires_grad && !bias.requires_grad)
+            return nn.functional.gelu(Add(product, bias));
+        return BiasGeluFunction.apply(product, bias);
+    }
 
-    /// <summary>Off routes every call to <c>functional.gelu</c>: for the step profile's with/without comparison.</summary>
+    /// <summary>Off routes every call to the layer and <c>functional.gelu</c>: for the step profile's with/without comparison.</summary>
     internal static bool Enabled { get; set; } = true;
 
     internal static bool UsesKernel(Tensor x) =>
         x.device_type == DeviceType.CPU && x.dtype == ScalarType.Float32 && x.is_contiguous() && x.numel() > 0
         && x.numel() * sizeof(float) <= int.MaxValue; // Tensor.bytes is a Span
 
-    /// <summary>Writes GELU(x) to <paramref name="value"/> and its derivative to <paramref name="slope"/>.</summary>
-    internal static unsafe void Forward(Tensor x, Tensor value, Tensor slope)
+    /// <summary>
+    /// Writes GELU(x + bias) to <paramref name="value"/> and its derivative to <paramref name="slope"/>; x is
+    /// [rows, width] in any leading shape, bias [width].
+    /// </summary>
+    internal static unsafe void Forward(Tensor x, Tensor bias, Tensor value, Tensor slope)
     {
-        nint input = CpuKernels.Address(x), output = CpuKernels.Address(value), derivative = CpuKernels.Address(slope);
-        // Ranges aligned to whole vectors, so only the last one has a scalar tail.
-        CpuKernels.ForRanges(x.numel(), CpuKernels.MinimumChunk, (first, count, _) =>
-            Forward((float*)input + first, (float*)output + first, (float*)derivative + first, count), alignment: Vector512<float>.Count);
-        CpuKernels.KeepAlive(x, value, slope);
+        int width = (int)x.shape[^1];
+        nint input = CpuKernels.Address(x), offsets = CpuKernels.Address(bias);
+        nint output = CpuKernels.Address(value), derivative = CpuKernels.Address(slope);
+        CpuKernels.ForRanges(x.numel() / width, CpuKernels.MinimumChunk / width, (first, count, _) =>
+        {
+            for (long row = first; row < first + count; row++)
+            {
+                long at = row * width;
+                Forward((float*)input + at, (float*)offsets, (float*)output + at, (float*)derivative + at, width);
+            }
+        });
+        CpuKernels.KeepAlive(x, bias, value, slope);
     }
 
-    private static unsafe void Forward(float* input, float* output, float* derivative, long count)
+    /// <summary>Writes the pre-activation's gradient (upstream × derivative) and returns the bias gradient.</summary>
+    internal static unsafe Tensor Backward(Tensor upstream, Tensor slope, Tensor gradient)
     {
-        long i = 0;
+        int width = (int)slope.shape[^1];
+        long rows = slope.numel() / width;
+        long minimumRows = CpuKernels.MinimumChunk / width;
+        nint dy = CpuKernels.Address(upstream), saved = CpuKernels.Address(slope), dx = CpuKernels.Address(gradient);
+        var biasGradient = new CpuKernels.ColumnSums(CpuKernels.Workers(rows, minimumRows), width);
+        CpuKernels.ForRanges(rows, minimumRows, (first, count, worker) =>
+        {
+            var partial = biasGradient.Partial(worker);
+            for (long row = first; row < first + count; row++)
+            {
+                float* dyRow = (float*)dy + row * width, slopeRow = (float*)saved + row * width, dxRow = (float*)dx + row * width;
+                int j = 0;
+                for (; j <= width - Vector<float>.Count; j += Vector<float>.Count)
+                {
+                    var product = Vector.Load(dyRow + j) * Vector.Load(slopeRow + j);
+                    product.Store(dxRow + j);
+                    partial.Add(j, product);
+                }
+                for (; j < width; j++)
+                    partial.Add(j, dxRow[j] = dyRow[j] * slopeRow[j]);
+                partial.EndRow();
+            }
+            partial.Flush();
+        });
+        CpuKernels.KeepAlive(upstream, slope, gradient);
+        return biasGradient.ToTensor();
+    }
+
+    private static unsafe void Forward(float* input, float* bias, float* output, float* derivative, int width)
+    {
+        int j = 0;
         if (Vector512.IsHardwareAccelerated)
         {
-            for (; i <= count - Vector512<float>.Count; i += Vector512<float>.Count)
+            for (; j <= width - Vector512<float>.Count; j += Vector512<float>.Count)
             {
-                var x = Vector512.Load(input + i);
-                var (value, slope) = Evaluate(x);
-                value.Store(output + i);
-                slope.Store(derivative + i);
+                var (value, slope) = Evaluate(Vector512.Load(input + j) + Vector512.Load(bias + j));
+                value.Store(output + j);
+                slope.Store(derivative + j);
             }
         }
         else if (Vector256.IsHardwareAccelerated)
         {
-            for (; i <= count - Vector256<float>.Count; i += Vector256<float>.Count)
+            for (; j <= width - Vector256<float>.Count; j += Vector256<float>.Count)
             {
-                var x = Vector256.Load(input + i);
-                var (value, slope) = Evaluate(x);
-                value.Store(output + i);
-                slope.Store(derivative + i);
+                var (value, slope) = Evaluate(Vector256.Load(input + j) + Vector256.Load(bias + j));
+                value.Store(output + j);
+                slope.Store(derivative + j);
             }
         }
-        for (; i < count; i++)
+        for (; j < width; j++)
         {
-            var (value, slope) = Evaluate(Vector128.CreateScalar(input[i]));
-            output[i] = value.ToScalar();
-            derivative[i] = slope.ToScalar();
+            var (value, slope) = Evaluate(Vector128.CreateScalar(input[j] + bias[j]));
+            output[j] = value.ToScalar();
+            derivative[j] = slope.ToScalar();
         }
     }
 
@@ -149,22 +200,27 @@ internal static class FusedGelu
         return (x * cdf, slope);
     }
 
-    /// <summary>The autograd node: forward saves the derivative, backward multiplies by it.</summary>
-    private sealed class GeluFunction : autograd.SingleTensorFunction<GeluFunction>
+    /// <summary>The autograd node: forward saves the derivative, backward multiplies by it and sums the bias gradient.</summary>
+    private sealed class BiasGeluFunction : autograd.SingleTensorFunction<BiasGeluFunction>
     {
-        public override string Name => "MixerGelu";
+        public override string Name => "MixerBiasGelu";
 
         public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
         {
-            var x = (Tensor)vars[0];
+            var (x, bias) = ((Tensor)vars[0], (Tensor)vars[1]);
             var value = empty_like(x);
             var slope = empty_like(x);
-            Forward(x, value, slope);
+            Forward(x, bias, value, slope);
             ctx.save_for_backward([slope]);
             return value;
         }
 
-        public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor gradient) =>
-            [gradient.mul(ctx.get_saved_variables()[0])];
+        public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor gradient)
+        {
+            var slope = ctx.get_saved_variables()[0];
+            var inputGradient = empty_like(slope);
+            var biasGradient = Backward(gradient.contiguous(), slope, inputGradient);
+            return [inputGradient, biasGradient];
+        }
     }
 }

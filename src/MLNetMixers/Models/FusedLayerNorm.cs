@@ -91,15 +91,13 @@ internal static class FusedLayerNorm
         nint gamma = CpuKernels.Address(weight), output = CpuKernels.Address(dx);
         long minimumRows = CpuKernels.MinimumChunk / width;
         int workers = CpuKernels.Workers(rows, minimumRows);
-        var weightSums = new double[workers, width];
-        var biasSums = new double[workers, width];
+        var weightGradient = new CpuKernels.ColumnSums(workers, width);
+        var biasGradient = new CpuKernels.ColumnSums(workers, width);
         CpuKernels.ForRanges(rows, minimumRows, (first, count, worker) =>
         {
             float* g = (float*)gamma;
-            // Float partial sums over a block of rows, added into doubles: exact enough for 10⁵ rows, and cheap.
-            float* weightPartial = stackalloc float[width], biasPartial = stackalloc float[width];
-            new Span<float>(weightPartial, width).Clear();
-            new Span<float>(biasPartial, width).Clear();
+            var weightPartial = weightGradient.Partial(worker);
+            var biasPartial = biasGradient.Partial(worker);
             for (long row = first; row < first + count; row++)
             {
                 float* dyRow = (float*)upstream + row * width, xHat = (float*)saved + row * width, dxRow = (float*)output + row * width;
@@ -112,8 +110,8 @@ internal static class FusedLayerNorm
                     var gj = d * Vector.Load(g + j);
                     sumG += gj;
                     sumGX += gj * xh;
-                    Vector.FusedMultiplyAdd(d, xh, Vector.Load(weightPartial + j)).Store(weightPartial + j);
-                    (Vector.Load(biasPartial + j) + d).Store(biasPartial + j);
+                    weightPartial.Add(j, d * xh);
+                    biasPartial.Add(j, d);
                 }
                 var meanG = new Vector<float>(Vector.Sum(sumG) / width);
                 var meanGX = new Vector<float>(Vector.Sum(sumGX) / width);
@@ -123,36 +121,15 @@ internal static class FusedLayerNorm
                     var gj = Vector.Load(dyRow + j) * Vector.Load(g + j);
                     (scale * (gj - meanG - Vector.Load(xHat + j) * meanGX)).Store(dxRow + j);
                 }
-                if ((row - first) % RowsPerPartial == RowsPerPartial - 1 || row == first + count - 1)
-                {
-                    for (int j = 0; j < width; j++)
-                    {
-                        weightSums[worker, j] += weightPartial[j];
-                        biasSums[worker, j] += biasPartial[j];
-                    }
-                    new Span<float>(weightPartial, width).Clear();
-                    new Span<float>(biasPartial, width).Clear();
-                }
+                weightPartial.EndRow();
+                biasPartial.EndRow();
             }
+            weightPartial.Flush();
+            biasPartial.Flush();
         });
         CpuKernels.KeepAlive(dy, weight, normalized, rstd, dx);
-        var weightGradient = new float[width];
-        var biasGradient = new float[width];
-        for (int j = 0; j < width; j++)
-        {
-            double w = 0, b = 0;
-            for (int k = 0; k < workers; k++)
-            {
-                w += weightSums[k, j];
-                b += biasSums[k, j];
-            }
-            weightGradient[j] = (float)w;
-            biasGradient[j] = (float)b;
-        }
-        return (tensor(weightGradient), tensor(biasGradient));
+        return (weightGradient.ToTensor(), biasGradient.ToTensor());
     }
-
-    private const int RowsPerPartial = 64;
 
     private sealed class LayerNormFunction : autograd.SingleTensorFunction<LayerNormFunction>
     {

@@ -50,7 +50,7 @@ internal sealed class MixerBlock : Module<Tensor, Tensor>
     public LayerNorm TokenNorm => tokenNorm;
 
     /// <summary>The channel half of the block, applied position-wise (also used by incremental decoding).</summary>
-    public Tensor ChannelMlp(Tensor x) => dropout.forward(contract.forward(FusedGelu.Apply(expand.forward(FusedLayerNorm.Apply(channelNorm, x)))));
+    public Tensor ChannelMlp(Tensor x) => dropout.forward(contract.forward(FusedGelu.OfLinear(expand, FusedLayerNorm.Apply(channelNorm, x))));
 
     public override Tensor forward(Tensor x)
     {

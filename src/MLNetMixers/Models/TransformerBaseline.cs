@@ -68,7 +68,7 @@ internal sealed class TransformerBaseline : TabularModel
         public override Tensor forward(Tensor x)
         {
             x = Add(x, dropout.forward(attention.forward(FusedLayerNorm.Apply(attentionNorm, x))));
-            return Add(x, dropout.forward(contract.forward(FusedGelu.Apply(expand.forward(FusedLayerNorm.Apply(mlpNorm, x))))));
+            return Add(x, dropout.forward(contract.forward(FusedGelu.OfLinear(expand, FusedLayerNorm.Apply(mlpNorm, x)))));
         }
     }
 

@@ -1,71 +1,105 @@
 using MLNetMixers.Models;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace MLNetMixers.Tests.Performance;
 
-/// <summary>The fused GELU gives libtorch's values and gradients, and steps aside where its kernel does not apply.</summary>
+/// <summary>The fused bias + GELU gives libtorch's values and gradients, and steps aside where its kernel does not apply.</summary>
 public class FusedGeluTests
 {
     [Theory]
-    [InlineData(1)]
-    [InlineData(2)]
-    public void ValuesAndGradientsMatchTheExactDefinition(int threads)
+    [InlineData(1, 256)]
+    [InlineData(2, 256)]
+    [InlineData(2, 37)]
+    public void KernelMatchesTheExactDefinition(int threads, int width)
     {
         set_num_threads(threads);
         random.manual_seed(11);
         using var scope = NewDisposeScope();
-        // Enough elements to split across workers; an odd count leaves a scalar tail; the tails of the
+        // Enough rows to split across workers; an odd width leaves a scalar tail in every row; the tails of the
         // distribution (|x| up to 30) exercise the erfc branch and exp's underflow.
-        var x = cat([randn(300_001) * 3, tensor(new[] { 0f, -0f, 1e-7f, -1e-7f, 0.5f, -0.5f, 5f, -5f, 9f, -9f, 13f, -13f, 30f, -30f })]);
+        var x = randn(2001, width) * 3;
+        x[0, ..14] = tensor(new[] { 0f, -0f, 1e-7f, -1e-7f, 0.5f, -0.5f, 5f, -5f, 9f, -9f, 13f, -13f, 30f, -30f });
+        var bias = randn(width);
         var upstream = randn_like(x);
 
-        var (fused, fusedGradient) = ValueAndGradient(FusedGelu.Apply, x, upstream);
-        var (exact, exactGradient) = ValueAndGradient(input => nn.functional.gelu(input.to(ScalarType.Float64)).to(ScalarType.Float32), x, upstream);
-
-        // The gradient is the upstream times the derivative the kernel saved, bit for bit: the fused node ran.
-        Assert.True(FusedGelu.UsesKernel(x));
+        var value = empty_like(x);
         var slope = empty_like(x);
-        FusedGelu.Forward(x, empty_like(x), slope);
-        Assert.True(allclose(fusedGradient, upstream * slope, rtol: 0, atol: 0));
-        Assert.True(allclose(fused, exact, rtol: 1e-5, atol: 1e-6), $"largest value error {(fused - exact).abs().max().item<float>()}");
-        Assert.True(allclose(fusedGradient, exactGradient, rtol: 1e-5, atol: 1e-6), $"largest gradient error {(fusedGradient - exactGradient).abs().max().item<float>()}");
+        FusedGelu.Forward(x, bias, value, slope);
+        var inputGradient = empty_like(x);
+        var biasGradient = FusedGelu.Backward(upstream, slope, inputGradient);
+
+        var exactInput = (x.to(ScalarType.Float64) + bias.to(ScalarType.Float64)).requires_grad_();
+        var exact = nn.functional.gelu(exactInput);
+        exact.backward([upstream.to(ScalarType.Float64)]);
+        var exactGradient = exactInput.grad!;
+
+        AssertClose(value, exact, "value", 1e-6);
+        AssertClose(inputGradient, exactGradient, "input gradient", 1e-6);
+        AssertClose(biasGradient, exactGradient.sum(dim: 0), "bias gradient", 1e-4);
         set_num_threads(1);
+    }
+
+    [Fact]
+    public void LinearLayerValuesAndGradientsMatchLibtorch()
+    {
+        set_num_threads(1);
+        random.manual_seed(12);
+        using var scope = NewDisposeScope();
+        using var layer = nn.Linear(64, 256);
+        var x = randn(8, 33, 64);
+        var upstream = randn(8, 33, 256);
+        var fused = Run(input => FusedGelu.OfLinear(layer, input), layer, x, upstream);
+        layer.to(ScalarType.Float64);
+        var exact = Run(input => nn.functional.gelu(layer.forward(input)), layer, x.to(ScalarType.Float64), upstream.to(ScalarType.Float64));
+        layer.to(ScalarType.Float32);
+        string[] names = ["output", "input gradient", "weight gradient", "bias gradient"];
+        for (int i = 0; i < names.Length; i++)
+            AssertClose(fused[i], exact[i], names[i], 1e-4);
     }
 
     [Fact]
     public void NotANumberStaysNotANumber()
     {
         using var scope = NewDisposeScope();
-        var x = tensor(new[] { float.NaN, 1f }).requires_grad_();
-        var y = FusedGelu.Apply(x);
-        y.sum().backward();
-        Assert.True(float.IsNaN(y[0].item<float>()));
-        Assert.True(float.IsNaN(x.grad![0].item<float>()));
-        Assert.False(float.IsNaN(y[1].item<float>()));
+        var x = tensor(new[,] { { float.NaN, 1f } });
+        var value = empty_like(x);
+        var slope = empty_like(x);
+        FusedGelu.Forward(x, zeros(2), value, slope);
+        Assert.True(float.IsNaN(value[0, 0].item<float>()) && float.IsNaN(slope[0, 0].item<float>()));
+        Assert.False(float.IsNaN(value[0, 1].item<float>()) || float.IsNaN(slope[0, 1].item<float>()));
     }
 
     [Fact]
-    public void OtherTensorsUseLibtorchsGelu()
+    public void OtherTensorsUseTheLayerAndLibtorchsGelu()
     {
         using var scope = NewDisposeScope();
-        var doubles = randn(8, dtype: ScalarType.Float64).requires_grad_();
-        var strided = randn(8, 8).t().requires_grad_();
-        Assert.False(FusedGelu.UsesKernel(doubles));
+        using var layer = nn.Linear(8, 8);
+        var strided = randn(8, 8).t();
+        Assert.False(FusedGelu.UsesKernel(randn(8, dtype: ScalarType.Float64)));
         Assert.False(FusedGelu.UsesKernel(strided));
-        var (value, gradient) = ValueAndGradient(FusedGelu.Apply, strided, ones_like(strided));
-        var (expected, expectedGradient) = ValueAndGradient(nn.functional.gelu, strided, ones_like(strided));
-        Assert.True(allclose(value, expected, rtol: 0, atol: 0));
-        Assert.True(allclose(gradient, expectedGradient, rtol: 0, atol: 0));
-        // Without a gradient to compute there is nothing to save: libtorch's forward alone is as fast.
+        var expected = nn.functional.gelu(layer.forward(strided));
+        Assert.True(allclose(FusedGelu.OfLinear(layer, strided), expected, rtol: 0, atol: 0));
+        // Without gradients there is nothing to save: libtorch's forward alone is as fast.
+        var contiguous = strided.contiguous();
         using (no_grad())
-            Assert.True(allclose(FusedGelu.Apply(strided), nn.functional.gelu(strided)));
+            Assert.True(allclose(FusedGelu.OfLinear(layer, contiguous), nn.functional.gelu(layer.forward(contiguous)), rtol: 0, atol: 0));
     }
 
-    private static (Tensor Value, Tensor Gradient) ValueAndGradient(Func<Tensor, Tensor> gelu, Tensor x, Tensor upstream)
+    private static void AssertClose(Tensor actual, Tensor exact, string name, double tolerance)
     {
+        var error = (actual.to(ScalarType.Float64) - exact.detach()).abs();
+        var allowed = exact.detach().abs() * 1e-5 + tolerance;
+        Assert.True(error.le(allowed).all().item<bool>(), $"{name}: largest error {error.max().item<double>()}");
+    }
+
+    /// <summary>Output, then the gradients of the input, weight and bias.</summary>
+    private static Tensor[] Run(Func<Tensor, Tensor> forward, TorchSharp.Modules.Linear layer, Tensor x, Tensor upstream)
+    {
+        layer.zero_grad();
         var input = x.detach().clone().requires_grad_();
-        var y = gelu(input);
+        var y = forward(input);
         y.backward([upstream]);
-        return (y.detach(), input.grad!.detach().clone());
+        return [y.detach(), input.grad!.clone(), layer.weight.grad!.clone(), layer.bias!.grad!.clone()];
     }
 }
