@@ -40,6 +40,7 @@ internal sealed class StepProfileBenchmark : IBenchmark
         {
             ("whole step (forward + backward + clip + AdamW)", shape.StepFlops, () => trainer.Step(tokens, targets)),
             ("whole step with libtorch's GELU and LayerNorm (fused kernels off)", shape.StepFlops, () => WithoutFusedKernels(() => trainer.Step(tokens, targets))),
+            ("whole step, fused kernels on one thread (the rest on all)", shape.StepFlops, () => WithOneKernelWorker(() => trainer.Step(tokens, targets))),
             ("forward only", shape.StepFlops / 3, () => { using var s = NewDisposeScope(); trainer.Model.forward(tokens); }),
             ("forward + backward", shape.StepFlops, () =>
             {
@@ -76,6 +77,19 @@ internal sealed class StepProfileBenchmark : IBenchmark
             + "the second row is the same step with libtorch's operators, interleaved with the first.");
         context.Report.Table(["part", "ms", "share of the step", "matmul GFLOP/s"], rows);
         optimizer.Dispose();
+    }
+
+    private static void WithOneKernelWorker(Action action)
+    {
+        CpuKernels.MaxWorkers = 1;
+        try
+        {
+            action();
+        }
+        finally
+        {
+            CpuKernels.MaxWorkers = int.MaxValue;
+        }
     }
 
     private static void WithoutFusedKernels(Action action)

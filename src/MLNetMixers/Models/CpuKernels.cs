@@ -28,7 +28,10 @@ internal static class CpuKernels
 
     /// <summary>How many workers <see cref="ForRanges"/> uses: torch's thread count, fewer for small work.</summary>
     public static int Workers(long count, long minimumPerWorker) =>
-        (int)Math.Clamp(Math.Min(torch.get_num_threads(), count / Math.Max(1, minimumPerWorker)), 1, 64);
+        (int)Math.Clamp(Math.Min(Math.Min(torch.get_num_threads(), MaxWorkers), count / Math.Max(1, minimumPerWorker)), 1, 64);
+
+    /// <summary>A cap below torch's thread count: for the step profile's one-worker comparison.</summary>
+    internal static int MaxWorkers { get; set; } = int.MaxValue;
 
     /// <summary>Runs <paramref name="body"/>(first, count, worker) over [0, count) split into contiguous ranges.</summary>
     public static void ForRanges(long count, long minimumPerWorker, Action<long, long, int> body, int alignment = 1)
