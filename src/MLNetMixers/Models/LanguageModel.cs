@@ -82,7 +82,7 @@ internal sealed class LanguageModel : Module<Tensor, Tensor>
         var h = Embed(tokens, start: 0);
         foreach (var block in blocks)
             h = block.forward(h);
-        return head.forward(finalNorm.forward(h));
+        return head.forward(FusedLayerNorm.Apply(finalNorm, h));
     }
 
     /// <summary>Runs the prompt [B, T] through the model, filling one cache per layer; returns the last position's logits [B, V].</summary>

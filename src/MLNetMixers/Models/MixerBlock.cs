@@ -50,11 +50,11 @@ internal sealed class MixerBlock : Module<Tensor, Tensor>
     public LayerNorm TokenNorm => tokenNorm;
 
     /// <summary>The channel half of the block, applied position-wise (also used by incremental decoding).</summary>
-    public Tensor ChannelMlp(Tensor x) => dropout.forward(contract.forward(functional.gelu(expand.forward(channelNorm.forward(x)))));
+    public Tensor ChannelMlp(Tensor x) => dropout.forward(contract.forward(FusedGelu.OfLinear(expand, FusedLayerNorm.Apply(channelNorm, x))));
 
     public override Tensor forward(Tensor x)
     {
-        x = Add(x, dropout.forward(tokenMixing.forward(tokenNorm.forward(x))));
+        x = Add(x, dropout.forward(tokenMixing.forward(FusedLayerNorm.Apply(tokenNorm, x))));
         return Add(x, ChannelMlp(x));
     }
 }

@@ -72,7 +72,7 @@ internal sealed class TabularMixer : TabularModel
         var h = embeddingDropout.forward(Add(embedded, positionEmbedding));
         foreach (var block in blocks)
             h = block.forward(h);
-        h = finalNorm.forward(h);
+        h = FusedLayerNorm.Apply(finalNorm, h);
         h = Config.Head == TabularHead.Flatten ? h.flatten(1) : h.mean([1]);
         return head.forward(h);
     }

@@ -41,7 +41,7 @@ internal sealed class TransformerBaseline : TabularModel
         var h = embeddingDropout.forward(Add(embedded, positionEmbedding));
         foreach (var block in blocks)
             h = block.forward(h);
-        return head.forward(finalNorm.forward(h).flatten(1));
+        return head.forward(FusedLayerNorm.Apply(finalNorm, h).flatten(1));
     }
 
     /// <summary>One pre-LN encoder block: x + Attention(LN(x)), then x + MLP(LN(x)).</summary>
@@ -67,8 +67,8 @@ internal sealed class TransformerBaseline : TabularModel
 
         public override Tensor forward(Tensor x)
         {
-            x = Add(x, dropout.forward(attention.forward(attentionNorm.forward(x))));
-            return Add(x, dropout.forward(contract.forward(functional.gelu(expand.forward(mlpNorm.forward(x))))));
+            x = Add(x, dropout.forward(attention.forward(FusedLayerNorm.Apply(attentionNorm, x))));
+            return Add(x, dropout.forward(contract.forward(FusedGelu.OfLinear(expand, FusedLayerNorm.Apply(mlpNorm, x)))));
         }
     }
 

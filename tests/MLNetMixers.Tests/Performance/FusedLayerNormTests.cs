@@ -1,0 +1,70 @@
+using MLNetMixers.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MLNetMixers.Tests.Performance;
+
+/// <summary>The fused LayerNorm gives libtorch's values and gradients, and steps aside where its kernel does not apply.</summary>
+public class FusedLayerNormTests
+{
+    [Theory]
+    [InlineData(1, 64)]
+    [InlineData(2, 64)]
+    [InlineData(2, 256)]
+    public void ValuesAndGradientsMatchLibtorch(int threads, int width)
+    {
+        set_num_threads(threads);
+        random.manual_seed(17);
+        using var scope = NewDisposeScope();
+        using var norm = nn.LayerNorm(width);
+        using (no_grad())
+        {
+            norm.weight.copy_(randn(width));
+            norm.bias!.copy_(randn(width));
+        }
+        // An odd row count splits unevenly across workers; rows with a large offset and a tiny spread test the
+        // two-pass variance; the scale makes the parameter gradients sums of thousands of terms.
+        var x = randn(3, 1237, width) * 4 + 2;
+        x[0, 0] = full(width, 1000f) + randn(width) * 1e-2f;
+        var upstream = randn_like(x);
+
+        var fused = Run(input => FusedLayerNorm.Apply(norm, input), norm, x, upstream);
+        var libtorch = Run(norm.forward, norm, x, upstream);
+        norm.to(ScalarType.Float64);
+        var exact = Run(norm.forward, norm, x.to(ScalarType.Float64), upstream.to(ScalarType.Float64));
+        norm.to(ScalarType.Float32);
+
+        // Both are float32 computations: the fused kernel's error against the float64 result must be of the
+        // order of libtorch's own.
+        Assert.True(FusedLayerNorm.UsesKernel(x, norm.weight, norm.bias!));
+        string[] names = ["output", "input gradient", "weight gradient", "bias gradient"];
+        for (int i = 0; i < names.Length; i++)
+        {
+            float fusedError = LargestError(fused[i], exact[i]), libtorchError = LargestError(libtorch[i], exact[i]);
+            Assert.True(fusedError <= 2 * libtorchError + 1e-5f, $"{names[i]}: largest error {fusedError}, libtorch's {libtorchError}");
+        }
+        set_num_threads(1);
+    }
+
+    [Fact]
+    public void OddWidthsAndInferenceUseTheModulesForward()
+    {
+        using var scope = NewDisposeScope();
+        using var norm = nn.LayerNorm(7);
+        var x = randn(5, 7).requires_grad_();
+        Assert.False(FusedLayerNorm.UsesKernel(x, norm.weight, norm.bias!));
+        Assert.True(allclose(FusedLayerNorm.Apply(norm, x), norm.forward(x), rtol: 0, atol: 0));
+    }
+
+    private static float LargestError(Tensor value, Tensor exact) => (value.to(ScalarType.Float64) - exact).abs().max().item<double>() is var e ? (float)e : 0;
+
+    /// <summary>Output, then the gradients of the input, weight and bias.</summary>
+    private static Tensor[] Run(Func<Tensor, Tensor> forward, TorchSharp.Modules.LayerNorm norm, Tensor x, Tensor upstream)
+    {
+        norm.zero_grad();
+        var input = x.detach().clone().requires_grad_();
+        var y = forward(input);
+        y.backward([upstream]);
+        return [y.detach(), input.grad!.clone(), norm.weight.grad!.clone(), norm.bias!.grad!.clone()];
+    }
+}
