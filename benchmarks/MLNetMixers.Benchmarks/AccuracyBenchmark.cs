@@ -68,8 +68,8 @@ internal sealed class AccuracyBenchmark : IBenchmark
         context.Report.Note($"{folds}-fold cross-validation, seed 1, the same folds for every model; mean ± standard deviation over folds, in points (x100). "
             + "Metric: AUC for binary (accuracy in brackets), macro accuracy for multiclass (micro in brackets), R² for regression. "
             + "Trees: numeric columns with missing values replaced by the mean, text columns one-hot encoded, ML.NET defaults. "
-            + "Mixer: EncodeAsCharacters (Fitted layout, NumberDeciles on: each number field starts with its decile among the training fold's values, "
-            + "the encoder's default) then the Mixer trainer with its defaults, except Epochs, sized per dataset so that training takes about "
+            + "Mixer: EncodeAsCharacters with the encoder's defaults (Fitted layout; NumberDeciles: each number field starts with its decile among the training fold's values; "
+            + "MaxRangeDigits 4: a floating-point column keeps no decimals finer than 10,000 steps across its range) then the Mixer trainer with its defaults, except Epochs, sized per dataset so that training takes about "
             + $"{MixerBudgetPerFold.TotalSeconds:F0} s per fold on this machine (the step time of the real trainer on the first fold, measured after its first steps), "
             + $"at most the trainer's default and at least {MinimumEpochs}: large-T tables take longer (ames, T = 468: minutes per fold, as a user would train it). "
             + "MaxTrainingTime is a safety net at twice the planned time. "
@@ -143,7 +143,7 @@ internal sealed class AccuracyBenchmark : IBenchmark
 
     /// <summary>
     /// EncodeAsCharacters over the features, with NumberDeciles on (each number starts with its decile; see the note).
-    /// MLNETMIXERS_ACCURACY_DECILES=0 measures the encoder's default (off) instead.
+    /// MLNETMIXERS_ACCURACY_DECILES=0 turns the deciles off; MLNETMIXERS_ACCURACY_ENCODER="MaxRangeDigits=3,MaxDecimals=2" sets other options.
     /// </summary>
     private static CharacterEncodingEstimator Encoder(MLContext ml, DataViewSchema.Column[] features)
     {
