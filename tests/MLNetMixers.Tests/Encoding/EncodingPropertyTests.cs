@@ -34,7 +34,8 @@ public class EncodingPropertyTests
     private static CharacterEncodingTransformer FitNumbers(MLContext ml, IEnumerable<double> values, int maxDecimals = 4, bool distinguishNaN = false)
     {
         var data = ml.Data.LoadFromEnumerable(values.Select(v => new NumberRow { X = v }).ToList());
-        return ml.Transforms.EncodeAsCharacters(new CharacterEncodingOptions { InputColumnNames = ["X"], MaxDecimals = maxDecimals, DistinguishNaN = distinguishNaN, NumberDeciles = false }).Fit(data);
+        // The digit layout alone: no decile, and no decimals given up for the column's range (RangeDigitsTests covers that).
+        return ml.Transforms.EncodeAsCharacters(new CharacterEncodingOptions { InputColumnNames = ["X"], MaxDecimals = maxDecimals, DistinguishNaN = distinguishNaN, NumberDeciles = false, MaxRangeDigits = null }).Fit(data);
     }
 
     private static int[] EncodeOne(MLContext ml, CharacterEncodingTransformer transformer, double value)
