@@ -252,7 +252,12 @@ internal sealed class AccuracyBenchmark : IBenchmark
     private static int EpochsFor(MLContext ml, Kind kind, IDataView encodedTrain, long trainRows, out double stepSeconds)
     {
         var reports = new List<TrainingProgress>();
-        var defaults = new MixerRegressionTrainer.Options();
+        MixerTrainerOptions defaults = kind switch
+        {
+            Kind.Binary => new MixerBinaryTrainer.Options(),
+            Kind.Multiclass => new MixerMulticlassTrainer.Options(),
+            _ => new MixerRegressionTrainer.Options(),
+        };
         ApplyOverrides(defaults);
         void Configure(MixerTrainerOptions o)
         {

@@ -22,9 +22,6 @@ internal sealed record MixerStepResult(TransformerChain<ITransformer> Model, int
 /// <summary>Encodes the feature columns as characters and trains the mixer on them: the CLI's one mixer pipeline.</summary>
 internal static class MixerStep
 {
-    /// <summary>The most epochs a time-budgeted run plans (when --epochs is not given).</summary>
-    public const int MaxEpochs = 20;
-
     /// <summary>The mixer's time budget when neither --epochs nor --train-time is given: the README run fits in minutes on two cores.</summary>
     public static readonly TimeSpan DefaultTrainTime = TimeSpan.FromMinutes(2);
 
@@ -60,7 +57,8 @@ internal static class MixerStep
             if (limit < TimeSpan.FromSeconds(1))
                 limit = TimeSpan.FromSeconds(1);
             long rows = input.TrainRows;
-            epochs = (int)Math.Clamp(Math.Floor(limit.Value.TotalSeconds * rowsPerSecond / Math.Max(1, rows)), 1, MaxEpochs);
+            // At most the trainer's own default for the task: more would overfit small tables.
+            epochs = (int)Math.Clamp(Math.Floor(limit.Value.TotalSeconds * rowsPerSecond / Math.Max(1, rows)), 1, DefaultEpochs(input.Label.Kind));
             report(0, $"{rowsPerSecond:F0} rows/s: planning {epochs} epoch(s) in {limit.Value.TotalSeconds:F0} s", true);
         }
 
@@ -99,6 +97,13 @@ internal static class MixerStep
             LearningTask.Multiclass => mlContext.MulticlassClassification.Trainers.Mixer(Configure(new MixerMulticlassTrainer.Options(), input, epochs, limit, progress)).Fit(encoded),
             _ => mlContext.Regression.Trainers.Mixer(Configure(new MixerRegressionTrainer.Options(), input, epochs, limit, progress)).Fit(encoded),
         };
+
+    private static int DefaultEpochs(LearningTask task) => task switch
+    {
+        LearningTask.Binary => new MixerBinaryTrainer.Options().Epochs,
+        LearningTask.Multiclass => new MixerMulticlassTrainer.Options().Epochs,
+        _ => new MixerRegressionTrainer.Options().Epochs,
+    };
 
     private sealed class ProgressLog : IProgress<TrainingProgress>
     {

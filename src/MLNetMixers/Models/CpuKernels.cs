@@ -34,7 +34,7 @@ internal static class CpuKernels
     internal static int MaxWorkers { get; set; } = int.MaxValue;
 
     /// <summary>Runs <paramref name="body"/>(first, count, worker) over [0, count) split into contiguous ranges.</summary>
-    public static void ForRanges(long count, long minimumPerWorker, Action<long, long, int> body, int alignment = 1)
+    public static void ForRanges(long count, long minimumPerWorker, Action<long, long, int> body)
     {
         int workers = Workers(count, minimumPerWorker);
         if (workers == 1)
@@ -42,8 +42,7 @@ internal static class CpuKernels
             body(0, count, 0);
             return;
         }
-        long perWorker = (count + workers - 1) / workers;
-        long chunk = (perWorker + alignment - 1) / alignment * alignment;
+        long chunk = (count + workers - 1) / workers;
         Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers }, w =>
         {
             long first = w * chunk;
