@@ -6,11 +6,22 @@ using static TorchSharp.torch;
 
 namespace MLNetMixers.Models;
 
-/// <summary>Shared plumbing of the fused CPU kernels: raw addresses and splitting work over torch's thread count.</summary>
+/// <summary>Shared plumbing of the fused CPU kernels: when they run, raw addresses, and column sums.</summary>
 internal static class CpuKernels
 {
-    /// <summary>Below this many elements per worker, splitting costs more than it saves.</summary>
-    public const int MinimumChunk = 1 << 16;
+    /// <summary>
+    /// Whether the fused kernels replace libtorch's operators: only when torch computes on one thread.
+    /// </summary>
+    /// <remarks>
+    /// On one thread the kernels made the fp32 tabular step 6.7 % faster (benchmarks/results/StepProfile.md). With
+    /// more threads libtorch splits its own operators over its OpenMP workers; split over .NET's thread pool instead,
+    /// the kernels made the two-thread step slower (172 against 161 ms: the pool's worker and OpenMP's spinning ones
+    /// compete for the cores), and on the calling thread alone they only matched libtorch (161 ms).
+    /// </remarks>
+    public static bool Apply => Enabled && torch.get_num_threads() == 1;
+
+    /// <summary>Off routes every call to libtorch's operators: for the step profile's with/without comparison.</summary>
+    internal static bool Enabled { get; set; } = true;
 
     /// <summary>The address of a contiguous CPU tensor's first element.</summary>
     public static unsafe nint Address(Tensor tensor) => (nint)Unsafe.AsPointer(ref MemoryMarshal.GetReference(tensor.bytes));
@@ -26,81 +37,46 @@ internal static class CpuKernels
             GC.KeepAlive(tensor);
     }
 
-    /// <summary>How many workers <see cref="ForRanges"/> uses: torch's thread count, fewer for small work.</summary>
-    public static int Workers(long count, long minimumPerWorker) =>
-        (int)Math.Clamp(Math.Min(Math.Min(torch.get_num_threads(), MaxWorkers), count / Math.Max(1, minimumPerWorker)), 1, 64);
-
-    /// <summary>A cap below torch's thread count: for the step profile's one-worker comparison.</summary>
-    internal static int MaxWorkers { get; set; } = int.MaxValue;
-
-    /// <summary>Runs <paramref name="body"/>(first, count, worker) over [0, count) split into contiguous ranges.</summary>
-    public static void ForRanges(long count, long minimumPerWorker, Action<long, long, int> body)
-    {
-        int workers = Workers(count, minimumPerWorker);
-        if (workers == 1)
-        {
-            body(0, count, 0);
-            return;
-        }
-        long chunk = (count + workers - 1) / workers;
-        Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers }, w =>
-        {
-            long first = w * chunk;
-            long length = Math.Min(chunk, count - first);
-            if (length > 0)
-                body(first, length, w);
-        });
-    }
-
     /// <summary>
-    /// Sums over rows per column (a bias or LayerNorm parameter gradient), one accumulator per worker: float partial
-    /// sums over blocks of rows, added into doubles, so sums over 10⁵ rows stay exact to float precision.
+    /// Sums over rows per column (a bias or LayerNorm parameter gradient): float partial sums over blocks of rows,
+    /// added into doubles, so sums over 10⁵ rows stay exact to float precision.
     /// </summary>
-    internal sealed class ColumnSums(int workers, int width)
+    internal sealed class ColumnSums(int width)
     {
         private const int RowsPerPartial = 64;
-        private readonly Accumulator[] accumulators = Enumerable.Range(0, workers).Select(_ => new Accumulator(width)).ToArray();
+        private readonly float[] partial = new float[width];
+        private readonly double[] totals = new double[width];
+        private int rows;
 
-        public Accumulator Partial(int worker) => accumulators[worker];
-
-        /// <summary>The column sums as a float32 tensor [width]; call after every worker has flushed.</summary>
-        public Tensor ToTensor()
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Add(int column, Vector<float> values)
         {
-            var sums = new float[width];
-            for (int j = 0; j < width; j++)
-                sums[j] = (float)accumulators.Sum(a => a.Totals[j]);
-            return tensor(sums);
+            ref float at = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(partial), column);
+            Vector.StoreUnsafe(Vector.LoadUnsafe(ref at) + values, ref at);
         }
 
-        internal sealed class Accumulator(int width)
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Add(int column, float value) => partial[column] += value;
+
+        public void EndRow()
         {
-            private readonly float[] partial = new float[width];
-            private int rows;
-            public double[] Totals { get; } = new double[width];
+            if (++rows == RowsPerPartial)
+                Flush();
+        }
 
-            [MethodImpl(MethodImplOptions.AggressiveInlining)]
-            public void Add(int column, Vector<float> values)
-            {
-                ref float at = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(partial), column);
-                Vector.StoreUnsafe(Vector.LoadUnsafe(ref at) + values, ref at);
-            }
+        /// <summary>The column sums as a float32 tensor [width].</summary>
+        public Tensor ToTensor()
+        {
+            Flush();
+            return tensor(totals.Select(t => (float)t).ToArray());
+        }
 
-            [MethodImpl(MethodImplOptions.AggressiveInlining)]
-            public void Add(int column, float value) => partial[column] += value;
-
-            public void EndRow()
-            {
-                if (++rows == RowsPerPartial)
-                    Flush();
-            }
-
-            public void Flush()
-            {
-                for (int j = 0; j < partial.Length; j++)
-                    Totals[j] += partial[j];
-                Array.Clear(partial);
-                rows = 0;
-            }
+        private void Flush()
+        {
+            for (int j = 0; j < partial.Length; j++)
+                totals[j] += partial[j];
+            Array.Clear(partial);
+            rows = 0;
         }
     }
 }

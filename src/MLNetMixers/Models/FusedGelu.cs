@@ -21,8 +21,8 @@ namespace MLNetMixers.Models;
 /// bias is added in the same pass instead of being copied into the GEMM's output first, and its gradient, a separate
 /// reduction over all rows in libtorch, is summed while the gradient passes through. erf uses the approximation libtorch's own vectorised kernel uses (Abramowitz and Stegun
 /// 7.1.26, absolute error at most 1.5e-7), so values agree with <c>functional.gelu</c> to float precision.
-/// Used for contiguous float32 CPU tensors with gradients enabled; otherwise (and for inference) the layer's forward
-/// and <c>functional.gelu</c> run.
+/// Used for contiguous float32 CPU tensors with gradients enabled, when torch computes on one thread
+/// (<see cref="CpuKernels.Apply"/>); otherwise (and for inference) the layer's forward and <c>functional.gelu</c> run.
 /// </remarks>
 internal static class FusedGelu
 {
@@ -30,16 +30,13 @@ internal static class FusedGelu
     public static Tensor OfLinear(Linear layer, Tensor x)
     {
         var bias = layer.bias;
-        if (!Enabled || bias is null || !torch.is_grad_enabled() || !UsesKernel(x) || !UsesKernel(bias) || !UsesKernel(layer.weight))
+        if (!CpuKernels.Apply || bias is null || !torch.is_grad_enabled() || !UsesKernel(x) || !UsesKernel(bias) || !UsesKernel(layer.weight))
             return nn.functional.gelu(layer.forward(x));
         var product = nn.functional.linear(x, layer.weight);
         if (!UsesKernel(product) || (!product.requires_grad && !bias.requires_grad))
             return nn.functional.gelu(Add(product, bias));
         return BiasGeluFunction.apply(product, bias);
     }
-
-    /// <summary>Off routes every call to the layer and <c>functional.gelu</c>: for the step profile's with/without comparison.</summary>
-    internal static bool Enabled { get; set; } = true;
 
     internal static bool UsesKernel(Tensor x) =>
         x.device_type == DeviceType.CPU && x.dtype == ScalarType.Float32 && x.is_contiguous() && x.numel() > 0
@@ -54,14 +51,11 @@ internal static class FusedGelu
         int width = (int)x.shape[^1];
         nint input = CpuKernels.Address(x), offsets = CpuKernels.Address(bias);
         nint output = CpuKernels.Address(value), derivative = CpuKernels.Address(slope);
-        CpuKernels.ForRanges(x.numel() / width, CpuKernels.MinimumChunk / width, (first, count, _) =>
+        for (long row = 0, rows = x.numel() / width; row < rows; row++)
         {
-            for (long row = first; row < first + count; row++)
-            {
-                long at = row * width;
-                Forward((float*)input + at, (float*)offsets, (float*)output + at, (float*)derivative + at, width);
-            }
-        });
+            long at = row * width;
+            Forward((float*)input + at, (float*)offsets, (float*)output + at, (float*)derivative + at, width);
+        }
         CpuKernels.KeepAlive(x, bias, value, slope);
     }
 
@@ -70,28 +64,22 @@ internal static class FusedGelu
     {
         int width = (int)slope.shape[^1];
         long rows = slope.numel() / width;
-        long minimumRows = CpuKernels.MinimumChunk / width;
         nint dy = CpuKernels.Address(upstream), saved = CpuKernels.Address(slope), dx = CpuKernels.Address(gradient);
-        var biasGradient = new CpuKernels.ColumnSums(CpuKernels.Workers(rows, minimumRows), width);
-        CpuKernels.ForRanges(rows, minimumRows, (first, count, worker) =>
+        var biasGradient = new CpuKernels.ColumnSums(width);
+        for (long row = 0; row < rows; row++)
         {
-            var partial = biasGradient.Partial(worker);
-            for (long row = first; row < first + count; row++)
+            float* dyRow = (float*)dy + row * width, slopeRow = (float*)saved + row * width, dxRow = (float*)dx + row * width;
+            int j = 0;
+            for (; j <= width - Vector<float>.Count; j += Vector<float>.Count)
             {
-                float* dyRow = (float*)dy + row * width, slopeRow = (float*)saved + row * width, dxRow = (float*)dx + row * width;
-                int j = 0;
-                for (; j <= width - Vector<float>.Count; j += Vector<float>.Count)
-                {
-                    var product = Vector.Load(dyRow + j) * Vector.Load(slopeRow + j);
-                    product.Store(dxRow + j);
-                    partial.Add(j, product);
-                }
-                for (; j < width; j++)
-                    partial.Add(j, dxRow[j] = dyRow[j] * slopeRow[j]);
-                partial.EndRow();
+                var product = Vector.Load(dyRow + j) * Vector.Load(slopeRow + j);
+                product.Store(dxRow + j);
+                biasGradient.Add(j, product);
             }
-            partial.Flush();
-        });
+            for (; j < width; j++)
+                biasGradient.Add(j, dxRow[j] = dyRow[j] * slopeRow[j]);
+            biasGradient.EndRow();
+        }
         CpuKernels.KeepAlive(upstream, slope, gradient);
         return biasGradient.ToTensor();
     }

@@ -15,18 +15,16 @@ namespace MLNetMixers.Models;
 /// backward 2.7 ms; a block has two. This kernel works row by row while the row is in L1: the mean (of the differences
 /// from the row's first value), the variance about it, the normalised row x̂ saved for backward, then y = x̂·γ + β. Backward per row:
 /// dx = rstd·(g − mean(g) − x̂·mean(g·x̂)) with g = dy·γ, and dγ, dβ summed over rows (in double across blocks of rows).
-/// Used when the row length is a multiple of the SIMD width and everything is contiguous float32 on the CPU, with
-/// gradients enabled; otherwise (and for inference) the module's own forward runs.
+/// Used when the row length is a multiple of the SIMD width, everything is contiguous float32 on the CPU, gradients
+/// are enabled and torch computes on one thread (<see cref="CpuKernels.Apply"/>); otherwise (and for inference) the
+/// module's own forward runs.
 /// </remarks>
 internal static class FusedLayerNorm
 {
-    /// <summary>Off routes every call to the module's forward: for the step profile's with/without comparison.</summary>
-    internal static bool Enabled { get; set; } = true;
-
     /// <summary><paramref name="norm"/>(<paramref name="x"/>), through the fused kernel where it applies.</summary>
     public static Tensor Apply(LayerNorm norm, Tensor x)
     {
-        if (!Enabled || !torch.is_grad_enabled() || norm.bias is null || norm.normalized_shape.Length != 1
+        if (!CpuKernels.Apply || !torch.is_grad_enabled() || norm.bias is null || norm.normalized_shape.Length != 1
             || !UsesKernel(x, norm.weight, norm.bias) || x.shape[^1] != norm.normalized_shape[0])
             return norm.forward(x);
         if (!x.requires_grad && !norm.weight.requires_grad && !norm.bias.requires_grad)
@@ -49,35 +47,32 @@ internal static class FusedLayerNorm
         nint input = CpuKernels.Address(x), output = CpuKernels.Address(y), saved = CpuKernels.Address(normalized);
         nint gamma = CpuKernels.Address(weight), beta = CpuKernels.Address(bias), inverse = CpuKernels.Address(rstd);
         float epsilon = (float)eps;
-        CpuKernels.ForRanges(rows, CpuKernels.MinimumChunk / width, (first, count, _) =>
+        float* g = (float*)gamma, b = (float*)beta;
+        for (long row = 0; row < rows; row++)
         {
-            float* g = (float*)gamma, b = (float*)beta;
-            for (long row = first; row < first + count; row++)
+            float* xRow = (float*)input + row * width, xHat = (float*)saved + row * width, yRow = (float*)output + row * width;
+            // Summing differences from the row's first value keeps the mean exact when the row sits far from zero.
+            var shift = new Vector<float>(xRow[0]);
+            var sum = Vector<float>.Zero;
+            for (int j = 0; j < width; j += Vector<float>.Count)
+                sum += Vector.Load(xRow + j) - shift;
+            var mean = shift + new Vector<float>(Vector.Sum(sum) / width);
+            var squares = Vector<float>.Zero;
+            for (int j = 0; j < width; j += Vector<float>.Count)
             {
-                float* xRow = (float*)input + row * width, xHat = (float*)saved + row * width, yRow = (float*)output + row * width;
-                // Summing differences from the row's first value keeps the mean exact when the row sits far from zero.
-                var shift = new Vector<float>(xRow[0]);
-                var sum = Vector<float>.Zero;
-                for (int j = 0; j < width; j += Vector<float>.Count)
-                    sum += Vector.Load(xRow + j) - shift;
-                var mean = shift + new Vector<float>(Vector.Sum(sum) / width);
-                var squares = Vector<float>.Zero;
-                for (int j = 0; j < width; j += Vector<float>.Count)
-                {
-                    var centred = Vector.Load(xRow + j) - mean;
-                    squares += centred * centred;
-                }
-                float inverseDeviation = 1f / MathF.Sqrt(Vector.Sum(squares) / width + epsilon);
-                ((float*)inverse)[row] = inverseDeviation;
-                var scale = new Vector<float>(inverseDeviation);
-                for (int j = 0; j < width; j += Vector<float>.Count)
-                {
-                    var normalizedValue = (Vector.Load(xRow + j) - mean) * scale;
-                    normalizedValue.Store(xHat + j);
-                    Vector.FusedMultiplyAdd(normalizedValue, Vector.Load(g + j), Vector.Load(b + j)).Store(yRow + j);
-                }
+                var centred = Vector.Load(xRow + j) - mean;
+                squares += centred * centred;
             }
-        });
+            float inverseDeviation = 1f / MathF.Sqrt(Vector.Sum(squares) / width + epsilon);
+            ((float*)inverse)[row] = inverseDeviation;
+            var scale = new Vector<float>(inverseDeviation);
+            for (int j = 0; j < width; j += Vector<float>.Count)
+            {
+                var normalizedValue = (Vector.Load(xRow + j) - mean) * scale;
+                normalizedValue.Store(xHat + j);
+                Vector.FusedMultiplyAdd(normalizedValue, Vector.Load(g + j), Vector.Load(b + j)).Store(yRow + j);
+            }
+        }
         // The kernel only holds raw addresses: the tensors must outlive it even where no DisposeScope holds them.
         CpuKernels.KeepAlive(x, weight, bias, y, normalized, rstd);
     }
@@ -89,44 +84,35 @@ internal static class FusedLayerNorm
         long rows = normalized.numel() / width;
         nint upstream = CpuKernels.Address(dy), saved = CpuKernels.Address(normalized), inverse = CpuKernels.Address(rstd);
         nint gamma = CpuKernels.Address(weight), output = CpuKernels.Address(dx);
-        long minimumRows = CpuKernels.MinimumChunk / width;
-        int workers = CpuKernels.Workers(rows, minimumRows);
-        var weightGradient = new CpuKernels.ColumnSums(workers, width);
-        var biasGradient = new CpuKernels.ColumnSums(workers, width);
-        CpuKernels.ForRanges(rows, minimumRows, (first, count, worker) =>
+        var weightGradient = new CpuKernels.ColumnSums(width);
+        var biasGradient = new CpuKernels.ColumnSums(width);
+        float* g = (float*)gamma;
+        for (long row = 0; row < rows; row++)
         {
-            float* g = (float*)gamma;
-            var weightPartial = weightGradient.Partial(worker);
-            var biasPartial = biasGradient.Partial(worker);
-            for (long row = first; row < first + count; row++)
+            float* dyRow = (float*)upstream + row * width, xHat = (float*)saved + row * width, dxRow = (float*)output + row * width;
+            var sumG = Vector<float>.Zero;
+            var sumGX = Vector<float>.Zero;
+            for (int j = 0; j < width; j += Vector<float>.Count)
             {
-                float* dyRow = (float*)upstream + row * width, xHat = (float*)saved + row * width, dxRow = (float*)output + row * width;
-                var sumG = Vector<float>.Zero;
-                var sumGX = Vector<float>.Zero;
-                for (int j = 0; j < width; j += Vector<float>.Count)
-                {
-                    var d = Vector.Load(dyRow + j);
-                    var xh = Vector.Load(xHat + j);
-                    var gj = d * Vector.Load(g + j);
-                    sumG += gj;
-                    sumGX += gj * xh;
-                    weightPartial.Add(j, d * xh);
-                    biasPartial.Add(j, d);
-                }
-                var meanG = new Vector<float>(Vector.Sum(sumG) / width);
-                var meanGX = new Vector<float>(Vector.Sum(sumGX) / width);
-                var scale = new Vector<float>(((float*)inverse)[row]);
-                for (int j = 0; j < width; j += Vector<float>.Count)
-                {
-                    var gj = Vector.Load(dyRow + j) * Vector.Load(g + j);
-                    (scale * (gj - meanG - Vector.Load(xHat + j) * meanGX)).Store(dxRow + j);
-                }
-                weightPartial.EndRow();
-                biasPartial.EndRow();
+                var d = Vector.Load(dyRow + j);
+                var xh = Vector.Load(xHat + j);
+                var gj = d * Vector.Load(g + j);
+                sumG += gj;
+                sumGX += gj * xh;
+                weightGradient.Add(j, d * xh);
+                biasGradient.Add(j, d);
             }
-            weightPartial.Flush();
-            biasPartial.Flush();
-        });
+            var meanG = new Vector<float>(Vector.Sum(sumG) / width);
+            var meanGX = new Vector<float>(Vector.Sum(sumGX) / width);
+            var scale = new Vector<float>(((float*)inverse)[row]);
+            for (int j = 0; j < width; j += Vector<float>.Count)
+            {
+                var gj = Vector.Load(dyRow + j) * Vector.Load(g + j);
+                (scale * (gj - meanG - Vector.Load(xHat + j) * meanGX)).Store(dxRow + j);
+            }
+            weightGradient.EndRow();
+            biasGradient.EndRow();
+        }
         CpuKernels.KeepAlive(dy, weight, normalized, rstd, dx);
         return (weightGradient.ToTensor(), biasGradient.ToTensor());
     }
