@@ -137,7 +137,7 @@ internal sealed class AccuracyBenchmark : IBenchmark
         return
         [
             dataset.File.Replace(".csv", ""), dataset.Kind.ToString(), rowCount.ToString(), sequenceLength.ToString(),
-            Format(lightGbm), Format(fastTree), Format(mixer), $"{gap:+0.0;-0.0}", epochs.ToString(), $"{mixerSeconds.Average():F0}", $"{Mean(mixerTrain, 0):F1}", cause,
+            Format(lightGbm), Format(fastTree), Format(mixer), $"{Math.Round(gap, 1) + 0.0:+0.0;-0.0;0.0}", epochs.ToString(), $"{mixerSeconds.Average():F0}", $"{Mean(mixerTrain, 0):F1}", cause,
         ];
     }
 
