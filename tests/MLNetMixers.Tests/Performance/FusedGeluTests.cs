@@ -46,10 +46,10 @@ public class FusedGeluTests
         using var layer = nn.Linear(64, 256);
         var x = randn(8, 33, 64);
         var upstream = randn(8, 33, 256);
-        var fused = Run(input => FusedGelu.OfLinear(layer, input), layer, x, upstream);
-        var libtorch = Run(input => nn.functional.gelu(layer.forward(input)), layer, x, upstream);
+        var fused = AffineGradients.Of(layer, input => FusedGelu.OfLinear(layer, input), x, upstream);
+        var libtorch = AffineGradients.Of(layer, input => nn.functional.gelu(layer.forward(input)), x, upstream);
         layer.to(ScalarType.Float64);
-        var exact = Run(input => nn.functional.gelu(layer.forward(input)), layer, x.to(ScalarType.Float64), upstream.to(ScalarType.Float64));
+        var exact = AffineGradients.Of(layer, input => nn.functional.gelu(layer.forward(input)), x.to(ScalarType.Float64), upstream.to(ScalarType.Float64));
         layer.to(ScalarType.Float32);
         // Different arithmetic, so not bit-identical to libtorch's float32 result: the kernel did run.
         Assert.False(allclose(fused[0], libtorch[0], rtol: 0, atol: 0));
@@ -80,8 +80,8 @@ public class FusedGeluTests
         try
         {
             Assert.False(CpuKernels.Apply);
-            var fused = Run(input => FusedGelu.OfLinear(layer, input), layer, x, ones(64, 32));
-            var libtorch = Run(input => nn.functional.gelu(layer.forward(input)), layer, x, ones(64, 32));
+            var fused = AffineGradients.Of(layer, input => FusedGelu.OfLinear(layer, input), x, ones(64, 32));
+            var libtorch = AffineGradients.Of(layer, input => nn.functional.gelu(layer.forward(input)), x, ones(64, 32));
             for (int i = 0; i < fused.Length; i++)
                 Assert.True(allclose(fused[i], libtorch[i], rtol: 0, atol: 0));
         }
@@ -112,15 +112,5 @@ public class FusedGeluTests
         var error = (actual.to(ScalarType.Float64) - exact.detach()).abs();
         var allowed = exact.detach().abs() * 1e-5 + tolerance;
         Assert.True(error.le(allowed).all().item<bool>(), $"{name}: largest error {error.max().item<double>()}");
-    }
-
-    /// <summary>Output, then the gradients of the input, weight and bias.</summary>
-    private static Tensor[] Run(Func<Tensor, Tensor> forward, TorchSharp.Modules.Linear layer, Tensor x, Tensor upstream)
-    {
-        layer.zero_grad();
-        var input = x.detach().clone().requires_grad_();
-        var y = forward(input);
-        y.backward([upstream]);
-        return [y.detach(), input.grad!.clone(), layer.weight.grad!.clone(), layer.bias!.grad!.clone()];
     }
 }
