@@ -117,7 +117,7 @@ internal sealed class AccuracyBenchmark : IBenchmark
             if (epochs == 0)
                 epochs = context.Smoke ? 1 : EpochsFor(ml, dataset.Kind, encodedTrain, trainRows, out stepSeconds);
             var fitClock = Stopwatch.StartNew();
-            var model = MixerTrainer(ml, dataset.Kind, epochs, context.Smoke, PlannedTime(epochs, stepSeconds, trainRows)).Fit(encodedTrain);
+            var model = MixerTrainer(ml, dataset.Kind, epochs, context.Smoke, PlannedTime(dataset.Kind, epochs, stepSeconds, trainRows)).Fit(encodedTrain);
             mixerSeconds.Add(fitClock.Elapsed.TotalSeconds);
             mixer.Add(Evaluate(ml, dataset.Kind, model.Transform(encoder.Transform(split.TestSet))));
             mixerTrain.Add(Evaluate(ml, dataset.Kind, model.Transform(encodedTrain)));
@@ -215,7 +215,6 @@ internal sealed class AccuracyBenchmark : IBenchmark
     {
         void Configure(MixerTrainerOptions o)
         {
-            ApplyOverrides(o);
             o.Epochs = Math.Min(epochs, o.Epochs);
             o.Seed = 1;
             // A safety net only: the epochs are sized to finish in the planned time (and a run it stops ends annealed).
@@ -227,22 +226,31 @@ internal sealed class AccuracyBenchmark : IBenchmark
                 o.NumberOfThreads = 1;
             }
         }
-        switch (kind)
-        {
-            case Kind.Binary:
-                var binary = new MixerBinaryTrainer.Options();
-                Configure(binary);
-                return ml.BinaryClassification.Trainers.Mixer(binary);
-            case Kind.Multiclass:
-                var multiclass = new MixerMulticlassTrainer.Options();
-                Configure(multiclass);
-                return ml.MulticlassClassification.Trainers.Mixer(multiclass);
-            default:
-                var regression = new MixerRegressionTrainer.Options();
-                Configure(regression);
-                return ml.Regression.Trainers.Mixer(regression);
-        }
+        var options = MixerOptions(kind);
+        Configure(options);
+        return Mixer(ml, options);
     }
+
+    /// <summary>The mixer trainer's default options for the task, with MLNETMIXERS_ACCURACY_MIXER's overrides.</summary>
+    private static MixerTrainerOptions MixerOptions(Kind kind)
+    {
+        MixerTrainerOptions options = kind switch
+        {
+            Kind.Binary => new MixerBinaryTrainer.Options(),
+            Kind.Multiclass => new MixerMulticlassTrainer.Options(),
+            _ => new MixerRegressionTrainer.Options(),
+        };
+        ApplyOverrides(options);
+        return options;
+    }
+
+    /// <summary>The mixer trainer that takes <paramref name="options"/> (made by <see cref="MixerOptions"/>).</summary>
+    private static IEstimator<ITransformer> Mixer(MLContext ml, MixerTrainerOptions options) => options switch
+    {
+        MixerBinaryTrainer.Options binary => ml.BinaryClassification.Trainers.Mixer(binary),
+        MixerMulticlassTrainer.Options multiclass => ml.MulticlassClassification.Trainers.Mixer(multiclass),
+        _ => ml.Regression.Trainers.Mixer((MixerRegressionTrainer.Options)options),
+    };
 
     /// <summary>
     /// Epochs that fit <see cref="MixerBudgetPerFold"/>, from the step time of the real trainer on this fold, measured
@@ -252,39 +260,13 @@ internal sealed class AccuracyBenchmark : IBenchmark
     private static int EpochsFor(MLContext ml, Kind kind, IDataView encodedTrain, long trainRows, out double stepSeconds)
     {
         var reports = new List<TrainingProgress>();
-        MixerTrainerOptions defaults = kind switch
-        {
-            Kind.Binary => new MixerBinaryTrainer.Options(),
-            Kind.Multiclass => new MixerMulticlassTrainer.Options(),
-            _ => new MixerRegressionTrainer.Options(),
-        };
-        ApplyOverrides(defaults);
-        void Configure(MixerTrainerOptions o)
-        {
-            ApplyOverrides(o);
-            o.Epochs = 1000;
-            o.Seed = 1;
-            o.MaxTrainingTime = ProbeTime;
-            o.Progress = new ReportList(reports);
-        }
-        switch (kind)
-        {
-            case Kind.Binary:
-                var binary = new MixerBinaryTrainer.Options();
-                Configure(binary);
-                (ml.BinaryClassification.Trainers.Mixer(binary).Fit(encodedTrain) as IDisposable)?.Dispose();
-                break;
-            case Kind.Multiclass:
-                var multiclass = new MixerMulticlassTrainer.Options();
-                Configure(multiclass);
-                (ml.MulticlassClassification.Trainers.Mixer(multiclass).Fit(encodedTrain) as IDisposable)?.Dispose();
-                break;
-            default:
-                var regression = new MixerRegressionTrainer.Options();
-                Configure(regression);
-                (ml.Regression.Trainers.Mixer(regression).Fit(encodedTrain) as IDisposable)?.Dispose();
-                break;
-        }
+        var defaults = MixerOptions(kind);
+        var probe = MixerOptions(kind);
+        probe.Epochs = 1000;
+        probe.Seed = 1;
+        probe.MaxTrainingTime = ProbeTime;
+        probe.Progress = new ReportList(reports);
+        (Mixer(ml, probe).Fit(encodedTrain) as IDisposable)?.Dispose();
         // Reports come every epoch and every 2 s: time the steps after the first report, or all of them if it was the only one.
         var first = reports[0];
         var last = reports[^1];
@@ -313,10 +295,9 @@ internal sealed class AccuracyBenchmark : IBenchmark
     /// </summary>
     private const int MinimumEpochs = 6;
 
-    private static TimeSpan PlannedTime(int epochs, double stepSeconds, long trainRows)
+    private static TimeSpan PlannedTime(Kind kind, int epochs, double stepSeconds, long trainRows)
     {
-        var defaults = new MixerBinaryTrainer.Options();
-        ApplyOverrides(defaults);
+        var defaults = MixerOptions(kind);
         return TimeSpan.FromSeconds(epochs * stepSeconds * Math.Ceiling(trainRows / (double)Math.Max(1, Math.Min(defaults.BatchSize, trainRows))));
     }
 

@@ -58,7 +58,7 @@ internal static class MixerStep
                 limit = TimeSpan.FromSeconds(1);
             long rows = input.TrainRows;
             // At most the trainer's own default for the task: more would overfit small tables.
-            epochs = (int)Math.Clamp(Math.Floor(limit.Value.TotalSeconds * rowsPerSecond / Math.Max(1, rows)), 1, DefaultEpochs(input.Label.Kind));
+            epochs = (int)Math.Clamp(Math.Floor(limit.Value.TotalSeconds * rowsPerSecond / Math.Max(1, rows)), 1, DefaultOptions(input.Label.Kind).Epochs);
             report(0, $"{rowsPerSecond:F0} rows/s: planning {epochs} epoch(s) in {limit.Value.TotalSeconds:F0} s", true);
         }
 
@@ -91,18 +91,19 @@ internal static class MixerStep
     }
 
     private static ITransformer Fit(MLContext mlContext, MixerStepInput input, IDataView encoded, int epochs, TimeSpan? limit, IProgress<TrainingProgress> progress)
-        => input.Label.Kind switch
+        => Configure(DefaultOptions(input.Label.Kind), input, epochs, limit, progress) switch
         {
-            LearningTask.Binary => mlContext.BinaryClassification.Trainers.Mixer(Configure(new MixerBinaryTrainer.Options(), input, epochs, limit, progress)).Fit(encoded),
-            LearningTask.Multiclass => mlContext.MulticlassClassification.Trainers.Mixer(Configure(new MixerMulticlassTrainer.Options(), input, epochs, limit, progress)).Fit(encoded),
-            _ => mlContext.Regression.Trainers.Mixer(Configure(new MixerRegressionTrainer.Options(), input, epochs, limit, progress)).Fit(encoded),
+            MixerBinaryTrainer.Options binary => mlContext.BinaryClassification.Trainers.Mixer(binary).Fit(encoded),
+            MixerMulticlassTrainer.Options multiclass => mlContext.MulticlassClassification.Trainers.Mixer(multiclass).Fit(encoded),
+            var options => mlContext.Regression.Trainers.Mixer((MixerRegressionTrainer.Options)options).Fit(encoded),
         };
 
-    private static int DefaultEpochs(LearningTask task) => task switch
+    /// <summary>The trainer's own default options for the task.</summary>
+    private static MixerTrainerOptions DefaultOptions(LearningTask task) => task switch
     {
-        LearningTask.Binary => new MixerBinaryTrainer.Options().Epochs,
-        LearningTask.Multiclass => new MixerMulticlassTrainer.Options().Epochs,
-        _ => new MixerRegressionTrainer.Options().Epochs,
+        LearningTask.Binary => new MixerBinaryTrainer.Options(),
+        LearningTask.Multiclass => new MixerMulticlassTrainer.Options(),
+        _ => new MixerRegressionTrainer.Options(),
     };
 
     private sealed class ProgressLog : IProgress<TrainingProgress>
