@@ -43,7 +43,7 @@ internal sealed class TrainerThroughputBenchmark : IBenchmark
         context.Log.WriteLine($"   expected ~1 min: {file} ({rows} rows, T={shape.SequenceLength}), {epochs} epochs through the trainer, bare steps before and after");
 
         int bareSteps = context.Smoke ? 1 : 15;
-        double bareBefore = BareRowsPerSecond(shape, options.Dropout, bareSteps);
+        double bareBefore = BareRowsPerSecond(shape, options.ResolveDropout(rows), bareSteps);
         double reportedRowsPerSecond = 0;
         options.Progress = new SynchronousProgress(p => reportedRowsPerSecond = p.RowsPerSecond);
         var watch = Stopwatch.StartNew();
@@ -51,12 +51,12 @@ internal sealed class TrainerThroughputBenchmark : IBenchmark
         {
         }
         double fitSeconds = watch.Elapsed.TotalSeconds;
-        double bareAfter = BareRowsPerSecond(shape, options.Dropout, bareSteps);
+        double bareAfter = BareRowsPerSecond(shape, options.ResolveDropout(rows), bareSteps);
         double bare = (bareBefore + bareAfter) / 2;
         double endToEnd = (double)rows * epochs / fitSeconds;
 
         context.Report.Note($"{file}: {rows} rows, T={shape.SequenceLength}, V={shape.VocabularySize}, {classes} classes; model d={shape.Width} L={shape.Depth} r={shape.MlpRatio}, "
-            + $"batch {batch}, dropout {options.Dropout}, {epochs} epochs. \"End to end\" = rows x epochs / wall time of Fit(IDataView) (reading the cached IDataView, "
+            + $"batch {batch}, dropout {options.ResolveDropout(rows)}, {epochs} epochs. \"End to end\" = rows x epochs / wall time of Fit(IDataView) (reading the cached IDataView, "
             + "encoding every row, building the token tensor, shuffling, batching, AdamW with the schedule and clipping, progress). "
             + $"\"Trainer's own\" = TrainingProgress.RowsPerSecond at the end (its loop only). Bare = 1 step of {batch} random rows of the same shape "
             + $"(median of {bareSteps}), before and after the Fit, mean of the two.");

@@ -60,7 +60,7 @@ internal sealed class MixerTrainerCore
         host.CheckUserArg(o.Depth >= 0, nameof(o.Depth), "must be 0 or more");
         host.CheckUserArg(o.MlpRatio >= 1, nameof(o.MlpRatio), "must be at least 1");
         host.CheckUserArg(o.Heads >= 1 && o.Width % o.Heads == 0, nameof(o.Heads), $"must be at least 1 and divide Width ({o.Width})");
-        host.CheckUserArg(o.Dropout is >= 0 and < 1, nameof(o.Dropout), "must be in [0, 1)");
+        host.CheckUserArg(o.Dropout is null or (>= 0 and < 1), nameof(o.Dropout), "must be in [0, 1)");
         host.CheckUserArg(o.Epochs >= 1, nameof(o.Epochs), "must be at least 1");
         host.CheckUserArg(o.BatchSize >= 1, nameof(o.BatchSize), "must be at least 1");
         host.CheckUserArg(o.LearningRate > 0 && double.IsFinite(o.LearningRate), nameof(o.LearningRate), "must be a positive number");
@@ -160,11 +160,14 @@ internal sealed class MixerTrainerCore
         }
         if (options.EarlyStoppingPatience is not null && validationRows is null)
             ch.Warning("EarlyStoppingPatience needs a validation set, trainer.Fit(train, validation): training every epoch.");
+        // The model is built (and saved) with the resolved dropout, so a loaded model never depends on this rule.
+        double dropout = options.ResolveDropout(trainRows.Count);
         ch.Info($"Training a {options.Architecture} ({options.Width} wide, {options.Depth} deep) for {task.Task} on {trainRows.Count} rows of {sequenceLength} tokens" +
-                (validationRows is null ? "" : $", validating on {validationRows.Count} rows") + $", on {device}, seed {seed}.");
+                (validationRows is null ? "" : $", validating on {validationRows.Count} rows") + $", on {device}, seed {seed}, dropout {dropout}" +
+                (options.Dropout is null ? $" (chosen for {(trainRows.Count < MixerTrainerOptions.SmallTableRows ? "fewer than" : "at least")} {MixerTrainerOptions.SmallTableRows} training rows)." : "."));
 
         var shape = new TabularModelShape(options.Architecture, sequenceLength, vocabularySize, objective.Outputs,
-            options.Width, options.Depth, options.MlpRatio, options.Heads, options.Dropout);
+            options.Width, options.Depth, options.MlpRatio, options.Heads, dropout);
         TabularModel network;
         lock (TorchSeedLock)
         {
