@@ -69,7 +69,7 @@ internal sealed class AccuracyBenchmark : IBenchmark
             + "Metric: AUC for binary (accuracy in brackets), macro accuracy for multiclass (micro in brackets), R² for regression. "
             + "Trees: numeric columns with missing values replaced by the mean, text columns one-hot encoded, ML.NET defaults. "
             + "Mixer: EncodeAsCharacters with the encoder's defaults (Fitted layout; NumberDeciles: each number field starts with its decile among the training fold's values; "
-            + "MaxRangeDigits 4: a floating-point column keeps no decimals finer than 10,000 steps across its range) then the Mixer trainer with its defaults, except Epochs, sized per dataset so that training takes about "
+            + "MaxRangeDigits 4: a floating-point column keeps no decimals finer than 10,000 steps across its range) then the Mixer trainer with its defaults (Dropout: 0.3 for classification on fewer than 1,000 training rows, else 0.1), except Epochs, sized per dataset so that training takes about "
             + $"{MixerBudgetPerFold.TotalSeconds:F0} s per fold on this machine (the step time of the real trainer on the first fold, measured after its first steps), "
             + $"at most the trainer's default and at least {MinimumEpochs}: large-T tables take longer (ames, T = 468: minutes per fold, as a user would train it). "
             + "MaxTrainingTime is a safety net at twice the planned time. "

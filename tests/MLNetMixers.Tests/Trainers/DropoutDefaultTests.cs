@@ -1,54 +1,71 @@
 using Microsoft.ML;
-using Microsoft.ML.Data;
 
 namespace MLNetMixers.Tests.Trainers;
 
 /// <summary>
-/// Dropout = null sizes the dropout to the training rows (see <see cref="MixerTrainerOptions.Dropout"/>); an explicit
-/// value is always used as given, and the model is built and saved with the value chosen.
+/// Dropout = null sizes the dropout to the task and the training rows (see <see cref="MixerTrainerOptions.Dropout"/>);
+/// an explicit value is always used as given, and the model is built, logged and saved with the value chosen.
 /// </summary>
 public class DropoutDefaultTests
 {
     [Fact]
-    public void NullDropoutIsChosenFromTheTrainingRowsAndAnExplicitValueWins()
+    public void NullDropoutIsChosenFromTheTaskAndTrainingRows()
     {
-        var options = new MixerBinaryTrainer.Options();
-        Assert.Null(options.Dropout);
-        Assert.Equal(MixerTrainerOptions.SmallTableDropout, options.ResolveDropout(1));
-        Assert.Equal(MixerTrainerOptions.SmallTableDropout, options.ResolveDropout(MixerTrainerOptions.SmallTableRows - 1));
-        Assert.Equal(MixerTrainerOptions.LargeTableDropout, options.ResolveDropout(MixerTrainerOptions.SmallTableRows));
-        Assert.Equal(MixerTrainerOptions.LargeTableDropout, options.ResolveDropout(1_000_000));
-        Assert.NotEqual(MixerTrainerOptions.SmallTableDropout, MixerTrainerOptions.LargeTableDropout);
+        const int threshold = MixerTrainerOptions.SmallTableRows;
+        foreach (MixerTrainerOptions classification in new MixerTrainerOptions[] { new MixerBinaryTrainer.Options(), new MixerMulticlassTrainer.Options() })
+        {
+            Assert.Null(classification.Dropout);
+            Assert.Equal(0.3, classification.ResolveDropout(1));
+            Assert.Equal(0.3, classification.ResolveDropout(threshold - 1));
+            Assert.Equal(0.1, classification.ResolveDropout(threshold));
+            Assert.Equal(0.1, classification.ResolveDropout(1_000_000));
+        }
+        var regression = new MixerRegressionTrainer.Options();
+        Assert.Null(regression.Dropout);
+        Assert.Equal(0.1, regression.ResolveDropout(threshold - 1));
+        Assert.Equal(0.1, regression.ResolveDropout(threshold));
+    }
 
+    [Fact]
+    public void AnExplicitDropoutIsUsedAsGivenAtEverySize()
+    {
         foreach (double explicitValue in new[] { 0.0, 0.1, 0.5 })
         {
-            var chosen = new MixerRegressionTrainer.Options { Dropout = explicitValue };
-            Assert.Equal(explicitValue, chosen.ResolveDropout(10));
-            Assert.Equal(explicitValue, chosen.ResolveDropout(100_000));
+            foreach (MixerTrainerOptions options in new MixerTrainerOptions[] { new MixerBinaryTrainer.Options(), new MixerMulticlassTrainer.Options(), new MixerRegressionTrainer.Options() })
+            {
+                options.Dropout = explicitValue;
+                Assert.Equal(explicitValue, options.ResolveDropout(10));
+                Assert.Equal(explicitValue, options.ResolveDropout(100_000));
+            }
         }
     }
 
     [Fact]
-    public void InvalidExplicitDropoutIsRejected()
+    public void AnOutOfRangeDropoutIsRejected()
     {
         var ml = new MLContext(seed: 1);
-        var error = Assert.ThrowsAny<ArgumentException>(() => ml.Regression.Trainers.Mixer(new MixerRegressionTrainer.Options { Dropout = 1 }));
+        var error = Assert.ThrowsAny<ArgumentException>(() => ml.BinaryClassification.Trainers.Mixer(new MixerBinaryTrainer.Options { Dropout = 1 }));
         Assert.Contains("Dropout", error.Message);
     }
 
     [Theory]
-    [InlineData(MixerTrainerOptions.SmallTableRows - 1, null, MixerTrainerOptions.SmallTableDropout)]
-    [InlineData(MixerTrainerOptions.SmallTableRows, null, MixerTrainerOptions.LargeTableDropout)]
+    [InlineData(MixerTrainerOptions.SmallTableRows - 1, null, 0.3)]
+    [InlineData(MixerTrainerOptions.SmallTableRows, null, 0.1)]
     [InlineData(MixerTrainerOptions.SmallTableRows - 1, 0.05, 0.05)]
     public void TheModelIsBuiltLoggedAndSavedWithTheResolvedDropout(int rows, double? dropout, double expected)
     {
         var ml = new MLContext(seed: 1);
         var messages = new List<string>();
         ml.Log += (_, e) => { lock (messages) messages.Add(e.Message); };
-        // Concrete has 1030 rows: the first 999 or 1000 fall either side of the rule's threshold.
-        var data = ml.Data.TakeRows(TrainerData.Concrete(ml), rows);
-        var pipeline = ml.Transforms.EncodeAsCharacters("Features", TrainerData.ConcreteFeatures)
-            .Append(ml.Regression.Trainers.Mixer(new MixerRegressionTrainer.Options
+        // Rows either side of the rule's threshold: a synthetic table, so the counts are exact.
+        var random = new Random(1);
+        var data = ml.Data.LoadFromEnumerable(Enumerable.Range(0, rows).Select(_ =>
+        {
+            float x = (float)random.NextDouble(), y = (float)random.NextDouble();
+            return new Row { X = x, Y = y, Label = x + y > 1 };
+        }).ToList());
+        var pipeline = ml.Transforms.EncodeAsCharacters("Features", nameof(Row.X), nameof(Row.Y))
+            .Append(ml.BinaryClassification.Trainers.Mixer(new MixerBinaryTrainer.Options
             {
                 Dropout = dropout, Width = 8, Depth = 1, MlpRatio = 1, Epochs = 1, BatchSize = 128, NumberOfThreads = 1, Seed = 1,
             }));
@@ -58,7 +75,13 @@ public class DropoutDefaultTests
         Assert.Contains(messages, m => m.Contains($"on {rows} rows") && m.Contains($"dropout {expected}" + (dropout is null ? " (chosen for" : ".")));
 
         var loaded = Assert.IsAssignableFrom<IEnumerable<ITransformer>>(ModelZip.RoundTrip(ml, model, data.Schema, out _));
-        var mixer = Assert.IsType<MixerPredictionTransformer>(loaded.Last());
-        Assert.Equal(expected, mixer.Shape.Dropout);
+        Assert.Equal(expected, Assert.IsType<MixerPredictionTransformer>(loaded.Last()).Shape.Dropout);
+    }
+
+    private sealed class Row
+    {
+        public float X { get; set; }
+        public float Y { get; set; }
+        public bool Label { get; set; }
     }
 }
