@@ -32,7 +32,8 @@ public sealed class MixerRegressionTrainer : IEstimator<MixerPredictionTransform
 
         /// <summary>
         /// Regression keeps 0.1 on small tables: 0.3 lowered R² on both small regression tables of the accuracy
-        /// benchmark (40 epochs, same folds: concrete 90.6 to 89.1, car_prices 93.8 to 93.3). REGRESSION_FIGURES
+        /// benchmark (40 epochs, same folds: concrete 90.6 to 89.1, car_prices 93.8 to 93.3), and 0 did not help either (concrete
+        /// 90.6, car_prices 92.4).
         /// </summary>
         internal override double SmallTableDropout => 0.1;
     }
