@@ -79,7 +79,8 @@ internal sealed class DataParallelGradients : IDisposable
                 : (g.dtype == ScalarType.Float32 ? g : g.to(ScalarType.Float32)).DetachFromDisposeScope()).ToArray();
         }
 
-        if (workers.Length == 0)
+        // One shard (a GPU, one thread, or a batch too small to split) is computed on the calling thread with torch's own threads.
+        if (shards == 1)
             ComputeShard(0);
         else
             Worker.RunAll(workers, ComputeShard);
