@@ -108,7 +108,7 @@ internal sealed class BareTrainer : IDisposable
         parameters = bf16?.MasterParameters.ToArray() ?? weights;
         optimizer = new AdamWOptimizer(parameters, weightDecay: 0.01);
         if (!onePiece && (device ?? CPU).type == DeviceType.CPU)
-            gradients = new DataParallelGradients(get_num_threads());
+            gradients = new DataParallelGradients(get_num_threads(), shape.Causal ? 1 : DataParallelGradients.TabularRowsPerShard);
         this.learningRate = learningRate;
         noiseSeeds = new Random(seed);
     }

@@ -28,17 +28,21 @@ namespace MLNetMixers.Training;
 internal sealed class DataParallelGradients : IDisposable
 {
     /// <summary>
-    /// The fewest rows worth a thread: a shard's forward and backward pass costs about a hundred operator dispatches of a
-    /// few microseconds each, against about a millisecond per row at the tabular benchmark shape on one thread.
+    /// The fewest tabular rows worth a thread: a shard's forward and backward pass costs about a hundred operator
+    /// dispatches of a few microseconds each, against about a millisecond per row at the tabular benchmark shape on one thread.
     /// </summary>
-    internal const int MinimumRowsPerShard = 8;
+    internal const int TabularRowsPerShard = 8;
 
     private readonly Worker[] workers;
+    private readonly int minimumRowsPerShard;
 
     /// <param name="threads">Shards, each on its own thread: torch's thread count on the CPU; 1 computes on the calling thread (GPUs).</param>
-    public DataParallelGradients(int threads)
+    /// <param name="minimumRowsPerShard">The fewest rows worth a thread; smaller batches are split into fewer shards.</param>
+    public DataParallelGradients(int threads, int minimumRowsPerShard = TabularRowsPerShard)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(minimumRowsPerShard, 1);
+        this.minimumRowsPerShard = minimumRowsPerShard;
         workers = threads == 1 ? [] : StartWorkers(threads);
     }
 
@@ -57,7 +61,7 @@ internal sealed class DataParallelGradients : IDisposable
                          IReadOnlyList<Parameter> differentiated, IReadOnlyList<Parameter> receivers)
     {
         long rows = inputs.shape[0];
-        int shards = (int)Math.Clamp(rows / MinimumRowsPerShard, 1, Math.Max(1, workers.Length));
+        int shards = (int)Math.Clamp(rows / minimumRowsPerShard, 1, Math.Max(1, workers.Length));
         var sums = new Tensor?[shards][];
         var losses = new double[shards];
         var inputList = differentiated.Cast<Tensor>().ToList();
