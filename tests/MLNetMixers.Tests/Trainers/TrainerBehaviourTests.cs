@@ -292,4 +292,15 @@ public class TrainerDeterminismTests
         var other = Train(seed: 6, threads: 2);
         Assert.Contains(Enumerable.Range(0, first.Length), i => !first[i].SequenceEqual(other[i]));
     }
+
+    [Fact]
+    public void AModelTrainedAlongsideAnotherIsTheModelTrainedAlone()
+    {
+        // Dropout masks come from generators of the run's own; torch's process-wide one is only used, under a lock, to initialise.
+        var alone = Train(seed: 5);
+        var together = new float[2][][];
+        Parallel.For(0, 2, new ParallelOptions { MaxDegreeOfParallelism = 2 }, i => together[i] = Train(seed: i == 0 ? 5 : 9));
+        for (int i = 0; i < alone.Length; i++)
+            Assert.Equal(alone[i], together[0][i]);
+    }
 }
