@@ -76,17 +76,25 @@ internal sealed record ModelShape(string Name, bool Causal, int Batch, int Seque
 
 /// <summary>
 /// A bare TorchSharp training loop: tokens already in a tensor, AdamW, cross-entropy; float32 or bfloat16
-/// (<see cref="BFloat16Training"/>). What the trainers' throughput is compared against.
+/// (<see cref="BFloat16Training"/>). What the trainers' throughput is compared against. On the CPU its step is the
+/// trainers' own: the batch's gradient summed over shards, one per torch thread, each on a thread of its own
+/// (<see cref="DataParallelGradients"/>); <c>onePiece</c> runs one forward and backward over the whole batch on
+/// libtorch's own threads instead, for comparison.
 /// </summary>
 internal sealed class BareTrainer : IDisposable
 {
     private readonly Module<Tensor, Tensor> model;
     private readonly BFloat16Training? bf16;
+    private readonly Parameter[] weights;
+    private readonly Parameter[] parameters;
     private readonly AdamWOptimizer optimizer;
+    private readonly DataParallelGradients? gradients;
     private readonly double learningRate;
     private readonly bool causal;
+    private readonly Random noiseSeeds;
 
-    public BareTrainer(ModelShape shape, bool bfloat16, int seed, double learningRate = 1e-3, double dropout = 0.0, Module<Tensor, Tensor>? model = null, Device? device = null)
+    public BareTrainer(ModelShape shape, bool bfloat16, int seed, double learningRate = 1e-3, double dropout = 0.0, Module<Tensor, Tensor>? model = null,
+                       Device? device = null, bool onePiece = false)
     {
         random.manual_seed(seed);
         this.model = model ?? shape.CreateModel(dropout);
@@ -94,14 +102,15 @@ internal sealed class BareTrainer : IDisposable
             this.model.to(device);
         this.model.train();
         causal = shape.Causal;
-        IEnumerable<Parameter> parameters = this.model.parameters();
         if (bfloat16)
-        {
             bf16 = new BFloat16Training(this.model);
-            parameters = bf16.MasterParameters;
-        }
+        weights = this.model.parameters().ToArray();
+        parameters = bf16?.MasterParameters.ToArray() ?? weights;
         optimizer = new AdamWOptimizer(parameters, weightDecay: 0.01);
+        if (!onePiece && (device ?? CPU).type == DeviceType.CPU)
+            gradients = new DataParallelGradients(get_num_threads(), shape.Causal ? 1 : DataParallelGradients.TabularRowsPerShard);
         this.learningRate = learningRate;
+        noiseSeeds = new Random(seed);
     }
 
     public Module<Tensor, Tensor> Model => model;
@@ -110,25 +119,31 @@ internal sealed class BareTrainer : IDisposable
     public float Step(Tensor tokens, Tensor targets)
     {
         using var scope = NewDisposeScope();
-        model.zero_grad();
-        var output = model.forward(tokens).to(ScalarType.Float32);
-        var loss = causal
-            ? functional.cross_entropy(output.view(-1, output.shape[^1]), targets.view(-1))
-            : functional.cross_entropy(output, targets);
-        loss.backward();
-        if (bf16 is null)
+        float loss;
+        if (gradients is not null)
         {
-            nn.utils.clip_grad_norm_(model.parameters(), 1.0);
-            optimizer.Step(learningRate);
+            loss = gradients.Compute((x, y) => LossSum(model.forward(x), y), tokens, targets, targets.numel(), (ulong)noiseSeeds.NextInt64(), weights, parameters);
         }
         else
         {
-            bf16.CopyGradientsToMaster();
-            nn.utils.clip_grad_norm_(bf16.MasterParameters, 1.0);
-            optimizer.Step(learningRate);
-            bf16.CopyMasterToModel();
+            model.zero_grad();
+            var mean = LossSum(model.forward(tokens), targets) / targets.numel();
+            mean.backward();
+            bf16?.CopyGradientsToMaster();
+            loss = mean.item<float>();
         }
-        return loss.item<float>();
+        nn.utils.clip_grad_norm_(parameters, 1.0);
+        optimizer.Step(learningRate);
+        bf16?.CopyMasterToModel();
+        return loss;
+    }
+
+    private Tensor LossSum(Tensor output, Tensor targets)
+    {
+        output = output.to(ScalarType.Float32);
+        return causal
+            ? functional.cross_entropy(output.view(-1, output.shape[^1]), targets.reshape(-1), reduction: Reduction.Sum)
+            : functional.cross_entropy(output, targets, reduction: Reduction.Sum);
     }
 
     /// <summary>Loss without a step (evaluation mode: no dropout, no gradients).</summary>
@@ -137,12 +152,9 @@ internal sealed class BareTrainer : IDisposable
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         model.eval();
-        var output = model.forward(tokens).to(ScalarType.Float32);
+        var output = model.forward(tokens);
         model.train();
-        var loss = causal
-            ? functional.cross_entropy(output.view(-1, output.shape[^1]), targets.view(-1))
-            : functional.cross_entropy(output, targets);
-        return loss.item<float>();
+        return (LossSum(output, targets) / targets.numel()).item<float>();
     }
 
     /// <summary>Random token ids and targets of the shape's size (what the bare step benchmark feeds).</summary>
@@ -158,6 +170,7 @@ internal sealed class BareTrainer : IDisposable
 
     public void Dispose()
     {
+        gradients?.Dispose();
         optimizer.Dispose();
         bf16?.Dispose();
         model.Dispose();

@@ -22,7 +22,9 @@ internal sealed class StepProfileBenchmark : IBenchmark
 
         using var scope = NewDisposeScope();
         var (tokens, targets) = BareTrainer.RandomBatch(shape, seed: 1);
-        using var trainer = new BareTrainer(shape, bfloat16: false, seed: 1);
+        // The operator rows profile one forward and backward over the whole batch; the trainers split it into shards, one per thread.
+        using var trainer = new BareTrainer(shape, bfloat16: false, seed: 1, onePiece: true);
+        using var sharded = new BareTrainer(shape, bfloat16: false, seed: 1);
         var parameters = trainer.Model.parameters().ToArray();
         var optimizer = new AdamWOptimizer(parameters, weightDecay: 0.01);
 
@@ -38,7 +40,8 @@ internal sealed class StepProfileBenchmark : IBenchmark
 
         var parts = new List<(string Name, double Flops, Action Run)>
         {
-            ("whole step (forward + backward + clip + AdamW)", shape.StepFlops, () => trainer.Step(tokens, targets)),
+            ("whole step (forward + backward + clip + AdamW), in one piece", shape.StepFlops, () => trainer.Step(tokens, targets)),
+            ($"whole step, the trainers' way: {get_num_threads()} shard(s), a thread each", shape.StepFlops, () => sharded.Step(tokens, targets)),
             ("whole step with libtorch's GELU and LayerNorm (the library's fused kernels off)", shape.StepFlops, () => WithoutFusedKernels(() => trainer.Step(tokens, targets))),
             ("forward only", shape.StepFlops / 3, () => { using var s = NewDisposeScope(); trainer.Model.forward(tokens); }),
             ("forward + backward", shape.StepFlops, () =>

@@ -20,7 +20,7 @@ internal sealed class MixerBlock : Module<Tensor, Tensor>
     private readonly LayerNorm channelNorm;
     private readonly Linear expand;
     private readonly Linear contract;
-    private readonly Dropout dropout;
+    private readonly SeededDropout dropout;
 
     /// <param name="sequenceLength">T, the number of positions mixed.</param>
     /// <param name="width">d, the feature width.</param>
@@ -40,7 +40,7 @@ internal sealed class MixerBlock : Module<Tensor, Tensor>
         channelNorm = LayerNorm(width);
         expand = Linear(width, mlpRatio * width);
         contract = Linear(mlpRatio * width, width);
-        this.dropout = Dropout(dropout);
+        this.dropout = new SeededDropout(dropout);
         RegisterComponents();
     }
 

@@ -19,7 +19,7 @@ internal sealed class MlpBaseline : TabularModel
     private readonly Embedding tokenEmbedding;
     private readonly ModuleList<Linear> hidden;
     private readonly Linear head;
-    private readonly Dropout dropout;
+    private readonly SeededDropout dropout;
 
     public MlpBaseline(int sequenceLength, int vocabularySize, int outputs, int width, int depth, int mlpRatio, double dropout)
         : base(nameof(MlpBaseline))
@@ -30,7 +30,7 @@ internal sealed class MlpBaseline : TabularModel
             .Select(i => Linear(i == 0 ? sequenceLength * width : units, units))
             .ToArray());
         head = Linear(depth == 0 ? sequenceLength * width : units, outputs);
-        this.dropout = Dropout(dropout);
+        this.dropout = new SeededDropout(dropout);
         RegisterComponents();
     }
 

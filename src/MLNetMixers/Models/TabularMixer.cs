@@ -44,7 +44,7 @@ internal sealed class TabularMixer : TabularModel
     private readonly ModuleList<MixerBlock> blocks;
     private readonly LayerNorm finalNorm;
     private readonly Linear head;
-    private readonly Dropout embeddingDropout;
+    private readonly SeededDropout embeddingDropout;
 
     public TabularMixer(TabularMixerConfig config) : base(nameof(TabularMixer))
     {
@@ -57,7 +57,7 @@ internal sealed class TabularMixer : TabularModel
         finalNorm = LayerNorm(config.Width);
         int headInputs = config.Head == TabularHead.Flatten ? config.SequenceLength * config.Width : config.Width;
         head = Linear(headInputs, config.Outputs);
-        embeddingDropout = Dropout(config.Dropout);
+        embeddingDropout = new SeededDropout(config.Dropout);
         RegisterComponents();
     }
 

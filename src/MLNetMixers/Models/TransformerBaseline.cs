@@ -20,7 +20,7 @@ internal sealed class TransformerBaseline : TabularModel
     private readonly ModuleList<EncoderBlock> blocks;
     private readonly LayerNorm finalNorm;
     private readonly Linear head;
-    private readonly Dropout embeddingDropout;
+    private readonly SeededDropout embeddingDropout;
 
     public TransformerBaseline(int sequenceLength, int vocabularySize, int outputs, int width, int depth, int mlpRatio, int heads, double dropout)
         : base(nameof(TransformerBaseline))
@@ -30,7 +30,7 @@ internal sealed class TransformerBaseline : TabularModel
         blocks = new ModuleList<EncoderBlock>(Enumerable.Range(0, depth).Select(_ => new EncoderBlock(width, mlpRatio, heads, dropout)).ToArray());
         finalNorm = LayerNorm(width);
         head = Linear(sequenceLength * width, outputs);
-        embeddingDropout = Dropout(dropout);
+        embeddingDropout = new SeededDropout(dropout);
         RegisterComponents();
     }
 
@@ -52,7 +52,7 @@ internal sealed class TransformerBaseline : TabularModel
         private readonly LayerNorm mlpNorm;
         private readonly Linear expand;
         private readonly Linear contract;
-        private readonly Dropout dropout;
+        private readonly SeededDropout dropout;
 
         public EncoderBlock(int width, int mlpRatio, int heads, double dropout) : base(nameof(EncoderBlock))
         {
@@ -61,7 +61,7 @@ internal sealed class TransformerBaseline : TabularModel
             mlpNorm = LayerNorm(width);
             expand = Linear(width, mlpRatio * width);
             contract = Linear(mlpRatio * width, width);
-            this.dropout = Dropout(dropout);
+            this.dropout = new SeededDropout(dropout);
             RegisterComponents();
         }
 

@@ -48,6 +48,9 @@ internal static class LanguageModelTrainer
         pch.SetHeader(new ProgressHeader(["loss"], ["step"]), e => e.SetProgress(0, step, options.Steps));
 
         model.train();
+        var weights = model.parameters().ToArray();
+        // A sequence of n_ctx tokens is worth a thread of its own.
+        using var gradients = new DataParallelGradients(device.type == DeviceType.CPU ? get_num_threads() : 1, minimumRowsPerShard: 1);
         var clock = Stopwatch.StartNew();
         double lossSum = 0;
         int lossCount = 0, stepsSinceReport = 0;
@@ -67,14 +70,13 @@ internal static class LanguageModelTrainer
             using (var scope = NewDisposeScope())
             {
                 var (inputs, targets) = SampleBatch(stream, window, options.BatchSize, options.Seed, step, device);
-                var logits = model.forward(inputs);
-                var loss = nn.functional.cross_entropy(logits.reshape(-1, config.VocabularySize), targets.reshape(-1));
-                model.zero_grad();
-                loss.backward();
+                // Dropout noise seeded by (seed, step), like the windows: a resumed run repeats the uninterrupted one.
+                lastLoss = gradients.Compute(
+                    (x, y) => nn.functional.cross_entropy(model.forward(x).reshape(-1, config.VocabularySize), y.reshape(-1), reduction: nn.Reduction.Sum),
+                    inputs, targets, targets.numel(), DataParallelGradients.Mix((ulong)options.Seed, (ulong)step), weights, weights);
                 if (options.GradientClipNorm > 0)
-                    nn.utils.clip_grad_norm_(model.parameters(), options.GradientClipNorm);
+                    nn.utils.clip_grad_norm_(weights, options.GradientClipNorm);
                 optimizer.Step(lr);
-                lastLoss = loss.item<float>();
             }
             if (!float.IsFinite(lastLoss))
                 throw new InvalidOperationException($"The training loss became {lastLoss} at step {step}; lower LearningRate or raise GradientClipNorm.");

@@ -56,8 +56,12 @@ internal sealed class MixerTrainingLoop
                        "training will be correct but slower than Float32.");
         // bfloat16 compute with float32 master weights: the optimizer, clipping and best-weight snapshots see the masters.
         using var bf16 = options.Precision == MixerPrecision.BFloat16 ? new BFloat16Training(model) : null;
-        var parameters = bf16?.MasterParameters.ToArray() ?? model.parameters().ToArray();
+        var weights = model.parameters().ToArray();
+        var parameters = bf16?.MasterParameters.ToArray() ?? weights;
         using var optimizer = new AdamWOptimizer(parameters, options.WeightDecay);
+        // On the CPU each torch thread becomes a thread of its own computing a shard of every batch.
+        using var gradients = new DataParallelGradients(device.type == DeviceType.CPU ? get_num_threads() : 1);
+        var noiseSeeds = new Random(seed);
 
         using var tokens = train.Tokens.to(device);
         using var targets = tensor(trainTargets, device: device).to(objective.TargetType);
@@ -87,7 +91,7 @@ internal sealed class MixerTrainingLoop
                     options.CancellationToken.ThrowIfCancellationRequested();
                     int count = Math.Min(batchSize, rows - start);
                     double lr = LearningRateAt(ScheduleStep(step, totalSteps, clock.Elapsed), totalSteps, warmupSteps);
-                    float loss = Step(model, bf16, optimizer, parameters, tokens, targets, epochOrder.narrow(0, start, count), lr);
+                    float loss = Step(model, bf16, gradients, optimizer, weights, parameters, tokens, targets, epochOrder.narrow(0, start, count), lr, (ulong)noiseSeeds.NextInt64());
                     step++;
                     rowsSeen += count;
                     if (!float.IsFinite(loss))
@@ -150,9 +154,9 @@ internal sealed class MixerTrainingLoop
             if (bestWeights is not null)
             {
                 using var noGrad = no_grad();
-                var weights = model.parameters().ToArray();
-                for (int i = 0; i < weights.Length; i++)
-                    weights[i].copy_(bestWeights[i]);
+                var restored = model.parameters().ToArray();  // new tensors if bfloat16 training converted the model back
+                for (int i = 0; i < restored.Length; i++)
+                    restored[i].copy_(bestWeights[i]);
             }
         }
         finally
@@ -162,21 +166,20 @@ internal sealed class MixerTrainingLoop
         }
     }
 
-    private float Step(TabularModel model, BFloat16Training? bf16, AdamWOptimizer optimizer, Parameter[] parameters, Tensor tokens, Tensor targets, Tensor batch, double lr)
+    private float Step(TabularModel model, BFloat16Training? bf16, DataParallelGradients gradients, AdamWOptimizer optimizer,
+                       Parameter[] weights, Parameter[] parameters, Tensor tokens, Tensor targets, Tensor batch, double lr, ulong noiseSeed)
     {
         using var scope = NewDisposeScope();
         var x = tokens.index_select(0, batch).to(ScalarType.Int64);
         var y = targets.index_select(0, batch);
-        // The loss is computed in float32 whatever the network's precision.
-        var loss = objective.Loss(model.forward(x).to(ScalarType.Float32), y);
-        model.zero_grad();
-        loss.backward();
-        bf16?.CopyGradientsToMaster();
+        // The loss is computed in float32 whatever the network's precision; bfloat16 gradients go straight to the float32 masters.
+        float loss = gradients.Compute((rows, rowTargets) => objective.LossSum(model.forward(rows).to(ScalarType.Float32), rowTargets),
+            x, y, objective.LossDenominator(y), noiseSeed, weights, parameters);
         if (options.GradientClipNorm > 0)
             nn.utils.clip_grad_norm_(parameters, options.GradientClipNorm);
         optimizer.Step(lr);
         bf16?.CopyMasterToModel();
-        return loss.item<float>();
+        return loss;
     }
 
     /// <summary>The validation metric over every validation row, in batches, without dropout.</summary>

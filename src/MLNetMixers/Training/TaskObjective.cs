@@ -13,8 +13,15 @@ internal abstract class TaskObjective
     /// <summary>float32 targets (binary 0/1, standardised regression) or int64 class indices.</summary>
     public virtual ScalarType TargetType => ScalarType.Float32;
 
-    /// <summary>Mean training loss of a batch: outputs [B, Outputs], targets [B].</summary>
-    public abstract Tensor Loss(Tensor outputs, Tensor targets);
+    /// <summary>
+    /// The training loss summed over some of a batch's rows: outputs [b, Outputs], targets [b]. The batch's loss is the
+    /// sum over its shards divided by <see cref="LossDenominator"/> of the whole batch, which is what the mean reduction
+    /// would give in one piece.
+    /// </summary>
+    public abstract Tensor LossSum(Tensor outputs, Tensor targets);
+
+    /// <summary>What a batch's summed loss is divided by: its row count, or the sum of its rows' class weights.</summary>
+    public virtual double LossDenominator(Tensor targets) => targets.shape[0];
 
     public abstract string ValidationMetricName { get; }
 
@@ -27,7 +34,7 @@ internal sealed class BinaryObjective(double labelSmoothing, double positiveClas
 {
     public override int Outputs => 1;
 
-    public override Tensor Loss(Tensor outputs, Tensor targets)
+    public override Tensor LossSum(Tensor outputs, Tensor targets)
     {
         // Smoothing pulls 0/1 targets toward 1/2: y' = y (1 - eps) + eps / 2.
         var smoothed = targets;
@@ -39,7 +46,7 @@ internal sealed class BinaryObjective(double labelSmoothing, double positiveClas
             smoothed = targets.mul(keep).add_(shift);
         }
         using var positiveWeight = positiveClassWeight != 1 ? tensor((float)positiveClassWeight, device: outputs.device) : null;
-        return functional.binary_cross_entropy_with_logits(outputs.squeeze(1), smoothed, pos_weights: positiveWeight);
+        return functional.binary_cross_entropy_with_logits(outputs.squeeze(1), smoothed, pos_weights: positiveWeight, reduction: Reduction.Sum);
     }
 
     public override string ValidationMetricName => "LogLoss";
@@ -51,17 +58,36 @@ internal sealed class BinaryObjective(double labelSmoothing, double positiveClas
 /// <summary>Cross-entropy over K logits, with label smoothing and optional class weights.</summary>
 internal sealed class MulticlassObjective(int classes, double labelSmoothing, float[]? classWeights) : TaskObjective
 {
+    private readonly Lock weightsLock = new();
     private Tensor? weights;
 
     public override int Outputs => classes;
 
     public override ScalarType TargetType => ScalarType.Int64;
 
-    public override Tensor Loss(Tensor outputs, Tensor targets)
+    public override Tensor LossSum(Tensor outputs, Tensor targets)
+        => functional.cross_entropy(outputs, targets, weight: WeightsOn(outputs.device), reduction: Reduction.Sum, label_smoothing: labelSmoothing);
+
+    /// <summary>The sum of the rows' class weights (what cross-entropy's mean reduction divides by).</summary>
+    public override double LossDenominator(Tensor targets)
     {
-        if (classWeights is not null && (weights is null || weights.device != outputs.device))
-            weights = tensor(classWeights, device: outputs.device).DetachFromDisposeScope();
-        return functional.cross_entropy(outputs, targets, weight: weights, label_smoothing: labelSmoothing);
+        if (classWeights is null)
+            return base.LossDenominator(targets);
+        using var scope = NewDisposeScope();
+        return WeightsOn(targets.device)!.index_select(0, targets).sum().item<float>();
+    }
+
+    /// <summary>The class weights on <paramref name="device"/>, made once (shards on other threads only read them).</summary>
+    private Tensor? WeightsOn(Device device)
+    {
+        if (classWeights is null)
+            return null;
+        lock (weightsLock)
+        {
+            if (weights is null || weights.device != device)
+                weights = tensor(classWeights, device: device).DetachFromDisposeScope();
+            return weights;
+        }
     }
 
     public override string ValidationMetricName => "LogLoss";
@@ -75,7 +101,7 @@ internal sealed class RegressionObjective(double targetStd) : TaskObjective
 {
     public override int Outputs => 1;
 
-    public override Tensor Loss(Tensor outputs, Tensor targets) => functional.mse_loss(outputs.squeeze(1), targets);
+    public override Tensor LossSum(Tensor outputs, Tensor targets) => functional.mse_loss(outputs.squeeze(1), targets, Reduction.Sum);
 
     public override string ValidationMetricName => "RMSE";
 

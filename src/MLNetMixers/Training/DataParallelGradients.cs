@@ -1,0 +1,224 @@
+using System.Runtime.ExceptionServices;
+using MLNetMixers.Models;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace MLNetMixers.Training;
+
+/// <summary>
+/// A batch's gradient as the sum of its shards' gradients, one shard per torch thread, each computed on a thread of its
+/// own that runs torch on one thread:
+/// <code>
+///   ∇L(batch) = Σ_k ∇( Σ_{rows i in shard k} ℓ_i ) / denominator(batch)
+/// </code>
+/// </summary>
+/// <remarks>
+/// Why not one forward and backward over the whole batch on libtorch's own threads: a mixer's operators are small (the
+/// channel MLP's matmuls have K = d = 64 at the tabular shape) and between them come LayerNorm, GELU and residual adds,
+/// so libtorch's intra-op parallelism keeps stopping and restarting its team, and the fused kernels (Models/CpuKernels.cs)
+/// only run on one thread. Each thread here runs its whole shard, the fused kernels included, and the threads meet once
+/// per step. benchmarks/results/ModelStep.md compares the two at the benchmark shapes.
+/// <para>
+/// Reproducible: each shard's dropout draws from a generator seeded by the step's noise seed and the shard's index
+/// (<see cref="SeededDropout"/>), and the shards' gradients are added in a fixed order, so a seeded run repeats bit for
+/// bit on the same thread count.
+/// </para>
+/// </remarks>
+internal sealed class DataParallelGradients : IDisposable
+{
+    /// <summary>
+    /// The fewest tabular rows worth a thread: a shard's forward and backward pass costs about a hundred operator
+    /// dispatches of a few microseconds each, against about a millisecond per row at the tabular benchmark shape on one thread.
+    /// </summary>
+    internal const int TabularRowsPerShard = 8;
+
+    private readonly Worker[] workers;
+    private readonly int minimumRowsPerShard;
+
+    /// <param name="threads">Shards, each on its own thread: torch's thread count on the CPU; 1 computes on the calling thread (GPUs).</param>
+    /// <param name="minimumRowsPerShard">The fewest rows worth a thread; smaller batches are split into fewer shards.</param>
+    public DataParallelGradients(int threads, int minimumRowsPerShard = TabularRowsPerShard)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(minimumRowsPerShard, 1);
+        this.minimumRowsPerShard = minimumRowsPerShard;
+        workers = threads == 1 ? [] : StartWorkers(threads);
+    }
+
+    /// <summary>
+    /// Sets the gradient of every parameter of <paramref name="receivers"/> to the gradient of the batch's loss with
+    /// respect to the matching parameter of <paramref name="differentiated"/>, and returns that loss.
+    /// </summary>
+    /// <param name="lossSum">The loss summed over a shard's rows, from its inputs and targets (run on the worker threads).</param>
+    /// <param name="inputs">The batch's inputs, rows first.</param>
+    /// <param name="targets">The batch's targets, rows first.</param>
+    /// <param name="denominator">What the batch's summed loss is divided by (its rows, or its rows' class weights).</param>
+    /// <param name="noiseSeed">Seeds each shard's dropout together with the shard's index.</param>
+    /// <param name="differentiated">The weights the network computes with.</param>
+    /// <param name="receivers">Where the gradients go: the same weights, or their float32 masters in bfloat16 training.</param>
+    public float Compute(Func<Tensor, Tensor, Tensor> lossSum, Tensor inputs, Tensor targets, double denominator, ulong noiseSeed,
+                         IReadOnlyList<Parameter> differentiated, IReadOnlyList<Parameter> receivers)
+    {
+        long rows = inputs.shape[0];
+        int shards = (int)Math.Clamp(rows / minimumRowsPerShard, 1, Math.Max(1, workers.Length));
+        var sums = new Tensor?[shards][];
+        var losses = new double[shards];
+        var inputList = differentiated.Cast<Tensor>().ToList();
+
+        void ComputeShard(int shard)
+        {
+            if (shard >= shards)
+                return;
+            using var scope = NewDisposeScope();
+            long start = rows * shard / shards, count = rows * (shard + 1) / shards - start;
+            using var generator = new Generator(Mix(noiseSeed, (ulong)shard));
+            using var noise = SeededDropout.UseGenerator(generator);
+            using var share = (1 / denominator).ToScalar();
+            var loss = lossSum(inputs.narrow(0, start, count), targets.narrow(0, start, count)).mul(share);
+            var gradients = autograd.grad([loss], inputList, allow_unused: true);
+            losses[shard] = loss.item<float>();
+            // bfloat16 gradients are added in float32.
+            sums[shard] = gradients.Select(g => g is null || g.IsInvalid ? null
+                : (g.dtype == ScalarType.Float32 ? g : g.to(ScalarType.Float32)).DetachFromDisposeScope()).ToArray();
+        }
+
+        // One shard (a GPU, one thread, or a batch too small to split) is computed on the calling thread with torch's own threads.
+        if (shards == 1)
+            ComputeShard(0);
+        else
+            Worker.RunAll(workers, ComputeShard);
+
+        using var noGrad = no_grad();
+        for (int i = 0; i < receivers.Count; i++)
+        {
+            Tensor? total = null;
+            foreach (var sum in sums)
+            {
+                if (sum[i] is not { } part)
+                    continue;
+                if (total is null)
+                {
+                    total = part;
+                }
+                else
+                {
+                    total.add_(part);
+                    part.Dispose();
+                }
+            }
+            if (total is null || total.dtype == receivers[i].dtype)
+            {
+                receivers[i].grad = total;
+            }
+            else
+            {
+                using var cast = total.to(receivers[i].dtype);
+                receivers[i].grad = cast;
+            }
+            total?.Dispose();
+        }
+        return (float)losses.Sum();
+    }
+
+    public void Dispose()
+    {
+        foreach (var worker in workers)
+            worker.Dispose();
+    }
+
+    /// <summary>SplitMix64 of the seed and the index: independent streams for neighbouring shards and steps.</summary>
+    internal static ulong Mix(ulong seed, ulong index)
+    {
+        ulong z = seed + 0x9E3779B97F4A7C15UL * (index + 1);
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        return z ^ (z >> 31);
+    }
+
+    /// <summary>
+    /// Starts <paramref name="count"/> threads, each with torch set to one thread, then restores the calling thread's
+    /// setting as the process default (torch's setter also changes the count new threads start with).
+    /// </summary>
+    private static Worker[] StartWorkers(int count)
+    {
+        int callerThreads = get_num_threads();
+        var started = Enumerable.Range(0, count).Select(i => new Worker(i)).ToArray();
+        foreach (var worker in started)
+            worker.Ready.Wait();
+        set_num_threads(callerThreads);
+        return started;
+    }
+
+    /// <summary>A thread that runs torch on one thread and computes its shard of each step when asked.</summary>
+    private sealed class Worker : IDisposable
+    {
+        private readonly int index;
+        private readonly Thread thread;
+        private readonly SemaphoreSlim start = new(0);
+        private Action<int>? work;
+        private CountdownEvent? finished;
+        private ExceptionDispatchInfo? failure;
+
+        public Worker(int index)
+        {
+            this.index = index;
+            thread = new Thread(Loop) { IsBackground = true, Name = $"MLNetMixers gradient worker {index}" };
+            thread.Start();
+        }
+
+        public ManualResetEventSlim Ready { get; } = new();
+
+        /// <summary>Runs <paramref name="share"/>(i) on worker i, for every worker, and waits; rethrows the first failure.</summary>
+        public static void RunAll(Worker[] workers, Action<int> share)
+        {
+            using var finished = new CountdownEvent(workers.Length);
+            foreach (var worker in workers)
+            {
+                worker.work = share;
+                worker.finished = finished;
+                worker.failure = null;
+                worker.start.Release();
+            }
+            finished.Wait();
+            foreach (var worker in workers)
+                worker.failure?.Throw();
+        }
+
+        private void Loop()
+        {
+            // Reading the count first runs libtorch's once-per-thread initialisation, which would otherwise happen at the
+            // first operator and reset this thread to the process default.
+            get_num_threads();
+            set_num_threads(1);
+            Ready.Set();
+            while (true)
+            {
+                start.Wait();
+                if (work is not { } share)
+                    return;
+                try
+                {
+                    share(index);
+                }
+                catch (Exception e)
+                {
+                    failure = ExceptionDispatchInfo.Capture(e);
+                }
+                finally
+                {
+                    finished!.Signal();
+                }
+            }
+        }
+
+        public void Dispose()
+        {
+            work = null;
+            start.Release();
+            thread.Join();
+            start.Dispose();
+            Ready.Dispose();
+        }
+    }
+}
