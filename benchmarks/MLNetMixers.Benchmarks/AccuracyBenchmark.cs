@@ -3,6 +3,7 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Trainers.FastTree;
 using Microsoft.ML.Trainers.LightGbm;
+using MLNetMixers.Training;
 
 namespace MLNetMixers.Benchmarks;
 
@@ -112,7 +113,7 @@ internal sealed class AccuracyBenchmark : IBenchmark
             sequenceLength = encoder.SequenceLength;
             var encodedTrain = encoder.Transform(split.TrainSet);
             // Filters and caches may not know their row count (null): count, or the epochs are sized for zero rows.
-            long trainRows = split.TrainSet.GetRowCount() ?? CountRows(split.TrainSet);
+            long trainRows = RowCount.Of(split.TrainSet);
             // The folds are the same size: one probe per dataset, on the first fold.
             if (epochs == 0)
                 epochs = context.Smoke ? 1 : EpochsFor(ml, dataset.Kind, encodedTrain, trainRows, out stepSeconds);
@@ -275,15 +276,6 @@ internal sealed class AccuracyBenchmark : IBenchmark
             : last.Elapsed.TotalSeconds / Math.Max(1, last.Step);
         double epochSeconds = stepSeconds * Math.Ceiling(trainRows / (double)Math.Min(defaults.BatchSize, trainRows));
         return (int)Math.Clamp(Math.Floor(MixerBudgetPerFold.TotalSeconds / epochSeconds), Math.Min(MinimumEpochs, defaults.Epochs), defaults.Epochs);
-    }
-
-    private static long CountRows(IDataView data)
-    {
-        long rows = 0;
-        using var cursor = data.GetRowCursor([]);
-        while (cursor.MoveNext())
-            rows++;
-        return rows;
     }
 
     /// <summary>How long the probe trains to measure the step time.</summary>
