@@ -35,6 +35,7 @@ internal sealed class DataParallelGradients : IDisposable
 
     private readonly Worker[] workers;
     private readonly int minimumRowsPerShard;
+    private bool disposed;
 
     /// <param name="threads">Shards, each on its own thread: torch's thread count on the CPU; 1 computes on the calling thread (GPUs).</param>
     /// <param name="minimumRowsPerShard">The fewest rows worth a thread; smaller batches are split into fewer shards.</param>
@@ -43,7 +44,7 @@ internal sealed class DataParallelGradients : IDisposable
         ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(minimumRowsPerShard, 1);
         this.minimumRowsPerShard = minimumRowsPerShard;
-        workers = threads == 1 ? [] : StartWorkers(threads);
+        workers = threads == 1 ? [] : WorkerPool.Rent(threads);
     }
 
     /// <summary>
@@ -121,10 +122,12 @@ internal sealed class DataParallelGradients : IDisposable
         return (float)losses.Sum();
     }
 
+    /// <summary>Hands the worker threads back to the pool (they keep running, parked, for the next training run).</summary>
     public void Dispose()
     {
-        foreach (var worker in workers)
-            worker.Dispose();
+        if (!disposed)
+            WorkerPool.Return(workers);
+        disposed = true;
     }
 
     /// <summary>SplitMix64 of the seed and the index: independent streams for neighbouring shards and steps.</summary>
@@ -137,52 +140,83 @@ internal sealed class DataParallelGradients : IDisposable
     }
 
     /// <summary>
-    /// Starts <paramref name="count"/> threads, each with torch set to one thread, then restores the calling thread's
-    /// setting as the process default (torch's setter also changes the count new threads start with).
+    /// Worker threads outlive a training run. Each thread's malloc arena keeps the heap its shards grew, so the next run
+    /// (the next fold, the next Fit) computes at full speed at once instead of page-faulting its activations in again
+    /// over its first steps; a run takes idle workers and starts new ones only when none are idle.
     /// </summary>
-    private static Worker[] StartWorkers(int count)
+    private static class WorkerPool
     {
-        int callerThreads = get_num_threads();
-        var started = Enumerable.Range(0, count).Select(i => new Worker(i)).ToArray();
-        foreach (var worker in started)
-            worker.Ready.Wait();
-        set_num_threads(callerThreads);
-        return started;
+        private static readonly Lock Gate = new();
+        private static readonly Stack<Worker> Idle = new();
+        private static int created;
+
+        public static Worker[] Rent(int count)
+        {
+            var rented = new List<Worker>(count);
+            lock (Gate)
+            {
+                while (rented.Count < count && Idle.TryPop(out var worker))
+                    rented.Add(worker);
+            }
+            if (rented.Count < count)
+            {
+                // Each new thread sets torch to one thread for itself; torch's setter also changes the process default
+                // that threads started later begin with, so the caller's count is set again afterwards.
+                int callerThreads = get_num_threads();
+                var started = Enumerable.Range(0, count - rented.Count).Select(_ => new Worker(Interlocked.Increment(ref created))).ToArray();
+                foreach (var worker in started)
+                    worker.Ready.Wait();
+                set_num_threads(callerThreads);
+                rented.AddRange(started);
+            }
+            return rented.ToArray();
+        }
+
+        public static void Return(Worker[] workers)
+        {
+            lock (Gate)
+            {
+                foreach (var worker in workers)
+                    Idle.Push(worker);
+            }
+        }
     }
 
-    /// <summary>A thread that runs torch on one thread and computes its shard of each step when asked.</summary>
-    private sealed class Worker : IDisposable
+    /// <summary>A thread that runs torch on one thread and computes a shard of each step when asked.</summary>
+    private sealed class Worker
     {
-        private readonly int index;
-        private readonly Thread thread;
         private readonly SemaphoreSlim start = new(0);
+        private int shard;
         private Action<int>? work;
         private CountdownEvent? finished;
         private ExceptionDispatchInfo? failure;
 
-        public Worker(int index)
+        public Worker(int number)
         {
-            this.index = index;
-            thread = new Thread(Loop) { IsBackground = true, Name = $"MLNetMixers gradient worker {index}" };
-            thread.Start();
+            new Thread(Loop) { IsBackground = true, Name = $"MLNetMixers gradient worker {number}" }.Start();
         }
 
         public ManualResetEventSlim Ready { get; } = new();
 
-        /// <summary>Runs <paramref name="share"/>(i) on worker i, for every worker, and waits; rethrows the first failure.</summary>
-        public static void RunAll(Worker[] workers, Action<int> share)
+        /// <summary>Runs <paramref name="compute"/>(i) on worker i, for every worker, and waits; rethrows the first failure.</summary>
+        public static void RunAll(Worker[] workers, Action<int> compute)
         {
             using var finished = new CountdownEvent(workers.Length);
-            foreach (var worker in workers)
+            for (int i = 0; i < workers.Length; i++)
             {
-                worker.work = share;
+                var worker = workers[i];
+                worker.shard = i;
+                worker.work = compute;
                 worker.finished = finished;
                 worker.failure = null;
                 worker.start.Release();
             }
             finished.Wait();
             foreach (var worker in workers)
+            {
+                worker.work = null;
                 worker.failure?.Throw();
+            }
         }
 
         private void Loop()
@@ -195,11 +229,9 @@ internal sealed class DataParallelGradients : IDisposable
             while (true)
             {
                 start.Wait();
-                if (work is not { } share)
-                    return;
                 try
                 {
-                    share(index);
+                    work!(shard);
                 }
                 catch (Exception e)
                 {
@@ -210,15 +242,6 @@ internal sealed class DataParallelGradients : IDisposable
                     finished!.Signal();
                 }
             }
-        }
-
-        public void Dispose()
-        {
-            work = null;
-            start.Release();
-            thread.Join();
-            start.Dispose();
-            Ready.Dispose();
         }
     }
 }
