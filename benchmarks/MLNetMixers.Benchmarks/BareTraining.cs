@@ -146,6 +146,17 @@ internal sealed class BareTrainer : IDisposable
             : functional.cross_entropy(output, targets, reduction: Reduction.Sum);
     }
 
+    /// <summary>
+    /// Seconds per step in steady state: the median of <paramref name="steps"/> steps after as many untimed ones (the
+    /// heap of a thread that has not trained yet grows over its first steps, as in ModelStep's untimed rounds).
+    /// </summary>
+    public double SteadyStepSeconds(Tensor tokens, Tensor targets, int steps)
+    {
+        for (int i = 0; i < steps; i++)
+            Step(tokens, targets);
+        return BenchmarkContext.MedianSeconds(() => Step(tokens, targets), steps);
+    }
+
     /// <summary>Loss without a step (evaluation mode: no dropout, no gradients).</summary>
     public float Loss(Tensor tokens, Tensor targets)
     {

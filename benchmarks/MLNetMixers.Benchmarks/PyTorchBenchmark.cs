@@ -68,10 +68,7 @@ internal sealed class PyTorchBenchmark : IBenchmark
         using var scope = NewDisposeScope();
         using var trainer = new BareTrainer(shape, bfloat16: false, seed: 1);
         var (tokens, targets) = BareTrainer.RandomBatch(shape, seed: 1);
-        // Untimed steps first, as in ModelStep: the heap of a thread that has not trained yet grows over the first steps.
-        for (int i = 0; i < steps; i++)
-            trainer.Step(tokens, targets);
-        return BenchmarkContext.MedianSeconds(() => trainer.Step(tokens, targets), steps) * 1e3;
+        return trainer.SteadyStepSeconds(tokens, targets, steps) * 1e3;
     }
 
     /// <summary>torch.__version__ of /usr/bin/python3, or null when torch is not installed there.</summary>

@@ -76,10 +76,7 @@ internal sealed class TrainerThroughputBenchmark : IBenchmark
         using var scope = NewDisposeScope();
         using var trainer = new BareTrainer(shape, bfloat16: false, seed: 1, dropout: dropout);
         var (tokens, targets) = BareTrainer.RandomBatch(shape, seed: 1);
-        // Untimed steps first, as in ModelStep: the heap of a thread that has not trained yet grows over the first steps.
-        for (int i = 0; i < steps; i++)
-            trainer.Step(tokens, targets);
-        return shape.Batch / BenchmarkContext.MedianSeconds(() => trainer.Step(tokens, targets), steps);
+        return shape.Batch / trainer.SteadyStepSeconds(tokens, targets, steps);
     }
 
     /// <summary>IProgress that runs on the reporting thread (Progress&lt;T&gt; would post to the thread pool).</summary>

@@ -69,8 +69,6 @@ internal sealed class DataParallelGradients : IDisposable
 
         void ComputeShard(int shard)
         {
-            if (shard >= shards)
-                return;
             using var scope = NewDisposeScope();
             long start = rows * shard / shards, count = rows * (shard + 1) / shards - start;
             using var generator = new Generator(Mix(noiseSeed, (ulong)shard));
@@ -88,7 +86,7 @@ internal sealed class DataParallelGradients : IDisposable
         if (shards == 1)
             ComputeShard(0);
         else
-            Worker.RunAll(workers, ComputeShard);
+            Worker.RunAll(workers[..shards], ComputeShard);
 
         using var noGrad = no_grad();
         for (int i = 0; i < receivers.Count; i++)
