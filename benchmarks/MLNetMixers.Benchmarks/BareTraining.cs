@@ -115,6 +115,9 @@ internal sealed class BareTrainer : IDisposable
 
     public Module<Tensor, Tensor> Model => model;
 
+    /// <summary>Seconds each shard of the last step took on its thread; empty for a one-piece step.</summary>
+    public IReadOnlyList<double> LastShardSeconds => gradients?.LastShardSeconds ?? [];
+
     /// <summary>One optimisation step; returns the loss.</summary>
     public float Step(Tensor tokens, Tensor targets)
     {

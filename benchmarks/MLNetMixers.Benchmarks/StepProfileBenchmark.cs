@@ -80,6 +80,41 @@ internal sealed class StepProfileBenchmark : IBenchmark
             + "time the same code. `MLNETMIXERS_BENCH_THREADS=1` measures the one-thread comparison.");
         context.Report.Table(["part", "ms", "share of the step", "matmul GFLOP/s"], rows);
         optimizer.Dispose();
+        ReportShards(context, sharded, tokens, targets, context.Smoke ? 1 : 4 * rounds);
+    }
+
+    /// <summary>
+    /// The sharded step split into its threads' work: each shard's time on its thread, the wait for the slowest, and
+    /// what follows the shards on the calling thread (gradient sum, clip, AdamW).
+    /// </summary>
+    private static void ReportShards(BenchmarkContext context, BareTrainer sharded, Tensor tokens, Tensor targets, int steps)
+    {
+        var step = new List<double>();
+        var fastest = new List<double>();
+        var slowest = new List<double>();
+        for (int i = 0; i < steps; i++)
+        {
+            long started = System.Diagnostics.Stopwatch.GetTimestamp();
+            sharded.Step(tokens, targets);
+            step.Add(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
+            fastest.Add(sharded.LastShardSeconds.Min());
+            slowest.Add(sharded.LastShardSeconds.Max());
+        }
+        var after = step.Zip(slowest, (whole, shard) => whole - shard).ToList();
+        var imbalance = slowest.Zip(fastest, (slow, fast) => slow - fast).ToList();
+        string Ms(List<double> values) => $"{values.Order().ElementAt(values.Count / 2) * 1e3:F1}";
+        string Spread(List<double> values) => $"{values.Min() * 1e3:F1} to {values.Max() * 1e3:F1}";
+        context.Report.Note($"The trainers' step ({sharded.LastShardSeconds.Count} shards, a thread each) over {steps} consecutive steps: "
+            + "median and range per step. A shard is the same work on every thread (the same number of rows), so the gap between "
+            + "the fastest and the slowest shard is time one thread waits for the other.");
+        context.Report.Table(["part", "median ms", "range ms"],
+        [
+            ["whole step", Ms(step), Spread(step)],
+            ["fastest shard (forward + backward on its thread)", Ms(fastest), Spread(fastest)],
+            ["slowest shard", Ms(slowest), Spread(slowest)],
+            ["slowest minus fastest shard", Ms(imbalance), Spread(imbalance)],
+            ["after the slowest shard (hand-off, gradient sum, clip, AdamW)", Ms(after), Spread(after)],
+        ]);
     }
 
     private static void WithoutFusedKernels(Action action)

@@ -37,6 +37,9 @@ internal sealed class DataParallelGradients : IDisposable
     private readonly int minimumRowsPerShard;
     private bool disposed;
 
+    /// <summary>Seconds each shard of the last <see cref="Compute"/> took on its thread (benchmarks/StepProfile reports them).</summary>
+    internal double[] LastShardSeconds { get; private set; } = [];
+
     /// <param name="threads">Shards, each on its own thread: torch's thread count on the CPU; 1 computes on the calling thread (GPUs).</param>
     /// <param name="minimumRowsPerShard">The fewest rows worth a thread; smaller batches are split into fewer shards.</param>
     public DataParallelGradients(int threads, int minimumRowsPerShard = TabularRowsPerShard)
@@ -65,10 +68,12 @@ internal sealed class DataParallelGradients : IDisposable
         int shards = (int)Math.Clamp(rows / minimumRowsPerShard, 1, Math.Max(1, workers.Length));
         var sums = new Tensor?[shards][];
         var losses = new double[shards];
+        var shardSeconds = new double[shards];
         var inputList = differentiated.Cast<Tensor>().ToList();
 
         void ComputeShard(int shard)
         {
+            long started = System.Diagnostics.Stopwatch.GetTimestamp();
             using var scope = NewDisposeScope();
             long start = rows * shard / shards, count = rows * (shard + 1) / shards - start;
             using var generator = new Generator(Mix(noiseSeed, (ulong)shard));
@@ -80,6 +85,7 @@ internal sealed class DataParallelGradients : IDisposable
             // bfloat16 gradients are added in float32.
             sums[shard] = gradients.Select(g => g is null || g.IsInvalid ? null
                 : (g.dtype == ScalarType.Float32 ? g : g.to(ScalarType.Float32)).DetachFromDisposeScope()).ToArray();
+            shardSeconds[shard] = System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds;
         }
 
         // One shard (a GPU, one thread, or a batch too small to split) is computed on the calling thread with torch's own threads.
@@ -87,6 +93,7 @@ internal sealed class DataParallelGradients : IDisposable
             ComputeShard(0);
         else
             Worker.RunAll(workers[..shards], ComputeShard);
+        LastShardSeconds = shardSeconds;
 
         using var noGrad = no_grad();
         for (int i = 0; i < receivers.Count; i++)
