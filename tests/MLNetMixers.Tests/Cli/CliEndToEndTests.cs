@@ -105,7 +105,7 @@ public sealed class CliEndToEndTests
         var mixer = metrics.RootElement.GetProperty("models").GetProperty("Mixer");
         double micro = mixer.GetProperty("MicroAccuracy").GetDouble();
         Assert.True(micro > 0.7, $"mixer micro accuracy {micro:F3} (majority class: 0.44)\n{run}");
-        Assert.Equal(["Adelie", "Chinstrap", "Gentoo"], mixer.GetProperty("perClass").EnumerateArray().Select(c => c.GetProperty("class").GetString()).ToArray());
+        Assert.Equal(new[] { "Adelie", "Chinstrap", "Gentoo" }, mixer.GetProperty("perClass").EnumerateArray().Select(c => c.GetProperty("class").GetString() ?? "").ToArray());
 
         var assembly = ConsumeModelCompiler.Compile(Path.Combine(output, "ConsumeModel.cs"));
         var prediction = ConsumeModelCompiler.PredictSample(assembly, Path.Combine(output, "model.zip"));
