@@ -1,6 +1,6 @@
 // Runs the benchmarks in one process: each writes benchmarks/results/<Name>.md, then benchmarks/RESULTS.md is
 // assembled from every section file.
-//   ./dotnet run --project benchmarks/MLNetMixers.Benchmarks -c Release                      (everything, ~50 min)
+//   ./dotnet run --project benchmarks/MLNetMixers.Benchmarks -c Release                      (everything, ~45 min)
 //   ./dotnet run --project benchmarks/MLNetMixers.Benchmarks -c Release -- --only ModelStep   (one section)
 //   ./dotnet run --project benchmarks/MLNetMixers.Benchmarks -c Release -- --smoke            (one tiny step each, to a temp folder)
 using MLNetMixers.Benchmarks;

@@ -12,7 +12,7 @@ public static partial class MixerCatalog
     /// <param name="catalog">The binary classification trainers catalog.</param>
     /// <param name="labelColumnName">The label: Boolean (Single/Double: non-zero is true).</param>
     /// <param name="featureColumnName">The encoded rows: a known-size vector of keys.</param>
-    /// <param name="epochs">Passes over the data; null keeps the default of <see cref="MixerTrainerOptions.Epochs"/>.</param>
+    /// <param name="epochs">Passes over the data; null keeps the binary trainer's default, 6 (<see cref="MixerBinaryTrainer.Options"/> says why).</param>
     /// <returns>The trainer; it adds Score, Probability and PredictedLabel.</returns>
     public static MixerBinaryTrainer Mixer(this BinaryClassificationCatalog.BinaryClassificationTrainers catalog,
         string labelColumnName = "Label", string featureColumnName = "Features", int? epochs = null)
@@ -40,7 +40,7 @@ public static partial class MixerCatalog
     /// <param name="catalog">The multiclass classification trainers catalog.</param>
     /// <param name="labelColumnName">The label: a key column (put MapValueToKey before the trainer).</param>
     /// <param name="featureColumnName">The encoded rows: a known-size vector of keys.</param>
-    /// <param name="epochs">Passes over the data; null keeps the default of <see cref="MixerTrainerOptions.Epochs"/>.</param>
+    /// <param name="epochs">Passes over the data; null keeps the default, 20 (<see cref="MixerTrainerOptions.Epochs"/>).</param>
     /// <returns>The trainer; it adds Score (class probabilities) and PredictedLabel (a key).</returns>
     public static MixerMulticlassTrainer Mixer(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog,
         string labelColumnName = "Label", string featureColumnName = "Features", int? epochs = null)
@@ -68,7 +68,7 @@ public static partial class MixerCatalog
     /// <param name="catalog">The regression trainers catalog.</param>
     /// <param name="labelColumnName">The label: Single or Double.</param>
     /// <param name="featureColumnName">The encoded rows: a known-size vector of keys.</param>
-    /// <param name="epochs">Passes over the data; null keeps the default of <see cref="MixerTrainerOptions.Epochs"/>.</param>
+    /// <param name="epochs">Passes over the data; null keeps the regression trainer's default, 40 (<see cref="MixerRegressionTrainer.Options"/> says why).</param>
     /// <returns>The trainer; it adds Score in the label's units.</returns>
     public static MixerRegressionTrainer Mixer(this RegressionCatalog.RegressionTrainers catalog,
         string labelColumnName = "Label", string featureColumnName = "Features", int? epochs = null)
