@@ -246,7 +246,6 @@ internal sealed class AccuracyBenchmark : IBenchmark
         return options;
     }
 
-    /// <summary>The mixer trainer that takes <paramref name="options"/> (made by <see cref="MixerOptions"/>).</summary>
     /// <summary>
     /// MLNETMIXERS_ACCURACY_HOLDOUT=0.15 holds that share of each training fold out as the trainer's validation set: the
     /// trainer keeps the weights of its epoch with the lowest validation loss (what a user gets from Fit(train, validation)).
@@ -267,6 +266,7 @@ internal sealed class AccuracyBenchmark : IBenchmark
         };
     }
 
+    /// <summary>The mixer trainer that takes <paramref name="options"/> (made by <see cref="MixerOptions"/>).</summary>
     private static IEstimator<ITransformer> Mixer(MLContext ml, MixerTrainerOptions options) => options switch
     {
         MixerBinaryTrainer.Options binary => ml.BinaryClassification.Trainers.Mixer(binary),
