@@ -60,8 +60,14 @@ internal sealed class BenchmarkContext
             action();
             times[i] = Stopwatch.GetElapsedTime(start).TotalSeconds;
         }
-        Array.Sort(times);
-        return times[repeats / 2];
+        return Median(times);
+    }
+
+    /// <summary>The middle value (the upper of the two middle ones for an even count), as every timing here reports.</summary>
+    public static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted[sorted.Length / 2];
     }
 
     /// <summary>
@@ -87,7 +93,7 @@ internal sealed class BenchmarkContext
                 times[a][r] = Stopwatch.GetElapsedTime(start).TotalSeconds;
             }
         }
-        return times.Select(t => { Array.Sort(t); return t[rounds / 2]; }).ToArray();
+        return times.Select(Median).ToArray();
     }
 }
 

@@ -106,8 +106,7 @@ internal sealed class InferenceBenchmark : IBenchmark
             Parallel.For(0, 3, _ => { });
             micros[i] = Stopwatch.GetElapsedTime(start).TotalMicroseconds;
         }
-        Array.Sort(micros);
-        return micros[count / 2];
+        return BenchmarkContext.Median(micros);
     }
 
     private static double BatchRowsPerSecond(ITransformer model, IDataView data, int rowCount, int repeats)

@@ -102,7 +102,7 @@ internal sealed class StepProfileBenchmark : IBenchmark
         }
         var after = step.Zip(slowest, (whole, shard) => whole - shard).ToList();
         var imbalance = slowest.Zip(fastest, (slow, fast) => slow - fast).ToList();
-        string Ms(List<double> values) => $"{values.Order().ElementAt(values.Count / 2) * 1e3:F1}";
+        string Ms(List<double> values) => $"{BenchmarkContext.Median(values) * 1e3:F1}";
         string Spread(List<double> values) => $"{values.Min() * 1e3:F1} to {values.Max() * 1e3:F1}";
         context.Report.Note($"The trainers' step ({sharded.LastShardSeconds.Count} shards, a thread each) over {steps} consecutive steps: "
             + "median and range per step. A shard is the same work on every thread (the same number of rows), so the gap between "
