@@ -77,9 +77,9 @@ internal sealed record ModelShape(string Name, bool Causal, int Batch, int Seque
 /// <summary>
 /// A bare TorchSharp training loop: tokens already in a tensor, AdamW, cross-entropy; float32 or bfloat16
 /// (<see cref="BFloat16Training"/>). What the trainers' throughput is compared against. On the CPU its step is the
-/// trainers' own: the batch's gradient summed over shards, one per torch thread, each on a thread of its own
-/// (<see cref="DataParallelGradients"/>); <c>onePiece</c> runs one forward and backward over the whole batch on
-/// libtorch's own threads instead, for comparison.
+/// trainers' own: the batch's gradient summed over shards that worker threads, one per torch thread, take in turn
+/// (<see cref="DataParallelGradients"/>; <c>shardsPerThread</c> 1 gives the step before shards were taken in turn);
+/// <c>onePiece</c> runs one forward and backward over the whole batch on libtorch's own threads instead, for comparison.
 /// </summary>
 internal sealed class BareTrainer : IDisposable
 {
@@ -94,7 +94,7 @@ internal sealed class BareTrainer : IDisposable
     private readonly Random noiseSeeds;
 
     public BareTrainer(ModelShape shape, bool bfloat16, int seed, double learningRate = 1e-3, double dropout = 0.0, Module<Tensor, Tensor>? model = null,
-                       Device? device = null, bool onePiece = false)
+                       Device? device = null, bool onePiece = false, int shardsPerThread = DataParallelGradients.DefaultShardsPerThread)
     {
         random.manual_seed(seed);
         this.model = model ?? shape.CreateModel(dropout);
@@ -108,15 +108,18 @@ internal sealed class BareTrainer : IDisposable
         parameters = bf16?.MasterParameters.ToArray() ?? weights;
         optimizer = new AdamWOptimizer(parameters, weightDecay: 0.01);
         if (!onePiece && (device ?? CPU).type == DeviceType.CPU)
-            gradients = new DataParallelGradients(get_num_threads(), shape.Causal ? 1 : DataParallelGradients.TabularRowsPerShard);
+            gradients = new DataParallelGradients(get_num_threads(), shape.Causal ? 1 : DataParallelGradients.TabularRowsPerShard, shardsPerThread);
         this.learningRate = learningRate;
         noiseSeeds = new Random(seed);
     }
 
     public Module<Tensor, Tensor> Model => model;
 
-    /// <summary>Seconds each shard of the last step took on its thread; empty for a one-piece step.</summary>
-    public IReadOnlyList<double> LastShardSeconds => gradients?.LastShardSeconds ?? [];
+    /// <summary>Seconds each thread of the last step spent on its shards; empty for a one-piece step.</summary>
+    public IReadOnlyList<double> LastThreadSeconds => gradients?.LastThreadSeconds ?? [];
+
+    /// <summary>Shards a batch of <paramref name="rows"/> rows is cut into (1 for a one-piece step).</summary>
+    public int ShardCount(long rows) => gradients?.ShardCount(rows) ?? 1;
 
     /// <summary>One optimisation step; returns the loss.</summary>
     public float Step(Tensor tokens, Tensor targets)
@@ -153,11 +156,21 @@ internal sealed class BareTrainer : IDisposable
     /// Seconds per step in steady state: the median of <paramref name="steps"/> steps after as many untimed ones (the
     /// heap of a thread that has not trained yet grows over its first steps, as in ModelStep's untimed rounds).
     /// </summary>
-    public double SteadyStepSeconds(Tensor tokens, Tensor targets, int steps)
+    public double SteadyStepSeconds(Tensor tokens, Tensor targets, int steps) => BenchmarkContext.Median(SteadyStepTimes(tokens, targets, steps));
+
+    /// <summary>The seconds of each of <paramref name="steps"/> consecutive steps, after as many untimed ones.</summary>
+    public double[] SteadyStepTimes(Tensor tokens, Tensor targets, int steps)
     {
         for (int i = 0; i < steps; i++)
             Step(tokens, targets);
-        return BenchmarkContext.MedianSeconds(() => Step(tokens, targets), steps);
+        var times = new double[steps];
+        for (int i = 0; i < steps; i++)
+        {
+            long started = System.Diagnostics.Stopwatch.GetTimestamp();
+            Step(tokens, targets);
+            times[i] = System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds;
+        }
+        return times;
     }
 
     /// <summary>Loss without a step (evaluation mode: no dropout, no gradients).</summary>

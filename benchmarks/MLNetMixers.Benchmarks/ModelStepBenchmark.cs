@@ -29,13 +29,15 @@ internal sealed class ModelStepBenchmark : IBenchmark
         var rows = new List<IReadOnlyList<string>>();
         var peaks = new List<double>();
         // Per shape, in rounds of their own (a training run has one model alive, and its worker threads): sgemm, the
-        // trainers' step in fp32 (the goal's row), the same in bf16, and one forward and backward over the whole batch on
-        // libtorch's own threads (what the trainers did before DataParallelGradients).
+        // trainers' step in fp32 (the goal's row), the same in bf16, one forward and backward over the whole batch on
+        // libtorch's own threads (what the trainers did before DataParallelGradients), and the trainers' step cut into one
+        // shard per thread (before the threads took shards in turn).
         foreach (var shape in shapes)
         {
             var (tokens, targets) = BareTrainer.RandomBatch(shape, seed: 1);
-            var variants = (bf16 ? new[] { (false, false), (true, false), (false, true) } : [(false, false), (false, true)])
-                .Select(v => (BFloat16: v.Item1, OnePiece: v.Item2, Trainer: new BareTrainer(shape, v.Item1, seed: 1, onePiece: v.Item2))).ToList();
+            int trainers = DataParallelGradients.DefaultShardsPerThread;
+            var variants = (bf16 ? new[] { (false, false, trainers), (true, false, trainers), (false, true, 1), (false, false, 1) } : [(false, false, trainers), (false, true, 1), (false, false, 1)])
+                .Select(v => (BFloat16: v.Item1, OnePiece: v.Item2, Trainer: new BareTrainer(shape, v.Item1, seed: 1, onePiece: v.Item2, shardsPerThread: v.Item3))).ToList();
             var actions = variants.Select(v => (Action)(() => v.Trainer.Step(tokens, targets))).Prepend(sgemm).ToList();
             // 30 untimed rounds: the native heap grows to its working size over the first training steps (until then a
             // tabular step page-faults in megabytes of fresh memory and runs ~20% slower); a training run is thousands of steps.
@@ -47,8 +49,9 @@ internal sealed class ModelStepBenchmark : IBenchmark
                 var (mode, onePiece, trainer) = variants[i];
                 double s = seconds[i + 1], fp32 = seconds[1];
                 double gflops = shape.StepFlops / s / 1e9;
-                string step = onePiece ? "one piece, libtorch's threads" : $"{get_num_threads()} shard(s), a thread each (the trainers')";
-                string goal = mode || onePiece ? "" : shape.Causal ? "80%" : "60%";
+                string step = onePiece ? "one piece, libtorch's threads"
+                    : $"{trainer.ShardCount(shape.Batch)} shard(s) on {get_num_threads()} thread(s){(i < 2 ? " (the trainers')" : ", one per thread")}";
+                string goal = i > 0 ? "" : shape.Causal ? "80%" : "60%";
                 string relative = i == 0 ? "" : $"{fp32 / s:F2}x";
                 rows.Add([shape.Name, shape.Describe(), mode ? "bf16" : "fp32", step, $"{shape.StepFlops / 1e9:F2}", $"{s * 1e3:F1}", $"{gflops:F1}", $"{peak:F1}", $"{100 * gflops / peak:F0}%", goal, relative]);
                 context.Log.WriteLine($"   {shape.Name} {(mode ? "bf16" : "fp32")} {(onePiece ? "one piece" : "shards")}: {s * 1e3:F1} ms/step, {gflops:F1} GFLOP/s, {100 * gflops / peak:F0}% of {peak:F0}");
@@ -60,9 +63,9 @@ internal sealed class ModelStepBenchmark : IBenchmark
             + $"Per shape, median of {rounds} interleaved rounds (sgemm, then each of the shape's steps once, per round), after 30 untimed rounds; % of peak is against that shape's rounds. "
             + "Model FLOPs = matmuls only: 3 · B · (L · (2·T²·d + 4·r·T·d²) + head), head = 2·T·d·outputs (tabular) or 2·T·d·V (LM); "
             + "see ModelShape in BareTraining.cs. Random token ids already in a tensor; AdamW (fp32 master weights in bf16 mode), gradient clipping, dropout 0. "
-            + "The trainers' step (Training/DataParallelGradients.cs) sums the batch's gradient over shards, one per torch thread, each computed on a thread "
-            + "of its own running torch on one thread; \"one piece\" is one forward and backward over the whole batch with libtorch's intra-op threads. "
-            + "Last column: speed against the trainers' fp32 step.");
+            + "The trainers' step (Training/DataParallelGradients.cs) sums the batch's gradient over shards (the step column says how many), computed by "
+            + "worker threads, one per torch thread, each running torch on one thread and taking the next shard when it finishes one; \"one piece\" is one forward and backward over the whole batch with libtorch's intra-op threads. "
+            + "Last column: speed against the trainers' fp32 step; its last row for each shape is the same step cut into one shard per thread.");
         context.Report.Table(["shape", "dims", "precision", "step", "GFLOP/step", "ms/step", "model GFLOP/s", "sgemm peak", "% of sgemm peak", "goal", "speed vs fp32 step"], rows);
 
         if (bf16)

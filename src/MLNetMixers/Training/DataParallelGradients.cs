@@ -7,8 +7,8 @@ using static TorchSharp.torch;
 namespace MLNetMixers.Training;
 
 /// <summary>
-/// A batch's gradient as the sum of its shards' gradients, one shard per torch thread, each computed on a thread of its
-/// own that runs torch on one thread:
+/// A batch's gradient as the sum of its shards' gradients, computed by worker threads (one per torch thread) that each
+/// run torch on one thread:
 /// <code>
 ///   ∇L(batch) = Σ_k ∇( Σ_{rows i in shard k} ℓ_i ) / denominator(batch)
 /// </code>
@@ -20,9 +20,18 @@ namespace MLNetMixers.Training;
 /// only run on one thread. Each thread here runs its whole shard, the fused kernels included, and the threads meet once
 /// per step. benchmarks/results/ModelStep.md compares the two at the benchmark shapes.
 /// <para>
+/// A large batch is cut into <see cref="DefaultShardsPerThread"/> shards per thread, and each thread takes the next shard when it
+/// finishes one. Equal shards on equal threads do not finish together: on the 2-vCPU benchmark machine one thread of a
+/// step runs a median 25 ms (15 %) slower than the other, either one, step by step, and a stalled thread stalls the
+/// whole step. With two shards per thread the other thread takes over the slow one's second shard: tabular step (T=64,
+/// d=64, batch 256) median 162 -> 155, 174 -> 162 and 192 -> 169 ms, mean 190 -> 161 ms; LM step (T=256, d=256, batch
+/// 16) 459 -> 432 ms (benchmarks/results/ModelStep.md). Shards of 8 rows (batch 32) were 10 % slower: their fixed cost
+/// (about a hundred operator dispatches) no longer pays, hence the floor of <see cref="RowsPerExtraShard"/> minimums.
+/// </para>
+/// <para>
 /// Reproducible: each shard's dropout draws from a generator seeded by the step's noise seed and the shard's index
-/// (<see cref="SeededDropout"/>), and the shards' gradients are added in a fixed order, so a seeded run repeats bit for
-/// bit on the same thread count.
+/// (<see cref="SeededDropout"/>), and the shards' gradients are added in the shards' order, whichever thread computed
+/// them, so a seeded run repeats bit for bit on the same thread count.
 /// </para>
 /// </remarks>
 internal sealed class DataParallelGradients : IDisposable
@@ -33,17 +42,30 @@ internal sealed class DataParallelGradients : IDisposable
     /// </summary>
     internal const int TabularRowsPerShard = 8;
 
+    /// <summary>Shards per thread for a batch large enough that each has <see cref="RowsPerExtraShard"/> times the minimum rows.</summary>
+    internal const int DefaultShardsPerThread = 2;
+
+    /// <summary>How many minimums of rows each shard needs before a batch is cut into more shards than threads.</summary>
+    internal const int RowsPerExtraShard = 4;
+
     private readonly Worker[] workers;
     private readonly int minimumRowsPerShard;
+    private readonly int shardsPerThread;
     private bool disposed;
 
-    /// <summary>Seconds each shard of the last <see cref="Compute"/> took on its thread (benchmarks/StepProfile reports them).</summary>
-    internal double[] LastShardSeconds { get; private set; } = [];
+    /// <summary>
+    /// Seconds each thread of the last <see cref="Compute"/> spent on its shards, from its start to finishing its last
+    /// one (benchmarks/StepProfile reports them): the slowest minus the fastest is time a thread waited.
+    /// </summary>
+    internal double[] LastThreadSeconds { get; private set; } = [];
 
     /// <param name="threads">Shards, each on its own thread: torch's thread count on the CPU; 1 computes on the calling thread (GPUs).</param>
     /// <param name="minimumRowsPerShard">The fewest rows worth a thread; smaller batches are split into fewer shards.</param>
-    public DataParallelGradients(int threads, int minimumRowsPerShard = TabularRowsPerShard)
+    /// <param name="shardsPerThread">Shards per thread for large batches (1: the step before shards were taken in turn; benchmarks compare the two).</param>
+    public DataParallelGradients(int threads, int minimumRowsPerShard = TabularRowsPerShard, int shardsPerThread = DefaultShardsPerThread)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(shardsPerThread, 1);
+        this.shardsPerThread = shardsPerThread;
         ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(minimumRowsPerShard, 1);
         this.minimumRowsPerShard = minimumRowsPerShard;
@@ -65,15 +87,13 @@ internal sealed class DataParallelGradients : IDisposable
                          IReadOnlyList<Parameter> differentiated, IReadOnlyList<Parameter> receivers)
     {
         long rows = inputs.shape[0];
-        int shards = (int)Math.Clamp(rows / minimumRowsPerShard, 1, Math.Max(1, workers.Length));
+        int shards = ShardCount(rows);
         var sums = new Tensor?[shards][];
         var losses = new double[shards];
-        var shardSeconds = new double[shards];
         var inputList = differentiated.Cast<Tensor>().ToList();
 
         void ComputeShard(int shard)
         {
-            long started = System.Diagnostics.Stopwatch.GetTimestamp();
             using var scope = NewDisposeScope();
             long start = rows * shard / shards, count = rows * (shard + 1) / shards - start;
             using var generator = new Generator(Mix(noiseSeed, (ulong)shard));
@@ -85,15 +105,27 @@ internal sealed class DataParallelGradients : IDisposable
             // bfloat16 gradients are added in float32.
             sums[shard] = gradients.Select(g => g is null || g.IsInvalid ? null
                 : (g.dtype == ScalarType.Float32 ? g : g.to(ScalarType.Float32)).DetachFromDisposeScope()).ToArray();
-            shardSeconds[shard] = System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds;
         }
 
+        var threadSeconds = new double[Math.Min(shards, Math.Max(1, workers.Length))];
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
         // One shard (a GPU, one thread, or a batch too small to split) is computed on the calling thread with torch's own threads.
         if (shards == 1)
+        {
             ComputeShard(0);
+            threadSeconds[0] = System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds;
+        }
         else
-            Worker.RunAll(workers[..shards], ComputeShard);
-        LastShardSeconds = shardSeconds;
+        {
+            int next = -1;
+            Worker.RunAll(workers[..threadSeconds.Length], thread =>
+            {
+                for (int shard = Interlocked.Increment(ref next); shard < shards; shard = Interlocked.Increment(ref next))
+                    ComputeShard(shard);
+                threadSeconds[thread] = System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds;
+            });
+        }
+        LastThreadSeconds = threadSeconds;
 
         using var noGrad = no_grad();
         for (int i = 0; i < receivers.Count; i++)
@@ -125,6 +157,20 @@ internal sealed class DataParallelGradients : IDisposable
             total?.Dispose();
         }
         return (float)losses.Sum();
+    }
+
+    /// <summary>
+    /// One shard per thread, or the constructor's shards per thread when each still gets <see cref="RowsPerExtraShard"/>
+    /// times the minimum rows; fewer for a batch under one minimum per thread; 1 without worker threads.
+    /// </summary>
+    internal int ShardCount(long rows)
+    {
+        if (workers.Length == 0)
+            return 1;
+        long minimums = rows / minimumRowsPerShard;
+        return shardsPerThread > 1 && minimums >= (long)shardsPerThread * RowsPerExtraShard * workers.Length
+            ? shardsPerThread * workers.Length
+            : (int)Math.Clamp(minimums, 1, workers.Length);
     }
 
     /// <summary>Hands the worker threads back to the pool (they keep running, parked, for the next training run).</summary>
@@ -187,11 +233,11 @@ internal sealed class DataParallelGradients : IDisposable
         }
     }
 
-    /// <summary>A thread that runs torch on one thread and computes a shard of each step when asked.</summary>
+    /// <summary>A thread that runs torch on one thread and computes shards of each step when asked.</summary>
     private sealed class Worker
     {
         private readonly SemaphoreSlim start = new(0);
-        private int shard;
+        private int index;
         private Action<int>? work;
         private CountdownEvent? finished;
         private ExceptionDispatchInfo? failure;
@@ -210,7 +256,7 @@ internal sealed class DataParallelGradients : IDisposable
             for (int i = 0; i < workers.Length; i++)
             {
                 var worker = workers[i];
-                worker.shard = i;
+                worker.index = i;
                 worker.work = compute;
                 worker.finished = finished;
                 worker.failure = null;
@@ -236,7 +282,7 @@ internal sealed class DataParallelGradients : IDisposable
                 start.Wait();
                 try
                 {
-                    work!(shard);
+                    work!(index);
                 }
                 catch (Exception e)
                 {

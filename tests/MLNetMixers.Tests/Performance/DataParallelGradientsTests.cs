@@ -29,18 +29,20 @@ public class DataParallelGradientsTests
                 randint(0, 3, [Rows], dtype: ScalarType.Int64, generator: generator));
     }
 
-    private static (float Loss, Tensor[] Gradients) Sharded(TabularMixer model, TaskObjective objective, Tensor tokens, Tensor labels, int threads, ulong noiseSeed)
+    private static (float Loss, Tensor[] Gradients) Sharded(TabularMixer model, TaskObjective objective, Tensor tokens, Tensor labels, int threads, ulong noiseSeed,
+                                                            int minimumRowsPerShard = DataParallelGradients.TabularRowsPerShard)
     {
         var weights = model.parameters().ToArray();
-        using var gradients = new DataParallelGradients(threads);
+        using var gradients = new DataParallelGradients(threads, minimumRowsPerShard);
         float loss = gradients.Compute((x, y) => objective.LossSum(model.forward(x), y), tokens, labels, objective.LossDenominator(labels), noiseSeed, weights, weights);
         return (loss, weights.Select(w => w.grad!.clone()).ToArray());
     }
 
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public void GradientIsTheWholeBatchMeanLossGradient(bool classWeights)
+    [InlineData(false, DataParallelGradients.TabularRowsPerShard)]  // 2 shards, one per thread
+    [InlineData(true, DataParallelGradients.TabularRowsPerShard)]
+    [InlineData(false, 1)]  // 4 shards taken in turn by 2 threads
+    public void GradientIsTheWholeBatchMeanLossGradient(bool classWeights, int minimumRowsPerShard)
     {
         using var scope = NewDisposeScope();
         using var model = SmallMixer(dropout: 0);
@@ -48,7 +50,7 @@ public class DataParallelGradientsTests
         float[]? weightsPerClass = classWeights ? [1f, 3f, 0.5f] : null;
         var objective = new MulticlassObjective(3, labelSmoothing: 0.1, weightsPerClass);
 
-        var (loss, gradients) = Sharded(model, objective, tokens, labels, threads: 2, noiseSeed: 1);
+        var (loss, gradients) = Sharded(model, objective, tokens, labels, threads: 2, noiseSeed: 1, minimumRowsPerShard);
 
         model.zero_grad();
         using var weightTensor = weightsPerClass is null ? null : tensor(weightsPerClass);
@@ -64,8 +66,10 @@ public class DataParallelGradientsTests
         }
     }
 
-    [Fact]
-    public void DropoutRepeatsUnderASeedWhateverTheThreadsDo()
+    [Theory]
+    [InlineData(DataParallelGradients.TabularRowsPerShard)]
+    [InlineData(1)]  // 4 shards: which thread takes which changes from run to run
+    public void DropoutRepeatsUnderASeedWhateverTheThreadsDo(int minimumRowsPerShard)
     {
         using var scope = NewDisposeScope();
         using var model = SmallMixer(dropout: 0.3);
@@ -73,11 +77,11 @@ public class DataParallelGradientsTests
         var objective = new MulticlassObjective(3, 0, null);
 
         random.manual_seed(99);
-        var (firstLoss, first) = Sharded(model, objective, tokens, labels, threads: 2, noiseSeed: 7);
+        var (firstLoss, first) = Sharded(model, objective, tokens, labels, threads: 2, noiseSeed: 7, minimumRowsPerShard);
         var globalDraw = rand(4);
         random.manual_seed(99);
-        var (againLoss, again) = Sharded(model, objective, tokens, labels, threads: 2, noiseSeed: 7);
-        var (otherSeedLoss, otherSeed) = Sharded(model, objective, tokens, labels, threads: 2, noiseSeed: 8);
+        var (againLoss, again) = Sharded(model, objective, tokens, labels, threads: 2, noiseSeed: 7, minimumRowsPerShard);
+        var (otherSeedLoss, otherSeed) = Sharded(model, objective, tokens, labels, threads: 2, noiseSeed: 8, minimumRowsPerShard);
 
         // The masks come from the shards' own generators: torch's global one was not drawn from.
         random.manual_seed(99);
@@ -125,6 +129,41 @@ public class DataParallelGradientsTests
         {
             set_num_threads(before);
         }
+    }
+
+    [Theory]
+    [InlineData(1, 256, 1)]    // no worker threads: the calling thread computes the batch
+    [InlineData(2, 15, 1)]     // under one minimum per thread
+    [InlineData(2, 16, 2)]
+    [InlineData(2, 127, 2)]    // 4 shards would have under 4 minimums each
+    [InlineData(2, 128, 4)]
+    [InlineData(2, 256, 4)]
+    [InlineData(3, 256, 6)]
+    public void LargeBatchesGetTwoShardsPerThread(int threads, int rows, int expectedShards)
+    {
+        using var gradients = new DataParallelGradients(threads);
+        Assert.Equal(expectedShards, gradients.ShardCount(rows));
+    }
+
+    [Fact]
+    public void EveryShardIsComputedOnceWhicheverThreadTakesIt()
+    {
+        using var scope = NewDisposeScope();
+        using var gradients = new DataParallelGradients(threads: 2, minimumRowsPerShard: 1);
+        Assert.Equal(4, gradients.ShardCount(16));
+        var weight = new Parameter(ones(1));
+        var rowsSeen = new System.Collections.Concurrent.ConcurrentBag<float>();
+        // 16 rows of values 0..15 in 4 shards: the loss is the sum of the rows each shard saw.
+        float loss = gradients.Compute((x, y) =>
+        {
+            foreach (float value in x.data<float>().ToArray())
+                rowsSeen.Add(value);
+            return (x * weight).sum();
+        }, arange(16f).unsqueeze(1), zeros(16), denominator: 1, noiseSeed: 1, [weight], [weight]);
+        Assert.Equal(Enumerable.Range(0, 16).Select(i => (float)i), rowsSeen.Order());
+        Assert.Equal(120f, loss, 3);
+        Assert.Equal(120f, weight.grad!.item<float>(), 3);
+        Assert.Equal(2, gradients.LastThreadSeconds.Length);
     }
 
     [Fact]
