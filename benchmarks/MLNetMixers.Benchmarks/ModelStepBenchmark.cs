@@ -54,7 +54,7 @@ internal sealed class ModelStepBenchmark : IBenchmark
                 string goal = i > 0 ? "" : shape.Causal ? "80%" : "60%";
                 string relative = i == 0 ? "" : $"{fp32 / s:F2}x";
                 rows.Add([shape.Name, shape.Describe(), mode ? "bf16" : "fp32", step, $"{shape.StepFlops / 1e9:F2}", $"{s * 1e3:F1}", $"{gflops:F1}", $"{peak:F1}", $"{100 * gflops / peak:F0}%", goal, relative]);
-                context.Log.WriteLine($"   {shape.Name} {(mode ? "bf16" : "fp32")} {(onePiece ? "one piece" : "shards")}: {s * 1e3:F1} ms/step, {gflops:F1} GFLOP/s, {100 * gflops / peak:F0}% of {peak:F0}");
+                context.Log.WriteLine($"   {shape.Name} {(mode ? "bf16" : "fp32")} {step}: {s * 1e3:F1} ms/step, {gflops:F1} GFLOP/s, {100 * gflops / peak:F0}% of {peak:F0}");
                 trainer.Dispose();
             }
         }

@@ -25,7 +25,9 @@ namespace MLNetMixers.Training;
 /// step runs a median 25 ms (15 %) slower than the other, either one, step by step, and a stalled thread stalls the
 /// whole step. With two shards per thread the other thread takes over the slow one's second shard: tabular step (T=64,
 /// d=64, batch 256) median 162 -> 155, 174 -> 162 and 192 -> 169 ms, mean 190 -> 161 ms; LM step (T=256, d=256, batch
-/// 16) 459 -> 432 ms (benchmarks/results/ModelStep.md). Shards of 8 rows (batch 32) were 10 % slower: their fixed cost
+/// 16) 459 -> 432 ms (A/B runs in one process, alternating blocks of 17 consecutive steps). In ModelStep's rounds, where
+/// each step runs alone between an sgemm and the other variants, the two were level (153.4 and 153.4 ms; LM 411 and
+/// 409 ms, 2026-12-02 09:53): the gain is in runs of consecutive steps, as a trainer runs them. Shards of 8 rows (batch 32) were 10 % slower: their fixed cost
 /// (about a hundred operator dispatches) no longer pays, hence the floor of <see cref="RowsPerExtraShard"/> minimums.
 /// </para>
 /// <para>
@@ -59,16 +61,16 @@ internal sealed class DataParallelGradients : IDisposable
     /// </summary>
     internal double[] LastThreadSeconds { get; private set; } = [];
 
-    /// <param name="threads">Shards, each on its own thread: torch's thread count on the CPU; 1 computes on the calling thread (GPUs).</param>
+    /// <param name="threads">Worker threads: torch's thread count on the CPU; 1 computes on the calling thread (GPUs).</param>
     /// <param name="minimumRowsPerShard">The fewest rows worth a thread; smaller batches are split into fewer shards.</param>
     /// <param name="shardsPerThread">Shards per thread for large batches (1: the step before shards were taken in turn; benchmarks compare the two).</param>
     public DataParallelGradients(int threads, int minimumRowsPerShard = TabularRowsPerShard, int shardsPerThread = DefaultShardsPerThread)
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(shardsPerThread, 1);
-        this.shardsPerThread = shardsPerThread;
         ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(minimumRowsPerShard, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(shardsPerThread, 1);
         this.minimumRowsPerShard = minimumRowsPerShard;
+        this.shardsPerThread = shardsPerThread;
         workers = threads == 1 ? [] : WorkerPool.Rent(threads);
     }
 
