@@ -163,14 +163,7 @@ internal sealed class BareTrainer : IDisposable
     {
         for (int i = 0; i < steps; i++)
             Step(tokens, targets);
-        var times = new double[steps];
-        for (int i = 0; i < steps; i++)
-        {
-            long started = System.Diagnostics.Stopwatch.GetTimestamp();
-            Step(tokens, targets);
-            times[i] = System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds;
-        }
-        return times;
+        return BenchmarkContext.Seconds(() => Step(tokens, targets), steps);
     }
 
     /// <summary>Loss without a step (evaluation mode: no dropout, no gradients).</summary>

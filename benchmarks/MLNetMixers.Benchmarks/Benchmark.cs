@@ -53,6 +53,12 @@ internal sealed class BenchmarkContext
     public static double MedianSeconds(Action action, int repeats)
     {
         action();
+        return Median(Seconds(action, repeats));
+    }
+
+    /// <summary>Wall-clock seconds of each of <paramref name="repeats"/> consecutive runs of <paramref name="action"/>.</summary>
+    public static double[] Seconds(Action action, int repeats)
+    {
         var times = new double[repeats];
         for (int i = 0; i < repeats; i++)
         {
@@ -60,7 +66,7 @@ internal sealed class BenchmarkContext
             action();
             times[i] = Stopwatch.GetElapsedTime(start).TotalSeconds;
         }
-        return Median(times);
+        return times;
     }
 
     /// <summary>The middle value (the upper of the two middle ones for an even count), as every timing here reports.</summary>

@@ -37,7 +37,8 @@ internal sealed class ModelStepBenchmark : IBenchmark
             var (tokens, targets) = BareTrainer.RandomBatch(shape, seed: 1);
             int trainers = DataParallelGradients.DefaultShardsPerThread;
             var variants = (bf16 ? new[] { (false, false, trainers), (true, false, trainers), (false, true, 1), (false, false, 1) } : [(false, false, trainers), (false, true, 1), (false, false, 1)])
-                .Select(v => (BFloat16: v.Item1, OnePiece: v.Item2, Trainer: new BareTrainer(shape, v.Item1, seed: 1, onePiece: v.Item2, shardsPerThread: v.Item3))).ToList();
+                .Select(v => (BFloat16: v.Item1, OnePiece: v.Item2, ShardsPerThread: v.Item3,
+                              Trainer: new BareTrainer(shape, v.Item1, seed: 1, onePiece: v.Item2, shardsPerThread: v.Item3))).ToList();
             var actions = variants.Select(v => (Action)(() => v.Trainer.Step(tokens, targets))).Prepend(sgemm).ToList();
             // 30 untimed rounds: the native heap grows to its working size over the first training steps (until then a
             // tabular step page-faults in megabytes of fresh memory and runs ~20% slower); a training run is thousands of steps.
@@ -46,11 +47,11 @@ internal sealed class ModelStepBenchmark : IBenchmark
             peaks.Add(peak);
             for (int i = 0; i < variants.Count; i++)
             {
-                var (mode, onePiece, trainer) = variants[i];
+                var (mode, onePiece, shardsPerThread, trainer) = variants[i];
                 double s = seconds[i + 1], fp32 = seconds[1];
                 double gflops = shape.StepFlops / s / 1e9;
                 string step = onePiece ? "one piece, libtorch's threads"
-                    : $"{trainer.ShardCount(shape.Batch)} shard(s) on {get_num_threads()} thread(s){(i < 2 ? " (the trainers')" : ", one per thread")}";
+                    : $"{trainer.ShardCount(shape.Batch)} shard(s) on {get_num_threads()} thread(s){(shardsPerThread == trainers ? " (the trainers')" : ", one per thread")}";
                 string goal = i > 0 ? "" : shape.Causal ? "80%" : "60%";
                 string relative = i == 0 ? "" : $"{fp32 / s:F2}x";
                 rows.Add([shape.Name, shape.Describe(), mode ? "bf16" : "fp32", step, $"{shape.StepFlops / 1e9:F2}", $"{s * 1e3:F1}", $"{gflops:F1}", $"{peak:F1}", $"{100 * gflops / peak:F0}%", goal, relative]);
