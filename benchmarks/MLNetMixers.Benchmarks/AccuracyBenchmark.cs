@@ -73,9 +73,9 @@ internal sealed class AccuracyBenchmark : IBenchmark
         context.Report.Note($"{folds}-fold cross-validation, seed 1, the same folds for every model; mean ± standard deviation over folds, in points (x100). "
             + "Metric: AUC for binary (accuracy in brackets), macro accuracy for multiclass (micro in brackets), R² for regression. "
             + "Trees: numeric columns with missing values replaced by the mean, text columns one-hot encoded, ML.NET defaults. "
-            + "Mixer: EncodeAsCharacters with the encoder's defaults (Fitted layout; NumberDeciles: each number field starts with its decile among the training fold's values; "
-            + "MaxRangeDigits 4: a floating-point column keeps no decimals finer than 10,000 steps across its range) then the Mixer trainer with its defaults "
-            + $"(Epochs: {MixerOptions(Kind.Binary).Epochs} binary, {MixerOptions(Kind.Multiclass).Epochs} multiclass, {MixerOptions(Kind.Regression).Epochs} regression; Dropout: 0.3 for classification on fewer than 1,000 training rows, else 0.1)"
+            + "Mixer: EncodeAsCharacters with the encoder's defaults (Fitted layout; NumberValueTokens: each number is one token, its bin among 16 quantiles "
+            + "of the training fold's values and its place in the bin, which the trainers embed piecewise-linearly) then the Mixer trainer with its defaults "
+            + $"(Epochs: {MixerOptions(Kind.Binary).Epochs} binary, {MixerOptions(Kind.Multiclass).Epochs} multiclass, {MixerOptions(Kind.Regression).Epochs} regression; Dropout: 0 with value tokens)"
             + (MixerBudgetPerFold is { } sized
                 ? $", except Epochs, sized per dataset so that training takes about {sized.TotalSeconds:F0} s per fold on this machine (MLNETMIXERS_ACCURACY_BUDGET; "
                   + $"the step time of the real trainer on the first fold, measured after its first steps), at most the trainer's default and at least {MinimumEpochs}; "
@@ -85,8 +85,8 @@ internal sealed class AccuracyBenchmark : IBenchmark
             + "A large train/test gap is not necessarily a regularisation fault: keeping the best epoch on a 15 % held-out split (earlier, less fitted weights) "
             + "did not raise the test score on diabetes, credit-g, penguins or concrete, and weight averaging changed nothing.");
         context.Report.Table(["dataset", "task", "rows", "T", "LightGBM", "FastTree", "Mixer", "Mixer - LightGBM", "mixer epochs", "mixer s/fold", "mixer train score", "likely cause when behind"], rows);
-        context.Report.Note("**ames** (T ≈ 500 tokens per row) trains for about 12 minutes per fold on 2 cores at the regression trainer's 40 epochs "
-            + "(R² 90.0 against LightGBM's 88.9, 2026-12-02 08:36; at the 6 epochs a 60 s budget allows, 86.4). An earlier run showed R² −363: this benchmark counted zero training rows "
+        context.Report.Note("**ames** (T ≈ 400 tokens per row, 73 feature columns) trains for about 8 minutes per fold on 2 cores at the regression trainer's 40 epochs "
+            + "(R² 89.6 against LightGBM's 88.9, 2026-12-02 11:23, numbers as value tokens; 90.0 with digits; at the 6 epochs a 60 s budget allows, 86.4). An earlier run showed R² −363: this benchmark counted zero training rows "
             + "(the encoded view does not know its row count), so its probe always planned the trainer's 20 epochs, and the 30 s cap stopped training "
             + "after about 50 steps, at the peak learning rate; the trainer kept those weights. Both are fixed: the probe counts the rows and times the real "
             + "trainer after its first steps, and under MaxTrainingTime the trainer's learning-rate schedule follows the time, so a stopped run ends annealed "
@@ -104,6 +104,17 @@ internal sealed class AccuracyBenchmark : IBenchmark
         long rowCount = data.GetRowCount() ?? data.Preview(int.MaxValue).RowView.Length;
 
         var splits = ml.Data.CrossValidationSplit(data, folds, seed: 1);
+        // MLNETMIXERS_ACCURACY_DUMP_FOLDS=<folder>: write each fold's rows as <file>-fold<k>.tsv and train nothing, so that
+        // other tools can score the same folds (benchmarks/pytorch/hpc_numeric_embeddings.py).
+        if (Environment.GetEnvironmentVariable("MLNETMIXERS_ACCURACY_DUMP_FOLDS") is { Length: > 0 } dumpFolder)
+        {
+            for (int k = 0; k < splits.Count; k++)
+            {
+                using var file = File.Create(Path.Combine(dumpFolder, $"{dataset.File}-fold{k}.tsv"));
+                ml.Data.SaveAsText(splits[k].TestSet, file, schema: false);
+            }
+            return [];
+        }
         var lightGbm = new List<double[]>();
         var fastTree = new List<double[]>();
         var mixer = new List<double[]>();
@@ -154,8 +165,9 @@ internal sealed class AccuracyBenchmark : IBenchmark
     }
 
     /// <summary>
-    /// EncodeAsCharacters over the features, with NumberDeciles on (each number starts with its decile; see the note).
-    /// MLNETMIXERS_ACCURACY_DECILES=0 turns the deciles off; MLNETMIXERS_ACCURACY_ENCODER="MaxRangeDigits=3,MaxDecimals=2" sets other options.
+    /// EncodeAsCharacters over the features with the encoder's defaults (numbers as value tokens; see the note).
+    /// MLNETMIXERS_ACCURACY_DECILES=0 turns the deciles off (for digits); MLNETMIXERS_ACCURACY_ENCODER="NumberValueTokens=false,MaxRangeDigits=3"
+    /// sets other options.
     /// </summary>
     private static CharacterEncodingEstimator Encoder(MLContext ml, DataViewSchema.Column[] features)
     {

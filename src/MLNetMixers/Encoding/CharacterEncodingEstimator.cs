@@ -72,6 +72,7 @@ public sealed class CharacterEncodingEstimator : IEstimator<CharacterEncodingTra
             MaxDecimals = options.MaxDecimals,
             MaxRangeDigits = options.MaxRangeDigits,
             NumberDeciles = options.NumberDeciles,
+            NumberValueTokens = options.NumberValueTokens,
             InsertSeparators = options.InsertSeparators || options.Layout == CharacterEncodingLayout.PaperCompatible,
             EncodedTextColumnName = string.IsNullOrEmpty(options.EncodedTextColumnName) ? null : options.EncodedTextColumnName,
             MissingTextValues = [.. options.MissingTextValues ?? []],
@@ -143,7 +144,7 @@ public sealed class CharacterEncodingEstimator : IEstimator<CharacterEncodingTra
                 position += layout.Field.Width;
                 layouts.Add(layout);
             }
-            var vocabulary = new CharacterVocabulary(characters);
+            var vocabulary = new CharacterVocabulary(characters, valueTokens: layouts.Any(l => l is ValuedNumberLayout));
             var settings = new EncodingSettings(options.Layout, options.InsertSeparators, options.DistinguishNaN, options.MissingTextValues, options.PaperFieldWidth);
             ch.Info($"Character encoding fitted on {rows} rows: {layouts.Count} fields, sequence length {position}, vocabulary {vocabulary.Size} tokens.");
             foreach (var layout in layouts)

@@ -290,7 +290,7 @@ public sealed class CharacterEncodingTransformer : RowToRowTransformerBase
         var missing = new string[r.ReadInt32()];
         for (int i = 0; i < missing.Length; i++)
             missing[i] = ReadChars(r);
-        var vocabulary = new CharacterVocabulary(ReadChars(r));
+        string characters = ReadChars(r);
         var inputs = new InputColumn[r.ReadInt32()];
         for (int i = 0; i < inputs.Length; i++)
             inputs[i] = new InputColumn(r.ReadString(), (InputKind)r.ReadByte(), (InputKind)r.ReadByte(), r.ReadInt32());
@@ -302,6 +302,7 @@ public sealed class CharacterEncodingTransformer : RowToRowTransformerBase
             layouts[i] = FieldLayout.Load(r, field, tag);
         }
         int sequenceLength = r.ReadInt32();
+        var vocabulary = new CharacterVocabulary(characters, valueTokens: layouts.Any(l => l is ValuedNumberLayout));
         var settings = new EncodingSettings(layout, separators, distinguishNaN, missing, paperWidth);
         var transformer = new CharacterEncodingTransformer(env, inputs, layouts, vocabulary, settings, output, text.Length == 0 ? null : text);
         if (transformer.SequenceLength != sequenceLength)

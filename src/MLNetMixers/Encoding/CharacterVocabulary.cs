@@ -4,7 +4,8 @@ namespace MLNetMixers.Encoding;
 
 /// <summary>
 /// The reserved tokens then the learned characters in ordinal order: token id = <see cref="ReservedTokens.Count"/>
-/// + the character's rank. Characters it does not hold map to <see cref="ReservedTokens.Unknown"/>.
+/// + the character's rank. Characters it does not hold map to <see cref="ReservedTokens.Unknown"/>. When number fields
+/// carry value tokens, their <see cref="NumberValueTokens.Count"/> ids follow the characters.
 /// </summary>
 internal sealed class CharacterVocabulary
 {
@@ -12,7 +13,7 @@ internal sealed class CharacterVocabulary
     private readonly int[] direct = new int[DirectRange];
     private readonly Dictionary<char, int> other = new();
 
-    public CharacterVocabulary(IEnumerable<char> characters)
+    public CharacterVocabulary(IEnumerable<char> characters, bool valueTokens = false)
     {
         Characters = new string(characters.Distinct().OrderBy(c => c).ToArray());
         Array.Fill(direct, ReservedTokens.Unknown);
@@ -24,20 +25,29 @@ internal sealed class CharacterVocabulary
             else
                 other[c] = ReservedTokens.Count + i;
         }
+        ValueTokenStart = valueTokens ? ReservedTokens.Count + Characters.Length : -1;
     }
 
     /// <summary>The learned characters, sorted by ordinal.</summary>
     public string Characters { get; }
 
-    /// <summary>Reserved tokens plus learned characters.</summary>
-    public int Size => ReservedTokens.Count + Characters.Length;
+    /// <summary>The id of the first value token, or -1 when the vocabulary has none.</summary>
+    public int ValueTokenStart { get; }
+
+    /// <summary>Reserved tokens, learned characters and value tokens.</summary>
+    public int Size => ReservedTokens.Count + Characters.Length + (ValueTokenStart < 0 ? 0 : NumberValueTokens.Count);
+
+    /// <summary>The token id of a value level (see <see cref="NumberValueTokens.Level"/>).</summary>
+    public int ValueToken(int level) => ValueTokenStart + level;
+
+    private bool IsCharacter(int tokenId) => tokenId >= ReservedTokens.Count && tokenId < ReservedTokens.Count + Characters.Length;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public int TokenOf(char c) => c < DirectRange ? direct[c] : other.GetValueOrDefault(c, ReservedTokens.Unknown);
 
     /// <summary>The character of a learned token, or null for a reserved one.</summary>
     public char? CharacterOf(int tokenId)
-        => tokenId >= ReservedTokens.Count && tokenId < Size ? Characters[tokenId - ReservedTokens.Count] : null;
+        => IsCharacter(tokenId) ? Characters[tokenId - ReservedTokens.Count] : null;
 
     /// <summary>Key-value text of a token: <c>&lt;pad&gt;</c>, <c>&lt;sep&gt;</c>, <c>&lt;missing&gt;</c>, <c>&lt;unk&gt;</c>, or the character.</summary>
     public string TokenText(int tokenId) => tokenId switch
@@ -46,7 +56,8 @@ internal sealed class CharacterVocabulary
         ReservedTokens.Separator => "<sep>",
         ReservedTokens.Missing => "<missing>",
         ReservedTokens.Unknown => "<unk>",
-        _ when tokenId > ReservedTokens.Unknown && tokenId < Size => Characters[tokenId - ReservedTokens.Count].ToString(),
+        _ when IsCharacter(tokenId) => Characters[tokenId - ReservedTokens.Count].ToString(),
+        _ when ValueTokenStart >= 0 && tokenId >= ValueTokenStart && tokenId < Size => NumberValueTokens.Text(tokenId - ValueTokenStart),
         _ => throw new ArgumentOutOfRangeException(nameof(tokenId), tokenId, $"Token ids run from 0 to {Size - 1}."),
     };
 
@@ -57,6 +68,7 @@ internal sealed class CharacterVocabulary
         ReservedTokens.Separator => '|',
         ReservedTokens.Missing => '∅',
         ReservedTokens.Unknown => '\uFFFD',
-        _ => Characters[tokenId - ReservedTokens.Count],
+        _ when IsCharacter(tokenId) => Characters[tokenId - ReservedTokens.Count],
+        _ => NumberValueTokens.DisplayCharacter(tokenId - ValueTokenStart),
     };
 }

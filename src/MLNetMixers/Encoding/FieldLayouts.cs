@@ -34,6 +34,7 @@ internal abstract class FieldLayout
         DateLayout.Tag => DateLayout.LoadParameters(reader, field),
         PaperLayout.Tag => PaperLayout.LoadParameters(reader, field),
         RankedNumberLayout.Tag => RankedNumberLayout.LoadParameters(reader, field),
+        ValuedNumberLayout.Tag => ValuedNumberLayout.LoadParameters(reader, field),
         _ => throw new FormatException($"Unknown field layout tag {tag} for field '{field.Name}'."),
     };
 
@@ -185,6 +186,57 @@ internal sealed class RankedNumberLayout : FieldLayout
             destination[0] = tokens.Digits[Rank(cuts, value)];
             format.Encode(value, tokens, destination[1..]);
         }
+    }
+}
+
+/// <summary>
+/// A number as one value token (see <see cref="NumberValueTokens"/>): its bin among the fitted quantiles and its place
+/// in the bin. No digits: with them the networks memorised rows by their low digits (hpc_data, see the option).
+/// </summary>
+internal sealed class ValuedNumberLayout : FieldLayout
+{
+    public const byte Tag = 7;
+
+    public ValuedNumberLayout(EncodedField field, double[] edges) : base(field) => Edges = edges;
+
+    /// <summary>Ascending distinct quantile edges of the fitted values (2 to <see cref="NumberValueTokens.Bins"/> + 1).</summary>
+    public double[] Edges { get; }
+
+    public override byte LayoutTag => Tag;
+
+    public override FieldVisitor CreateEncoder(CharacterVocabulary vocabulary, EncodingSettings settings, DataViewSchema.Column column)
+        => new Encoder(Edges, vocabulary, !settings.DistinguishNaN);
+
+    public override void SaveParameters(BinaryWriter writer)
+    {
+        writer.Write(Edges.Length);
+        foreach (double edge in Edges)
+            writer.Write(edge);
+    }
+
+    public static ValuedNumberLayout LoadParameters(BinaryReader reader, EncodedField field)
+    {
+        var edges = new double[reader.ReadInt32()];
+        if (edges.Length is < 2 or > NumberValueTokens.Bins + 1)
+            throw new FormatException($"Field '{field.Name}' has {edges.Length} quantile edges; a value token needs 2 to {NumberValueTokens.Bins + 1}.");
+        for (int i = 0; i < edges.Length; i++)
+            edges[i] = reader.ReadDouble();
+        return new ValuedNumberLayout(field, edges);
+    }
+
+    public override FieldLayout WithField(EncodedField field) => new ValuedNumberLayout(field, Edges);
+
+    public override string Describe() => $"{Field.Name}: value token, {Edges.Length - 1} quantile bins from {Edges[0]} to {Edges[^1]} (1 char)";
+
+    private sealed class Encoder(double[] edges, CharacterVocabulary vocabulary, bool nanIsMissing) : FieldVisitor
+    {
+        public override void OnDouble(double value, Span<int> destination)
+            => destination[0] = double.IsNaN(value) ? (nanIsMissing ? ReservedTokens.Missing : vocabulary.TokenOf(NumberFormat.NaN))
+                : vocabulary.ValueToken(NumberValueTokens.Level(edges, value));
+
+        public override void OnInt64(long value, Span<int> destination) => destination[0] = vocabulary.ValueToken(NumberValueTokens.Level(edges, value));
+
+        public override void OnUInt64(ulong value, Span<int> destination) => destination[0] = vocabulary.ValueToken(NumberValueTokens.Level(edges, value));
     }
 }
 

@@ -45,7 +45,7 @@ internal abstract class FieldStatistics : FieldVisitor
                     ? new KeyIndexStatistics(name, input, slot, column.Type.GetItemType().GetKeyCount())
                     : new TextStatistics(name, input, slot, options, characters, texts);
             default:
-                return new NumberStatistics(name, input, slot, options.MaxDecimals, options.NumberDeciles, options.MaxRangeDigits);
+                return new NumberStatistics(name, input, slot, options.MaxDecimals, options.NumberDeciles || options.NumberValueTokens, options.MaxRangeDigits, options.NumberValueTokens);
         }
     }
 }
@@ -68,8 +68,11 @@ internal sealed class NumberStatistics : FieldStatistics
     /// <summary>Values kept (a uniform reservoir sample) to place the decile cuts.</summary>
     private const int SampleSize = 10_000;
 
-    public NumberStatistics(string name, InputColumn input, int slot, int maxDecimals, bool deciles = false, int? maxRangeDigits = null) : base(name, input, slot)
+    private readonly bool valueTokens;
+
+    public NumberStatistics(string name, InputColumn input, int slot, int maxDecimals, bool deciles = false, int? maxRangeDigits = null, bool valueTokens = false) : base(name, input, slot)
     {
+        this.valueTokens = valueTokens;
         this.maxRangeDigits = maxRangeDigits;
         sample = deciles ? [] : null;
         this.maxDecimals = Math.Clamp(maxDecimals, 0, NumberFormat.MaxDigits - 1);
@@ -176,6 +179,13 @@ internal sealed class NumberStatistics : FieldStatistics
         var format = new NumberFormat(negative, integerDigits, places);
         foreach (char c in NumberFormat.Alphabet)
             characters.Add(c);
+        // A width or decimals override asks for digits, so that column keeps them.
+        if (valueTokens && columnOverride?.Width is null && columnOverride?.Decimals is null)
+        {
+            return sample is { Count: > 0 } && NumberValueTokens.Edges(sample.Order().ToArray()) is { } edges
+                ? new ValuedNumberLayout(Field(1, EncodedFieldKind.Number), edges)
+                : new NumberLayout(Field(format.Width, EncodedFieldKind.Number), format);
+        }
         return Cuts() is { } cuts
             ? new RankedNumberLayout(Field(1 + format.Width, EncodedFieldKind.Number), format, cuts)
             : new NumberLayout(Field(format.Width, EncodedFieldKind.Number), format);

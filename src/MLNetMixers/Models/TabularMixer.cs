@@ -26,12 +26,13 @@ internal sealed record TabularMixerConfig(
     int MlpRatio = 4,
     int Heads = 1,
     double Dropout = 0.1,
-    TabularHead Head = TabularHead.Flatten);
+    TabularHead Head = TabularHead.Flatten,
+    int ValueTokenStart = -1);
 
 /// <summary>
 /// A bidirectional mixer over an encoded row (Badger, "Small Language Models for Tabular Data",
 /// with the masked-mixer block):
-///   h0 = E[token] + P[position]
+///   h0 = E[token] + PLE(token) · W[position] + P[position]     (the middle term for value tokens only)
 ///   h  = Block_N(... Block_1(h0))
 ///   y  = W · flatten(LayerNorm(h))          (or mean over positions)
 /// <see cref="Embed"/> and <see cref="ForwardFromEmbeddings"/> split the pass at the token
@@ -40,6 +41,7 @@ internal sealed record TabularMixerConfig(
 internal sealed class TabularMixer : TabularModel
 {
     private readonly Embedding tokenEmbedding;
+    private readonly NumberValueEmbedding? valueEmbedding;
     private readonly Parameter positionEmbedding;
     private readonly ModuleList<MixerBlock> blocks;
     private readonly LayerNorm finalNorm;
@@ -50,6 +52,7 @@ internal sealed class TabularMixer : TabularModel
     {
         Config = config;
         tokenEmbedding = Embedding(config.VocabularySize, config.Width);
+        valueEmbedding = config.ValueTokenStart < 0 ? null : new NumberValueEmbedding(config.SequenceLength, config.VocabularySize, config.ValueTokenStart, config.Width);
         positionEmbedding = Parameter(randn(config.SequenceLength, config.Width) * 0.02);
         blocks = new ModuleList<MixerBlock>(Enumerable.Range(0, config.Depth)
             .Select(_ => new MixerBlock(config.SequenceLength, config.Width, config.MlpRatio, causal: false, config.Heads, config.Dropout))
@@ -63,8 +66,8 @@ internal sealed class TabularMixer : TabularModel
 
     public TabularMixerConfig Config { get; }
 
-    /// <summary>Token embeddings E[token]: [batch, T] int64 -> [batch, T, d].</summary>
-    public override Tensor Embed(Tensor tokens) => tokenEmbedding.forward(tokens);
+    /// <summary>Token embeddings E[token] (+ PLE(token) · W[position]): [batch, T] int64 -> [batch, T, d].</summary>
+    public override Tensor Embed(Tensor tokens) => Embed(tokenEmbedding, valueEmbedding, tokens);
 
     /// <summary>The rest of the network from token embeddings to outputs: [batch, T, d] -> [batch, outputs].</summary>
     public override Tensor ForwardFromEmbeddings(Tensor embedded)

@@ -1,3 +1,4 @@
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace MLNetMixers.Models;
@@ -20,4 +21,18 @@ internal abstract class TabularModel : nn.Module<Tensor, Tensor>
     public abstract Tensor ForwardFromEmbeddings(Tensor embedded);
 
     public override Tensor forward(Tensor tokens) => ForwardFromEmbeddings(Embed(tokens));
+
+    /// <summary>
+    /// E[token]; with value tokens, E of the first value token (one "a number is here" vector for all of them) plus their
+    /// piecewise-linear embedding. A free embedding per level let the networks memorise rows by their fine levels.
+    /// </summary>
+    protected static Tensor Embed(Embedding tokenEmbedding, NumberValueEmbedding? valueEmbedding, Tensor tokens)
+    {
+        if (valueEmbedding is null)
+            return tokenEmbedding.forward(tokens);
+        // Value tokens are the vocabulary's last ids, so clamping maps exactly them onto the first one.
+        using var shared = tokens.clamp_max(valueEmbedding.ValueTokenStart);
+        using var values = valueEmbedding.forward(tokens);
+        return tokenEmbedding.forward(shared).add_(values);
+    }
 }

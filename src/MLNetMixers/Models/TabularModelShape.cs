@@ -13,14 +13,15 @@ internal sealed record TabularModelShape(
     int Depth,
     int MlpRatio,
     int Heads,
-    double Dropout)
+    double Dropout,
+    int ValueTokenStart = -1)
 {
     /// <summary>Builds the network with freshly initialised weights (from torch's current random state).</summary>
     public TabularModel Create() => Architecture switch
     {
-        TabularArchitecture.Mixer => new TabularMixer(new TabularMixerConfig(SequenceLength, VocabularySize, Outputs, Width, Depth, MlpRatio, Heads, Dropout)),
-        TabularArchitecture.Mlp => new MlpBaseline(SequenceLength, VocabularySize, Outputs, Width, Depth, MlpRatio, Dropout),
-        TabularArchitecture.Transformer => new TransformerBaseline(SequenceLength, VocabularySize, Outputs, Width, Depth, MlpRatio, Heads, Dropout),
+        TabularArchitecture.Mixer => new TabularMixer(new TabularMixerConfig(SequenceLength, VocabularySize, Outputs, Width, Depth, MlpRatio, Heads, Dropout, ValueTokenStart: ValueTokenStart)),
+        TabularArchitecture.Mlp => new MlpBaseline(SequenceLength, VocabularySize, Outputs, Width, Depth, MlpRatio, Dropout, ValueTokenStart),
+        TabularArchitecture.Transformer => new TransformerBaseline(SequenceLength, VocabularySize, Outputs, Width, Depth, MlpRatio, Heads, Dropout, ValueTokenStart),
         _ => throw new ArgumentOutOfRangeException(nameof(Architecture), Architecture, "Unknown tabular architecture."),
     };
 
@@ -35,8 +36,12 @@ internal sealed record TabularModelShape(
         w.Write(MlpRatio);
         w.Write(Heads);
         w.Write(Dropout);
+        w.Write(ValueTokenStart);
     }
 
-    public static TabularModelShape Load(BinaryReader r) => new(
-        (TabularArchitecture)r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadDouble());
+    /// <param name="r">The reader.</param>
+    /// <param name="withValueTokens">Whether the shape was saved with its value-token start (models saved before value tokens were not).</param>
+    public static TabularModelShape Load(BinaryReader r, bool withValueTokens) => new(
+        (TabularArchitecture)r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadDouble(),
+        withValueTokens ? r.ReadInt32() : -1);
 }

@@ -9,23 +9,25 @@ namespace MLNetMixers.Models;
 /// <summary>
 /// Baseline: a small pre-LayerNorm transformer encoder over the encoded row, the same shape as
 /// <see cref="TabularMixer"/> with self-attention in place of token mixing:
-///   h0 = E[token] + P[position]
+///   h0 = E[token] + PLE(token) · W[position] + P[position]     (the middle term for value tokens only)
 ///   h  = h + Attention(LayerNorm(h));  h = h + W2 · GELU(W1 · LayerNorm(h))     (per block)
 ///   y  = W · flatten(LayerNorm(h))
 /// </summary>
 internal sealed class TransformerBaseline : TabularModel
 {
     private readonly Embedding tokenEmbedding;
+    private readonly NumberValueEmbedding? valueEmbedding;
     private readonly Parameter positionEmbedding;
     private readonly ModuleList<EncoderBlock> blocks;
     private readonly LayerNorm finalNorm;
     private readonly Linear head;
     private readonly SeededDropout embeddingDropout;
 
-    public TransformerBaseline(int sequenceLength, int vocabularySize, int outputs, int width, int depth, int mlpRatio, int heads, double dropout)
+    public TransformerBaseline(int sequenceLength, int vocabularySize, int outputs, int width, int depth, int mlpRatio, int heads, double dropout, int valueTokenStart = -1)
         : base(nameof(TransformerBaseline))
     {
         tokenEmbedding = Embedding(vocabularySize, width);
+        valueEmbedding = valueTokenStart < 0 ? null : new NumberValueEmbedding(sequenceLength, vocabularySize, valueTokenStart, width);
         positionEmbedding = Parameter(randn(sequenceLength, width) * 0.02);
         blocks = new ModuleList<EncoderBlock>(Enumerable.Range(0, depth).Select(_ => new EncoderBlock(width, mlpRatio, heads, dropout)).ToArray());
         finalNorm = LayerNorm(width);
@@ -34,7 +36,7 @@ internal sealed class TransformerBaseline : TabularModel
         RegisterComponents();
     }
 
-    public override Tensor Embed(Tensor tokens) => tokenEmbedding.forward(tokens);
+    public override Tensor Embed(Tensor tokens) => Embed(tokenEmbedding, valueEmbedding, tokens);
 
     public override Tensor ForwardFromEmbeddings(Tensor embedded)
     {

@@ -243,8 +243,8 @@ public sealed class MixerPredictionTransformer : RowToRowTransformerBase, ITrans
 
     private static VersionInfo GetVersionInfo() => new(
         modelSignature: "MXPREDCT",
-        verWrittenCur: 0x00010001,
-        verReadableCur: 0x00010001,
+        verWrittenCur: 0x00010002, // the model shape's value-token start
+        verReadableCur: 0x00010002,
         verWeCanReadBack: 0x00010001,
         loaderSignature: LoaderSignature,
         loaderAssemblyName: typeof(MixerPredictionTransformer).Assembly.FullName);
@@ -292,7 +292,7 @@ public sealed class MixerPredictionTransformer : RowToRowTransformerBase, ITrans
         var r = ctx.Reader;
         var task = (MixerTask)r.ReadInt32();
         string featureColumn = r.ReadString();
-        var shape = TabularModelShape.Load(r);
+        var shape = TabularModelShape.Load(r, withValueTokens: ctx.Header.ModelVerWritten >= 0x00010002);
         var requested = (MixerDevice)r.ReadInt32();
         double mean = r.ReadDouble(), std = r.ReadDouble();
         DataViewSchema.Annotations? keyValues = null;

@@ -1,6 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
+using MLNetMixers.Encoding;
 using MLNetMixers.Models;
 using MLNetMixers.Training;
 using static TorchSharp.torch;
@@ -160,14 +161,17 @@ internal sealed class MixerTrainerCore
         }
         if (options.EarlyStoppingPatience is not null && validationRows is null)
             ch.Warning("EarlyStoppingPatience needs a validation set, trainer.Fit(train, validation): training every epoch.");
+        // Value tokens, when the encoder wrote them, get the piecewise-linear embedding (Models/NumberValueEmbedding.cs).
+        int valueTokenStart = NumberValueTokens.FindStart(train.Schema[options.FeatureColumnName]);
         // The model is built (and saved) with the resolved dropout, so a loaded model never depends on this rule.
-        double dropout = options.ResolveDropout(trainRows.Count);
+        double dropout = options.ResolveDropout(trainRows.Count, valueTokens: valueTokenStart >= 0);
         ch.Info($"Training a {options.Architecture} ({options.Width} wide, {options.Depth} deep) for {task.Task} on {trainRows.Count} rows of {sequenceLength} tokens" +
                 (validationRows is null ? "" : $", validating on {validationRows.Count} rows") + $", on {device}, seed {seed}, dropout {dropout}" +
-                (options.Dropout is null ? $" (chosen for {(trainRows.Count < MixerTrainerOptions.SmallTableRows ? "fewer than" : "at least")} {MixerTrainerOptions.SmallTableRows} training rows)." : "."));
+                (options.Dropout is not null ? "." : valueTokenStart >= 0 ? " (chosen for numbers as value tokens)."
+                    : $" (chosen for {(trainRows.Count < MixerTrainerOptions.SmallTableRows ? "fewer than" : "at least")} {MixerTrainerOptions.SmallTableRows} training rows)."));
 
         var shape = new TabularModelShape(options.Architecture, sequenceLength, vocabularySize, objective.Outputs,
-            options.Width, options.Depth, options.MlpRatio, options.Heads, dropout);
+            options.Width, options.Depth, options.MlpRatio, options.Heads, dropout, valueTokenStart);
         TabularModel network;
         lock (TorchSeedLock)
         {

@@ -30,8 +30,12 @@ public abstract class MixerTrainerOptions
     public int Heads = 1;
 
     /// <summary>
-    /// Dropout probability on the embeddings and on each residual branch, in [0, 1). Null (the default) sizes it to the
-    /// table: classification on fewer than 1,000 training rows gets 0.3, everything else 0.1 (regression: 0.1 at
+    /// Dropout probability on the embeddings and on each residual branch, in [0, 1). Null (the default) chooses it from
+    /// the encoding and the table. Numbers as value tokens (<see cref="CharacterEncodingOptions.NumberValueTokens"/>, the
+    /// encoder's default) get 0: dropout on the one token that carries a whole number cost hpc_data 7.4 points (macro
+    /// accuracy 70.3 at 0.1 against 77.7 at 0), and at 0 the accuracy benchmark's 13 smaller tables were all within a
+    /// point of LightGBM or ahead (benchmarks/results/Accuracy.md).
+    /// Numbers as digits: classification on fewer than 1,000 training rows gets 0.3, everything else 0.1 (regression: 0.1 at
     /// every size). Small classification tables are where the mixer memorises its training rows (Pima diabetes,
     /// 512 training rows: training-fold AUC 99.9, held-out 76.5 at 0.1). Accuracy benchmark (3-fold CV, the same folds,
     /// one thread, the default 20 epochs; 19 for soybean), 0.1 to 0.3, points: diabetes AUC 76.5 to 78.8 (LightGBM 79.3),
@@ -53,8 +57,15 @@ public abstract class MixerTrainerOptions
     /// <summary>The dropout <see cref="Dropout"/> = null gives tables of fewer than <see cref="SmallTableRows"/> training rows.</summary>
     internal virtual double SmallTableDropout => 0.3;
 
-    /// <summary>The dropout the trainer uses on <paramref name="trainingRows"/> rows: <see cref="Dropout"/> when set, else the rule above.</summary>
-    internal double ResolveDropout(long trainingRows) => Dropout ?? (trainingRows < SmallTableRows ? SmallTableDropout : LargeTableDropout);
+    /// <summary>
+    /// The dropout the trainer uses on <paramref name="trainingRows"/> rows whose features do or do not carry value tokens:
+    /// <see cref="Dropout"/> when set, else the rule above.
+    /// </summary>
+    internal double ResolveDropout(long trainingRows, bool valueTokens)
+        => Dropout ?? (valueTokens ? ValueTokenDropout : trainingRows < SmallTableRows ? SmallTableDropout : LargeTableDropout);
+
+    /// <summary>The dropout <see cref="Dropout"/> = null gives features with value tokens, at every size.</summary>
+    internal const double ValueTokenDropout = 0;
 
     /// <summary>
     /// Passes over the training data. 20 suits multiclass tables of hundreds to thousands of rows (hpc_data: 72.8 macro

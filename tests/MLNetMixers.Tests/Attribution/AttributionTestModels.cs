@@ -74,7 +74,7 @@ internal static class AttributionTestModels
                 MissingTextValues = [""],
                 // The attribution margins below were measured on the digits-only layout; with the decile character
                 // gradient x input still ranks Income and Color first, by 1.19x instead of 2.0x over the next field.
-                NumberDeciles = false,
+                NumberDeciles = false, NumberValueTokens = false,
             })
             .Append(ml.BinaryClassification.Trainers.Mixer(SmallNetwork.Configure(new MixerBinaryTrainer.Options { Dropout = CalibratedDropout }, epochs: 12)));
         var model = pipeline.Fit(data);

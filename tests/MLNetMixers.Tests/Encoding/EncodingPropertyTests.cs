@@ -35,7 +35,7 @@ public class EncodingPropertyTests
     {
         var data = ml.Data.LoadFromEnumerable(values.Select(v => new NumberRow { X = v }).ToList());
         // The digit layout alone: no decile, and no decimals given up for the column's range (RangeDigitsTests covers that).
-        return ml.Transforms.EncodeAsCharacters(new CharacterEncodingOptions { InputColumnNames = ["X"], MaxDecimals = maxDecimals, DistinguishNaN = distinguishNaN, NumberDeciles = false, MaxRangeDigits = null }).Fit(data);
+        return ml.Transforms.EncodeAsCharacters(new CharacterEncodingOptions { InputColumnNames = ["X"], MaxDecimals = maxDecimals, DistinguishNaN = distinguishNaN, NumberDeciles = false, NumberValueTokens = false, MaxRangeDigits = null }).Fit(data);
     }
 
     private static int[] EncodeOne(MLContext ml, CharacterEncodingTransformer transformer, double value)
@@ -149,7 +149,7 @@ public class EncodingPropertyTests
         {
             var ml = new MLContext(seed: 1);
             var data = ml.Data.LoadFromEnumerable(values.Select(v => new LongRow { X = v }).ToList());
-            var transformer = ml.Transforms.EncodeAsCharacters(new CharacterEncodingOptions { InputColumnNames = ["X"], NumberDeciles = false }).Fit(data);
+            var transformer = ml.Transforms.EncodeAsCharacters(new CharacterEncodingOptions { InputColumnNames = ["X"], NumberDeciles = false, NumberValueTokens = false }).Fit(data);
             var encoded = EncodingTestHelpers.EncodeRows(transformer, data);
             for (int i = 0; i < values.Length; i++)
             {

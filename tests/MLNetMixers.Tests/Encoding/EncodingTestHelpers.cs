@@ -7,6 +7,18 @@ namespace MLNetMixers.Tests.Encoding;
 internal static class EncodingTestHelpers
 {
     /// <summary>Token ids of every row, through the allocation-free row encoder.</summary>
+    /// <summary>A row of <see cref="NumberTable"/>.</summary>
+    public sealed class NumberRow
+    {
+        public float Value { get; set; }
+        public int Count { get; set; }
+        public float Constant { get; set; }
+    }
+
+    /// <summary>100 rows: Value 0.5 to 50 rising, Count 999 to 900 falling, Constant 3; then Value NaN, Count 7.</summary>
+    public static IDataView NumberTable(MLContext ml) => ml.Data.LoadFromEnumerable(Enumerable.Range(1, 100)
+        .Select(i => new NumberRow { Value = i * 0.5f, Count = 1000 - i, Constant = 3 }).Append(new NumberRow { Value = float.NaN, Count = 7, Constant = 3 }).ToList());
+
     public static int[][] EncodeRows(CharacterEncodingTransformer transformer, IDataView data)
     {
         var rows = new List<int[]>();

@@ -4,23 +4,15 @@ namespace MLNetMixers.Tests.Encoding;
 
 public class NumberDecileTests
 {
-    private sealed class Row
-    {
-        public float Value { get; set; }
-        public int Count { get; set; }
-        public float Constant { get; set; }
-    }
-
-    private static IDataView Data(MLContext ml) => ml.Data.LoadFromEnumerable(Enumerable.Range(1, 100)
-        .Select(i => new Row { Value = i * 0.5f, Count = 1000 - i, Constant = 3 }).Append(new Row { Value = float.NaN, Count = 7, Constant = 3 }).ToList());
+    private static IDataView Data(MLContext ml) => EncodingTestHelpers.NumberTable(ml);
 
     [Fact]
     public void EachNumberStartsWithItsDecileAmongTheFittedValues()
     {
         var ml = new MLContext(seed: 1);
         var data = Data(ml);
-        var plain = ml.Transforms.EncodeAsCharacters(new CharacterEncodingOptions { InputColumnNames = ["Value", "Count", "Constant"], NumberDeciles = false }).Fit(data);
-        var ranked = ml.Transforms.EncodeAsCharacters(new CharacterEncodingOptions { InputColumnNames = ["Value", "Count", "Constant"], NumberDeciles = true }).Fit(data);
+        var plain = ml.Transforms.EncodeAsCharacters(new CharacterEncodingOptions { InputColumnNames = ["Value", "Count", "Constant"], NumberDeciles = false, NumberValueTokens = false }).Fit(data);
+        var ranked = ml.Transforms.EncodeAsCharacters(new CharacterEncodingOptions { InputColumnNames = ["Value", "Count", "Constant"], NumberDeciles = true, NumberValueTokens = false }).Fit(data);
         // One more position per number field, except the constant column: it has no order to tell.
         Assert.Equal(plain.SequenceLength + 2, ranked.SequenceLength);
 
@@ -44,7 +36,7 @@ public class NumberDecileTests
     {
         var ml = new MLContext(seed: 1);
         var data = Data(ml);
-        var transformer = ml.Transforms.EncodeAsCharacters(new CharacterEncodingOptions { InputColumnNames = ["Value", "Count"], NumberDeciles = true }).Fit(data);
+        var transformer = ml.Transforms.EncodeAsCharacters(new CharacterEncodingOptions { InputColumnNames = ["Value", "Count"], NumberDeciles = true, NumberValueTokens = false }).Fit(data);
         string path = Path.Combine(TestData.NewTempFolder(), "encoder.zip");
         ml.Model.Save(transformer, data.Schema, path);
         var loaded = Assert.IsType<CharacterEncodingTransformer>(new MLContext(seed: 2).Model.Load(path, out _));

@@ -22,8 +22,8 @@ public class RangeDigitsTests
     {
         var ml = new MLContext(seed: 1);
         var data = Data(ml);
-        var capped = ml.Transforms.EncodeAsCharacters(new CharacterEncodingOptions { InputColumnNames = ["Hour", "Longitude"], NumberDeciles = false }).Fit(data);
-        var uncapped = ml.Transforms.EncodeAsCharacters(new CharacterEncodingOptions { InputColumnNames = ["Hour", "Longitude"], NumberDeciles = false, MaxRangeDigits = null }).Fit(data);
+        var capped = ml.Transforms.EncodeAsCharacters(new CharacterEncodingOptions { InputColumnNames = ["Hour", "Longitude"], NumberDeciles = false, NumberValueTokens = false }).Fit(data);
+        var uncapped = ml.Transforms.EncodeAsCharacters(new CharacterEncodingOptions { InputColumnNames = ["Hour", "Longitude"], NumberDeciles = false, NumberValueTokens = false, MaxRangeDigits = null }).Fit(data);
 
         // Row 118 is minute 826 = 13:46, hour 13.7666...: the range 0-24 at 2 decimals is 2,400 steps, at 3 it would be 24,000.
         Assert.Equal("13.77", EncodingTestHelpers.FieldText(capped, EncodingTestHelpers.EncodeRows(capped, data)[118], "Hour"));
@@ -43,7 +43,7 @@ public class RangeDigitsTests
         var transformer = ml.Transforms.EncodeAsCharacters(new CharacterEncodingOptions
         {
             InputColumnNames = ["Hour"],
-            NumberDeciles = false,
+            NumberDeciles = false, NumberValueTokens = false,
             ColumnOverrides = [new CharacterEncodingColumnOverride { Name = "Hour", Decimals = 3 }],
         }).Fit(data);
         Assert.Equal("13.767", EncodingTestHelpers.FieldText(transformer, EncodingTestHelpers.EncodeRows(transformer, data)[118], "Hour"));

@@ -40,6 +40,7 @@ public class RealDataEncodingTests
         {
             var field = transformer.Fields[f];
             var column = frame.Columns[field.SourceColumn];
+            var valueTokens = new List<(float Value, int Token)>();
             for (int r = 0; r < rows.Length; r++)
             {
                 var slice = rows[r].AsSpan(field.Start, field.Width);
@@ -53,6 +54,9 @@ public class RealDataEncodingTests
                 }
                 switch (value)
                 {
+                    case float number when transformer.TokenText(slice[0]).StartsWith("<value "):
+                        valueTokens.Add((number, slice[0]));
+                        break;
                     case float number:
                         var decoded = transformer.DecodeNumber(f, rows[r]);
                         Assert.Equal(DecodedNumberKind.Value, decoded.Kind);
@@ -74,6 +78,11 @@ public class RealDataEncodingTests
                         break;
                 }
             }
+            // A value token reads back as an order: a larger value never gets a smaller token.
+            var ordered = valueTokens.OrderBy(v => v.Value).ToList();
+            for (int i = 1; i < ordered.Count; i++)
+                Assert.True(ordered[i].Token >= ordered[i - 1].Token,
+                    $"{file} field {field.Name}: {ordered[i].Value} got a smaller value token than {ordered[i - 1].Value}");
         }
         if (file != "ames.csv")
             Assert.True(missingCells > 0, $"{file} has missing cells; none were seen");

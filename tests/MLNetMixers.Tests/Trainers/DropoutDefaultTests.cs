@@ -15,15 +15,20 @@ public class DropoutDefaultTests
         foreach (MixerTrainerOptions classification in new MixerTrainerOptions[] { new MixerBinaryTrainer.Options(), new MixerMulticlassTrainer.Options() })
         {
             Assert.Null(classification.Dropout);
-            Assert.Equal(0.3, classification.ResolveDropout(1));
-            Assert.Equal(0.3, classification.ResolveDropout(threshold - 1));
-            Assert.Equal(0.1, classification.ResolveDropout(threshold));
-            Assert.Equal(0.1, classification.ResolveDropout(1_000_000));
+            Assert.Equal(0.3, classification.ResolveDropout(1, valueTokens: false));
+            Assert.Equal(0.3, classification.ResolveDropout(threshold - 1, valueTokens: false));
+            Assert.Equal(0.1, classification.ResolveDropout(threshold, valueTokens: false));
+            Assert.Equal(0.1, classification.ResolveDropout(1_000_000, valueTokens: false));
         }
         var regression = new MixerRegressionTrainer.Options();
         Assert.Null(regression.Dropout);
-        Assert.Equal(0.1, regression.ResolveDropout(threshold - 1));
-        Assert.Equal(0.1, regression.ResolveDropout(threshold));
+        foreach (MixerTrainerOptions options in new MixerTrainerOptions[] { new MixerBinaryTrainer.Options(), new MixerMulticlassTrainer.Options(), regression })
+        {
+            Assert.Equal(0, options.ResolveDropout(1, valueTokens: true));
+            Assert.Equal(0, options.ResolveDropout(1_000_000, valueTokens: true));
+        }
+        Assert.Equal(0.1, regression.ResolveDropout(threshold - 1, valueTokens: false));
+        Assert.Equal(0.1, regression.ResolveDropout(threshold, valueTokens: false));
     }
 
     [Fact]
@@ -34,8 +39,8 @@ public class DropoutDefaultTests
             foreach (MixerTrainerOptions options in new MixerTrainerOptions[] { new MixerBinaryTrainer.Options(), new MixerMulticlassTrainer.Options(), new MixerRegressionTrainer.Options() })
             {
                 options.Dropout = explicitValue;
-                Assert.Equal(explicitValue, options.ResolveDropout(10));
-                Assert.Equal(explicitValue, options.ResolveDropout(100_000));
+                Assert.Equal(explicitValue, options.ResolveDropout(10, valueTokens: false));
+                Assert.Equal(explicitValue, options.ResolveDropout(100_000, valueTokens: true));
             }
         }
     }
@@ -49,10 +54,12 @@ public class DropoutDefaultTests
     }
 
     [Theory]
-    [InlineData(MixerTrainerOptions.SmallTableRows - 1, null, 0.3)]
-    [InlineData(MixerTrainerOptions.SmallTableRows, null, 0.1)]
-    [InlineData(MixerTrainerOptions.SmallTableRows - 1, 0.05, 0.05)]
-    public void TheModelIsBuiltLoggedAndSavedWithTheResolvedDropout(int rows, double? dropout, double expected)
+    [InlineData(MixerTrainerOptions.SmallTableRows - 1, null, false, 0.3)]
+    [InlineData(MixerTrainerOptions.SmallTableRows, null, false, 0.1)]
+    [InlineData(MixerTrainerOptions.SmallTableRows - 1, 0.05, false, 0.05)]
+    [InlineData(MixerTrainerOptions.SmallTableRows - 1, null, true, MixerTrainerOptions.ValueTokenDropout)]
+    [InlineData(MixerTrainerOptions.SmallTableRows, 0.05, true, 0.05)]
+    public void TheModelIsBuiltLoggedAndSavedWithTheResolvedDropout(int rows, double? dropout, bool valueTokens, double expected)
     {
         var ml = new MLContext(seed: 1);
         var messages = new List<string>();
@@ -64,7 +71,7 @@ public class DropoutDefaultTests
             float x = (float)random.NextDouble(), y = (float)random.NextDouble();
             return new Row { X = x, Y = y, Label = x + y > 1 };
         }).ToList());
-        var pipeline = ml.Transforms.EncodeAsCharacters("Features", nameof(Row.X), nameof(Row.Y))
+        var pipeline = ml.Transforms.EncodeAsCharacters(new CharacterEncodingOptions { InputColumnNames = [nameof(Row.X), nameof(Row.Y)], NumberValueTokens = valueTokens })
             .Append(ml.BinaryClassification.Trainers.Mixer(new MixerBinaryTrainer.Options
             {
                 Dropout = dropout, Width = 8, Depth = 1, MlpRatio = 1, Epochs = 1, BatchSize = 128, NumberOfThreads = 1, Seed = 1,
@@ -72,7 +79,8 @@ public class DropoutDefaultTests
         var model = pipeline.Fit(data);
 
         Assert.Equal(expected, model.LastTransformer.Shape.Dropout);
-        Assert.Contains(messages, m => m.Contains($"on {rows} rows") && m.Contains($"dropout {expected}" + (dropout is null ? " (chosen for" : ".")));
+        Assert.Contains(messages, m => m.Contains($"on {rows} rows") && m.Contains($"dropout {expected}" +
+            (dropout is not null ? "." : valueTokens ? " (chosen for numbers as value tokens)" : " (chosen for")));
 
         var loaded = Assert.IsAssignableFrom<IEnumerable<ITransformer>>(ModelZip.RoundTrip(ml, model, data.Schema, out _));
         Assert.Equal(expected, Assert.IsType<MixerPredictionTransformer>(loaded.Last()).Shape.Dropout);
