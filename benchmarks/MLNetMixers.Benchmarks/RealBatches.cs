@@ -8,7 +8,7 @@ namespace MLNetMixers.Benchmarks;
 internal static class RealBatches
 {
     /// <summary>
-    /// A shared tabular CSV encoded by EncodeAsCharacters: token ids [rows, T] int64, class ids [rows] int64,
+    /// A shared tabular CSV encoded by EncodeAsCharacters, numbers as digits: token ids [rows, T] int64, class ids [rows] int64,
     /// the sequence length and vocabulary size.
     /// </summary>
     public static (Tensor Tokens, Tensor Labels, int SequenceLength, int VocabularySize, int Classes) Tabular(string datasetsFolder, string file, string label, int? maxRows = null)
@@ -17,7 +17,8 @@ internal static class RealBatches
         var data = LoadCsv(ml, Path.Combine(datasetsFolder, "tabular", file));
         if (maxRows is { } max)
             data = ml.Data.TakeRows(data, max);
-        var encoder = ml.Transforms.EncodeAsCharacters(new CharacterEncodingOptions { ExcludedColumns = [label] }).Fit(data);
+        // Digits, not value tokens: the bare models these batches feed have no value embedding to give the tokens meaning.
+        var encoder = ml.Transforms.EncodeAsCharacters(new CharacterEncodingOptions { ExcludedColumns = [label], NumberValueTokens = false }).Fit(data);
         var tokens = new List<int>();
         var labels = new List<string>();
         using (var cursor = data.GetRowCursor(data.Schema))
