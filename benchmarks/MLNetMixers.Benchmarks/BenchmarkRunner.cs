@@ -31,6 +31,20 @@ internal static partial class BenchmarkRunner
         var selected = All().Where(b => only is null || only.Count == 0 || only.Contains(b.Name, StringComparer.OrdinalIgnoreCase)).ToList();
         if (only is { Count: > 0 } && selected.Count != only.Count)
             throw new ArgumentException($"Unknown benchmark name in --only {string.Join(' ', only)}. Known: {string.Join(", ", All().Select(b => b.Name))}.");
+        int callerThreads = TorchSharp.torch.get_num_threads();
+        try
+        {
+            return RunSelected(smoke, selected, log, datasetsFolder, command, resultsFolder);
+        }
+        finally
+        {
+            // The smoke mode runs inside the test process: later tests get the thread count they had.
+            TorchSharp.torch.set_num_threads(callerThreads);
+        }
+    }
+
+    private static string RunSelected(bool smoke, IReadOnlyList<IBenchmark> selected, TextWriter log, string datasetsFolder, string command, string resultsFolder)
+    {
         // Smoke mode runs inside the test suite on a shared CI machine, where one torch thread is far faster than two
         // contending ones (every parallel region waits for a descheduled thread).
         if (smoke)
@@ -38,8 +52,11 @@ internal static partial class BenchmarkRunner
         // MLNETMIXERS_BENCH_THREADS=1 measures at one torch thread (e.g. on a machine other jobs keep busy).
         if (int.TryParse(Environment.GetEnvironmentVariable("MLNETMIXERS_BENCH_THREADS"), out int threads) && threads > 0)
             TorchSharp.torch.set_num_threads(threads);
+        // Every section starts on the same thread count, whatever the one before it left behind.
+        int torchThreads = TorchSharp.torch.get_num_threads();
         foreach (var benchmark in selected)
         {
+            TorchSharp.torch.set_num_threads(torchThreads);
             var context = new BenchmarkContext(smoke, log, datasetsFolder);
             log.WriteLine($"== {benchmark.Name}{(smoke ? " (smoke)" : "")}");
             string loadBefore = LoadAverage();
@@ -49,7 +66,7 @@ internal static partial class BenchmarkRunner
             var section = new StringBuilder();
             section.AppendLine($"# {benchmark.Name}").AppendLine();
             section.AppendLine($"Measured {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC in {watch.Elapsed.TotalSeconds:F0} s{(smoke ? " (SMOKE MODE: figures meaningless)" : "")}; "
-                               + $"load average (1/5/15 min) before {loadBefore}, after {LoadAverage()} on {Environment.ProcessorCount} cores; {TorchSharp.torch.get_num_threads()} torch thread(s). "
+                               + $"load average (1/5/15 min) before {loadBefore}, after {LoadAverage()} on {Environment.ProcessorCount} cores of {CpuModel()}; {TorchSharp.torch.get_num_threads()} torch thread(s). "
                                + $"Refresh with `{BaseCommand} -- --only {benchmark.Name}`.").AppendLine();
             section.Append(context.Report);
             File.WriteAllText(Path.Combine(resultsFolder, benchmark.Name + ".md"), section.ToString());
@@ -66,9 +83,9 @@ internal static partial class BenchmarkRunner
         report.AppendLine("# MLNetMixers benchmark results").AppendLine();
         report.AppendLine($"Assembled {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC by `{command}`. Run everything with `{BaseCommand}` "
                           + "(writes benchmarks/results/*.md and this file); one section with `-- --only <Name>`; each section below says when it was measured.").AppendLine();
-        report.AppendLine($"- Machine: {CpuModel()}, {Environment.ProcessorCount} logical cores, AVX-512: {Flag("avx512f")}, AVX512-BF16: {Flag("avx512_bf16")}, AMX: {Flag("amx_tile")}; {RuntimeInformation.OSDescription}");
+        report.AppendLine($"- Machine assembling this report: {CpuModel()}, {Environment.ProcessorCount} logical cores, AVX-512: {Flag("avx512f")}, AVX512-BF16: {Flag("avx512_bf16")}, AMX: {Flag("amx_tile")}; {RuntimeInformation.OSDescription}");
         report.AppendLine($"- .NET {Environment.Version}; TorchSharp {Version(typeof(TorchSharp.torch).Assembly)}; libtorch {LibTorchVersion()}; ML.NET {Version(typeof(Microsoft.ML.MLContext).Assembly)}");
-        report.AppendLine("- Ratios in a table come from one run of that section. The machine may be shared: each section notes the load while it ran.");
+        report.AppendLine("- Ratios in a table come from one run of that section. The machine may be shared: each section notes the load while it ran, and the CPU it ran on (this project's machines are not always the same model).");
         foreach (var benchmark in All())
         {
             string file = Path.Combine(resultsFolder, benchmark.Name + ".md");

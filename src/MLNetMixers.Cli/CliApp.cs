@@ -136,13 +136,15 @@ internal static class CliApp
                 ReportRows = Positive(parse.GetValue(reportRows), "--report-rows")!.Value,
                 Verbose = ui.Verbose,
             };
+            // Scoring, the attribution report and training all run on --threads.
+            ApplyThreads(settings.Threads);
             using var cancellation = CancelOnCtrlC();
             return TrainRunner.Run(settings, ui, cancellation.Token);
         });
         return command;
     }
 
-    /// <summary>Torch's CPU threads for scoring and attribution (the trainers set their own from their options).</summary>
+    /// <summary>Torch's CPU threads for the command (the trainers' NumberOfThreads holds only while they train).</summary>
     internal static void ApplyThreads(int? threads) => TorchSharp.torch.set_num_threads(threads ?? DefaultThreads);
 
     /// <summary>Ctrl+C cancels training at the next step instead of killing the process mid-write.</summary>

@@ -40,6 +40,8 @@ internal static class GenerateCommand
         command.SetAction(parse =>
         {
             var ui = new ConsoleUi(parse.GetValue(verbose));
+            // Training and generation both run on --threads (the trainer's NumberOfThreads holds only while it trains).
+            CliApp.ApplyThreads(CliApp.Positive(parse.GetValue(threads), "--threads"));
             var generation = new TextGenerationOptions
             {
                 MaxNewTokens = CliApp.Positive(parse.GetValue(maxTokens), "--max-tokens")!.Value,

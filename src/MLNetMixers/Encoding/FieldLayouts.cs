@@ -42,6 +42,33 @@ internal abstract class FieldLayout
 
     protected static void FillMissing(Span<int> destination) => destination.Fill(ReservedTokens.Missing);
 
+    /// <summary>Writes fitted boundaries (decile cuts, quantile edges): their count, then each value.</summary>
+    protected static void WriteBoundaries(BinaryWriter writer, double[] boundaries)
+    {
+        writer.Write(boundaries.Length);
+        foreach (double boundary in boundaries)
+            writer.Write(boundary);
+    }
+
+    /// <summary>
+    /// Reads what <see cref="WriteBoundaries"/> wrote. A damaged model file fails here, naming the field, rather than
+    /// binning values against too many or unordered boundaries.
+    /// </summary>
+    protected static double[] ReadBoundaries(BinaryReader reader, EncodedField field, string what, int fewest, int most)
+    {
+        int count = reader.ReadInt32();
+        if (count < fewest || count > most)
+            throw new FormatException($"Field '{field.Name}' has {count} {what}; expected {fewest} to {most}.");
+        var boundaries = new double[count];
+        for (int i = 0; i < count; i++)
+        {
+            boundaries[i] = reader.ReadDouble();
+            if (i > 0 && !(boundaries[i] > boundaries[i - 1]))
+                throw new FormatException($"Field '{field.Name}' has {what} that do not ascend: {boundaries[i - 1]} then {boundaries[i]}.");
+        }
+        return boundaries;
+    }
+
     /// <summary>Whether a text value means "missing": null (no backing store) or one of the listed strings.</summary>
     public static bool IsMissingText(ReadOnlyMemory<char> value, string[] missingValues)
     {
@@ -128,8 +155,11 @@ internal sealed class RankedNumberLayout : FieldLayout
 
     public NumberFormat Format { get; }
 
-    /// <summary>Ascending decile cuts of the fitted values (at most 9).</summary>
+    /// <summary>Ascending distinct decile cuts of the fitted values (at most <see cref="MostCuts"/>).</summary>
     public double[] Cuts { get; }
+
+    /// <summary>The nine deciles.</summary>
+    public const int MostCuts = 9;
 
     public override byte LayoutTag => Tag;
 
@@ -149,18 +179,13 @@ internal sealed class RankedNumberLayout : FieldLayout
         writer.Write(Format.Signed);
         writer.Write(Format.IntegerDigits);
         writer.Write(Format.Decimals);
-        writer.Write(Cuts.Length);
-        foreach (double cut in Cuts)
-            writer.Write(cut);
+        WriteBoundaries(writer, Cuts);
     }
 
     public static RankedNumberLayout LoadParameters(BinaryReader reader, EncodedField field)
     {
         var format = new NumberFormat(reader.ReadBoolean(), reader.ReadInt32(), reader.ReadInt32());
-        var cuts = new double[reader.ReadInt32()];
-        for (int i = 0; i < cuts.Length; i++)
-            cuts[i] = reader.ReadDouble();
-        return new RankedNumberLayout(field, format, cuts);
+        return new RankedNumberLayout(field, format, ReadBoundaries(reader, field, "decile cuts", 0, MostCuts));
     }
 
     public override FieldLayout WithField(EncodedField field) => new RankedNumberLayout(field, Format, Cuts);
@@ -209,20 +234,11 @@ internal sealed class ValuedNumberLayout : FieldLayout
 
     public override void SaveParameters(BinaryWriter writer)
     {
-        writer.Write(Edges.Length);
-        foreach (double edge in Edges)
-            writer.Write(edge);
+        WriteBoundaries(writer, Edges);
     }
 
     public static ValuedNumberLayout LoadParameters(BinaryReader reader, EncodedField field)
-    {
-        var edges = new double[reader.ReadInt32()];
-        if (edges.Length is < 2 or > NumberValueTokens.Bins + 1)
-            throw new FormatException($"Field '{field.Name}' has {edges.Length} quantile edges; a value token needs 2 to {NumberValueTokens.Bins + 1}.");
-        for (int i = 0; i < edges.Length; i++)
-            edges[i] = reader.ReadDouble();
-        return new ValuedNumberLayout(field, edges);
-    }
+        => new(field, ReadBoundaries(reader, field, "quantile edges", 2, NumberValueTokens.Bins + 1));
 
     public override FieldLayout WithField(EncodedField field) => new ValuedNumberLayout(field, Edges);
 

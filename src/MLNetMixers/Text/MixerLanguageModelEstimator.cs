@@ -94,7 +94,7 @@ public sealed class MixerLanguageModelEstimator : IEstimator<MixerLanguageModelT
         if (documents.All(d => d.Length == 0))
             throw new ArgumentException($"The text column '{textColumnName}' holds no text to learn from ({documents.Count} rows, all empty).", nameof(input));
 
-        TorchRuntime.ApplyThreadCount(options.NumberOfThreads);
+        using var threads = TorchRuntime.UseThreadCount(options.NumberOfThreads);
         var device = TorchRuntime.ResolveDevice(host, options.Device);
         var config = new LanguageModelConfig(options.Architecture, tokenizer.VocabularySize, options.ContextLength, options.Width,
                                              options.Depth, options.Heads, options.MlpRatio, options.Dropout);

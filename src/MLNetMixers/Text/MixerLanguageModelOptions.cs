@@ -142,7 +142,10 @@ public sealed class MixerLanguageModelOptions
     /// <summary>Where the model trains and generates.</summary>
     public MixerDevice Device = MixerDevice.Auto;
 
-    /// <summary>CPU threads torch may use; null keeps torch's default (all cores).</summary>
+    /// <summary>
+    /// CPU threads torch may use while the model trains (restored afterwards: torch's count is process-wide); null leaves
+    /// torch's count as it is (all cores by default). Generation runs on the process's count.
+    /// </summary>
     public int? NumberOfThreads;
 
     /// <summary>

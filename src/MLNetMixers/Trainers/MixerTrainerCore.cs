@@ -135,7 +135,7 @@ internal sealed class MixerTrainerCore
         }
 
         TorchRuntime.EnsureAvailable();
-        TorchRuntime.ApplyThreadCount(options.NumberOfThreads);
+        using var threads = TorchRuntime.UseThreadCount(options.NumberOfThreads);
         var device = TorchRuntime.ResolveDevice(host, options.Device);
         if (device.type == TorchSharp.DeviceType.CUDA && options.Precision == MixerPrecision.Float32)
         {

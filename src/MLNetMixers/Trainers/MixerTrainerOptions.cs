@@ -110,7 +110,10 @@ public abstract class MixerTrainerOptions
     /// <summary>Where to train and score.</summary>
     public MixerDevice Device = MixerDevice.Auto;
 
-    /// <summary>CPU threads torch may use (it is a process-wide torch setting). Null leaves torch's default (all cores).</summary>
+    /// <summary>
+    /// CPU threads torch may use while this trainer trains. torch's count is process-wide: it is set for the training
+    /// run and the count found before is restored afterwards. Null leaves torch's count as it is (all cores by default).
+    /// </summary>
     public int? NumberOfThreads;
 
     /// <summary>The number format of training. <see cref="MixerPrecision.BFloat16"/> is an opt-in for CPUs.</summary>

@@ -52,14 +52,30 @@ internal static class TorchRuntime
         }
     }
 
-    /// <summary>Applies a CPU thread count when one is given; torch's default (all cores) otherwise.</summary>
-    public static void ApplyThreadCount(int? numberOfThreads)
+    /// <summary>
+    /// Sets torch's CPU thread count for one training run when a count is given, and returns the scope that puts back
+    /// the count it found: torch's count is process-wide, and a trainer's option should not change what the rest of the
+    /// process (scoring, the next trainer) runs on, as ML.NET's own trainers' NumberOfThreads does not.
+    /// </summary>
+    public static ThreadCountScope UseThreadCount(int? numberOfThreads)
     {
         if (numberOfThreads is null)
-            return;
+            return default;
         if (numberOfThreads < 1)
             throw new ArgumentOutOfRangeException(nameof(numberOfThreads), numberOfThreads, "The number of threads must be at least 1.");
+        int previous = torch.get_num_threads();
         torch.set_num_threads(numberOfThreads.Value);
+        return new ThreadCountScope(previous);
+    }
+
+    /// <summary>Restores torch's thread count on dispose (nothing when no count was set).</summary>
+    internal readonly struct ThreadCountScope(int previous) : IDisposable
+    {
+        public void Dispose()
+        {
+            if (previous > 0 && torch.get_num_threads() != previous)
+                torch.set_num_threads(previous);
+        }
     }
 
     private static Exception? TryLoad()

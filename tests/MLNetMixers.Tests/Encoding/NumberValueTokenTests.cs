@@ -119,4 +119,45 @@ public class NumberValueTokenTests
         var loaded = ModelZip.RoundTrip(ml, model, split.TrainSet.Schema, out _);
         Assert.Equal(before, loaded.Transform(split.TestSet).GetColumn<float>("Score").ToArray());
     }
+
+    [Fact]
+    public void DamagedBoundariesInAModelFileFailNamingTheField()
+    {
+        var field = new EncodedField("Income", "Income", 0, 0, 1, EncodedFieldKind.Number);
+        var saved = new MemoryStream();
+        new ValuedNumberLayout(field, [0.5, 2, 7]).SaveParameters(new BinaryWriter(saved));
+        Assert.Equal([0.5, 2, 7], ValuedNumberLayout.LoadParameters(Reader(saved.ToArray()), field).Edges);
+
+        var unordered = Assert.Throws<FormatException>(() => ValuedNumberLayout.LoadParameters(Reader(Boundaries(0.5, 7, 2)), field));
+        Assert.Contains("'Income'", unordered.Message);
+        Assert.Contains("7 then 2", unordered.Message);
+        var tooMany = Assert.Throws<FormatException>(() => ValuedNumberLayout.LoadParameters(Reader(Boundaries(Enumerable.Range(0, 40).Select(i => (double)i).ToArray())), field));
+        Assert.Contains("'Income' has 40 quantile edges", tooMany.Message);
+
+        // Decile cuts (numbers as digits led by their decile) are read by the same code.
+        var format = new MemoryStream();
+        using (var writer = new BinaryWriter(format, System.Text.Encoding.UTF8, leaveOpen: true))
+        {
+            writer.Write(false);
+            writer.Write(2);
+            writer.Write(0);
+        }
+        var ranked = format.ToArray().Concat(Boundaries(1, double.NaN)).ToArray();
+        var nan = Assert.Throws<FormatException>(() => RankedNumberLayout.LoadParameters(Reader(ranked), field));
+        Assert.Contains("'Income' has decile cuts that do not ascend", nan.Message);
+    }
+
+    private static BinaryReader Reader(byte[] bytes) => new(new MemoryStream(bytes));
+
+    private static byte[] Boundaries(params double[] values)
+    {
+        var stream = new MemoryStream();
+        using (var writer = new BinaryWriter(stream))
+        {
+            writer.Write(values.Length);
+            foreach (double value in values)
+                writer.Write(value);
+        }
+        return stream.ToArray();
+    }
 }

@@ -28,6 +28,35 @@ public class LanguageModelEstimatorTests
         Assert.True(metrics.Loss < 0.05, $"memorised text should have near-zero loss, got {metrics.Loss}");
     }
 
+    [Fact]
+    public void NumberOfThreadsHoldsWhileTrainingAndIsRestoredAfter()
+    {
+        int before = get_num_threads();
+        set_num_threads(3);
+        try
+        {
+            var ml = new MLContext(seed: 1);
+            var seen = new List<int>();
+            var options = TextTestHelpers.TinyOptions();
+            options.Steps = 4;
+            options.LogInterval = 1;
+            options.Progress = new SyncLanguageModelProgress(_ => seen.Add(get_num_threads()));
+            using var model = ml.Transforms.Text.TrainMixerLanguageModel("Text", options).Fit(TextTestHelpers.AsDataView(ml, [Verse]));
+            Assert.NotEmpty(seen);
+            Assert.All(seen, threads => Assert.Equal(1, threads));
+            Assert.Equal(3, get_num_threads());
+        }
+        finally
+        {
+            set_num_threads(before);
+        }
+    }
+
+    private sealed class SyncLanguageModelProgress(Action<LanguageModelTrainingProgress> report) : IProgress<LanguageModelTrainingProgress>
+    {
+        public void Report(LanguageModelTrainingProgress value) => report(value);
+    }
+
     [Theory]
     [InlineData(MixerLanguageModelArchitecture.MaskedMixer)]
     [InlineData(MixerLanguageModelArchitecture.ToeplitzMixer)]

@@ -47,6 +47,29 @@ public class TrainerBehaviourTests
     }
 
     [Fact]
+    public void NumberOfThreadsHoldsWhileTrainingAndIsRestoredAfter()
+    {
+        // torch's thread count is process-wide: a trainer's option must not change it for scoring or the next trainer.
+        int before = TorchSharp.torch.get_num_threads();
+        TorchSharp.torch.set_num_threads(3);
+        try
+        {
+            var ml = new MLContext(seed: 1);
+            var seen = new List<int>();
+            var options = SmallNetwork.Configure(new MixerBinaryTrainer.Options { LabelColumnName = "Flag" }, 2);
+            options.Progress = new SyncProgress(_ => seen.Add(TorchSharp.torch.get_num_threads()));
+            ml.Transforms.EncodeAsCharacters("Features", "A", "B").Append(ml.BinaryClassification.Trainers.Mixer(options)).Fit(Synthetic(ml));
+            Assert.NotEmpty(seen);
+            Assert.All(seen, threads => Assert.Equal(1, threads));
+            Assert.Equal(3, TorchSharp.torch.get_num_threads());
+        }
+        finally
+        {
+            TorchSharp.torch.set_num_threads(before);
+        }
+    }
+
+    [Fact]
     public void SingleClassLabelsAreReported()
     {
         var ml = new MLContext(seed: 1);
