@@ -42,6 +42,10 @@ internal sealed class CharacterVocabulary
 
     private bool IsCharacter(int tokenId) => tokenId >= ReservedTokens.Count && tokenId < ReservedTokens.Count + Characters.Length;
 
+    private bool IsValueToken(int tokenId) => ValueTokenStart >= 0 && tokenId >= ValueTokenStart && tokenId < Size;
+
+    private ArgumentOutOfRangeException OutOfRange(int tokenId) => new(nameof(tokenId), tokenId, $"Token ids run from 0 to {Size - 1}.");
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public int TokenOf(char c) => c < DirectRange ? direct[c] : other.GetValueOrDefault(c, ReservedTokens.Unknown);
 
@@ -57,8 +61,8 @@ internal sealed class CharacterVocabulary
         ReservedTokens.Missing => "<missing>",
         ReservedTokens.Unknown => "<unk>",
         _ when IsCharacter(tokenId) => Characters[tokenId - ReservedTokens.Count].ToString(),
-        _ when ValueTokenStart >= 0 && tokenId >= ValueTokenStart && tokenId < Size => NumberValueTokens.Text(tokenId - ValueTokenStart),
-        _ => throw new ArgumentOutOfRangeException(nameof(tokenId), tokenId, $"Token ids run from 0 to {Size - 1}."),
+        _ when IsValueToken(tokenId) => NumberValueTokens.Text(tokenId - ValueTokenStart),
+        _ => throw OutOfRange(tokenId),
     };
 
     /// <summary>One readable character per token, for the encoded-text column.</summary>
@@ -69,6 +73,7 @@ internal sealed class CharacterVocabulary
         ReservedTokens.Missing => '∅',
         ReservedTokens.Unknown => '\uFFFD',
         _ when IsCharacter(tokenId) => Characters[tokenId - ReservedTokens.Count],
-        _ => NumberValueTokens.DisplayCharacter(tokenId - ValueTokenStart),
+        _ when IsValueToken(tokenId) => NumberValueTokens.DisplayCharacter(tokenId - ValueTokenStart),
+        _ => throw OutOfRange(tokenId),
     };
 }

@@ -121,6 +121,20 @@ public class NumberValueTokenTests
     }
 
     [Fact]
+    public void TokenIdsPastTheVocabularyAreRejectedWithOrWithoutValueTokens()
+    {
+        var characters = new CharacterVocabulary("0123456789");
+        var valued = new CharacterVocabulary("0123456789", valueTokens: true);
+        Assert.Equal('9', characters.DisplayCharacter(characters.Size - 1));
+        Assert.Equal('F', valued.DisplayCharacter(valued.Size - 1));
+        Assert.Equal("<value 15+7/8>", valued.TokenText(valued.Size - 1));
+        // Without value tokens an id past the characters is not a value token either.
+        Assert.Throws<ArgumentOutOfRangeException>(() => characters.DisplayCharacter(characters.Size));
+        Assert.Throws<ArgumentOutOfRangeException>(() => characters.TokenText(characters.Size));
+        Assert.Throws<ArgumentOutOfRangeException>(() => valued.DisplayCharacter(valued.Size));
+    }
+
+    [Fact]
     public void DamagedBoundariesInAModelFileFailNamingTheField()
     {
         var field = new EncodedField("Income", "Income", 0, 0, 1, EncodedFieldKind.Number);
