@@ -16,7 +16,7 @@ internal sealed class ModelStepBenchmark : IBenchmark
     public void Run(BenchmarkContext context)
     {
         TorchRuntime.EnsureAvailable();
-        bool bf16 = BFloat16Training.IsSupported(CPU);
+        bool bf16 = BFloat16Training.HasInstructions(CPU);
         var shapes = context.Smoke ? [ModelShape.Tabular.Tiny(), ModelShape.LanguageModel.Tiny()] : new[] { ModelShape.Tabular, ModelShape.LanguageModel };
         int rounds = context.Smoke ? 1 : 15;
         int n = context.Smoke ? 64 : 2048;
@@ -70,7 +70,13 @@ internal sealed class ModelStepBenchmark : IBenchmark
         context.Report.Table(["shape", "dims", "precision", "step", "GFLOP/step", "ms/step", "model GFLOP/s", "sgemm peak", "% of sgemm peak", "goal", "speed vs fp32 step"], rows);
 
         if (bf16)
+        {
+            var speeds = BFloat16Training.MeasureCpuMatmulSpeeds(context.Smoke ? 16 : 512, context.Smoke ? 1 : 5);
+            context.Report.Note($"The trainers' check before bf16 training (BFloat16Training.CpuMatmulSpeeds: 512³ products on one thread, best of 5): "
+                + $"bf16 {speeds.BFloat16Gflops:F1} against fp32 {speeds.Float32Gflops:F1} GFLOP/s, **{speeds.BFloat16Speedup:F2}x**; "
+                + (speeds.BFloat16Speedup < 1 ? "below 1, so a trainer asked for MixerPrecision.BFloat16 here warns that it will train slower." : "at or above 1, so a trainer asked for MixerPrecision.BFloat16 trains without a warning."));
             LossEffect(context);
+        }
         else
             context.Report.Note("This CPU has no AVX512-BF16/AMX: the bfloat16 mode was not measured.");
     }

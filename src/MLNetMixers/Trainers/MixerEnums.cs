@@ -46,8 +46,10 @@ public enum MixerPrecision
     Float32,
 
     /// <summary>
-    /// bfloat16 matrix products with 32-bit master weights: an opt-in on CPUs with bfloat16 instructions;
-    /// faster there, slightly less exact.
+    /// bfloat16 matrix products with 32-bit master weights: an opt-in on CPUs with bfloat16 instructions, slightly
+    /// less exact. Faster where those instructions outrun float32 ones (AMD Zen 4: 2-3x; CPUs with AMX); slower on
+    /// CPUs with AVX512-BF16 but no AMX. The trainer measures this before training and warns through the
+    /// MLContext's log when bfloat16 will be slower.
     /// </summary>
     BFloat16,
 }

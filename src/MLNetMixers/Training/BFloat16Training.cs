@@ -43,12 +43,58 @@ internal sealed class BFloat16Training : IDisposable
         modelParameters = model.parameters().ToArray();
     }
 
-    /// <summary>Whether bfloat16 matmuls have hardware support on <paramref name="device"/> (CUDA, or a CPU with AVX512-BF16 or AMX).</summary>
-    public static bool IsSupported(Device device)
+    /// <summary>Whether <paramref name="device"/> has bfloat16 matrix instructions: CUDA, or a CPU with AVX512-BF16 or AMX.</summary>
+    /// <remarks>Having them does not make bfloat16 faster on a CPU: see <see cref="CpuMatmulSpeeds"/>.</remarks>
+    public static bool HasInstructions(Device device) =>
+        device.type == DeviceType.CUDA || CpuHasFlag("avx512_bf16") || CpuHasFlag("amx_bf16");
+
+    /// <summary>
+    /// float32 and bfloat16 matrix-product speeds on this CPU, measured once per process (about 50 ms) on one torch
+    /// thread, as each of the trainers' worker threads computes.
+    /// </summary>
+    /// <remarks>
+    /// Measured, not inferred from the CPU's flags: AVX512-BF16's dot product does twice an FMA's multiply-adds per
+    /// instruction, but where it issues at half the FMAs' rate bfloat16 gains nothing and its conversions cost. An Intel
+    /// Xeon with AVX512-BF16 and no AMX multiplied 1024² matrices at 64 GFLOP/s in bfloat16 against 134 in float32 (oneDNN's
+    /// avx512_core_bf16 kernel), and trained the benchmark shapes 0.80x (tabular) and 0.70x (LM) as fast; an AMD EPYC
+    /// (Zen 4) trained them 2.2x and 3.0x as fast (benchmarks/results/ModelStep.md).
+    /// </remarks>
+    public static MatmulSpeeds CpuMatmulSpeeds => CpuSpeeds.Value;
+
+    private static readonly Lazy<MatmulSpeeds> CpuSpeeds = new(() => MeasureCpuMatmulSpeeds(), LazyThreadSafetyMode.ExecutionAndPublication);
+
+    /// <summary>
+    /// The best of <paramref name="rounds"/> interleaved timings of a <paramref name="size"/>³ product in each format, after
+    /// one untimed round, on one torch thread; torch's random generator and thread count are left as they were.
+    /// </summary>
+    internal static MatmulSpeeds MeasureCpuMatmulSpeeds(int size = 512, int rounds = 5)
     {
-        if (device.type == DeviceType.CUDA)
-            return true;
-        return CpuHasFlag("avx512_bf16") || CpuHasFlag("amx_bf16");
+        ArgumentOutOfRangeException.ThrowIfLessThan(size, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(rounds, 1);
+        using var threads = TorchRuntime.UseThreadCount(1);
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        using var generator = new Generator(1);
+        var (a, b) = (randn(size, size, generator: generator), randn(size, size, generator: generator));
+        var (a16, b16) = (a.to(ScalarType.BFloat16), b.to(ScalarType.BFloat16));
+        double best32 = double.MaxValue, best16 = double.MaxValue;
+        for (int round = 0; round <= rounds; round++)
+        {
+            double seconds32 = Seconds(a, b), seconds16 = Seconds(a16, b16);
+            if (round == 0)
+                continue; // oneDNN builds its kernel on the first bfloat16 product
+            best32 = Math.Min(best32, seconds32);
+            best16 = Math.Min(best16, seconds16);
+        }
+        double gigaflops = 2.0 * size * size * size / 1e9;
+        return new MatmulSpeeds(gigaflops / best32, gigaflops / best16);
+
+        static double Seconds(Tensor x, Tensor y)
+        {
+            long start = System.Diagnostics.Stopwatch.GetTimestamp();
+            using var product = matmul(x, y);
+            return System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalSeconds;
+        }
     }
 
     /// <summary>The float32 weights the optimizer updates (and gradient clipping measures).</summary>
@@ -113,4 +159,11 @@ internal sealed class BFloat16Training : IDisposable
             return false;
         }
     }
+}
+
+/// <summary>Matrix-product speeds in GFLOP/s, float32 against bfloat16.</summary>
+internal readonly record struct MatmulSpeeds(double Float32Gflops, double BFloat16Gflops)
+{
+    /// <summary>How many times as fast bfloat16 products are (below 1: slower).</summary>
+    public double BFloat16Speedup => BFloat16Gflops / Float32Gflops;
 }

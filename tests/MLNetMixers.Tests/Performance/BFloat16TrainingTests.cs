@@ -53,6 +53,30 @@ public class BFloat16TrainingTests
     }
 
     [Fact]
+    public void TheSpeedCheckMeasuresBothFormatsAndLeavesTorchsRandomStreamAndThreadsAlone()
+    {
+        int before = get_num_threads();
+        set_num_threads(2);
+        try
+        {
+            random.manual_seed(9);
+            var expected = randn(6);
+            random.manual_seed(9);
+            var speeds = BFloat16Training.MeasureCpuMatmulSpeeds(size: 128, rounds: 2);
+            Assert.True(double.IsFinite(speeds.Float32Gflops) && speeds.Float32Gflops > 0, $"float32: {speeds.Float32Gflops}");
+            Assert.True(double.IsFinite(speeds.BFloat16Gflops) && speeds.BFloat16Gflops > 0, $"bfloat16: {speeds.BFloat16Gflops}");
+            Assert.Equal(speeds.BFloat16Gflops / speeds.Float32Gflops, speeds.BFloat16Speedup, 12);
+            // A trainer measures after seeding its weights' initialisation: the check must not draw from torch's generator.
+            Assert.True(randn(6).allclose(expected, rtol: 0, atol: 0), "the speed check drew from torch's global random generator");
+            Assert.Equal(2, get_num_threads());
+        }
+        finally
+        {
+            set_num_threads(before);
+        }
+    }
+
+    [Fact]
     public void RefusesAModelThatIsNotFloat32()
     {
         using var model = nn.Linear(2, 2);

@@ -1,5 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using Microsoft.ML.Runtime;
+using MLNetMixers.Training;
 
 namespace MLNetMixers.Tests.Trainers;
 
@@ -242,6 +244,8 @@ public class TrainerBehaviourTests
     public void BFloat16TrainingLearnsAndLeavesFloat32Weights()
     {
         var ml = new MLContext(seed: 1);
+        var messages = new List<(ChannelMessageKind Kind, string Text)>();
+        ml.Log += (_, e) => { lock (messages) messages.Add((e.Kind, e.Message)); };
         var split = ml.Data.TrainTestSplit(TrainerData.Penguins(ml), testFraction: 0.25, seed: 1);
         var pipeline = ml.Transforms.Conversion.MapValueToKey("Label", "species")
             .Append(ml.Transforms.EncodeAsCharacters("Features", TrainerData.PenguinFeatures))
@@ -250,6 +254,17 @@ public class TrainerBehaviourTests
         Assert.All(model.LastTransformer.Network.parameters(), p => Assert.Equal(TorchSharp.torch.ScalarType.Float32, p.dtype));
         var metrics = ml.MulticlassClassification.Evaluate(model.Transform(split.TestSet));
         Assert.True(metrics.MicroAccuracy > 0.85, $"bfloat16 accuracy {metrics.MicroAccuracy:F3}");
+
+        // Where bfloat16 is slower than float32 on this CPU (AVX512-BF16 without AMX), the user is told, with the figures.
+        List<string> warnings;
+        lock (messages)
+            warnings = messages.Where(m => m.Kind == ChannelMessageKind.Warning && m.Text.Contains("MixerPrecision.BFloat16")).Select(m => m.Text).ToList();
+        if (!BFloat16Training.HasInstructions(TorchSharp.torch.CPU))
+            Assert.Contains("no bfloat16 instructions", Assert.Single(warnings));
+        else if (BFloat16Training.CpuMatmulSpeeds.BFloat16Speedup < 1)
+            Assert.Contains($"({BFloat16Training.CpuMatmulSpeeds.BFloat16Speedup:F2}x)", Assert.Single(warnings));
+        else
+            Assert.Empty(warnings);
     }
 
     [Fact]
