@@ -43,8 +43,11 @@ internal sealed class BFloat16Training : IDisposable
         modelParameters = model.parameters().ToArray();
     }
 
-    /// <summary>Whether <paramref name="device"/> has bfloat16 matrix instructions: CUDA, or a CPU with AVX512-BF16 or AMX.</summary>
-    /// <remarks>Having them does not make bfloat16 faster on a CPU: see <see cref="CpuMatmulSpeeds"/>.</remarks>
+    /// <summary>
+    /// Whether <paramref name="device"/> has bfloat16 matrix instructions: CUDA, or a CPU with AVX512-BF16 or AMX by the
+    /// "flags" line of Linux's /proc/cpuinfo (false where there is none).
+    /// </summary>
+    /// <remarks>Having them does not make bfloat16 faster on a CPU: the trainers go by <see cref="CpuMatmulSpeeds"/>.</remarks>
     public static bool HasInstructions(Device device) =>
         device.type == DeviceType.CUDA || CpuHasFlag("avx512_bf16") || CpuHasFlag("amx_bf16");
 
