@@ -36,10 +36,16 @@ internal static class LanguageModelTrainer
         var model = new LanguageModel(config);
         model.Initialize(options.Seed);
         model.to(device);
-        using var optimizer = new AdamWOptimizer(model.parameters(), options.WeightDecay);
-        int start = options.ResumeFromCheckpoint ? TryResume(host, options, config, tokenizer, model, optimizer) : 0;
+        // bfloat16 compute with float32 master weights: the optimizer, clipping and checkpoints see the masters.
+        using var bf16 = options.Precision == MixerPrecision.BFloat16 ? new BFloat16Training(model) : null;
+        var weights = model.parameters().ToArray();
+        var masters = bf16?.MasterParameters.ToArray() ?? weights;
+        using var optimizer = new AdamWOptimizer(masters, options.WeightDecay);
+        int start = options.ResumeFromCheckpoint ? TryResume(host, options, config, tokenizer, model, bf16, optimizer) : 0;
 
         using var ch = host.Start("Training language model");
+        if (bf16 is not null && device.type == DeviceType.CPU)
+            BFloat16Training.ReportCpuSpeed(ch);
         ch.Info($"{options.Architecture}: {model.ParameterCount:N0} weights, {stream.Length:N0} training tokens, vocabulary {config.VocabularySize}, " +
                 $"n_ctx {config.ContextLength}, {options.Steps} steps of {options.BatchSize} x {window} tokens on {device}" +
                 (start > 0 ? $", resumed at step {start}" : ""));
@@ -48,7 +54,6 @@ internal static class LanguageModelTrainer
         pch.SetHeader(new ProgressHeader(["loss"], ["step"]), e => e.SetProgress(0, step, options.Steps));
 
         model.train();
-        var weights = model.parameters().ToArray();
         // A sequence of n_ctx tokens is worth a thread of its own.
         using var gradients = new DataParallelGradients(device.type == DeviceType.CPU ? get_num_threads() : 1, minimumRowsPerShard: 1);
         var clock = Stopwatch.StartNew();
@@ -60,7 +65,7 @@ internal static class LanguageModelTrainer
             if (options.CancellationToken.IsCancellationRequested || IsCancelled(host))
             {
                 if (options.CheckpointFolder is not null)
-                    SaveCheckpoint(options.CheckpointFolder, step, config, tokenizer, model, optimizer);
+                    SaveCheckpoint(options.CheckpointFolder, step, config, tokenizer, model, bf16, optimizer);
                 ch.Info($"Training cancelled at step {step}" + (options.CheckpointFolder is null ? "." : "; checkpoint written."));
                 throw new OperationCanceledException($"Language-model training was cancelled at step {step} of {options.Steps}.", options.CancellationToken);
             }
@@ -71,12 +76,14 @@ internal static class LanguageModelTrainer
             {
                 var (inputs, targets) = SampleBatch(stream, window, options.BatchSize, options.Seed, step, device);
                 // Dropout noise seeded by (seed, step), like the windows: a resumed run repeats the uninterrupted one.
+                // The loss is computed in float32 whatever the network's precision; bfloat16 gradients go straight to the float32 masters.
                 lastLoss = gradients.Compute(
-                    (x, y) => nn.functional.cross_entropy(model.forward(x).reshape(-1, config.VocabularySize), y.reshape(-1), reduction: nn.Reduction.Sum),
-                    inputs, targets, targets.numel(), DataParallelGradients.Mix((ulong)options.Seed, (ulong)step), weights, weights);
+                    (x, y) => nn.functional.cross_entropy(model.forward(x).to(ScalarType.Float32).reshape(-1, config.VocabularySize), y.reshape(-1), reduction: nn.Reduction.Sum),
+                    inputs, targets, targets.numel(), DataParallelGradients.Mix((ulong)options.Seed, (ulong)step), weights, masters);
                 if (options.GradientClipNorm > 0)
-                    nn.utils.clip_grad_norm_(weights, options.GradientClipNorm);
+                    nn.utils.clip_grad_norm_(masters, options.GradientClipNorm);
                 optimizer.Step(lr);
+                bf16?.CopyMasterToModel();
             }
             if (!float.IsFinite(lastLoss))
                 throw new InvalidOperationException($"The training loss became {lastLoss} at step {step}; lower LearningRate or raise GradientClipNorm.");
@@ -100,8 +107,9 @@ internal static class LanguageModelTrainer
                 clock.Restart();
             }
             if (options.CheckpointFolder is not null && ((step + 1) % options.CheckpointInterval == 0 || last))
-                SaveCheckpoint(options.CheckpointFolder, step + 1, config, tokenizer, model, optimizer);
+                SaveCheckpoint(options.CheckpointFolder, step + 1, config, tokenizer, model, bf16, optimizer);
         }
+        bf16?.RestoreFloat32();
         model.eval();
         return model;
     }
@@ -147,7 +155,8 @@ internal static class LanguageModelTrainer
         return (all[.., ..window], all[.., 1..]);
     }
 
-    private static void SaveCheckpoint(string folder, int step, LanguageModelConfig config, TextTokenizer tokenizer, LanguageModel model, AdamWOptimizer optimizer)
+    private static void SaveCheckpoint(string folder, int step, LanguageModelConfig config, TextTokenizer tokenizer, LanguageModel model,
+                                       BFloat16Training? bf16, AdamWOptimizer optimizer)
     {
         Directory.CreateDirectory(folder);
         string path = Path.Combine(folder, CheckpointFileName);
@@ -158,7 +167,17 @@ internal static class LanguageModelTrainer
             w.Write(step);
             config.Save(w);
             tokenizer.Save(w);
-            model.save(w);
+            if (bf16 is null)
+            {
+                model.save(w);
+            }
+            else
+            {
+                // A checkpoint holds the float32 masters, the weights training goes on from (the bfloat16 model is their rounding).
+                using var masters = new LanguageModel(config);
+                bf16.CopyMastersTo(masters);
+                masters.save(w);
+            }
             optimizer.Save(w);
         }
         // Replace in one move, so an interrupted write never leaves a torn checkpoint.
@@ -166,7 +185,7 @@ internal static class LanguageModelTrainer
     }
 
     private static int TryResume(IHost host, MixerLanguageModelOptions options, LanguageModelConfig config, TextTokenizer tokenizer,
-                                 LanguageModel model, AdamWOptimizer optimizer)
+                                 LanguageModel model, BFloat16Training? bf16, AdamWOptimizer optimizer)
     {
         if (options.CheckpointFolder is null)
             return 0;
@@ -184,7 +203,16 @@ internal static class LanguageModelTrainer
         var savedTokenizer = TextTokenizer.Load(r);
         if (!SameTokenizer(savedTokenizer, tokenizer))
             throw new InvalidOperationException($"The checkpoint in '{options.CheckpointFolder}' was trained with a different tokenizer or vocabulary than this training text gives.");
-        model.load(r);
+        if (bf16 is null)
+        {
+            model.load(r);
+        }
+        else
+        {
+            using var masters = new LanguageModel(config);
+            masters.load(r);
+            bf16.LoadMastersFrom(masters);
+        }
         optimizer.Load(r);
         using (var ch = host.Start("Training language model"))
             ch.Info($"Resuming from '{path}' at step {step}.");

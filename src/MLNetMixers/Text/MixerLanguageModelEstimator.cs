@@ -46,6 +46,8 @@ public sealed class MixerLanguageModelEstimator : IEstimator<MixerLanguageModelT
         Positive(o.Steps, nameof(o.Steps));
         Positive(o.CheckpointInterval, nameof(o.CheckpointInterval));
         Positive(o.LogInterval, nameof(o.LogInterval));
+        if (!Enum.IsDefined(o.Precision))
+            throw new ArgumentOutOfRangeException(nameof(o.Precision), o.Precision, "Precision must be Float32 or BFloat16.");
         if (o.ContextLength < 2)
             throw new ArgumentOutOfRangeException(nameof(o.ContextLength), o.ContextLength, "ContextLength must be at least 2.");
         if (o.Width % o.Heads != 0)

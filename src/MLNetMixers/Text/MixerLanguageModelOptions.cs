@@ -149,6 +149,14 @@ public sealed class MixerLanguageModelOptions
     public int? NumberOfThreads;
 
     /// <summary>
+    /// The number format of training. <see cref="MixerPrecision.BFloat16"/> computes in bfloat16 while the optimizer
+    /// updates float32 master weights, which checkpoints and the trained model hold: faster on CPUs whose bfloat16
+    /// products outrun float32 ones, slower elsewhere (the estimator measures this first and warns through the
+    /// MLContext's log).
+    /// </summary>
+    public MixerPrecision Precision = MixerPrecision.Float32;
+
+    /// <summary>
     /// Folder for periodic checkpoints (model, optimiser state, step, tokenizer). When it already holds a checkpoint
     /// of the same model and <see cref="ResumeFromCheckpoint"/> is set, training continues from it. Null disables checkpoints.
     /// </summary>

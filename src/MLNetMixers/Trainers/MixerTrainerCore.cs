@@ -70,6 +70,7 @@ internal sealed class MixerTrainerCore
         host.CheckUserArg(o.EarlyStoppingPatience is null or >= 1, nameof(o.EarlyStoppingPatience), "must be at least 1");
         host.CheckUserArg(o.MaxTrainingTime is null || o.MaxTrainingTime > TimeSpan.Zero, nameof(o.MaxTrainingTime), "must be positive");
         host.CheckUserArg(o.NumberOfThreads is null or >= 1, nameof(o.NumberOfThreads), "must be at least 1");
+        host.CheckUserArg(Enum.IsDefined(o.Precision), nameof(o.Precision), "must be Float32 or BFloat16");
     }
 
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)

@@ -1,3 +1,4 @@
+using Microsoft.ML.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -98,6 +99,53 @@ internal sealed class BFloat16Training : IDisposable
             using var product = matmul(x, y);
             return System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalSeconds;
         }
+    }
+
+    /// <summary>
+    /// Warns through <paramref name="ch"/> where bfloat16 matrix products are slower than float32 ones on this CPU, with
+    /// the figures; otherwise gives them as information. For trainers asked for <c>MixerPrecision.BFloat16</c> on the CPU.
+    /// </summary>
+    /// <remarks>
+    /// Goes by the measured speed, not the CPU's flags: the flags do not tell (AVX512-BF16 without AMX is slower than
+    /// float32 on Intel CPUs and faster on AMD's), and they are not readable the same way on every OS.
+    /// </remarks>
+    public static void ReportCpuSpeed(IChannel ch)
+    {
+        var speeds = CpuMatmulSpeeds;
+        string measured = $"bfloat16 {speeds.BFloat16Gflops:F0} GFLOP/s against float32's {speeds.Float32Gflops:F0} on one thread ({speeds.BFloat16Speedup:F2}x)";
+        if (speeds.BFloat16Speedup < 1)
+            ch.Warning($"MixerPrecision.BFloat16 was requested but bfloat16 matrix products are slower than float32 ones on this CPU ({measured}, " +
+                       "measured before training): training will be correct but slower than with Float32. bfloat16 pays on CPUs with AMX, " +
+                       "or with AVX512-BF16 on AMD Zen 4 and later.");
+        else
+            ch.Info($"Matrix products on this CPU: {measured}.");
+    }
+
+    /// <summary>Copies the master weights into <paramref name="twin"/>, a float32 module of the same architecture (to save them).</summary>
+    public void CopyMastersTo(nn.Module twin)
+    {
+        using var noGrad = no_grad();
+        var targets = CheckTwin(twin);
+        for (int i = 0; i < master.Length; i++)
+            targets[i].copy_(master[i]);
+    }
+
+    /// <summary>Takes the master weights from <paramref name="twin"/> (loaded from a checkpoint) and rounds them into the model.</summary>
+    public void LoadMastersFrom(nn.Module twin)
+    {
+        using var noGrad = no_grad();
+        var sources = CheckTwin(twin);
+        for (int i = 0; i < master.Length; i++)
+            master[i].copy_(sources[i]);
+        CopyMasterToModel();
+    }
+
+    private Parameter[] CheckTwin(nn.Module twin)
+    {
+        var parameters = twin.parameters().ToArray();
+        if (parameters.Length != master.Length || parameters.Where((p, i) => p.dtype != ScalarType.Float32 || !p.shape.SequenceEqual(master[i].shape)).Any())
+            throw new ArgumentException("The twin module must be a float32 module with the model's parameter shapes.", nameof(twin));
+        return parameters;
     }
 
     /// <summary>The float32 weights the optimizer updates (and gradient clipping measures).</summary>

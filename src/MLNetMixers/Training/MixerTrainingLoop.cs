@@ -52,7 +52,7 @@ internal sealed class MixerTrainingLoop
         model.to(device);
         model.train();
         if (options.Precision == MixerPrecision.BFloat16 && device.type == DeviceType.CPU)
-            ReportBFloat16Speed(ch);
+            BFloat16Training.ReportCpuSpeed(ch);
         // bfloat16 compute with float32 master weights: the optimizer, clipping and best-weight snapshots see the masters.
         using var bf16 = options.Precision == MixerPrecision.BFloat16 ? new BFloat16Training(model) : null;
         var weights = model.parameters().ToArray();
@@ -179,23 +179,6 @@ internal sealed class MixerTrainingLoop
         optimizer.Step(lr);
         bf16?.CopyMasterToModel();
         return loss;
-    }
-
-    /// <summary>Warns where the opt-in bfloat16 precision will train slower than float32 on this CPU, and says by how much.</summary>
-    /// <remarks>
-    /// Measured rather than read from the CPU's flags: the flags do not tell (AVX512-BF16 without AMX is slower than
-    /// float32 on Intel CPUs and faster on AMD's), and they are not readable the same way on every OS.
-    /// </remarks>
-    private static void ReportBFloat16Speed(IChannel ch)
-    {
-        var speeds = BFloat16Training.CpuMatmulSpeeds;
-        string measured = $"bfloat16 {speeds.BFloat16Gflops:F0} GFLOP/s against float32's {speeds.Float32Gflops:F0} on one thread ({speeds.BFloat16Speedup:F2}x)";
-        if (speeds.BFloat16Speedup < 1)
-            ch.Warning($"MixerPrecision.BFloat16 was requested but bfloat16 matrix products are slower than float32 ones on this CPU ({measured}, " +
-                       "measured before training): training will be correct but slower than with Float32. bfloat16 pays on CPUs with AMX, " +
-                       "or with AVX512-BF16 on AMD Zen 4 and later.");
-        else
-            ch.Info($"Matrix products on this CPU: {measured}.");
     }
 
     /// <summary>The validation metric over every validation row, in batches, without dropout.</summary>

@@ -9,11 +9,16 @@ public class LanguageModelEstimatorTests
 {
     private const string Verse = "the quick brown fox jumps over the lazy dog.";
 
-    [Fact]
-    public void TinyMaskedMixerMemorisesAShortTextExactly()
+    [Theory]
+    [InlineData(MixerPrecision.Float32)]
+    [InlineData(MixerPrecision.BFloat16)]
+    public void TinyMaskedMixerMemorisesAShortTextExactly(MixerPrecision precision)
     {
         var ml = new MLContext(seed: 1);
+        var messages = new List<(Microsoft.ML.Runtime.ChannelMessageKind Kind, string Text)>();
+        ml.Log += (_, e) => { lock (messages) messages.Add((e.Kind, e.Message)); };
         var options = TextTestHelpers.TinyOptions();
+        options.Precision = precision;
         options.ContextLength = 64;
         options.Steps = 150;
         options.WarmupSteps = 10;
@@ -26,6 +31,15 @@ public class LanguageModelEstimatorTests
         Assert.Equal(Verse["the quick ".Length..], model.Generate("the quick ", greedy));
         var metrics = model.Evaluate(TextTestHelpers.AsDataView(ml, [Verse]), "Text");
         Assert.True(metrics.Loss < 0.05, $"memorised text should have near-zero loss, got {metrics.Loss}");
+        // bfloat16 training hands back the float32 masters, and says how fast bfloat16 is on this CPU (a warning where it is slower).
+        Assert.All(model.Model.parameters(), p => Assert.Equal(ScalarType.Float32, p.dtype));
+        if (precision == MixerPrecision.BFloat16)
+        {
+            var speeds = MLNetMixers.Training.BFloat16Training.CpuMatmulSpeeds;
+            var kind = speeds.BFloat16Speedup < 1 ? Microsoft.ML.Runtime.ChannelMessageKind.Warning : Microsoft.ML.Runtime.ChannelMessageKind.Info;
+            lock (messages)
+                Assert.Single(messages, m => m.Kind == kind && m.Text.Contains($"({speeds.BFloat16Speedup:F2}x)"));
+        }
     }
 
     [Fact]
@@ -126,17 +140,25 @@ public class LanguageModelEstimatorTests
         Assert.Equal("the", model.Generate("", new TextGenerationOptions { Temperature = 0, MaxNewTokens = 3 }));
     }
 
-    [Fact]
-    public void CancelledTrainingResumesFromItsCheckpointToTheSameModelAsAnUninterruptedRun()
+    [Theory]
+    [InlineData(MixerPrecision.Float32)]
+    [InlineData(MixerPrecision.BFloat16)] // a checkpoint holding the bfloat16 weights would resume from their rounding
+    public void CancelledTrainingResumesFromItsCheckpointToTheSameModelAsAnUninterruptedRun(MixerPrecision precision)
     {
         var ml = new MLContext(seed: 1);
         var data = TextTestHelpers.AsDataView(ml, TextTestHelpers.FortuneDocuments(40));
         var heldOut = TextTestHelpers.FortuneDocuments(10, skip: 200);
         string folder = TestData.NewTempFolder();
+        MixerLanguageModelOptions Options()
+        {
+            var options = TextTestHelpers.TinyOptions();
+            options.Steps = 20;
+            options.Precision = precision;
+            return options;
+        }
 
         using var cancellation = new CancellationTokenSource();
-        var interrupted = TextTestHelpers.TinyOptions();
-        interrupted.Steps = 20;
+        var interrupted = Options();
         interrupted.CheckpointFolder = folder;
         interrupted.CheckpointInterval = 100;
         interrupted.CancellationToken = cancellation.Token;
@@ -147,16 +169,17 @@ public class LanguageModelEstimatorTests
         var report = Assert.Single(reports);
         Assert.True(report.TokensPerSecond > 0 && double.IsFinite(report.Loss) && report.EstimatedRemaining > TimeSpan.Zero);
 
-        var resumed = TextTestHelpers.TinyOptions();
-        resumed.Steps = 20;
+        var resumed = Options();
         resumed.CheckpointFolder = folder;
         var resumedReports = new List<int>();
         resumed.Progress = new SynchronousProgress(p => resumedReports.Add(p.Step));
         using var resumedModel = ml.Transforms.Text.TrainMixerLanguageModel("Text", resumed).Fit(data);
 
-        var straight = TextTestHelpers.TinyOptions();
-        straight.Steps = 20;
-        using var straightModel = ml.Transforms.Text.TrainMixerLanguageModel("Text", straight).Fit(data);
+        using var straightModel = ml.Transforms.Text.TrainMixerLanguageModel("Text", Options()).Fit(data);
+        var resumedWeights = resumedModel.Model.parameters().ToArray();
+        var straightWeights = straightModel.Model.parameters().ToArray();
+        for (int i = 0; i < straightWeights.Length; i++)
+            Assert.True(resumedWeights[i].allclose(straightWeights[i], rtol: 0, atol: 0), $"weight {i} differs from the uninterrupted run's");
 
         double resumedLoss = resumedModel.Evaluate(heldOut).Loss, straightLoss = straightModel.Evaluate(heldOut).Loss;
         // Only steps 11..20 ran again, and they ended where the uninterrupted run ends.
@@ -168,6 +191,16 @@ public class LanguageModelEstimatorTests
         different.CheckpointFolder = folder;
         var error = Assert.Throws<InvalidOperationException>(() => ml.Transforms.Text.TrainMixerLanguageModel("Text", different).Fit(data));
         Assert.Contains("different model", error.Message);
+    }
+
+    [Fact]
+    public void AnUndefinedPrecisionIsRefusedNamingTheOption()
+    {
+        var ml = new MLContext(seed: 1);
+        var options = TextTestHelpers.TinyOptions();
+        options.Precision = (MixerPrecision)7;
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => ml.Transforms.Text.TrainMixerLanguageModel("Text", options));
+        Assert.Equal("Precision", error.ParamName);
     }
 
     [Fact]

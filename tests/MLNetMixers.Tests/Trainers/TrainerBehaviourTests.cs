@@ -72,6 +72,15 @@ public class TrainerBehaviourTests
     }
 
     [Fact]
+    public void AnUndefinedPrecisionIsRefusedNamingTheOption()
+    {
+        var ml = new MLContext(seed: 1);
+        var options = new MixerBinaryTrainer.Options { LabelColumnName = "Flag", Precision = (MixerPrecision)7 };
+        var error = Assert.ThrowsAny<ArgumentException>(() => ml.BinaryClassification.Trainers.Mixer(options));
+        Assert.Contains("Precision", error.Message);
+    }
+
+    [Fact]
     public void SingleClassLabelsAreReported()
     {
         var ml = new MLContext(seed: 1);
