@@ -26,21 +26,36 @@ public class EncodingAllocationTests
     /// cursor, its getters, buffers) cancels out. Two full passes first let tiered compilation optimise ML.NET's
     /// cursors and ours, since unoptimised (tier-0) code can heap-allocate what optimised code keeps on the stack.
     /// </summary>
-    private static (long Bytes, long Rows) AllocationPerRows(Func<long, long> pass, long expectedRows)
+    /// <remarks>
+    /// Tier-1 code is compiled in the background, and on a busy 2-core machine (right after a build) it can arrive
+    /// later than the warm-up passes: the measurement is repeated, a few times at most, until it is within the bound.
+    /// A real allocation per row shows in every repeat.
+    /// </remarks>
+    private static (long Bytes, long Rows) AllocationPerRows(Func<long, long> pass, long expectedRows, long bound)
     {
         for (int i = 0; i < 2; i++)
         {
             Assert.Equal(expectedRows, pass(long.MaxValue));
             Thread.Sleep(150);
         }
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        Assert.Equal(ShortPass, pass(ShortPass));
-        long shortPass = GC.GetAllocatedBytesForCurrentThread() - before;
-        before = GC.GetAllocatedBytesForCurrentThread();
-        Assert.Equal(expectedRows, pass(long.MaxValue));
-        long fullPass = GC.GetAllocatedBytesForCurrentThread() - before;
-        return (fullPass - shortPass, expectedRows - ShortPass);
+        long allocated = long.MaxValue;
+        for (int attempt = 0; attempt < 5 && allocated >= bound; attempt++)
+        {
+            if (attempt > 0)
+                Thread.Sleep(500);
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            Assert.Equal(ShortPass, pass(ShortPass));
+            long shortPass = GC.GetAllocatedBytesForCurrentThread() - before;
+            before = GC.GetAllocatedBytesForCurrentThread();
+            Assert.Equal(expectedRows, pass(long.MaxValue));
+            long fullPass = GC.GetAllocatedBytesForCurrentThread() - before;
+            allocated = Math.Min(allocated, fullPass - shortPass);
+        }
+        return (allocated, expectedRows - ShortPass);
     }
+
+    /// <summary>One string, array or boxed value per row would be >= 24 bytes x 4,354 rows = 104 KB.</summary>
+    private const long Bound = 1024;
 
     /// <remarks>
     /// The output column's getter is driven straight from the mapper over a cache cursor: pulled through ML.NET's
@@ -70,12 +85,11 @@ public class EncodingAllocationTests
                 rows++;
             }
             return rows;
-        }, count);
+        }, count, Bound);
 
         Assert.True(checksum > 0);
         Assert.Equal(transformer.SequenceLength, tokens.Length);
-        // One string, array or boxed value per row would be >= 24 bytes x 4,354 rows = 104 KB.
-        Assert.True(allocated < 1024, $"{allocated} bytes allocated over {rows} rows ({(double)allocated / rows:F3} B/row)");
+        Assert.True(allocated < Bound, $"{allocated} bytes allocated over {rows} rows ({(double)allocated / rows:F3} B/row)");
     }
 
     [Fact]
@@ -95,7 +109,7 @@ public class EncodingAllocationTests
                 rows++;
             }
             return rows;
-        }, count);
-        Assert.True(allocated < 1024, $"{allocated} bytes allocated over {rows} rows ({(double)allocated / rows:F3} B/row)");
+        }, count, Bound);
+        Assert.True(allocated < Bound, $"{allocated} bytes allocated over {rows} rows ({(double)allocated / rows:F3} B/row)");
     }
 }
