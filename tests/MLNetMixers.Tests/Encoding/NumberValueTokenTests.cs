@@ -3,6 +3,7 @@ using Microsoft.ML.Data;
 using MLNetMixers.Encoding;
 using MLNetMixers.Models;
 using MLNetMixers.Tests.Trainers;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace MLNetMixers.Tests.Encoding;
@@ -98,6 +99,35 @@ public class NumberValueTokenTests
         // Bins 0-2 full, bin 3 at (5 + 1/2) / 8, bins above empty.
         var expectedSecond = weights[2, 0] + weights[2, 1] + weights[2, 2] + weights[2, 3] * (5.5 / 8);
         Assert.True(output[0, 2].allclose(expectedSecond, rtol: 1e-5, atol: 1e-6));
+    }
+
+    [Theory]
+    [InlineData(ScalarType.Float32)]
+    [InlineData(ScalarType.BFloat16)]
+    public void TheLookedUpEncodingsGiveWhatTheFormulaGivesBitForBitForEveryToken(ScalarType type)
+    {
+        const int start = 40, width = 8;
+        int vocabulary = start + NumberValueTokens.Count;
+        random.manual_seed(3);
+        using var embedding = new NumberValueEmbedding(vocabulary, vocabulary, start, width);
+        embedding.to(type);
+        var weights = embedding.parameters().Single();
+        // Every token id once, each at a position of its own, in two rows (the second reversed).
+        var ids = Enumerable.Range(0, vocabulary).Select(i => (long)i).ToArray();
+        using var tokens = tensor(ids.Concat(ids.Reverse()).ToArray(), [2, vocabulary]);
+        using var actual = embedding.forward(tokens);
+
+        // The formula the table replaced: PLE_j(v) = clamp(v - j, 0, 1), v = (level + 1/2) / steps, zero for other tokens.
+        using var scope = NewDisposeScope();
+        var level = tokens - start;
+        var isValue = level.ge(0).logical_and(level.lt(NumberValueTokens.Count)).unsqueeze(-1).to(type);
+        var value = (level.to(type) + 0.5) / NumberValueTokens.Steps;
+        var encoded = (value.unsqueeze(-1) - arange(NumberValueTokens.Bins, type)).clamp(0, 1) * isValue;
+        var expected = encoded.transpose(0, 1).bmm(weights).transpose(0, 1);
+
+        Assert.Equal(type, actual.dtype);
+        Assert.True(actual.eq(expected).all().item<bool>(), "the looked-up encodings differ from the formula's");
+        Assert.Equal(0f, actual[0, ..start].abs().sum().to(ScalarType.Float32).item<float>());
     }
 
     [Fact]
