@@ -34,9 +34,12 @@ internal sealed class NumberValueEmbedding : Module<Tensor, Tensor>
     public override Tensor forward(Tensor tokens)
     {
         using var scope = NewDisposeScope();
-        var level = tokens - ValueTokenStart;
-        using var other = ((long)NumberValueTokens.Count).ToScalar();
-        var row = level.masked_fill(level.lt(0).logical_or(level.ge(NumberValueTokens.Count)), other);  // every other token: the zero row
+        // Scalars held for the calls (dotnet/TorchSharp#1434: a temporary one can be finalized mid-call; see SafeArithmetic).
+        using var start = ((long)ValueTokenStart).ToScalar();
+        using var zero = 0L.ToScalar();
+        using var levels = ((long)NumberValueTokens.Count).ToScalar();
+        var level = tokens.sub(start);
+        var row = level.masked_fill(level.lt(zero).logical_or(level.ge(levels)), levels);  // every other token: the zero row
         var encoded = LevelEncodings.Value.to(weights.dtype, weights.device)
             .index_select(0, row.flatten()).view([.. tokens.shape, NumberValueTokens.Bins]);                  // [B, T, bins]
         return encoded.transpose(0, 1).bmm(weights).transpose(0, 1).MoveToOuterDisposeScope();            // [B, T, d]
@@ -58,8 +61,12 @@ internal sealed class NumberValueEmbedding : Module<Tensor, Tensor>
         using var inference = inference_mode(false);
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
-        var value = (arange(NumberValueTokens.Count, ScalarType.Float32) + 0.5) / NumberValueTokens.Steps;
-        var levels = (value.unsqueeze(-1) - arange(NumberValueTokens.Bins, ScalarType.Float32)).clamp(0, 1);
+        using var half = 0.5.ToScalar();
+        using var steps = ((double)NumberValueTokens.Steps).ToScalar();
+        using var zero = 0.0.ToScalar();
+        using var one = 1.0.ToScalar();
+        var value = arange(NumberValueTokens.Count, ScalarType.Float32).add(half).div(steps);
+        var levels = value.unsqueeze(-1).sub(arange(NumberValueTokens.Bins, ScalarType.Float32)).clamp(zero, one);
         return cat([levels, zeros(1, NumberValueTokens.Bins)]).DetachFromDisposeScope();
     }, LazyThreadSafetyMode.ExecutionAndPublication);
 }
