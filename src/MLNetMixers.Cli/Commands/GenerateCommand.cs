@@ -27,6 +27,7 @@ internal static class GenerateCommand
         var device = new Option<string>("--device") { Description = "Where the model trains and runs.", DefaultValueFactory = _ => "auto" };
         device.AcceptOnlyFromAmong("auto", "cpu", "cuda");
         var threads = new Option<int?>("--threads") { Description = $"CPU threads for torch (default {CliApp.DefaultThreads})." };
+        var precision = CliApp.PrecisionOption();
         var prompt = new Option<string>("--prompt", "-p") { Description = "Text to continue.", DefaultValueFactory = _ => "" };
         var maxTokens = new Option<int>("--max-tokens") { Description = "Characters (tokens) to generate.", DefaultValueFactory = _ => 200 };
         var temperature = new Option<float>("--temperature") { Description = "Sampling temperature (0: greedy).", DefaultValueFactory = _ => 0.8f };
@@ -35,7 +36,7 @@ internal static class GenerateCommand
 
         var command = new Command("generate", "Train a mixer language model on a text file (--text), or generate text from a saved one (--model).")
         {
-            text, separator, model, output, steps, context, device, threads, prompt, maxTokens, temperature, topK, seed,
+            text, separator, model, output, steps, context, device, precision, threads, prompt, maxTokens, temperature, topK, seed,
         };
         command.SetAction(parse =>
         {
@@ -61,6 +62,7 @@ internal static class GenerateCommand
                 ContextLength = CliApp.Positive(parse.GetValue(context), "--context") ?? 128,
                 Device = parse.GetValue(device) switch { "cpu" => MixerDevice.Cpu, "cuda" => MixerDevice.Cuda, _ => MixerDevice.Auto },
                 NumberOfThreads = CliApp.Positive(parse.GetValue(threads), "--threads") ?? CliApp.DefaultThreads,
+                Precision = CliApp.ParsePrecision(parse.GetValue(precision)),
                 Seed = parse.GetValue(seed),
                 Generation = generation,
             };
@@ -81,6 +83,7 @@ internal static class GenerateCommand
         ui.Line($"Text {Path.GetFileName(textPath)}: {documents.Count} documents ({train.Count} for training, {heldOut.Count} held out), {documents.Sum(d => (long)d.Length):N0} characters.");
 
         var mlContext = new MLContext(options.Seed) { FallbackToCpu = true };
+        ui.ForwardTrainerLog(mlContext);
         var data = mlContext.Data.LoadFromEnumerable(train.Select(d => new Document { Text = d }));
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var model = ui.Run("Training language model", report =>
@@ -104,6 +107,7 @@ internal static class GenerateCommand
             ["documents"] = documents.Count,
             ["heldOutDocuments"] = heldOut.Count,
             ["steps"] = options.Steps,
+            ["precision"] = options.Precision == MixerPrecision.BFloat16 ? "bfloat16" : "float32",
             ["contextLength"] = model.ContextLength,
             ["parameters"] = model.ParameterCount,
             ["trainingSeconds"] = Math.Round(trainingSeconds, 2),

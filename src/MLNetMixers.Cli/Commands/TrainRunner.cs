@@ -42,8 +42,7 @@ internal static class TrainRunner
             ui.Warning($"{label.MissingLabelRows} rows have no label and are left out.");
 
         var mlContext = new MLContext(settings.Seed) { FallbackToCpu = true };
-        if (settings.Verbose)
-            ui.ForwardTrainerLog(mlContext);
+        ui.ForwardTrainerLog(mlContext);
         var textColumns = label.Kind == LearningTask.Regression ? null : new HashSet<string> { label.RawColumn };
         var raw = CsvLoader.Load(mlContext, schema, textColumns);
         var prepared = label.Prepare(mlContext, raw);

@@ -93,20 +93,26 @@ internal sealed class ConsoleUi
 
     public void Write(Spectre.Console.Rendering.IRenderable renderable) => AnsiConsole.Write(renderable);
 
-    /// <summary>--verbose: the encoder's and trainers' own log lines (epoch summaries, early stopping, time limits).</summary>
+    /// <summary>
+    /// The encoder's and trainers' warnings (always) and, with --verbose, their other log lines (epoch summaries, early
+    /// stopping, time limits).
+    /// </summary>
     public void ForwardTrainerLog(Microsoft.ML.MLContext mlContext)
     {
         mlContext.Log += (_, e) =>
         {
-            if (e.Kind is Microsoft.ML.Runtime.ChannelMessageKind.Info or Microsoft.ML.Runtime.ChannelMessageKind.Warning
-                && (e.Source.Contains("Mixer", StringComparison.Ordinal) || e.Source.Contains("Encoding", StringComparison.Ordinal)))
-            {
-                // ML.NET prefixes "[Source=...; Channel, Kind=Info] "; the message alone reads better.
-                string message = e.Message.StartsWith("[Source=", StringComparison.Ordinal) && e.Message.IndexOf("] ", StringComparison.Ordinal) is > 0 and var end
-                    ? e.Message[(end + 2)..]
-                    : e.Message;
+            bool warning = e.Kind == Microsoft.ML.Runtime.ChannelMessageKind.Warning;
+            if (!(warning || (Verbose && e.Kind == Microsoft.ML.Runtime.ChannelMessageKind.Info))
+                || !(e.Source.Contains("Mixer", StringComparison.Ordinal) || e.Source.Contains("Encoding", StringComparison.Ordinal)))
+                return;
+            // ML.NET prefixes "[Source=...; Channel, Kind=Info] "; the message alone reads better.
+            string message = e.Message.StartsWith("[Source=", StringComparison.Ordinal) && e.Message.IndexOf("] ", StringComparison.Ordinal) is > 0 and var end
+                ? e.Message[(end + 2)..]
+                : e.Message;
+            if (warning)
+                Warning(message);
+            else
                 AnsiConsole.MarkupLine($"[grey]{Markup.Escape(message)}[/]");
-            }
         };
     }
 }

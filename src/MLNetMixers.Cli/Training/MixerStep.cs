@@ -126,6 +126,7 @@ internal static class MixerStep
         options.Epochs = epochs;
         options.MaxTrainingTime = limit;
         options.Device = settings.Device;
+        options.Precision = settings.Precision;
         options.NumberOfThreads = settings.Threads;
         options.Seed = settings.Seed;
         options.Progress = progress;

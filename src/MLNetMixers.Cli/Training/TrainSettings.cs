@@ -12,6 +12,7 @@ internal sealed class TrainSettings
     public int? Epochs { get; init; }
     public TimeSpan? TrainTime { get; init; }
     public MixerDevice Device { get; init; } = MixerDevice.Auto;
+    public MixerPrecision Precision { get; init; } = MixerPrecision.Float32;
     public required string Output { get; init; }
     public int Seed { get; init; } = 1;
     public int? Threads { get; init; }
