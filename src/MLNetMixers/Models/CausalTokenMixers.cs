@@ -230,13 +230,17 @@ internal sealed class ToeplitzTokenMixing : Module<Tensor, Tensor>, ICausalToken
     }
 
     /// <summary>Causal convolution by FFT: zero-pad to ≥ 2T-1 so the circular product equals the linear one.</summary>
+    /// <remarks>
+    /// In float32 whatever the model's precision: libtorch has no bfloat16 FFT on the CPU, and bfloat16's 8-bit mantissa
+    /// would lose the small terms of a long convolution's sums anyway.
+    /// </remarks>
     private Tensor ConvolveByFft(Tensor x)
     {
         int t = (int)x.shape[2];
         long n = 1L << (int)Math.Ceiling(Math.Log2(2 * t - 1));
-        var vf = fft.rfft(kernel[.., ..t], n, dim: -1).unsqueeze(0).unsqueeze(-1); // [1, H, n/2+1, 1]
-        var xf = fft.rfft(x, n, dim: 2);                                            // [B, H, n/2+1, C]
-        return fft.irfft(vf * xf, n, dim: 2)[.., .., ..t];
+        var vf = fft.rfft(kernel[.., ..t].to(ScalarType.Float32), n, dim: -1).unsqueeze(0).unsqueeze(-1); // [1, H, n/2+1, 1]
+        var xf = fft.rfft(x.to(ScalarType.Float32), n, dim: 2);                                            // [B, H, n/2+1, C]
+        return fft.irfft(vf * xf, n, dim: 2)[.., .., ..t].to(x.dtype);
     }
 
     public Tensor Prefill(Tensor normed, DecodingCache cache)

@@ -193,6 +193,36 @@ public class LanguageModelEstimatorTests
         Assert.Contains("different model", error.Message);
     }
 
+    [Theory]
+    [InlineData(MixerLanguageModelArchitecture.MaskedMixer, false)]
+    [InlineData(MixerLanguageModelArchitecture.ToeplitzMixer, false)]
+    [InlineData(MixerLanguageModelArchitecture.ToeplitzMixer, true)]
+    [InlineData(MixerLanguageModelArchitecture.Transformer, false)]
+    public void EveryArchitectureTrainsInBFloat16(MixerLanguageModelArchitecture architecture, bool toeplitzByFft)
+    {
+        // From FftThreshold positions on, the Toeplitz mixer convolves by FFT, and libtorch has no bfloat16 FFT on the CPU.
+        int threshold = MLNetMixers.Models.ToeplitzTokenMixing.FftThreshold;
+        MLNetMixers.Models.ToeplitzTokenMixing.FftThreshold = toeplitzByFft ? 2 : int.MaxValue;
+        try
+        {
+            var ml = new MLContext(seed: 1);
+            var data = TextTestHelpers.AsDataView(ml, TextTestHelpers.FortuneDocuments(40));
+            using var float32Model = ml.Transforms.Text.TrainMixerLanguageModel("Text", TextTestHelpers.TinyOptions(architecture)).Fit(data);
+            var options = TextTestHelpers.TinyOptions(architecture);
+            options.Precision = MixerPrecision.BFloat16;
+            using var model = ml.Transforms.Text.TrainMixerLanguageModel("Text", options).Fit(data);
+
+            Assert.All(model.Model.parameters(), p => Assert.Equal(ScalarType.Float32, p.dtype));
+            double loss = model.Evaluate(data, "Text").Loss, float32 = float32Model.Evaluate(data, "Text").Loss;
+            // bfloat16 rounds every product to 8 bits: the same run ends near, not at, the float32 run's loss.
+            Assert.True(Math.Abs(loss - float32) < 0.1 * float32, $"bfloat16 loss {loss:F4} against float32's {float32:F4}");
+        }
+        finally
+        {
+            MLNetMixers.Models.ToeplitzTokenMixing.FftThreshold = threshold;
+        }
+    }
+
     [Fact]
     public void AnUndefinedPrecisionIsRefusedNamingTheOption()
     {

@@ -249,8 +249,11 @@ public class TrainerBehaviourTests
         Assert.Equal(metrics.LogLoss, again.LogLoss);
     }
 
-    [Fact]
-    public void BFloat16TrainingLearnsAndLeavesFloat32Weights()
+    [Theory]
+    [InlineData(TabularArchitecture.Mixer)]
+    [InlineData(TabularArchitecture.Mlp)]
+    [InlineData(TabularArchitecture.Transformer)]
+    public void BFloat16TrainingLearnsAndLeavesFloat32Weights(TabularArchitecture architecture)
     {
         var ml = new MLContext(seed: 1);
         var messages = new List<(ChannelMessageKind Kind, string Text)>();
@@ -258,7 +261,7 @@ public class TrainerBehaviourTests
         var split = ml.Data.TrainTestSplit(TrainerData.Penguins(ml), testFraction: 0.25, seed: 1);
         var pipeline = ml.Transforms.Conversion.MapValueToKey("Label", "species")
             .Append(ml.Transforms.EncodeAsCharacters("Features", TrainerData.PenguinFeatures))
-            .Append(ml.MulticlassClassification.Trainers.Mixer(SmallNetwork.Configure(new MixerMulticlassTrainer.Options { Precision = MixerPrecision.BFloat16 }, 10)));
+            .Append(ml.MulticlassClassification.Trainers.Mixer(SmallNetwork.Configure(new MixerMulticlassTrainer.Options { Precision = MixerPrecision.BFloat16, Architecture = architecture }, 10)));
         var model = pipeline.Fit(split.TrainSet);
         Assert.All(model.LastTransformer.Network.parameters(), p => Assert.Equal(TorchSharp.torch.ScalarType.Float32, p.dtype));
         var metrics = ml.MulticlassClassification.Evaluate(model.Transform(split.TestSet));
