@@ -153,13 +153,17 @@ internal static class CliApp
         {
             Description = "float32, or bfloat16: bfloat16 products with float32 master weights, faster where the CPU's bfloat16 products outrun " +
                           "float32 ones (the trainer measures this first and warns where they do not).",
-            DefaultValueFactory = _ => "float32",
+            DefaultValueFactory = _ => PrecisionName(MixerPrecision.Float32),
         };
-        precision.AcceptOnlyFromAmong("float32", "bfloat16");
+        precision.AcceptOnlyFromAmong(PrecisionName(MixerPrecision.Float32), PrecisionName(MixerPrecision.BFloat16));
         return precision;
     }
 
-    internal static MixerPrecision ParsePrecision(string? value) => value == "bfloat16" ? MixerPrecision.BFloat16 : MixerPrecision.Float32;
+    /// <summary>A precision as --precision and metrics.json spell it.</summary>
+    internal static string PrecisionName(MixerPrecision precision) => precision == MixerPrecision.BFloat16 ? "bfloat16" : "float32";
+
+    internal static MixerPrecision ParsePrecision(string? value) =>
+        value == PrecisionName(MixerPrecision.BFloat16) ? MixerPrecision.BFloat16 : MixerPrecision.Float32;
 
     /// <summary>Torch's CPU threads for the command (the trainers' NumberOfThreads holds only while they train).</summary>
     internal static void ApplyThreads(int? threads) => TorchSharp.torch.set_num_threads(threads ?? DefaultThreads);

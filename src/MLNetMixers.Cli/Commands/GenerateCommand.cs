@@ -107,7 +107,7 @@ internal static class GenerateCommand
             ["documents"] = documents.Count,
             ["heldOutDocuments"] = heldOut.Count,
             ["steps"] = options.Steps,
-            ["precision"] = options.Precision == MixerPrecision.BFloat16 ? "bfloat16" : "float32",
+            ["precision"] = CliApp.PrecisionName(options.Precision),
             ["contextLength"] = model.ContextLength,
             ["parameters"] = model.ParameterCount,
             ["trainingSeconds"] = Math.Round(trainingSeconds, 2),

@@ -38,7 +38,7 @@ internal static class MetricsReport
             ["elapsedSeconds"] = Math.Round(run.ElapsedSeconds, 2),
             ["seed"] = s.Seed,
             ["device"] = run.Device,
-            ["precision"] = s.Precision == MixerPrecision.BFloat16 ? "bfloat16" : "float32",
+            ["precision"] = CliApp.PrecisionName(s.Precision),
             ["dataset"] = new JsonObject
             {
                 ["path"] = Path.GetFullPath(s.Dataset),
