@@ -16,11 +16,6 @@ internal sealed class LanguageModelComparisonBenchmark : IBenchmark
 {
     public string Name => "LanguageModelComparison";
 
-    private sealed class Row
-    {
-        public string Text { get; set; } = "";
-    }
-
     public void Run(BenchmarkContext context)
     {
         bool smoke = context.Smoke;
@@ -38,7 +33,7 @@ internal sealed class LanguageModelComparisonBenchmark : IBenchmark
         int baseWidth = smoke ? 16 : 64, depth = smoke ? 1 : 4;
 
         var ml = new MLContext(seed: 1);
-        var trainData = ml.Data.LoadFromEnumerable(train.Select(t => new Row { Text = t }));
+        var trainData = ml.Data.LoadFromEnumerable(train.Select(t => new TextRow { Text = t }));
         int vocabulary = Text.CharacterTokenizer.Learn(train).VocabularySize;
         var rows = new List<IReadOnlyList<string>>();
         foreach (int n in contexts)

@@ -103,3 +103,9 @@ internal static class RealBatches
         return (tensor(inputs).view(batch, length), tensor(targets).view(batch, length));
     }
 }
+
+/// <summary>One document of a text column, for LoadFromEnumerable.</summary>
+internal sealed class TextRow
+{
+    public string Text { get; set; } = "";
+}

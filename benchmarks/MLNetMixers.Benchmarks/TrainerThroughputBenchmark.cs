@@ -167,11 +167,6 @@ internal sealed class TrainerThroughputBenchmark : IBenchmark
             + $"{Percent(MedianShares)} / {Percent(SummedShares)}; its own {ReportedRate:F0}";
     }
 
-    private sealed class TextRow
-    {
-        public string Text { get; set; } = "";
-    }
-
     /// <summary>IProgress that runs on the reporting thread (Progress&lt;T&gt; would post to the thread pool).</summary>
     private sealed class SynchronousProgress<T>(Action<T> report) : IProgress<T>
     {
