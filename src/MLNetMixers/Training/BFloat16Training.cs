@@ -24,8 +24,9 @@ namespace MLNetMixers.Training;
 /// </code>
 /// and <see cref="RestoreFloat32"/> once training ends, so the saved model holds the exact float32 master weights;
 /// checkpoints hold them too (<see cref="CopyMastersTo"/>, <see cref="LoadMastersFrom"/>). Used by the tabular trainers
-/// and the language-model estimator alike (<c>MixerPrecision.BFloat16</c>). TorchSharp 0.107 has no CPU autocast, so the whole module (LayerNorm included; libtorch accumulates its
-/// statistics in float32) is converted instead of individual operators.
+/// and the language-model estimator alike (<c>MixerPrecision.BFloat16</c>). TorchSharp 0.107 has no CPU autocast, so
+/// the whole module (LayerNorm included; libtorch accumulates its statistics in float32) is converted instead of
+/// individual operators.
 /// </remarks>
 internal sealed class BFloat16Training : IDisposable
 {
