@@ -1,4 +1,5 @@
 using MLNetMixers.Encoding;
+using MLNetMixers.Models;
 using TorchSharp;
 using static MLNetMixers.Models.SafeArithmetic;
 using static TorchSharp.torch;
@@ -222,6 +223,7 @@ internal sealed class CharacterAttributor
                 baseline = Baseline(ids, r0, n, embedded);
             CopyRows((g * (embedded.detach() - baseline)).sum(-1), result, r0);
         }
+        CpuKernels.ReleaseAutogradNodes();
         return result;
     }
 
@@ -266,6 +268,7 @@ internal sealed class CharacterAttributor
             }
             CopyRows((integral * delta).sum(-1), result, r0);
         }
+        CpuKernels.ReleaseAutogradNodes();
         return (result, baselineValues);
     }
 

@@ -23,6 +23,34 @@ internal static class CpuKernels
     /// <summary>Off routes every call to libtorch's operators: for the step profile's with/without comparison.</summary>
     internal static bool Enabled { get; set; } = true;
 
+    private static long nodesSinceRelease;
+
+    /// <summary>Counts one autograd node of a fused kernel (see <see cref="ReleaseAutogradNodes"/>).</summary>
+    internal static void CountAutogradNode() => Interlocked.Increment(ref nodesSinceRelease);
+
+    /// <summary>
+    /// Frees the native memory TorchSharp still holds for the autograd nodes the kernels created since the last call,
+    /// through a garbage collection; does nothing when they created none. The trainers call it after every step, the
+    /// attributors after each call.
+    /// </summary>
+    /// <remarks>
+    /// A TorchSharp custom autograd function keeps a few KB of native memory per node (its callbacks from libtorch into
+    /// .NET) until the garbage collector collects the node's managed side, even after the node is disposed, and a
+    /// training step allocates too little managed memory for the collector to run on its own for tens of steps. Those
+    /// small blocks, scattered between the step's freed 1-4 MB activation buffers, keep glibc's heap from reusing the
+    /// holes: at the tabular benchmark shape on 2 threads the process grew to 2.6 GB in 100 steps (65 MB of the heap in
+    /// use), page-faulting fresh memory every step. A generation-1 collection after each step (about 1.3 ms against a
+    /// 200 ms step) held it at 0.7 GB; the CLI's language-model training (150 steps, context 256, 2 threads) peaked at
+    /// 0.54 GB instead of 1.28 GB, with the same loss and time.
+    /// </remarks>
+    public static void ReleaseAutogradNodes()
+    {
+        if (Interlocked.Exchange(ref nodesSinceRelease, 0) == 0)
+            return;
+        GC.Collect(1, GCCollectionMode.Forced, blocking: true);
+        GC.WaitForPendingFinalizers();
+    }
+
     /// <summary>The address of a contiguous CPU tensor's first element.</summary>
     public static unsafe nint Address(Tensor tensor) => (nint)Unsafe.AsPointer(ref MemoryMarshal.GetReference(tensor.bytes));
 

@@ -35,6 +35,7 @@ internal static class FusedGelu
         var product = nn.functional.linear(x, layer.weight);
         if (!UsesKernel(product) || (!product.requires_grad && !bias.requires_grad))
             return nn.functional.gelu(Add(product, bias));
+        CpuKernels.CountAutogradNode();
         return BiasGeluFunction.apply(product, bias);
     }
 

@@ -29,6 +29,7 @@ internal static class FusedLayerNorm
             return norm.forward(x);
         if (!x.requires_grad && !norm.weight.requires_grad && !norm.bias.requires_grad)
             return norm.forward(x);
+        CpuKernels.CountAutogradNode();
         return LayerNormFunction.apply(x, norm.weight, norm.bias, norm.eps);
     }
 

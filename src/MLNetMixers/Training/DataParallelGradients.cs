@@ -158,6 +158,7 @@ internal sealed class DataParallelGradients : IDisposable
             }
             total?.Dispose();
         }
+        CpuKernels.ReleaseAutogradNodes();
         return (float)losses.Sum();
     }
 
