@@ -93,8 +93,7 @@ internal static class CliApp
         var split = new Option<double>("--split") { Description = "Fraction of rows held out for testing when no validation dataset is given.", DefaultValueFactory = _ => 0.2 };
         var epochs = new Option<int?>("--epochs") { Description = "Passes over the training rows (default: as many as --train-time allows, at most 20)." };
         var trainTime = new Option<string?>("--train-time") { Description = "Time budget for the mixer: seconds (90), or 90s, 5m, 1h, 00:01:30 (default 2m). Without --epochs, the epochs are planned to fit it." };
-        var device = new Option<string>("--device") { Description = "Where the mixer trains.", DefaultValueFactory = _ => "auto" };
-        device.AcceptOnlyFromAmong("auto", "cpu", "cuda");
+        var device = DeviceOption("Where the mixer trains.");
         var output = new Option<string>("--output", "-o") { Description = "Folder for model.zip, metrics.json, ConsumeModel.cs and the report.", DefaultValueFactory = _ => "mlnet-mixers-output" };
         var seed = new Option<int>("--seed") { Description = "Seed for the split, the mixer and LightGBM.", DefaultValueFactory = _ => 1 };
         var threads = new Option<int?>("--threads") { Description = $"CPU threads for torch (default {DefaultThreads}: half the cores, at most 4; small models gain little from more, and lose a lot on a busy machine)." };
@@ -127,7 +126,7 @@ internal static class CliApp
                 Split = parse.GetValue(split),
                 Epochs = Positive(parse.GetValue(epochs), "--epochs"),
                 TrainTime = ParseDuration(parse.GetValue(trainTime)),
-                Device = parse.GetValue(device) switch { "cpu" => MixerDevice.Cpu, "cuda" => MixerDevice.Cuda, _ => MixerDevice.Auto },
+                Device = ParseDevice(parse.GetValue(device)),
                 Precision = ParsePrecision(parse.GetValue(precision)),
                 Output = parse.GetValue(output)!,
                 Seed = parse.GetValue(seed),
@@ -145,6 +144,17 @@ internal static class CliApp
         });
         return command;
     }
+
+    /// <summary>--device: the trainers' <see cref="MixerDevice"/>.</summary>
+    internal static Option<string> DeviceOption(string description)
+    {
+        var device = new Option<string>("--device") { Description = description, DefaultValueFactory = _ => "auto" };
+        device.AcceptOnlyFromAmong("auto", "cpu", "cuda");
+        return device;
+    }
+
+    internal static MixerDevice ParseDevice(string? value) =>
+        value switch { "cpu" => MixerDevice.Cpu, "cuda" => MixerDevice.Cuda, _ => MixerDevice.Auto };
 
     /// <summary>--precision: the trainers' <see cref="MixerPrecision"/>.</summary>
     internal static Option<string> PrecisionOption()

@@ -24,8 +24,7 @@ internal static class GenerateCommand
         var output = new Option<string>("--output", "-o") { Description = "Training: folder for model.zip and metrics.json.", DefaultValueFactory = _ => "mlnet-mixers-lm" };
         var steps = new Option<int?>("--steps") { Description = "Training steps (batches); default 1000." };
         var context = new Option<int?>("--context") { Description = "Training: context length in characters; default 128." };
-        var device = new Option<string>("--device") { Description = "Where the model trains and runs.", DefaultValueFactory = _ => "auto" };
-        device.AcceptOnlyFromAmong("auto", "cpu", "cuda");
+        var device = CliApp.DeviceOption("Where the model trains and runs.");
         var threads = new Option<int?>("--threads") { Description = $"CPU threads for torch (default {CliApp.DefaultThreads})." };
         var precision = CliApp.PrecisionOption();
         var prompt = new Option<string>("--prompt", "-p") { Description = "Text to continue.", DefaultValueFactory = _ => "" };
@@ -60,7 +59,7 @@ internal static class GenerateCommand
             {
                 Steps = CliApp.Positive(parse.GetValue(steps), "--steps") ?? 1000,
                 ContextLength = CliApp.Positive(parse.GetValue(context), "--context") ?? 128,
-                Device = parse.GetValue(device) switch { "cpu" => MixerDevice.Cpu, "cuda" => MixerDevice.Cuda, _ => MixerDevice.Auto },
+                Device = CliApp.ParseDevice(parse.GetValue(device)),
                 NumberOfThreads = CliApp.Positive(parse.GetValue(threads), "--threads") ?? CliApp.DefaultThreads,
                 Precision = CliApp.ParsePrecision(parse.GetValue(precision)),
                 Seed = parse.GetValue(seed),
