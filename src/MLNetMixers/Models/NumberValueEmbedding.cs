@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using MLNetMixers.Encoding;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -40,7 +41,7 @@ internal sealed class NumberValueEmbedding : Module<Tensor, Tensor>
         using var levels = ((long)NumberValueTokens.Count).ToScalar();
         var level = tokens.sub(start);
         var row = level.masked_fill(level.lt(zero).logical_or(level.ge(levels)), levels);  // every other token: the zero row
-        var encoded = LevelEncodings.Value.to(weights.dtype, weights.device)
+        var encoded = LevelEncodingsAs(weights.dtype, weights.device)
             .index_select(0, row.flatten()).view([.. tokens.shape, NumberValueTokens.Bins]);                  // [B, T, bins]
         return encoded.transpose(0, 1).bmm(weights).transpose(0, 1).MoveToOuterDisposeScope();            // [B, T, d]
     }
@@ -69,4 +70,22 @@ internal sealed class NumberValueEmbedding : Module<Tensor, Tensor>
         var levels = value.unsqueeze(-1).sub(arange(NumberValueTokens.Bins, ScalarType.Float32)).clamp(zero, one);
         return cat([levels, zeros(1, NumberValueTokens.Bins)]).DetachFromDisposeScope();
     }, LazyThreadSafetyMode.ExecutionAndPublication);
+
+    private static readonly ConcurrentDictionary<(DeviceType Type, int Index, ScalarType DType), Tensor> LevelEncodingsByDevice = new();
+
+    /// <summary>
+    /// <see cref="LevelEncodings"/> in the network's number format and on its device, converted once per format and device:
+    /// otherwise every forward pass of a bfloat16 or CUDA network would copy the table (to a GPU, a transfer per pass).
+    /// </summary>
+    internal static Tensor LevelEncodingsAs(ScalarType dtype, Device device)
+    {
+        if (dtype == ScalarType.Float32 && device.type == DeviceType.CPU)
+            return LevelEncodings.Value;
+        return LevelEncodingsByDevice.GetOrAdd((device.type, device.index, dtype), _ =>
+        {
+            using var inference = inference_mode(false);
+            using var noGrad = no_grad();
+            return LevelEncodings.Value.to(dtype, device, copy: true).DetachFromDisposeScope();
+        });
+    }
 }

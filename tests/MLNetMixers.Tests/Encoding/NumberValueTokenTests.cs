@@ -131,6 +131,20 @@ public class NumberValueTokenTests
     }
 
     [Fact]
+    public void TheTableIsConvertedOncePerNumberFormat()
+    {
+        // float64: a format no other test asks for, so the conversion happens here, under inference mode as in scoring.
+        Tensor converted;
+        using (inference_mode())
+            converted = NumberValueEmbedding.LevelEncodingsAs(ScalarType.Float64, CPU);
+        Assert.Same(converted, NumberValueEmbedding.LevelEncodingsAs(ScalarType.Float64, CPU));
+        Assert.Same(NumberValueEmbedding.LevelEncodings.Value, NumberValueEmbedding.LevelEncodingsAs(ScalarType.Float32, CPU));
+        Assert.Equal(ScalarType.Float64, converted.dtype);
+        using var expected = NumberValueEmbedding.LevelEncodings.Value.to(ScalarType.Float64);
+        Assert.True(converted.eq(expected).all().item<bool>());
+    }
+
+    [Fact]
     public void TheTrainerEmbedsValueTokensAndTheModelZipKeepsThem()
     {
         var ml = new MLContext(seed: 1);
