@@ -32,7 +32,9 @@ internal sealed class ChannelMlpTilingBenchmark : IBenchmark
             context.Report.Note($"fp32, torch on one thread per computing thread; median of {(context.Smoke ? 1 : Rounds)} interleaved rounds of every row. "
                 + "Rows: one shard of the trainers' step at 2 threads (batch / 4 rows of T positions), one block's channel half (LayerNorm, "
                 + "Linear d -> 4d, GELU, Linear 4d -> d, residual), forward and backward with an upstream gradient. \"model\" is MixerBlock.ChannelMlp "
-                + "under autograd, with the library's fused LayerNorm and bias + GELU kernels; \"tiles of n rows\" runs the same operators on n rows "
+                + "under autograd, with the library's fused LayerNorm kernel and, since 2026-12-03, its panel GEMMs with bias and GELU in their "
+                + "epilogues (Models/FusedChannelMlp.cs); \"libtorch's GEMMs\" is the same with MKL's GEMMs and the fused bias + GELU kernel (the "
+                + "model before); \"tiles of n rows\" runs libtorch's GEMMs and the library's kernels on n rows "
                 + "at a time (the forward again in backward, so 1/6 more matmul FLOPs than the model's), accumulating the weight gradients over tiles. "
                 + "\"two threads at once\": each of two threads runs its own shard, started together; the time is until both finish. "
                 + "Matmul GFLOP/s counts the channel half's model FLOPs (3 · 2 matmuls of 2·rows·d·4d each), not the tiles' recomputation. "
@@ -56,7 +58,11 @@ internal sealed class ChannelMlpTilingBenchmark : IBenchmark
         int shardRows = Math.Max(1, shape.Batch / (2 * DataParallelGradients.DefaultShardsPerThread)) * shape.SequenceLength;
         using var scope = NewDisposeScope();
         var shards = new[] { new Shard(shape, shardRows, seed: 1), new Shard(shape, shardRows, seed: 2) };
-        var variants = new List<(string Name, Func<Shard, Tensor[]> Run)> { ("model", s => s.Model()) };
+        var variants = new List<(string Name, Func<Shard, Tensor[]> Run)>
+        {
+            ("model", s => s.Model()),
+            ("model, libtorch's GEMMs (panel GEMMs off)", s => WithoutPanelGemms(s.Model)),
+        };
         variants.AddRange(tiles.Where(t => shardRows % t == 0 && t < shardRows).Select(t => ($"tiles of {t} rows", (Func<Shard, Tensor[]>)(s => s.Tiled(t)))));
         int n = context.Smoke ? 16 : 1024;
         var sgemm = shards.Select(_ => (A: randn(n, n), B: randn(n, n))).ToArray();
@@ -91,6 +97,19 @@ internal sealed class ChannelMlpTilingBenchmark : IBenchmark
                 $"{alone * 1e3:F2}", $"{gflops / alone:F1}", $"{seconds[2] / alone:F2}x",
                 $"{together * 1e3:F2}", $"{gflops / together:F1} per thread", $"{seconds[3] / together:F2}x", $"{difference:E1}"]);
             context.Log.WriteLine($"   {shape.Name} {variants[v].Name}: {alone * 1e3:F2} ms alone, {together * 1e3:F2} ms two at once");
+        }
+    }
+
+    private static Tensor[] WithoutPanelGemms(Func<Tensor[]> run)
+    {
+        FusedChannelMlp.Enabled = false;
+        try
+        {
+            return run();
+        }
+        finally
+        {
+            FusedChannelMlp.Enabled = true;
         }
     }
 

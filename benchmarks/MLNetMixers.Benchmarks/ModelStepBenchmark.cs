@@ -1,3 +1,4 @@
+using MLNetMixers.Models;
 using MLNetMixers.Training;
 using static TorchSharp.torch;
 
@@ -36,10 +37,13 @@ internal sealed class ModelStepBenchmark : IBenchmark
         {
             var (tokens, targets) = BareTrainer.RandomBatch(shape, seed: 1);
             int trainers = DataParallelGradients.DefaultShardsPerThread;
-            var variants = (bf16 ? new[] { (false, false, trainers), (true, false, trainers), (false, true, 1), (false, false, 1) } : [(false, false, trainers), (false, true, 1), (false, false, 1)])
-                .Select(v => (BFloat16: v.Item1, OnePiece: v.Item2, ShardsPerThread: v.Item3,
+            // The fourth flag leaves the channel MLP to libtorch's GEMMs (FusedChannelMlp off): what its panel GEMMs gain.
+            var variants = (bf16
+                    ? new[] { (false, false, trainers, false), (true, false, trainers, false), (false, false, trainers, true), (false, true, 1, false), (false, false, 1, false) }
+                    : [(false, false, trainers, false), (false, false, trainers, true), (false, true, 1, false), (false, false, 1, false)])
+                .Select(v => (BFloat16: v.Item1, OnePiece: v.Item2, ShardsPerThread: v.Item3, LibtorchChannelMlp: v.Item4,
                               Trainer: new BareTrainer(shape, v.Item1, seed: 1, onePiece: v.Item2, shardsPerThread: v.Item3))).ToList();
-            var actions = variants.Select(v => (Action)(() => v.Trainer.Step(tokens, targets))).Prepend(sgemm).ToList();
+            var actions = variants.Select(v => (Action)(() => WithChannelMlpKernels(!v.LibtorchChannelMlp, () => v.Trainer.Step(tokens, targets)))).Prepend(sgemm).ToList();
             // 30 untimed rounds: the native heap grows to its working size over the first training steps (until then a
             // tabular step page-faults in megabytes of fresh memory and runs ~20% slower); a training run is thousands of steps.
             double[] seconds = BenchmarkContext.InterleavedMedianSeconds(actions, rounds, warmupRounds: context.Smoke ? 1 : 30);
@@ -47,11 +51,12 @@ internal sealed class ModelStepBenchmark : IBenchmark
             peaks.Add(peak);
             for (int i = 0; i < variants.Count; i++)
             {
-                var (mode, onePiece, shardsPerThread, trainer) = variants[i];
+                var (mode, onePiece, shardsPerThread, libtorchChannelMlp, trainer) = variants[i];
                 double s = seconds[i + 1], fp32 = seconds[1];
                 double gflops = shape.StepFlops / s / 1e9;
                 string step = onePiece ? "one piece, libtorch's threads"
-                    : $"{trainer.ShardCount(shape.Batch)} shard(s) on {get_num_threads()} thread(s){(shardsPerThread == trainers ? " (the trainers')" : ", one per thread")}";
+                    : $"{trainer.ShardCount(shape.Batch)} shard(s) on {get_num_threads()} thread(s){(shardsPerThread == trainers ? " (the trainers')" : ", one per thread")}"
+                      + (libtorchChannelMlp ? ", channel MLP on libtorch's GEMMs (the panel GEMMs off)" : "");
                 string goal = i > 0 ? "" : shape.Causal ? "80%" : "60%";
                 string relative = i == 0 ? "" : $"{fp32 / s:F2}x";
                 rows.Add([shape.Name, shape.Describe(), mode ? "bf16" : "fp32", step, $"{shape.StepFlops / 1e9:F2}", $"{s * 1e3:F1}", $"{gflops:F1}", $"{peak:F1}", $"{100 * gflops / peak:F0}%", goal, relative]);
@@ -66,6 +71,8 @@ internal sealed class ModelStepBenchmark : IBenchmark
             + "see ModelShape in BareTraining.cs. Random token ids already in a tensor; AdamW (fp32 master weights in bf16 mode), gradient clipping, dropout 0. "
             + "The trainers' step (Training/DataParallelGradients.cs) sums the batch's gradient over shards (the step column says how many), computed by "
             + "worker threads, one per torch thread, each running torch on one thread and taking the next shard when it finishes one; \"one piece\" is one forward and backward over the whole batch with libtorch's intra-op threads. "
+            + "Since 2026-12-03 the trainers' fp32 step runs each block's channel MLP on the library's panel GEMMs (Models/FusedChannelMlp.cs, PanelGemm.cs) "
+            + "where torch computes on one thread and the CPU has AVX-512; the row \"channel MLP on libtorch's GEMMs\" is the same step with them off (MKL's GEMMs and the fused bias + GELU kernel, as before). "
             + "Last column: speed against the trainers' fp32 step; its last row for each shape is the same step cut into one shard per thread.");
         context.Report.Table(["shape", "dims", "precision", "step", "GFLOP/step", "ms/step", "model GFLOP/s", "sgemm peak", "% of sgemm peak", "goal", "speed vs fp32 step"], rows);
 
@@ -169,5 +176,18 @@ internal sealed class ModelStepBenchmark : IBenchmark
         double mean = values.Average();
         double sd = values.Count > 1 ? Math.Sqrt(values.Sum(v => (v - mean) * (v - mean)) / (values.Count - 1)) : 0;
         return $"{mean.ToString(format)} ± {sd.ToString(format)}";
+    }
+
+    private static void WithChannelMlpKernels(bool enabled, Action action)
+    {
+        FusedChannelMlp.Enabled = enabled;
+        try
+        {
+            action();
+        }
+        finally
+        {
+            FusedChannelMlp.Enabled = true;
+        }
     }
 }

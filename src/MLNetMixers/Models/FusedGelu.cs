@@ -121,7 +121,7 @@ internal static class FusedGelu
 
     /// <summary>(x·Φ(x), Φ(x) + x·φ(x)) with Φ(x) = (1 + erf(x/√2))/2 and φ(x) = exp(−x²/2)/√(2π).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static (Vector512<float> Value, Vector512<float> Slope) Evaluate(Vector512<float> x)
+    internal static (Vector512<float> Value, Vector512<float> Slope) Evaluate(Vector512<float> x)
     {
         var z = Vector512.Abs(x) * Vector512.Create(InverseSqrt2);
         var gaussian = ExpOfNonPositive(-(x * x) * Vector512.Create(0.5f));     // exp(−z²) = √(2π)·φ(x)

@@ -50,7 +50,11 @@ internal sealed class MixerBlock : Module<Tensor, Tensor>
     public LayerNorm TokenNorm => tokenNorm;
 
     /// <summary>The channel half of the block, applied position-wise (also used by incremental decoding).</summary>
-    public Tensor ChannelMlp(Tensor x) => dropout.forward(contract.forward(FusedGelu.OfLinear(expand, FusedLayerNorm.Apply(channelNorm, x))));
+    public Tensor ChannelMlp(Tensor x)
+    {
+        var normed = FusedLayerNorm.Apply(channelNorm, x);
+        return dropout.forward(FusedChannelMlp.TryApply(expand, contract, normed) ?? contract.forward(FusedGelu.OfLinear(expand, normed)));
+    }
 
     public override Tensor forward(Tensor x)
     {
