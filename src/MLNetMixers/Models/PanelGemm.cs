@@ -127,7 +127,8 @@ internal static unsafe class PanelGemm
         Vector512<float> c40 = default, c41 = default, c50 = default, c51 = default, c60 = default, c61 = default, c70 = default, c71 = default;
         float* a0 = a, a1 = a0 + rowStride, a2 = a1 + rowStride, a3 = a2 + rowStride, a4 = a3 + rowStride, a5 = a4 + rowStride, a6 = a5 + rowStride, a7 = a6 + rowStride;
         long at = 0;
-        for (int k = 0; k < depth; k++, b += bDepthStride, at += depthStride)
+        // The loop runs on b alone, not on a counter as well: with a0..a7 that is every general register x64 has.
+        for (float* end = b + depth * bDepthStride; b < end; b += bDepthStride, at += depthStride)
         {
             var b0 = Vector512.Load(b);
             var b1 = Vector512.Load(b + 16);
@@ -148,14 +149,16 @@ internal static unsafe class PanelGemm
             x = Vector512.Create(a7[at]);
             c70 = Vector512.FusedMultiplyAdd(x, b0, c70); c71 = Vector512.FusedMultiplyAdd(x, b1, c71);
         }
-        epilogue.Store(row, column, c00); epilogue.Store(row, column + 16, c01);
-        epilogue.Store(row + 1, column, c10); epilogue.Store(row + 1, column + 16, c11);
-        epilogue.Store(row + 2, column, c20); epilogue.Store(row + 2, column + 16, c21);
-        epilogue.Store(row + 3, column, c30); epilogue.Store(row + 3, column + 16, c31);
-        epilogue.Store(row + 4, column, c40); epilogue.Store(row + 4, column + 16, c41);
-        epilogue.Store(row + 5, column, c50); epilogue.Store(row + 5, column + 16, c51);
-        epilogue.Store(row + 6, column, c60); epilogue.Store(row + 6, column + 16, c61);
-        epilogue.Store(row + 7, column, c70); epilogue.Store(row + 7, column + 16, c71);
+        // A copy the JIT can keep in registers: through the reference it reloads the epilogue's fields for every store.
+        var sink = epilogue;
+        sink.Store(row, column, c00); sink.Store(row, column + 16, c01);
+        sink.Store(row + 1, column, c10); sink.Store(row + 1, column + 16, c11);
+        sink.Store(row + 2, column, c20); sink.Store(row + 2, column + 16, c21);
+        sink.Store(row + 3, column, c30); sink.Store(row + 3, column + 16, c31);
+        sink.Store(row + 4, column, c40); sink.Store(row + 4, column + 16, c41);
+        sink.Store(row + 5, column, c50); sink.Store(row + 5, column + 16, c51);
+        sink.Store(row + 6, column, c60); sink.Store(row + 6, column + 16, c61);
+        sink.Store(row + 7, column, c70); sink.Store(row + 7, column + 16, c71);
     }
 
     private static void OneRow<TEpilogue>(float* a, long depthStride, int depth, float* b, long bDepthStride, long row, int column, ref TEpilogue epilogue)
