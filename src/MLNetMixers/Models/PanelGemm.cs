@@ -179,6 +179,9 @@ internal static unsafe class PanelGemm
     /// <summary>C = A·B, stored as is into a row-major C [rows, columns].</summary>
     public readonly struct Plain(float* c, int columns) : IEpilogue
     {
+        /// <summary>The same C from row <paramref name="row"/> on, for a product over those rows alone.</summary>
+        public Plain From(long row) => new(c + row * columns, columns);
+
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public readonly void Store(long row, int column, Vector512<float> sums) => sums.Store(c + row * columns + column);
 
