@@ -61,7 +61,7 @@ internal sealed class ChannelMlpTilingBenchmark : IBenchmark
         var variants = new List<(string Name, Func<Shard, Tensor[]> Run)>
         {
             ("model", s => s.Model()),
-            ("model, libtorch's GEMMs (panel GEMMs off)", s => WithoutPanelGemms(s.Model)),
+            ("model, libtorch's GEMMs (panel GEMMs off)", s => KernelSwitches.WithoutPanelGemms(s.Model)),
         };
         variants.AddRange(tiles.Where(t => shardRows % t == 0 && t < shardRows).Select(t => ($"tiles of {t} rows", (Func<Shard, Tensor[]>)(s => s.Tiled(t)))));
         int n = context.Smoke ? 16 : 1024;
@@ -97,19 +97,6 @@ internal sealed class ChannelMlpTilingBenchmark : IBenchmark
                 $"{alone * 1e3:F2}", $"{gflops / alone:F1}", $"{seconds[2] / alone:F2}x",
                 $"{together * 1e3:F2}", $"{gflops / together:F1} per thread", $"{seconds[3] / together:F2}x", $"{difference:E1}"]);
             context.Log.WriteLine($"   {shape.Name} {variants[v].Name}: {alone * 1e3:F2} ms alone, {together * 1e3:F2} ms two at once");
-        }
-    }
-
-    private static Tensor[] WithoutPanelGemms(Func<Tensor[]> run)
-    {
-        FusedChannelMlp.Enabled = false;
-        try
-        {
-            return run();
-        }
-        finally
-        {
-            FusedChannelMlp.Enabled = true;
         }
     }
 

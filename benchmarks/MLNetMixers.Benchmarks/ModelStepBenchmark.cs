@@ -43,7 +43,13 @@ internal sealed class ModelStepBenchmark : IBenchmark
                     : [(false, false, trainers, false), (false, false, trainers, true), (false, true, 1, false), (false, false, 1, false)])
                 .Select(v => (BFloat16: v.Item1, OnePiece: v.Item2, ShardsPerThread: v.Item3, LibtorchChannelMlp: v.Item4,
                               Trainer: new BareTrainer(shape, v.Item1, seed: 1, onePiece: v.Item2, shardsPerThread: v.Item3))).ToList();
-            var actions = variants.Select(v => (Action)(() => WithChannelMlpKernels(!v.LibtorchChannelMlp, () => v.Trainer.Step(tokens, targets)))).Prepend(sgemm).ToList();
+            var actions = variants.Select(v => (Action)(() =>
+            {
+                if (v.LibtorchChannelMlp)
+                    KernelSwitches.WithoutPanelGemms(() => v.Trainer.Step(tokens, targets));
+                else
+                    v.Trainer.Step(tokens, targets);
+            })).Prepend(sgemm).ToList();
             // 30 untimed rounds: the native heap grows to its working size over the first training steps (until then a
             // tabular step page-faults in megabytes of fresh memory and runs ~20% slower); a training run is thousands of steps.
             double[] seconds = BenchmarkContext.InterleavedMedianSeconds(actions, rounds, warmupRounds: context.Smoke ? 1 : 30);
@@ -176,18 +182,5 @@ internal sealed class ModelStepBenchmark : IBenchmark
         double mean = values.Average();
         double sd = values.Count > 1 ? Math.Sqrt(values.Sum(v => (v - mean) * (v - mean)) / (values.Count - 1)) : 0;
         return $"{mean.ToString(format)} ± {sd.ToString(format)}";
-    }
-
-    private static void WithChannelMlpKernels(bool enabled, Action action)
-    {
-        FusedChannelMlp.Enabled = enabled;
-        try
-        {
-            action();
-        }
-        finally
-        {
-            FusedChannelMlp.Enabled = true;
-        }
     }
 }

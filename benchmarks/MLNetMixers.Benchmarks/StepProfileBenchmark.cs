@@ -42,7 +42,8 @@ internal sealed class StepProfileBenchmark : IBenchmark
         {
             ("whole step (forward + backward + clip + AdamW), in one piece", shape.StepFlops, () => trainer.Step(tokens, targets)),
             ($"whole step, the trainers' way: {sharded.ShardCount(b)} shard(s) on {get_num_threads()} thread(s)", shape.StepFlops, () => sharded.Step(tokens, targets)),
-            ("whole step with libtorch's GELU and LayerNorm (the library's fused kernels off)", shape.StepFlops, () => WithoutFusedKernels(() => trainer.Step(tokens, targets))),
+            ("whole step, the trainers' way, channel MLP on libtorch's GEMMs (the panel GEMMs off)", shape.StepFlops, () => KernelSwitches.WithoutPanelGemms(() => sharded.Step(tokens, targets))),
+            ("whole step with libtorch's GELU and LayerNorm (the library's fused kernels off)", shape.StepFlops, () => KernelSwitches.WithoutFusedKernels(() => trainer.Step(tokens, targets))),
             ("forward only", shape.StepFlops / 3, () => { using var s = NewDisposeScope(); trainer.Model.forward(tokens); }),
             ("forward + backward", shape.StepFlops, () =>
             {
@@ -58,7 +59,7 @@ internal sealed class StepProfileBenchmark : IBenchmark
             ("token mixing W·x, x stored [T, B·d] (sequence-first)", 6.0 * b * t * t * d, () => Backward(() => mm(w, xSequenceFirst), xSequenceFirst, w)),
             ("Linear d -> 4d", 6.0 * b * t * d * r * d, () => Backward(() => expand.forward(x), x)),
             ("GELU [B,T,4d]", 0, () => Backward(() => nn.functional.gelu(hidden), hidden)),
-            ("Linear d -> 4d then GELU, libtorch", 6.0 * b * t * d * r * d, () => WithoutFusedKernels(() => Backward(() => FusedGelu.OfLinear(expand, x), x))),
+            ("Linear d -> 4d then GELU, libtorch", 6.0 * b * t * d * r * d, () => KernelSwitches.WithoutFusedKernels(() => { Backward(() => FusedGelu.OfLinear(expand, x), x); return 0; })),
             ("Linear d -> 4d then GELU, as the model runs it (fused bias + GELU kernel on one thread)", 6.0 * b * t * d * r * d, () => Backward(() => FusedGelu.OfLinear(expand, x), x)),
             ("Linear 4d -> d", 6.0 * b * t * d * r * d, () => Backward(() => contract.forward(hidden), hidden)),
             ("residual add [B,T,d]", 0, () => Backward(() => x + x, x)),
@@ -77,7 +78,9 @@ internal sealed class StepProfileBenchmark : IBenchmark
             + "both Linears, one GELU and two residual adds; the model has " + shape.Depth + " blocks). GFLOP/s counts matmul FLOPs only. "
             + "On one torch thread the model runs bias + GELU and LayerNorm through the library's fused CPU kernels (Models/FusedGelu.cs, "
             + "FusedLayerNorm.cs); with more threads it uses libtorch's own (CpuKernels.Apply says why), and the rows with and without them "
-            + "time the same code. `MLNETMIXERS_BENCH_THREADS=1` measures the one-thread comparison.");
+            + "time the same code. `MLNETMIXERS_BENCH_THREADS=1` measures the one-thread comparison. The trainers' step computes each shard on one "
+            + "torch thread, where the channel MLP also runs on the library's panel GEMMs (Models/FusedChannelMlp.cs, with AVX-512); its row with "
+            + "them off runs MKL's GEMMs and the fused bias + GELU kernel there instead.");
         context.Report.Table(["part", "ms", "share of the step", "matmul GFLOP/s"], rows);
         optimizer.Dispose();
         ReportShards(context, sharded, tokens, targets, context.Smoke ? 1 : 4 * rounds);
@@ -116,19 +119,6 @@ internal sealed class StepProfileBenchmark : IBenchmark
             ["slowest minus fastest thread", Ms(imbalance), Spread(imbalance)],
             ["after the slowest thread (hand-off, gradient sum, clip, AdamW)", Ms(after), Spread(after)],
         ]);
-    }
-
-    private static void WithoutFusedKernels(Action action)
-    {
-        CpuKernels.Enabled = false;
-        try
-        {
-            action();
-        }
-        finally
-        {
-            CpuKernels.Enabled = true;
-        }
     }
 
     /// <summary>Backward of <paramref name="y"/> with a ones upstream gradient, then clears the inputs' gradients.</summary>
