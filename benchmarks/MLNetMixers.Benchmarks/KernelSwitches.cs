@@ -6,30 +6,21 @@ namespace MLNetMixers.Benchmarks;
 internal static class KernelSwitches
 {
     /// <summary>The channel MLP on MKL's GEMMs and the fused bias + GELU kernel instead of the panel GEMMs.</summary>
-    public static T WithoutPanelGemms<T>(Func<T> run)
-    {
-        FusedChannelMlp.Enabled = false;
-        try
-        {
-            return run();
-        }
-        finally
-        {
-            FusedChannelMlp.Enabled = true;
-        }
-    }
+    public static T WithoutPanelGemms<T>(Func<T> run) => Off(on => FusedChannelMlp.Enabled = on, run);
 
     /// <summary>Every fused kernel off (<see cref="CpuKernels.Enabled"/>): libtorch's operators throughout.</summary>
-    public static T WithoutFusedKernels<T>(Func<T> run)
+    public static T WithoutFusedKernels<T>(Func<T> run) => Off(on => CpuKernels.Enabled = on, run);
+
+    private static T Off<T>(Action<bool> setEnabled, Func<T> run)
     {
-        CpuKernels.Enabled = false;
+        setEnabled(false);
         try
         {
             return run();
         }
         finally
         {
-            CpuKernels.Enabled = true;
+            setEnabled(true);
         }
     }
 }
