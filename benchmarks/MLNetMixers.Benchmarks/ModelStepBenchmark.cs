@@ -1,4 +1,3 @@
-using MLNetMixers.Models;
 using MLNetMixers.Training;
 using static TorchSharp.torch;
 

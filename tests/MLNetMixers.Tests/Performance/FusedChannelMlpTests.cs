@@ -1,3 +1,4 @@
+using MLNetMixers.Benchmarks;
 using MLNetMixers.Models;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -53,16 +54,7 @@ public class FusedChannelMlpTests
         var x = randn(6, 16, 64);
         var upstream = randn(6, 16, 64);
         var fused = BlockGradients(block, x, upstream);
-        FusedChannelMlp.Enabled = false;
-        Tensor[] libtorch;
-        try
-        {
-            libtorch = BlockGradients(block, x, upstream);
-        }
-        finally
-        {
-            FusedChannelMlp.Enabled = true;
-        }
+        var libtorch = KernelSwitches.WithoutPanelGemms(() => BlockGradients(block, x, upstream));
         // Different arithmetic, so not bit-identical where the kernel ran.
         Assert.Equal(PanelGemm.IsSupported, !allclose(fused[0], libtorch[0], rtol: 0, atol: 0));
         for (int i = 0; i < fused.Length; i++)
