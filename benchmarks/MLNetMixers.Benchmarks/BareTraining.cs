@@ -7,39 +7,6 @@ using static TorchSharp.torch.nn;
 
 namespace MLNetMixers.Benchmarks;
 
-/// <summary>
-/// The causal mixer language model of the LM benchmark shape (the same blocks as the library's mixers):
-///   h = E[token] + P[position];  h = Block_N(... Block_1(h));  logits = W · LayerNorm(h)
-/// </summary>
-internal sealed class CausalMixerLanguageModel : Module<Tensor, Tensor>
-{
-    private readonly Embedding tokenEmbedding;
-    private readonly Parameter positionEmbedding;
-    private readonly ModuleList<MixerBlock> blocks;
-    private readonly LayerNorm finalNorm;
-    private readonly Linear head;
-
-    public CausalMixerLanguageModel(int sequenceLength, int vocabularySize, int width, int depth, int mlpRatio)
-        : base(nameof(CausalMixerLanguageModel))
-    {
-        tokenEmbedding = Embedding(vocabularySize, width);
-        positionEmbedding = Parameter(randn(sequenceLength, width) * 0.02);
-        blocks = new ModuleList<MixerBlock>(Enumerable.Range(0, depth).Select(_ => new MixerBlock(sequenceLength, width, mlpRatio, causal: true)).ToArray());
-        finalNorm = LayerNorm(width);
-        head = Linear(width, vocabularySize);
-        RegisterComponents();
-    }
-
-    /// <summary>[B, T] int64 token ids -> [B, T, V] logits for the next token at every position.</summary>
-    public override Tensor forward(Tensor tokens)
-    {
-        var h = tokenEmbedding.forward(tokens) + positionEmbedding;
-        foreach (var block in blocks)
-            h = block.forward(h);
-        return head.forward(finalNorm.forward(h));
-    }
-}
-
 /// <summary>A benchmark model shape and its matmul FLOPs.</summary>
 /// <remarks>
 /// Model FLOPs count only the matmuls, 2·m·n·k each, for one forward pass, then x3 for forward + backward
@@ -69,9 +36,10 @@ internal sealed record ModelShape(string Name, bool Causal, int Batch, int Seque
 
     public string Describe() => $"T={SequenceLength} d={Width} L={Depth} r={MlpRatio} B={Batch}" + (Causal ? $" V={VocabularySize} causal" : $" V={VocabularySize} outputs={Outputs}");
 
+    /// <summary>The library's own model of this shape: the flat masked-mixer language model, or the tabular mixer.</summary>
     public Module<Tensor, Tensor> CreateModel(double dropout = 0.0) => Causal
-        ? new CausalMixerLanguageModel(SequenceLength, VocabularySize, Width, Depth, MlpRatio)
-        : new TabularMixer(new TabularMixerConfig(SequenceLength, VocabularySize, Outputs, Width, Depth, MlpRatio, Dropout: dropout));
+        ? new LanguageModel(new LanguageModelConfig(MixerLanguageModelArchitecture.MaskedMixer, VocabularySize, SequenceLength, Width, Depth, Heads: 1, MlpRatio, dropout))
+        : new TabularMixer(new TabularModelConfig(TabularArchitecture.Mixer, SequenceLength, VocabularySize, Outputs, Width, Depth, MlpRatio, Heads: 1, dropout));
 }
 
 /// <summary>

@@ -32,14 +32,14 @@ public sealed class MixerPredictionTransformer : RowToRowTransformerBase, ITrans
     internal const string PredictedLabelColumnName = "PredictedLabel";
     internal const int ScoringBatchSize = 256;
 
-    private readonly TabularModelShape shape;
+    private readonly TabularModelConfig shape;
     private readonly MixerDevice requestedDevice;
     /// <summary>The label's KeyValues annotation (multiclass), kept to label the predictions; null when it had none.</summary>
     private readonly DataViewSchema.Annotations? labelKeyValues;
     private readonly ReadOnlyMemory<char>[]? classNames;
     private bool disposed;
 
-    internal MixerPredictionTransformer(IHostEnvironment env, MixerTask task, string featureColumnName, TabularModelShape shape,
+    internal MixerPredictionTransformer(IHostEnvironment env, MixerTask task, string featureColumnName, TabularModelConfig shape,
         TabularModel network, MixerDevice requestedDevice, Device device, (double Mean, double Std) targetScaling,
         DataViewSchema.Annotations? labelKeyValues)
         : base(Contracts.CheckRef(env, nameof(env)).Register(nameof(MixerPredictionTransformer)))
@@ -84,7 +84,7 @@ public sealed class MixerPredictionTransformer : RowToRowTransformerBase, ITrans
     /// <summary>Token ids the network embeds (V).</summary>
     internal int VocabularySize => shape.VocabularySize;
 
-    internal TabularModelShape Shape => shape;
+    internal TabularModelConfig Shape => shape;
 
     /// <summary>Regression: Score = Mean + Std * output. (0, 1) for classification.</summary>
     internal (double Mean, double Std) TargetScaling { get; }
@@ -292,7 +292,7 @@ public sealed class MixerPredictionTransformer : RowToRowTransformerBase, ITrans
         var r = ctx.Reader;
         var task = (MixerTask)r.ReadInt32();
         string featureColumn = r.ReadString();
-        var shape = TabularModelShape.Load(r, withValueTokens: ctx.Header.ModelVerWritten >= 0x00010002);
+        var shape = TabularModelConfig.Load(r, withValueTokens: ctx.Header.ModelVerWritten >= 0x00010002);
         var requested = (MixerDevice)r.ReadInt32();
         double mean = r.ReadDouble(), std = r.ReadDouble();
         DataViewSchema.Annotations? keyValues = null;
@@ -305,7 +305,7 @@ public sealed class MixerPredictionTransformer : RowToRowTransformerBase, ITrans
         }
         var device = TorchRuntime.ResolveDevice(env, requested);
         var network = shape.Create();
-        ctx.LoadModule("Network", network);
+        ctx.LoadModule("Network", network, shape.RenamedWeight);
         network.to(device);
         return new MixerPredictionTransformer(env, task, featureColumn, shape, network, requested, device, (mean, std), keyValues);
     }
