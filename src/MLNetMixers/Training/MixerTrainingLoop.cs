@@ -40,7 +40,8 @@ internal sealed class MixerTrainingLoop
         int batchSize = Math.Min(options.BatchSize, rows);
         int stepsPerEpoch = (rows + batchSize - 1) / batchSize;
         long totalSteps = (long)stepsPerEpoch * options.Epochs;
-        long warmupSteps = (long)Math.Round(options.WarmupFraction * totalSteps);
+        var schedule = new WarmupDecaySchedule(options.LearningRate, totalSteps, (long)Math.Round(options.WarmupFraction * totalSteps),
+                                               options.Schedule, TimeBudget: options.MaxTrainingTime);
         long step = 0;
         double lastLoss = double.NaN;
         pch.SetHeader(new ProgressHeader(["Loss"], ["steps"]), e =>
@@ -89,7 +90,7 @@ internal sealed class MixerTrainingLoop
                 {
                     options.CancellationToken.ThrowIfCancellationRequested();
                     int count = Math.Min(batchSize, rows - start);
-                    double lr = LearningRateAt(ScheduleStep(step, totalSteps, clock.Elapsed), totalSteps, warmupSteps);
+                    double lr = schedule.At(step, clock.Elapsed);
                     float loss = Step(model, bf16, gradients, optimizer, weights, parameters, tokens, targets, epochOrder.narrow(0, start, count), lr, (ulong)noiseSeeds.NextInt64());
                     step++;
                     rowsSeen += count;
@@ -199,38 +200,6 @@ internal sealed class MixerTrainingLoop
         {
             model.train();
         }
-    }
-
-    /// <summary>
-    /// The step the schedule is at: the step count, or, under <see cref="MixerTrainerOptions.MaxTrainingTime"/>, the
-    /// fraction of the time spent if that is further along. A run the time limit stops thus ends annealed, as if its
-    /// schedule had been planned for the time, rather than at the peak learning rate or mid-warmup. Why it matters: the
-    /// flattened head has T·d inputs (ames: 468 × 64 = 29,952), and an AdamW step moves each weight by about the learning
-    /// rate, so one step at the peak can move the output by many standard deviations of the label; a model stopped there
-    /// is far off. ames, 20 epochs planned, stopped after 30 s (about 50 steps, one thread): R² on the training rows
-    /// -2.6 and held out -3.3 before; 0.37 and 0.25 with the schedule following the time.
-    /// </summary>
-    internal long ScheduleStep(long step, long totalSteps, TimeSpan elapsed)
-    {
-        if (options.MaxTrainingTime is not { } limit || totalSteps <= 0)
-            return step;
-        long byTime = (long)Math.Floor(Math.Min(1, elapsed / limit) * totalSteps);
-        return Math.Min(Math.Max(step, byTime), totalSteps - 1);
-    }
-
-    /// <summary>Linear warmup to the peak, then the chosen decay to zero at the last step.</summary>
-    internal double LearningRateAt(long step, long totalSteps, long warmupSteps)
-    {
-        double peak = options.LearningRate;
-        if (step < warmupSteps)
-            return peak * (step + 1) / warmupSteps;
-        double progress = totalSteps <= warmupSteps ? 0 : (double)(step - warmupSteps) / (totalSteps - warmupSteps);
-        return options.Schedule switch
-        {
-            LearningRateSchedule.Cosine => peak * 0.5 * (1 + Math.Cos(Math.PI * progress)),
-            LearningRateSchedule.Linear => peak * (1 - progress),
-            _ => peak,
-        };
     }
 
     private void Report(int epoch, long step, long totalSteps, double loss, double? metric, long rowsSeen, TimeSpan elapsed)
