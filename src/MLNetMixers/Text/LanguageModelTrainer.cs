@@ -37,11 +37,9 @@ internal static class LanguageModelTrainer
         var model = new LanguageModel(config);
         model.Initialize(options.Seed);
         model.to(device);
-        // bfloat16 compute with float32 master weights: the optimizer, clipping and checkpoints see the masters.
-        using var bf16 = options.Precision == MixerPrecision.BFloat16 ? new BFloat16Training(model) : null;
-        var weights = model.parameters().ToArray();
-        var masters = bf16?.MasterParameters.ToArray() ?? weights;
-        using var optimizer = new AdamWOptimizer(masters, options.WeightDecay);
+        // A sequence of n_ctx tokens is worth a thread of its own.
+        using var trainer = new TrainingStep(model, options.Precision, options.WeightDecay, options.GradientClipNorm, device, minimumRowsPerShard: 1);
+        var (bf16, optimizer) = (trainer.BFloat16, trainer.Optimizer);
         int start = options.ResumeFromCheckpoint ? TryResume(host, options, config, tokenizer, model, bf16, optimizer) : 0;
 
         using var ch = host.Start("Training language model");
@@ -57,8 +55,6 @@ internal static class LanguageModelTrainer
         var schedule = new WarmupDecaySchedule(options.LearningRate, options.Steps, options.WarmupSteps, LearningRateSchedule.Cosine,
                                                options.MinLearningRateRatio, options.MaxTrainingTime);
         model.train();
-        // A sequence of n_ctx tokens is worth a thread of its own.
-        using var gradients = new DataParallelGradients(device.type == DeviceType.CPU ? get_num_threads() : 1, minimumRowsPerShard: 1);
         var clock = Stopwatch.StartNew();
         var trainingClock = Stopwatch.StartNew();
         double lossSum = 0;
@@ -81,13 +77,9 @@ internal static class LanguageModelTrainer
                 var (inputs, targets) = SampleBatch(stream, window, options.BatchSize, options.Seed, step, device);
                 // Dropout noise seeded by (seed, step), like the windows: a resumed run repeats the uninterrupted one.
                 // The loss is computed in float32 whatever the network's precision; bfloat16 gradients go straight to the float32 masters.
-                lastLoss = gradients.Compute(
+                lastLoss = trainer.Run(
                     (x, y) => nn.functional.cross_entropy(model.forward(x).to(ScalarType.Float32).reshape(-1, config.VocabularySize), y.reshape(-1), reduction: nn.Reduction.Sum),
-                    inputs, targets, targets.numel(), DataParallelGradients.Mix((ulong)options.Seed, (ulong)step), weights, masters);
-                if (options.GradientClipNorm > 0)
-                    nn.utils.clip_grad_norm_(masters, options.GradientClipNorm);
-                optimizer.Step(lr);
-                bf16?.CopyMasterToModel();
+                    inputs, targets, targets.numel(), DataParallelGradients.Mix((ulong)options.Seed, (ulong)step), lr);
             }
             if (!float.IsFinite(lastLoss))
                 throw new InvalidOperationException($"The training loss became {lastLoss} at step {step}; lower LearningRate or raise GradientClipNorm.");

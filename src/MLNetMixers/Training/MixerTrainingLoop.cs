@@ -54,13 +54,7 @@ internal sealed class MixerTrainingLoop
         model.train();
         if (options.Precision == MixerPrecision.BFloat16 && device.type == DeviceType.CPU)
             BFloat16Training.ReportCpuSpeed(ch);
-        // bfloat16 compute with float32 master weights: the optimizer, clipping and best-weight snapshots see the masters.
-        using var bf16 = options.Precision == MixerPrecision.BFloat16 ? new BFloat16Training(model) : null;
-        var weights = model.parameters().ToArray();
-        var parameters = bf16?.MasterParameters.ToArray() ?? weights;
-        using var optimizer = new AdamWOptimizer(parameters, options.WeightDecay);
-        // On the CPU each torch thread becomes a thread of its own computing a shard of every batch.
-        using var gradients = new DataParallelGradients(device.type == DeviceType.CPU ? get_num_threads() : 1);
+        using var trainer = new TrainingStep(model, options.Precision, options.WeightDecay, options.GradientClipNorm, device);
         var noiseSeeds = new Random(seed);
 
         using var tokens = train.Tokens.to(device);
@@ -91,7 +85,7 @@ internal sealed class MixerTrainingLoop
                     options.CancellationToken.ThrowIfCancellationRequested();
                     int count = Math.Min(batchSize, rows - start);
                     double lr = schedule.At(step, clock.Elapsed);
-                    float loss = Step(model, bf16, gradients, optimizer, weights, parameters, tokens, targets, epochOrder.narrow(0, start, count), lr, (ulong)noiseSeeds.NextInt64());
+                    float loss = Step(model, trainer, tokens, targets, epochOrder.narrow(0, start, count), lr, (ulong)noiseSeeds.NextInt64());
                     step++;
                     rowsSeen += count;
                     if (!float.IsFinite(loss))
@@ -127,7 +121,7 @@ internal sealed class MixerTrainingLoop
                         bestMetric = metric.Value;
                         epochsWithoutImprovement = 0;
                         DisposeAll(bestWeights);
-                        bestWeights = parameters.Select(p => p.detach().clone().DetachFromDisposeScope()).ToArray();
+                        bestWeights = trainer.Masters.Select(p => p.detach().clone().DetachFromDisposeScope()).ToArray();
                     }
                     else
                     {
@@ -150,7 +144,7 @@ internal sealed class MixerTrainingLoop
                 }
             }
 
-            bf16?.RestoreFloat32();
+            trainer.BFloat16?.RestoreFloat32();
             if (bestWeights is not null)
             {
                 using var noGrad = no_grad();
@@ -166,20 +160,14 @@ internal sealed class MixerTrainingLoop
         }
     }
 
-    private float Step(TabularModel model, BFloat16Training? bf16, DataParallelGradients gradients, AdamWOptimizer optimizer,
-                       Parameter[] weights, Parameter[] parameters, Tensor tokens, Tensor targets, Tensor batch, double lr, ulong noiseSeed)
+    private float Step(TabularModel model, TrainingStep trainer, Tensor tokens, Tensor targets, Tensor batch, double lr, ulong noiseSeed)
     {
         using var scope = NewDisposeScope();
         var x = tokens.index_select(0, batch).to(ScalarType.Int64);
         var y = targets.index_select(0, batch);
         // The loss is computed in float32 whatever the network's precision; bfloat16 gradients go straight to the float32 masters.
-        float loss = gradients.Compute((rows, rowTargets) => objective.LossSum(model.forward(rows).to(ScalarType.Float32), rowTargets),
-            x, y, objective.LossDenominator(y), noiseSeed, weights, parameters);
-        if (options.GradientClipNorm > 0)
-            nn.utils.clip_grad_norm_(parameters, options.GradientClipNorm);
-        optimizer.Step(lr);
-        bf16?.CopyMasterToModel();
-        return loss;
+        return trainer.Run((rows, rowTargets) => objective.LossSum(model.forward(rows).to(ScalarType.Float32), rowTargets),
+                           x, y, objective.LossDenominator(y), noiseSeed, lr);
     }
 
     /// <summary>The validation metric over every validation row, in batches, without dropout.</summary>
