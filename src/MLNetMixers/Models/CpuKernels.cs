@@ -6,6 +6,19 @@ using static TorchSharp.torch;
 
 namespace MLNetMixers.Models;
 
+/// <summary>Which of the library's CPU kernels a thread uses (<see cref="CpuKernels.Use"/>).</summary>
+internal enum CpuKernelChoice
+{
+    /// <summary>Every kernel where it applies: the default.</summary>
+    All,
+
+    /// <summary>The fused GELU and LayerNorm kernels, but the channel MLP on libtorch's GEMMs.</summary>
+    NoPanelGemms,
+
+    /// <summary>libtorch's operators throughout.</summary>
+    None,
+}
+
 /// <summary>Shared plumbing of the fused CPU kernels: when they run, raw addresses, and column sums.</summary>
 internal static class CpuKernels
 {
@@ -18,10 +31,33 @@ internal static class CpuKernels
     /// the kernels made the two-thread step slower (172 against 161 ms: the pool's worker and OpenMP's spinning ones
     /// compete for the cores), and on the calling thread alone they only matched libtorch (161 ms).
     /// </remarks>
-    public static bool Apply => Enabled && torch.get_num_threads() == 1;
+    public static bool Apply => Choice != CpuKernelChoice.None && torch.get_num_threads() == 1;
 
-    /// <summary>Off routes every call to libtorch's operators: for the step profile's with/without comparison.</summary>
-    internal static bool Enabled { get; set; } = true;
+    /// <summary>Whether the channel MLP may run on the panel GEMMs (<see cref="FusedChannelMlp"/>).</summary>
+    public static bool PanelGemms => Choice == CpuKernelChoice.All;
+
+    [ThreadStatic]
+    private static CpuKernelChoice threadChoice;
+
+    /// <summary>The kernels this thread may use: <see cref="CpuKernelChoice.All"/> unless a <see cref="Use"/> scope says otherwise.</summary>
+    internal static CpuKernelChoice Choice => threadChoice;
+
+    /// <summary>
+    /// Restricts the kernels this thread uses until the returned scope is disposed (the benchmarks' and tests'
+    /// with/without comparisons). Per thread, so a comparison never changes what another thread's training runs;
+    /// the gradient workers computing this thread's step take the caller's choice (DataParallelGradients).
+    /// </summary>
+    internal static IDisposable Use(CpuKernelChoice choice)
+    {
+        var previous = threadChoice;
+        threadChoice = choice;
+        return new Restore(previous);
+    }
+
+    private sealed class Restore(CpuKernelChoice previous) : IDisposable
+    {
+        public void Dispose() => threadChoice = previous;
+    }
 
     private static long nodesSinceRelease;
 

@@ -28,13 +28,10 @@ namespace MLNetMixers.Models;
 /// </remarks>
 internal static class FusedChannelMlp
 {
-    /// <summary>Off leaves the channel MLP to libtorch's GEMMs and <see cref="FusedGelu"/>: for the benchmarks' with/without comparison.</summary>
-    internal static bool Enabled { get; set; } = true;
-
     /// <summary><paramref name="contract"/>(GELU(<paramref name="expand"/>(<paramref name="x"/>))), or null where the kernels do not apply.</summary>
     public static Tensor? TryApply(Linear expand, Linear contract, Tensor x)
     {
-        if (!Enabled || !CpuKernels.Apply || !PanelGemm.IsSupported || !torch.is_grad_enabled() || expand.bias is null || contract.bias is null)
+        if (!CpuKernels.PanelGemms || !CpuKernels.Apply || !PanelGemm.IsSupported || !torch.is_grad_enabled() || expand.bias is null || contract.bias is null)
             return null;
         long width = expand.weight.shape[1], hidden = expand.weight.shape[0];
         if (width % PanelGemm.PanelWidth != 0 || hidden % PanelGemm.PanelWidth != 0 || x.dim() < 1 || x.shape[^1] != width

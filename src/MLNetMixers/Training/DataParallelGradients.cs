@@ -94,8 +94,12 @@ internal sealed class DataParallelGradients : IDisposable
         var losses = new double[shards];
         var inputList = differentiated.Cast<Tensor>().ToList();
 
+        var (kernels, fftThreshold) = (CpuKernels.Choice, ToeplitzTokenMixing.FftThreshold);
         void ComputeShard(int shard)
         {
+            // The calling thread's code-path choices hold on the worker threads too.
+            using var kernelChoice = CpuKernels.Use(kernels);
+            using var fft = ToeplitzTokenMixing.UseFftThreshold(fftThreshold);
             using var scope = NewDisposeScope();
             long start = rows * shard / shards, count = rows * (shard + 1) / shards - start;
             using var generator = new Generator(Mix(noiseSeed, (ulong)shard));
