@@ -14,13 +14,16 @@ internal static partial class ExplainStep
     private const int RowsShown = 20;
     private const int Permutations = 3;
 
+    /// <summary>Permutation importance covers the most attributed columns only: its cost grows with every column permuted.</summary>
+    public const int MaxPermutedColumns = 30;
+
     /// <param name="labelColumn">The prepared label column in <paramref name="data"/>, for permutation importance; null skips it.</param>
     /// <returns>The HTML report's path.</returns>
     public static string Run(MLContext mlContext, ITransformer model, IDataView data, string? labelColumn, string folder, string title,
         int rows, int seed, ConsoleUi ui)
     {
         // Batches of 64 rows (not the default 256) so that the progress bar moves several times on a 500-row report.
-        var explainer = mlContext.Transforms.CreateMixerExplainer(model, new MixerExplainOptions { BatchSize = 64 }, seed);
+        var explainer = mlContext.Transforms.CreateMixerExplainer(model, new MixerExplainOptions { BatchSize = 64, MaxPermutedColumns = MaxPermutedColumns }, seed);
         var report = ui.Run("Explaining predictions", progress =>
         {
             // The explainer logs every 50 rows (as each batch of 64 is explained) and once
