@@ -72,7 +72,8 @@ internal static class ExplainCommand
         try
         {
             report = Phase.Run("Explaining the model", mlContext, names, cancellation,
-                () => ExplainStep.Run(mlContext, model, data, preparedLabel, staged.Path, $"mlnet-mixers: {Path.GetFileName(modelPath)} on {Path.GetFileName(datasetPath)}", rows, seed, ui));
+                () => ExplainStep.Run(mlContext, model, data, preparedLabel, staged.Path, $"mlnet-mixers: {Path.GetFileName(modelPath)} on {Path.GetFileName(datasetPath)}", rows, seed, ui,
+                    modelInput.Count));
         }
         catch (CliException e) when (e.InnerException is ArgumentException inner)
         {

@@ -140,7 +140,7 @@ internal static class TrainRunner
         {
             report = TryExplain(ui, settings.Verbose, () => Phase.Run("Writing the attribution report", mlContext, names, cancellation,
                 () => ExplainStep.Run(mlContext, model, test, label.Column, output.Path,
-                    $"mlnet-mixers: {Describe(label)} on {Path.GetFileName(schema.Path)}", settings.ReportRows, settings.Seed, ui)));
+                    $"mlnet-mixers: {Describe(label)} on {Path.GetFileName(schema.Path)}", settings.ReportRows, settings.Seed, ui, features.Count)));
         }
         summary.ElapsedSeconds = clock.Elapsed.TotalSeconds;
         MetricsReport.WriteJson(summary, Path.Combine(output.Path, MetricsFileName));
