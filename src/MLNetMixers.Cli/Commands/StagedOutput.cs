@@ -5,21 +5,25 @@ using MLNetMixers.Cli.Terminal;
 namespace MLNetMixers.Cli.Commands;
 
 /// <summary>
-/// A run's output folder, written in a hidden staging folder beside it and moved into place only when the run
-/// completes: a failed, cancelled or killed run leaves the previous outputs whole (a kill between the two renames of
-/// <see cref="Commit"/> leaves them in the ".old" folder beside it) and no new empty folders. A previous run's
-/// outputs are replaced as a whole, with a note on stderr, so the folder never mixes two runs.
+/// A run's output folder, written in a hidden staging folder and moved into place only when the run completes, so a
+/// failed, cancelled or killed run leaves the previous outputs whole and no new empty folders. A new folder is
+/// renamed into place in one step. In an existing folder the previous run's files (and only those: the user's
+/// other files stay) are first moved aside into a hidden ".old" folder, then the new files are renamed in, so the
+/// folder never mixes two runs' files; a kill within those few renames leaves the previous run in the ".old" folder.
 /// </summary>
 internal sealed class StagedFolder : IDisposable
 {
+    private const string Hidden = ".mlnet-mixers";
     private readonly string destination;
+    private readonly IReadOnlyCollection<string> runFiles;
     private readonly List<string> createdParents;
     private bool committed;
 
-    private StagedFolder(string destination, string staging, List<string> createdParents)
+    private StagedFolder(string destination, string staging, IReadOnlyCollection<string> runFiles, List<string> createdParents)
     {
         this.destination = destination;
         Path = staging;
+        this.runFiles = runFiles;
         this.createdParents = createdParents;
     }
 
@@ -30,8 +34,8 @@ internal sealed class StagedFolder : IDisposable
     public string Destination => destination;
 
     /// <param name="output">The --output folder.</param>
-    /// <param name="runFiles">The file names a run of this command writes; a folder holding only these is a previous run.</param>
-    /// <param name="inputs">The run's input files, which must not lie inside the folder it replaces.</param>
+    /// <param name="runFiles">The file names a run of this command writes: the previous run's files, replaced as a whole.</param>
+    /// <param name="inputs">The run's input files, which must not be one of the files the run replaces.</param>
     public static StagedFolder Begin(string output, IReadOnlyCollection<string> runFiles, IEnumerable<string> inputs, ConsoleUi ui, string option = "--output")
     {
         if (string.IsNullOrWhiteSpace(output))
@@ -41,26 +45,31 @@ internal sealed class StagedFolder : IDisposable
             throw new CliException($"{option} '{output}' is an existing file; give a folder for the run's outputs (it is created if missing).");
         foreach (string input in inputs)
         {
-            if (PathIdentity.IsInside(input, destination))
-                throw new CliException($"{option} '{output}' holds the input file '{input}', which replacing the folder would delete; choose another output folder.");
-        }
-        if (Directory.Exists(destination))
-        {
-            var entries = Directory.GetFileSystemEntries(destination).Select(e => System.IO.Path.GetFileName(e)!).ToList();
-            var foreign = entries.Where(e => !runFiles.Contains(e, StringComparer.Ordinal)).ToList();
-            if (foreign.Count > 0)
+            foreach (string name in runFiles)
             {
-                throw new CliException($"{option} '{output}' already holds files this command did not write ({string.Join(", ", foreign.Take(3).Select(f => $"'{f}'"))}" +
-                                       $"{(foreign.Count > 3 ? ", ..." : "")}); choose an empty or new folder.");
+                if (PathIdentity.Same(input, System.IO.Path.Combine(destination, name)))
+                    throw new CliException($"{option} '{output}' would replace the input file '{input}' with the run's {name}; choose another output folder.");
             }
-            if (entries.Count > 0)
-                ui.Warning($"{option} '{output}' holds a previous run ({string.Join(", ", entries.Order(StringComparer.Ordinal))}); it is replaced as a whole when this run completes, and kept if it fails or is cancelled.");
         }
 
-        string parent = System.IO.Path.GetDirectoryName(destination) ?? throw new CliException($"{option} '{output}' is a root folder; give a folder below it.");
-        var created = CreateParents(parent, output, option);
-        RemoveStaleStaging(parent, System.IO.Path.GetFileName(destination));
-        string staging = System.IO.Path.Combine(parent, $".{System.IO.Path.GetFileName(destination)}.partial-{Environment.ProcessId}");
+        List<string> created;
+        string staging;
+        if (Directory.Exists(destination))
+        {
+            var previous = runFiles.Where(f => File.Exists(System.IO.Path.Combine(destination, f))).Order(StringComparer.Ordinal).ToList();
+            if (previous.Count > 0)
+                ui.Warning($"{option} '{output}' holds a previous run's files ({string.Join(", ", previous)}); they are replaced together when this run completes, and kept if it fails or is cancelled.");
+            created = [];
+            RemoveStale(destination, $"{Hidden}.partial-*");
+            staging = System.IO.Path.Combine(destination, $"{Hidden}.partial-{Environment.ProcessId}");
+        }
+        else
+        {
+            string parent = System.IO.Path.GetDirectoryName(destination) ?? throw new CliException($"{option} '{output}' is a root folder; give a folder below it.");
+            created = CreateParents(parent, output, option);
+            RemoveStale(parent, $".{System.IO.Path.GetFileName(destination)}.partial-*");
+            staging = System.IO.Path.Combine(parent, $".{System.IO.Path.GetFileName(destination)}.partial-{Environment.ProcessId}");
+        }
         try
         {
             if (Directory.Exists(staging))
@@ -70,25 +79,34 @@ internal sealed class StagedFolder : IDisposable
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             RemoveEmpty(created);
-            throw new CliException($"Cannot write beside {option} '{output}' in '{parent}': {Reason(e)}.", e);
+            throw new CliException($"Cannot write {option} '{output}': {Reason(e)}.", e);
         }
-        return new StagedFolder(destination, staging, created);
+        return new StagedFolder(destination, staging, runFiles, created);
     }
 
     /// <summary>Moves the staged outputs into place; returns the names of the files this run wrote.</summary>
     public IReadOnlyList<string> Commit()
     {
         var written = Directory.GetFiles(Path).Select(f => System.IO.Path.GetFileName(f)!).Order(StringComparer.Ordinal).ToList();
-        string? old = null;
-        if (Directory.Exists(destination))
+        if (!Directory.Exists(destination))
         {
-            old = System.IO.Path.Combine(System.IO.Path.GetDirectoryName(destination)!, $".{System.IO.Path.GetFileName(destination)}.old-{Environment.ProcessId}");
-            Directory.Move(destination, old);
+            Directory.Move(Path, destination);
+            committed = true;
+            return written;
         }
-        Directory.Move(Path, destination);
+        string old = System.IO.Path.Combine(destination, $"{Hidden}.old-{Environment.ProcessId}");
+        Directory.CreateDirectory(old);
+        foreach (string name in runFiles)
+        {
+            string previous = System.IO.Path.Combine(destination, name);
+            if (File.Exists(previous))
+                File.Move(previous, System.IO.Path.Combine(old, name));
+        }
+        foreach (string name in written)
+            File.Move(System.IO.Path.Combine(Path, name), System.IO.Path.Combine(destination, name));
         committed = true;
-        if (old is not null)
-            Directory.Delete(old, recursive: true);
+        Directory.Delete(old, recursive: true);
+        Directory.Delete(Path, recursive: true);
         return written;
     }
 
@@ -154,9 +172,9 @@ internal sealed class StagedFolder : IDisposable
     };
 
     /// <summary>Staging folders of killed runs (their process is gone) are leftovers; a live run's are not touched.</summary>
-    private static void RemoveStaleStaging(string parent, string name)
+    private static void RemoveStale(string folder, string pattern)
     {
-        foreach (string dir in Directory.EnumerateDirectories(parent, $".{name}.partial-*"))
+        foreach (string dir in Directory.EnumerateDirectories(folder, pattern))
         {
             if (int.TryParse(dir[(dir.LastIndexOf('-') + 1)..], out int pid) && !IsRunning(pid))
             {
