@@ -55,7 +55,7 @@ internal static class CliApp
         if (root is OperationCanceledException)
         {
             Console.Error.WriteLine("Cancelled.");
-            return Cancelled;
+            ExitNow(Cancelled);
         }
         // Whatever the exception, the user gets a sentence; its type and stack trace only with --verbose.
         string message = root is CliException ? root.Message : Describe(root);
@@ -211,13 +211,35 @@ internal static class CliApp
             if (source.IsCancellationRequested)
             {
                 Console.Error.WriteLine("Stopped.");
-                Environment.Exit(Cancelled);
+                ExitNow(Cancelled);
             }
             Console.Error.WriteLine("Cancelling (press Ctrl+C again to stop at once)...");
             source.Cancel();
         };
         return source;
     }
+
+    /// <summary>
+    /// Ends the process without the runtime's shutdown: a cancelled phase may still run on its abandoned thread inside
+    /// torch or LightGBM, whose native state must not be torn down under it (that crashed with SIGSEGV instead of
+    /// exiting with 130). Staged outputs are already removed when this runs.
+    /// </summary>
+    internal static void ExitNow(int code)
+    {
+        foreach (var discard in DiscardOnExit.ToArray())
+            discard();
+        Console.Out.Flush();
+        Console.Error.Flush();
+        if (OperatingSystem.IsWindows())
+            Environment.Exit(code);
+        QuickExit(code);
+    }
+
+    /// <summary>What an immediate exit must still undo: the staged outputs of the running command.</summary>
+    internal static readonly List<Action> DiscardOnExit = [];
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "_exit")]
+    private static extern void QuickExit(int code);
 
     internal static IReadOnlyList<string> SplitList(string[]? values)
         => values is null ? [] : [.. values.SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))];

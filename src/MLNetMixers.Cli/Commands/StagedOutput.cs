@@ -81,7 +81,9 @@ internal sealed class StagedFolder : IDisposable
             RemoveEmpty(created);
             throw new CliException($"Cannot write {option} '{output}': {Reason(e)}.", e);
         }
-        return new StagedFolder(destination, staging, runFiles, created);
+        var folder = new StagedFolder(destination, staging, runFiles, created);
+        CliApp.DiscardOnExit.Add(folder.Dispose);
+        return folder;
     }
 
     /// <summary>Moves the staged outputs into place; returns the names of the files this run wrote.</summary>
@@ -112,6 +114,7 @@ internal sealed class StagedFolder : IDisposable
 
     public void Dispose()
     {
+        CliApp.DiscardOnExit.Remove(Dispose);
         if (committed)
             return;
         try

@@ -102,18 +102,31 @@ internal static class TrainRunner
 
         if (settings.Baseline)
         {
-            var baselineClock = Stopwatch.StartNew();
-            var baseline = Phase.Run("Training the LightGBM baseline", mlContext, names, cancellation, () => ui.Run("Training LightGBM baseline", report =>
+            // The baseline is a yardstick: when LightGBM cannot fit these rows, the run keeps its mixer and says why.
+            try
             {
-                report(0, $"featurizing {features.Count} columns", true);
-                return LightGbmBaseline.Pipeline(mlContext, schema, features, label, settings.Seed).Fit(train);
-            }));
-            var baselineMetrics = Phase.Run("Evaluating the LightGBM baseline", mlContext, names, cancellation,
-                () => ModelMetrics.Evaluate(mlContext, "LightGBM", baseline.Transform(test), label));
-            baselineMetrics.TrainingSeconds = baselineClock.Elapsed.TotalSeconds;
-            models.Add(baselineMetrics);
-            Phase.Run("Saving the LightGBM baseline", mlContext, names, cancellation,
-                () => { mlContext.Model.Save(baseline, raw.Schema, Path.Combine(output.Path, BaselineFileName)); return 0; });
+                var baselineClock = Stopwatch.StartNew();
+                var baseline = Phase.Run("Training the LightGBM baseline", mlContext, names, cancellation, () => ui.Run("Training LightGBM baseline", report =>
+                {
+                    report(0, $"featurizing {features.Count} columns", true);
+                    return LightGbmBaseline.Pipeline(mlContext, schema, features, label, settings.Seed).Fit(train);
+                }));
+                var baselineMetrics = Phase.Run("Evaluating the LightGBM baseline", mlContext, names, cancellation,
+                    () => ModelMetrics.Evaluate(mlContext, "LightGBM", baseline.Transform(test), label));
+                baselineMetrics.TrainingSeconds = baselineClock.Elapsed.TotalSeconds;
+                Phase.Run("Saving the LightGBM baseline", mlContext, names, cancellation,
+                    () => { mlContext.Model.Save(baseline, raw.Schema, Path.Combine(output.Path, BaselineFileName)); return 0; });
+                models.Add(baselineMetrics);
+            }
+            catch (CliException e) when (e.InnerException is { } inner)
+            {
+                File.Delete(Path.Combine(output.Path, BaselineFileName));
+                ui.Warning("The LightGBM baseline is skipped: " + (LightGbmBaseline.FoundNoSplit(inner)
+                    ? $"LightGBM found no split worth making in {trainRows} training rows (too few rows, or no feature that separates the label)."
+                    : e.Message));
+                if (settings.Verbose)
+                    ui.Detail(inner.ToString());
+            }
         }
 
         var consume = ConsumeModelGenerator.Generate(raw.Schema, model.GetOutputSchema(raw.Schema), FirstRow(raw),

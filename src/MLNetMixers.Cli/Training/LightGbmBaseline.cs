@@ -15,6 +15,13 @@ internal static class LightGbmBaseline
     /// <summary>Text columns with at most this many distinct values are categories (one-hot); more is free text.</summary>
     public const int MaxCategories = 64;
 
+    /// <summary>
+    /// ML.NET cannot convert a LightGBM ensemble whose trees have no split (uninformative or very few rows): it fails
+    /// with an ArgumentNullException deep inside FastTree's tree conversion.
+    /// </summary>
+    public static bool FoundNoSplit(Exception e)
+        => Commands.Phase.Innermost(e) is ArgumentNullException { StackTrace: { } trace } && trace.Contains("RegressionTree", StringComparison.Ordinal);
+
     public static IEstimator<ITransformer> Pipeline(MLContext mlContext, CsvSchema schema, IReadOnlyList<string> featureColumns, LabelSpec label, int? seed)
     {
         const string features = "__BaselineFeatures";

@@ -169,7 +169,11 @@ public sealed class MixerLanguageModelTransformer : RowToRowTransformerBase, IDi
     private static MixerLanguageModelTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
     {
         Contracts.CheckValue(env, nameof(env));
-        ctx.CheckAtModel(GetVersionInfo());
+        return Persistence.ModelFormat.Read(ctx, GetVersionInfo(), "language model", () => Read(env, ctx));
+    }
+
+    private static MixerLanguageModelTransformer Read(IHostEnvironment env, ModelLoadContext ctx)
+    {
         var r = ctx.Reader;
         string prompt = r.ReadString();
         string output = r.ReadString();
