@@ -35,8 +35,13 @@ internal static class Phase
 
     internal static Exception Innermost(Exception e)
     {
-        while (e is AggregateException or System.Reflection.TargetInvocationException or TypeInitializationException && e.InnerException is not null)
+        while (e is AggregateException or System.Reflection.TargetInvocationException or TypeInitializationException
+               || e.Message.StartsWith("Exception has been thrown by the target", StringComparison.Ordinal))
+        {
+            if (e.InnerException is null)
+                break;
             e = e.InnerException;
+        }
         return e;
     }
 
