@@ -10,6 +10,7 @@ namespace MLNetMixers.Models;
 /// One mixer block:
 ///   x = x + TokenMix(LayerNorm(x))
 ///   x = x + W2 · GELU(W1 · LayerNorm(x))
+/// (the two lines swapped when <see cref="ChannelMlpFirst"/>).
 /// Token mixing is a learned matrix over the sequence axis (bidirectional for tabular rows,
 /// lower-triangular for language models); the channel MLP mixes features at each position.
 /// </summary>
@@ -29,10 +30,12 @@ internal sealed class MixerBlock : Module<Tensor, Tensor>
     /// <param name="heads">1 for the flat mixer; more for multi-head token mixing.</param>
     /// <param name="dropout">Dropout on each residual branch.</param>
     /// <param name="tokenMixing">A replacement token-mixing module (e.g. Toeplitz); overrides <paramref name="causal"/> and <paramref name="heads"/>.</param>
+    /// <param name="channelMlpFirst">Runs the channel MLP before token mixing (the structured recurrent mixer's order).</param>
     public MixerBlock(int sequenceLength, int width, int mlpRatio = 4, bool causal = false, int heads = 1,
-                      double dropout = 0.0, Module<Tensor, Tensor>? tokenMixing = null)
+                      double dropout = 0.0, Module<Tensor, Tensor>? tokenMixing = null, bool channelMlpFirst = false)
         : base(nameof(MixerBlock))
     {
+        ChannelMlpFirst = channelMlpFirst;
         tokenNorm = LayerNorm(width);
         this.tokenMixing = tokenMixing ?? (heads == 1
             ? new TokenMixing(sequenceLength, causal)
@@ -56,9 +59,20 @@ internal sealed class MixerBlock : Module<Tensor, Tensor>
         return dropout.forward(FusedChannelMlp.TryApply(expand, contract, normed) ?? contract.forward(FusedGelu.OfLinear(expand, normed)));
     }
 
-    public override Tensor forward(Tensor x)
+    /// <summary>True when the channel MLP runs before token mixing.</summary>
+    public bool ChannelMlpFirst { get; }
+
+    public override Tensor forward(Tensor x) => Apply(x, normed => dropout.forward(tokenMixing.forward(normed)));
+
+    /// <summary>
+    /// The block with <paramref name="mix"/> as its token-mixing branch (given the normed input), in the block's order:
+    /// forward uses the mixer's parallel form, incremental decoding its Prefill or Step.
+    /// </summary>
+    public Tensor Apply(Tensor x, Func<Tensor, Tensor> mix)
     {
-        x = Add(x, dropout.forward(tokenMixing.forward(FusedLayerNorm.Apply(tokenNorm, x))));
-        return Add(x, ChannelMlp(x));
+        if (ChannelMlpFirst)
+            x = Add(x, ChannelMlp(x));
+        x = Add(x, mix(FusedLayerNorm.Apply(tokenNorm, x)));
+        return ChannelMlpFirst ? x : Add(x, ChannelMlp(x));
     }
 }
