@@ -41,7 +41,7 @@ internal sealed class LanguageModelComparisonBenchmark : IBenchmark
             long target = Weights(MixerLanguageModelArchitecture.MaskedMixer, vocabulary, n, baseWidth, depth);
             foreach (var architecture in Enum.GetValues<MixerLanguageModelArchitecture>())
             {
-                int heads = architecture == MixerLanguageModelArchitecture.Transformer ? 4 : 1;
+                int heads = architecture is MixerLanguageModelArchitecture.Transformer or MixerLanguageModelArchitecture.StructuredRecurrentMixer ? 4 : 1;
                 int width = architecture == MixerLanguageModelArchitecture.MaskedMixer
                     ? baseWidth
                     : Enumerable.Range(1, 4 * baseWidth / 4).Select(k => 4 * k)
@@ -81,7 +81,7 @@ internal sealed class LanguageModelComparisonBenchmark : IBenchmark
 
     private static long Weights(MixerLanguageModelArchitecture architecture, int vocabulary, int n, int width, int depth)
     {
-        int heads = architecture == MixerLanguageModelArchitecture.Transformer ? 4 : 1;
+        int heads = architecture is MixerLanguageModelArchitecture.Transformer or MixerLanguageModelArchitecture.StructuredRecurrentMixer ? 4 : 1;
         using var model = new LanguageModel(new LanguageModelConfig(architecture, vocabulary, n, width, depth, heads, 4, 0));
         return model.ParameterCount;
     }
