@@ -175,13 +175,8 @@ internal sealed class SrmGenerationBenchmark : IBenchmark
     private static void Quality(BenchmarkContext context)
     {
         bool smoke = context.Smoke;
-        var fortunes = File.ReadAllText(Path.Combine(context.DatasetsFolder, "text", "fortunes.txt"))
-            .Split("\n%\n", StringSplitOptions.RemoveEmptyEntries)
-            .Where(f => !f.Any(c => c < ' ' && c is not '\n' and not '\t'))   // drop backspace overstrikes
-            .ToArray();
-        int heldOutCount = smoke ? 5 : 300;
-        var heldOut = fortunes[^heldOutCount..];
-        var train = smoke ? fortunes[..50] : fortunes[..^heldOutCount];
+        var (train, heldOut) = LanguageModelComparisonBenchmark.Fortunes(context);
+        int heldOutCount = heldOut.Length;
         double budget = smoke ? 1 : double.Parse(Environment.GetEnvironmentVariable("MLNETMIXERS_SRM_TRAIN_SECONDS") ?? "120");
         int n = smoke ? 16 : 128, width = smoke ? 16 : 64, depth = smoke ? 1 : 4, tokensPerStep = smoke ? 32 : 2048;
         var ml = new MLContext(seed: 1);
@@ -189,22 +184,8 @@ internal sealed class SrmGenerationBenchmark : IBenchmark
         var rows = new List<IReadOnlyList<string>>();
         foreach (var architecture in new[] { MixerLanguageModelArchitecture.MaskedMixer, MixerLanguageModelArchitecture.StructuredRecurrentMixer })
         {
-            MixerLanguageModelOptions Options(int steps) => new()
-            {
-                Architecture = architecture,
-                ContextLength = n,
-                Width = width,
-                Depth = depth,
-                Heads = Heads(architecture),
-                BatchSize = Math.Max(1, tokensPerStep / n),
-                Steps = steps,
-                WarmupSteps = Math.Max(1, steps / 10),
-                LearningRate = 2e-3,
-                Seed = 1,
-                NumberOfThreads = 1,
-                Device = MixerDevice.Cpu,
-                LogInterval = Math.Max(1, steps / 5),
-            };
+            MixerLanguageModelOptions Options(int steps)
+                => LanguageModelComparisonBenchmark.Options(architecture, n, width, depth, Heads(architecture), tokensPerStep, steps);
             // Steps that fit the budget, from the speed of a short run of the same model.
             int probeSteps = smoke ? 1 : 20;
             var clock = Stopwatch.StartNew();

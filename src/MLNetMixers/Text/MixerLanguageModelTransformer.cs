@@ -66,6 +66,9 @@ public sealed class MixerLanguageModelTransformer : RowToRowTransformerBase, IDi
     /// <summary>
     /// Continues <paramref name="prompt"/> (empty allowed: generation starts a new document; longer than the context:
     /// its last tokens are used). Stops at end of text, a stop sequence or <see cref="TextGenerationOptions.MaxNewTokens"/>.
+    /// The weights of every architecture are indexed by absolute position, so once the text fills the context length
+    /// n_ctx the window slides: the last n_ctx/2 tokens are read again from position 0 (the structured recurrent mixer's
+    /// state is rebuilt from them) and generation goes on from there.
     /// </summary>
     /// <param name="prompt">Text to continue.</param>
     /// <param name="options">Sampling options; null uses those given at training.</param>
