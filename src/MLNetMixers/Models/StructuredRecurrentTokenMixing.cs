@@ -39,7 +39,7 @@ internal sealed class StructuredRecurrentTokenMixing : Module<Tensor, Tensor>, I
 
     public StructuredRecurrentTokenMixing(int contextLength, int width, int heads) : base(nameof(StructuredRecurrentTokenMixing))
     {
-        this.heads = MultiHeadMaskedTokenMixing.CheckHeads(width, heads);
+        this.heads = MultiHeadTokenMixing.CheckHeads(width, heads);
         this.contextLength = contextLength;
         columnHeads = (heads + 1) / 2;
         decayExponent = 1.0 / Math.Max(1.0, contextLength / 512.0);
@@ -96,13 +96,13 @@ internal sealed class StructuredRecurrentTokenMixing : Module<Tensor, Tensor>, I
         return g.unsqueeze(2) * DecayMatrix(t) * a.unsqueeze(1);
     }
 
-    public override Tensor forward(Tensor x) => MixHeads(MultiHeadMaskedTokenMixing.SplitHeads(inProjection.forward(x), heads));
+    public override Tensor forward(Tensor x) => MixHeads(MultiHeadTokenMixing.SplitHeads(inProjection.forward(x), heads));
 
     private Tensor MixHeads(Tensor perHead)
     {
         int t = (int)perHead.shape[2];
         var mixed = MultiHeadTokenMixing.MixHeads(Matrices(t), perHead, bias[.., ..t].unsqueeze(2));
-        return outProjection.forward(MultiHeadMaskedTokenMixing.MergeHeads(mixed));
+        return outProjection.forward(MultiHeadTokenMixing.MergeHeads(mixed));
     }
 
     /// <summary>The parallel form over the prompt; the state after it is s_{T-1} = Σ_i λ^(T-1-i) a_i x_i.</summary>
@@ -111,7 +111,7 @@ internal sealed class StructuredRecurrentTokenMixing : Module<Tensor, Tensor>, I
         if (cache.Length != 0)
             throw new InvalidOperationException("The structured recurrent mixer prefills from position 0 only; step on from there.");
         int t = (int)normed.shape[1];
-        var perHead = MultiHeadMaskedTokenMixing.SplitHeads(inProjection.forward(normed), heads); // [B, H, T, C]
+        var perHead = MultiHeadTokenMixing.SplitHeads(inProjection.forward(normed), heads); // [B, H, T, C]
         var (_, a) = Factors(t);
         var lastRow = DecayMatrix(t)[.., (t - 1)..t] * a.unsqueeze(1);                            // [H, 1, T]
         cache.Advance(t);
@@ -123,7 +123,7 @@ internal sealed class StructuredRecurrentTokenMixing : Module<Tensor, Tensor>, I
     public Tensor Step(Tensor normedRow, DecodingCache cache)
     {
         int t = cache.Length;
-        var x = MultiHeadMaskedTokenMixing.SplitHeads(inProjection.forward(normedRow), heads);     // [B, H, 1, C]
+        var x = MultiHeadTokenMixing.SplitHeads(inProjection.forward(normedRow), heads);     // [B, H, 1, C]
         cache.Advance(1);
         var w = weight[.., t].view(heads, 1, 1);
         var ones = torch.ones(heads - columnHeads, 1, 1, dtype: w.dtype, device: w.device);
@@ -134,6 +134,6 @@ internal sealed class StructuredRecurrentTokenMixing : Module<Tensor, Tensor>, I
         var state = cache.State is null ? input : Add(lambda * cache.State, input);
         cache.State = state;
         var y = Add(g * state, bias[.., t].view(heads, 1, 1));
-        return outProjection.forward(MultiHeadMaskedTokenMixing.MergeHeads(y));
+        return outProjection.forward(MultiHeadTokenMixing.MergeHeads(y));
     }
 }
