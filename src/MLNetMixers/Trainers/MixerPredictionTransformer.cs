@@ -146,11 +146,20 @@ public sealed class MixerPredictionTransformer : RowToRowTransformerBase, ITrans
         return index;
     }
 
+    /// <summary>The label's KeyValues annotation (multiclass); null when it had none.</summary>
+    internal DataViewSchema.Annotations? LabelKeyValues => labelKeyValues;
+
     /// <summary>The prediction columns, with the scorer annotations ML.NET's evaluators look for.</summary>
     internal DataViewSchema.DetachedColumn[] OutputColumns(DataViewSchema inputSchema)
+        => OutputColumns(inputSchema, Task, ClassCount, labelKeyValues);
+
+    /// <summary>The prediction columns of a model of <paramref name="task"/> (also those of its ONNX scoring pipeline).</summary>
+    internal static DataViewSchema.DetachedColumn[] OutputColumns(DataViewSchema inputSchema, MixerTask task, int classCount,
+        DataViewSchema.Annotations? labelKeyValues)
     {
+        var classNames = labelKeyValues is null ? null : LabelKeyValueTexts(labelKeyValues);
         uint setId = checked(inputSchema.GetMaxAnnotationKind(out _, AnnotationUtils.Kinds.ScoreColumnSetId) + 1);
-        string kind = Task switch
+        string kind = task switch
         {
             MixerTask.BinaryClassification => AnnotationUtils.Const.ScoreColumnKind.BinaryClassification,
             MixerTask.MulticlassClassification => AnnotationUtils.Const.ScoreColumnKind.MulticlassClassification,
@@ -166,7 +175,7 @@ public sealed class MixerPredictionTransformer : RowToRowTransformerBase, ITrans
             return b;
         }
 
-        switch (Task)
+        switch (task)
         {
             case MixerTask.BinaryClassification:
                 var probability = Scorer(AnnotationUtils.Const.ScoreValueKind.Probability);
@@ -183,13 +192,13 @@ public sealed class MixerPredictionTransformer : RowToRowTransformerBase, ITrans
                 if (labelKeyValues is not null && classNames is not null)
                 {
                     var names = classNames;
-                    score.AddSlotNames(ClassCount, (ref VBuffer<ReadOnlyMemory<char>> dst) => new VBuffer<ReadOnlyMemory<char>>(names.Length, names).CopyTo(ref dst));
+                    score.AddSlotNames(classCount, (ref VBuffer<ReadOnlyMemory<char>> dst) => new VBuffer<ReadOnlyMemory<char>>(names.Length, names).CopyTo(ref dst));
                     predicted.Add(labelKeyValues, name => name == AnnotationUtils.Kinds.KeyValues);
                 }
                 return
                 [
-                    new(ScoreColumnName, new VectorDataViewType(NumberDataViewType.Single, ClassCount), score.ToAnnotations()),
-                    new(PredictedLabelColumnName, new KeyDataViewType(typeof(uint), ClassCount), predicted.ToAnnotations()),
+                    new(ScoreColumnName, new VectorDataViewType(NumberDataViewType.Single, classCount), score.ToAnnotations()),
+                    new(PredictedLabelColumnName, new KeyDataViewType(typeof(uint), classCount), predicted.ToAnnotations()),
                 ];
             default:
                 return [new(ScoreColumnName, NumberDataViewType.Single, Scorer(AnnotationUtils.Const.ScoreValueKind.Score).ToAnnotations())];
@@ -269,20 +278,32 @@ public sealed class MixerPredictionTransformer : RowToRowTransformerBase, ITrans
         ctx.SaveModule("Network", Network);
     }
 
-    private void SaveKeyValues(ModelSaveContext ctx, DataViewSchema.Annotations keyValues)
+    private void SaveKeyValues(ModelSaveContext ctx, DataViewSchema.Annotations keyValues) => SaveKeyValues(Host, ctx, keyValues);
+
+    /// <summary>Writes a label's KeyValues annotation (type and values) at the writer's position.</summary>
+    internal static void SaveKeyValues(IHost host, ModelSaveContext ctx, DataViewSchema.Annotations keyValues)
     {
         var type = (VectorDataViewType)keyValues.Schema[AnnotationUtils.Kinds.KeyValues].Type;
-        var method = typeof(MixerPredictionTransformer).GetMethod(nameof(SaveKeyValuesOf), System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!;
-        method.MakeGenericMethod(type.ItemType.RawType).Invoke(this, [ctx, keyValues, type]);
+        var method = typeof(MixerPredictionTransformer).GetMethod(nameof(SaveKeyValuesOf), System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!;
+        method.MakeGenericMethod(type.ItemType.RawType).Invoke(null, [host, ctx, keyValues, type]);
     }
 
-    private void SaveKeyValuesOf<T>(ModelSaveContext ctx, DataViewSchema.Annotations keyValues, VectorDataViewType type)
+    private static void SaveKeyValuesOf<T>(IHost host, ModelSaveContext ctx, DataViewSchema.Annotations keyValues, VectorDataViewType type)
     {
         VBuffer<T> values = default;
         keyValues.GetValue(AnnotationUtils.Kinds.KeyValues, ref values);
-        var saver = new BinarySaver(Host, new BinarySaver.Arguments());
+        var saver = new BinarySaver(host, new BinarySaver.Arguments());
         if (!saver.TryWriteTypeAndValue(ctx.Writer.BaseStream, type, ref values, out _))
-            throw Host.Except($"The label's key values of type {type.ItemType} cannot be saved.");
+            throw host.Except($"The label's key values of type {type.ItemType} cannot be saved.");
+    }
+
+    /// <summary>Reads what <see cref="SaveKeyValues(IHost, ModelSaveContext, DataViewSchema.Annotations)"/> wrote.</summary>
+    internal static DataViewSchema.Annotations LoadKeyValues(IHostEnvironment env, ModelLoadContext ctx)
+    {
+        var saver = new BinarySaver(env, new BinarySaver.Arguments());
+        if (!saver.TryLoadTypeAndValue(ctx.Reader.BaseStream, out var type, out var value) || type is not VectorDataViewType vector)
+            throw Contracts.ExceptDecode("The mixer model's label key values could not be read.");
+        return KeyValuesAnnotation(vector, value);
     }
 
     private static MixerPredictionTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
@@ -297,12 +318,7 @@ public sealed class MixerPredictionTransformer : RowToRowTransformerBase, ITrans
         double mean = r.ReadDouble(), std = r.ReadDouble();
         DataViewSchema.Annotations? keyValues = null;
         if (r.ReadBoolean())
-        {
-            var saver = new BinarySaver(env, new BinarySaver.Arguments());
-            if (!saver.TryLoadTypeAndValue(r.BaseStream, out var type, out var value) || type is not VectorDataViewType vector)
-                throw Contracts.ExceptDecode("The mixer model's label key values could not be read.");
-            keyValues = KeyValuesAnnotation(vector, value);
-        }
+            keyValues = LoadKeyValues(env, ctx);
         var device = TorchRuntime.ResolveDevice(env, requested);
         var network = shape.Create();
         ctx.LoadModule("Network", network);
