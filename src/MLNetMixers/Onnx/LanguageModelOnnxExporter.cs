@@ -201,12 +201,12 @@ internal sealed class TriangularMixerExport : CausalMixerExport
 
     /// <summary>[B, T, d] -> [B, H, T, C].</summary>
     private string ToHeads(NetworkGraphWriter net, string x) => projected
-        ? net.Transpose(net.Reshape(net.Linear(x, Prefix + ".inProjection"), 0, 0, Heads, HeadWidth), 0, 2, 1, 3)
+        ? net.SplitHeads(x, Prefix + ".inProjection", Heads, HeadWidth)
         : net.Graph.Op("Unsqueeze", [x, net.Graph.Int64s(1)]);
 
     /// <summary>[B, H, T, C] -> [B, T, d].</summary>
     private string FromHeads(NetworkGraphWriter net, string x) => projected
-        ? net.Linear(net.Reshape(net.Transpose(x, 0, 2, 1, 3), 0, 0, (long)Heads * HeadWidth), Prefix + ".outProjection")
+        ? net.MergeHeads(x, Prefix + ".outProjection", (long)Heads * HeadWidth)
         : net.Graph.Op("Squeeze", [x, net.Graph.Int64s(1)]);
 
     public override (string Mixed, string[] States) Prefill(NetworkGraphWriter net, string normed, string length)
@@ -238,20 +238,9 @@ internal sealed class AttentionExport : CausalMixerExport
     public AttentionExport(string prefix, int layer, LanguageModelConfig c)
         : base(prefix, layer, c.ContextLength, c.Heads, c.Width / c.Heads, ["key", "value"]) => width = c.Width;
 
-    /// <summary>[B, T, d] -> query, key and value, each [B, H, T, C] (the projection split in three, then into heads).</summary>
-    private string[] Project(NetworkGraphWriter net, string x)
-    {
-        var qkv = net.Transpose(net.Reshape(net.Linear(x, Prefix + ".queryKeyValue"), 0, 0, 3, Heads, HeadWidth), 2, 0, 3, 1, 4);
-        return [.. Enumerable.Range(0, 3).Select(i => net.Graph.Op("Gather", [qkv, net.Graph.Int64Scalar(i)], OnnxAttribute.Of("axis", 0L)))];
-    }
+    private string[] Project(NetworkGraphWriter net, string x) => net.QueryKeyValue(x, Prefix, Heads, HeadWidth);
 
-    private string Attend(NetworkGraphWriter net, string q, string k, string v, string mask)
-    {
-        var graph = net.Graph;
-        var scores = graph.Op("Mul", [graph.Op("MatMul", [q, net.Transpose(k, 0, 1, 3, 2)]), graph.FloatScalar((float)(1 / Math.Sqrt(HeadWidth)))]);
-        var weights = graph.Op("Softmax", [net.Add(scores, mask)], OnnxAttribute.Of("axis", -1L));
-        return net.Linear(net.Reshape(net.Transpose(graph.Op("MatMul", [weights, v]), 0, 2, 1, 3), 0, 0, width), Prefix + ".outProjection");
-    }
+    private string Attend(NetworkGraphWriter net, string q, string k, string v, string mask) => net.Attend(q, k, v, mask, Prefix, HeadWidth, width);
 
     public override (string Mixed, string[] States) Prefill(NetworkGraphWriter net, string normed, string length)
     {

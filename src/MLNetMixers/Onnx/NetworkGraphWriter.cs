@@ -82,6 +82,29 @@ internal sealed class NetworkGraphWriter
     public string ChannelMlp(string x, string block, string norm = "channelNorm")
         => Linear(Gelu(Linear(LayerNorm(x, $"{block}.{norm}"), $"{block}.expand")), $"{block}.contract");
 
+    /// <summary>[B, T, D] -> [B, H, T, D/H] after the <paramref name="projection"/> Linear (multi-head mixers).</summary>
+    public string SplitHeads(string x, string projection, long heads, long headWidth)
+        => Transpose(Reshape(Linear(x, projection), 0, 0, heads, headWidth), 0, 2, 1, 3);
+
+    /// <summary>[B, H, T, C] -> [B, T, H·C] -> the <paramref name="projection"/> Linear.</summary>
+    public string MergeHeads(string x, string projection, long width)
+        => Linear(Reshape(Transpose(x, 0, 2, 1, 3), 0, 0, width), projection);
+
+    /// <summary>Self-attention's query, key and value, each [B, H, T, C]: the projection split in three, then into heads.</summary>
+    public string[] QueryKeyValue(string x, string prefix, long heads, long headWidth)
+    {
+        var qkv = Transpose(Reshape(Linear(x, prefix + ".queryKeyValue"), 0, 0, 3, heads, headWidth), 2, 0, 3, 1, 4); // [3, B, H, T, C]
+        return [.. Enumerable.Range(0, 3).Select(i => Graph.Op("Gather", [qkv, Graph.Int64Scalar(i)], OnnxAttribute.Of("axis", 0L)))];
+    }
+
+    /// <summary>softmax(Q Kᵀ / √C (+ <paramref name="mask"/>)) V, heads merged and projected by <c>outProjection</c>.</summary>
+    public string Attend(string q, string k, string v, string? mask, string prefix, long headWidth, long width)
+    {
+        var scores = Graph.Op("Mul", [Graph.Op("MatMul", [q, Transpose(k, 0, 1, 3, 2)]), Graph.FloatScalar((float)(1 / Math.Sqrt(headWidth)))]);
+        var weights = Graph.Op("Softmax", [mask is null ? scores : Add(scores, mask)], OnnxAttribute.Of("axis", -1L));
+        return MergeHeads(Graph.Op("MatMul", [weights, v]), prefix + ".outProjection", width);
+    }
+
     public string Add(string a, string b) => Graph.Op("Add", [a, b]);
 
     /// <summary>Reshape with 0 meaning "this dimension of the input" (ONNX's default), e.g. [0, T, H, C].</summary>

@@ -32,10 +32,8 @@ internal static class TabularOnnxExporter
         var h = Embed(net, ids, shape);
         var raw = shape.Architecture switch
         {
-            TabularArchitecture.Mixer => Mixer(net, h, shape, model.Network),
             TabularArchitecture.Mlp => Mlp(net, h, shape),
-            TabularArchitecture.Transformer => Transformer(net, h, shape),
-            _ => throw new NotSupportedException($"ONNX export does not know the tabular architecture {shape.Architecture}."),
+            _ => MixerBlocks(net, h, shape), // the mixer, and the transformer baseline: mixer blocks with attention
         };
         WriteOutputs(graph, raw, model);
 
@@ -51,7 +49,7 @@ internal static class TabularOnnxExporter
     }
 
     /// <summary>E[token] (+ PLE(token) · W[position] for value tokens): [batch, T] ids -> [batch, T, d].</summary>
-    private static string Embed(NetworkGraphWriter net, string ids, TabularModelShape shape)
+    private static string Embed(NetworkGraphWriter net, string ids, TabularModelConfig shape)
     {
         var graph = net.Graph;
         var table = net.Weight("tokenEmbedding.weight");
@@ -79,63 +77,42 @@ internal static class TabularOnnxExporter
         return graph.Weight("value_levels", table.cpu().contiguous().data<float>().ToArray(), table.shape);
     }
 
-    private static string Mixer(NetworkGraphWriter net, string h, TabularModelShape shape, TabularModel network)
+    /// <summary>h + P, the blocks (x += Mix(LN(x)); x += MLP(LN(x))), then the head over flatten(LN(h)).</summary>
+    private static string MixerBlocks(NetworkGraphWriter net, string h, TabularModelConfig shape)
     {
         h = net.Add(h, net.Weight("positionEmbedding"));
         for (int b = 0; b < shape.Depth; b++)
         {
             string block = $"blocks.{b}";
-            var normed = net.LayerNorm(h, $"{block}.tokenNorm");
-            h = net.Add(h, shape.Heads == 1 ? TokenMixing(net, normed, $"{block}.tokenMixing") : MultiHeadTokenMixing(net, normed, $"{block}.tokenMixing", shape));
+            h = net.Add(h, TokenMixing(net, net.LayerNorm(h, $"{block}.tokenNorm"), $"{block}.tokenMixing", shape));
             h = net.Add(h, net.ChannelMlp(h, block));
         }
-        h = net.LayerNorm(h, "finalNorm");
-        var config = ((TabularMixer)network).Config;
-        h = config.Head == TabularHead.Flatten
-            ? net.Reshape(h, 0, (long)shape.SequenceLength * shape.Width)
-            : net.Graph.Op("ReduceMean", [h], OnnxAttribute.Of("axes", [1L]), OnnxAttribute.Of("keepdims", 0L));
-        return net.Linear(h, "head");
+        return net.Linear(net.Reshape(net.LayerNorm(h, "finalNorm"), 0, (long)shape.SequenceLength * shape.Width), "head");
     }
 
-    /// <summary>y = W · x + bias over the sequence axis: MatMul broadcasts W [T, T] over the batch.</summary>
-    private static string TokenMixing(NetworkGraphWriter net, string x, string prefix)
-        => net.Add(net.Graph.Op("MatMul", [net.Weight(prefix + ".weight"), x]), net.Weight(prefix + ".bias"));
-
-    private static string MultiHeadTokenMixing(NetworkGraphWriter net, string x, string prefix, TabularModelShape shape)
+    /// <summary>The bidirectional token mixer, recognised by its weights: attention, one mixing matrix, or one per head.</summary>
+    private static string TokenMixing(NetworkGraphWriter net, string x, string prefix, TabularModelConfig shape)
     {
-        long t = shape.SequenceLength, heads = shape.Heads, headWidth = shape.Width / shape.Heads;
-        var perHead = net.Transpose(net.Reshape(net.Linear(x, prefix + ".inProjection"), 0, t, heads, headWidth), 0, 2, 1, 3); // [B, H, T, C]
+        long heads = shape.Heads, headWidth = shape.Width / shape.Heads;
+        if (net.Has(prefix + ".queryKeyValue.weight"))
+        {
+            var qkv = net.QueryKeyValue(x, prefix, heads, headWidth);
+            return net.Attend(qkv[0], qkv[1], qkv[2], mask: null, prefix, headWidth, shape.Width);
+        }
+        // y = W · x + bias over the sequence axis: MatMul broadcasts W [T, T] (or [H, T, T] over the heads) over the batch.
+        if (!net.Has(prefix + ".inProjection.weight"))
+            return net.Add(net.Graph.Op("MatMul", [net.Weight(prefix + ".weight"), x]), net.Weight(prefix + ".bias"));
+        var perHead = net.SplitHeads(x, prefix + ".inProjection", heads, headWidth);
         var mixed = net.Add(net.Graph.Op("MatMul", [net.Weight(prefix + ".weight"), perHead]), net.Weight(prefix + ".bias"));
-        return net.Linear(net.Reshape(net.Transpose(mixed, 0, 2, 1, 3), 0, t, shape.Width), prefix + ".outProjection");
+        return net.MergeHeads(mixed, prefix + ".outProjection", shape.Width);
     }
 
-    private static string Mlp(NetworkGraphWriter net, string h, TabularModelShape shape)
+    private static string Mlp(NetworkGraphWriter net, string h, TabularModelConfig shape)
     {
         h = net.Reshape(h, 0, (long)shape.SequenceLength * shape.Width);
         for (int i = 0; i < shape.Depth; i++)
             h = net.Graph.Op("Relu", [net.Linear(h, $"hidden.{i}")]);
         return net.Linear(h, "head");
-    }
-
-    private static string Transformer(NetworkGraphWriter net, string h, TabularModelShape shape)
-    {
-        long t = shape.SequenceLength, heads = shape.Heads, headWidth = shape.Width / shape.Heads;
-        var graph = net.Graph;
-        h = net.Add(h, net.Weight("positionEmbedding"));
-        for (int b = 0; b < shape.Depth; b++)
-        {
-            string block = $"blocks.{b}";
-            var normed = net.LayerNorm(h, $"{block}.attentionNorm");
-            // [B, T, 3D] -> [3, B, H, T, C]
-            var qkv = net.Transpose(net.Reshape(net.Linear(normed, $"{block}.attention.queryKeyValue"), 0, t, 3, heads, headWidth), 2, 0, 3, 1, 4);
-            string Part(long i) => graph.Op("Gather", [qkv, graph.Int64Scalar(i)], OnnxAttribute.Of("axis", 0L));
-            var scores = graph.Op("Mul", [graph.Op("MatMul", [Part(0), net.Transpose(Part(1), 0, 1, 3, 2)]), graph.FloatScalar((float)(1 / Math.Sqrt(headWidth)))]);
-            var weights = graph.Op("Softmax", [scores], OnnxAttribute.Of("axis", -1L));
-            var attended = net.Reshape(net.Transpose(graph.Op("MatMul", [weights, Part(2)]), 0, 2, 1, 3), 0, t, shape.Width);
-            h = net.Add(h, net.Linear(attended, $"{block}.attention.output"));
-            h = net.Add(h, net.ChannelMlp(h, block, norm: "mlpNorm"));
-        }
-        return net.Linear(net.Reshape(net.LayerNorm(h, "finalNorm"), 0, t * shape.Width), "head");
     }
 
     /// <summary>Raw outputs [batch, outputs] -> the prediction outputs ML.NET's scorers give.</summary>
