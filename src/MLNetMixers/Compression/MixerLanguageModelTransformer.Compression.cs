@@ -74,7 +74,7 @@ public sealed partial class MixerLanguageModelTransformer
         Host.CheckValue(text, nameof(text));
         int[] tokens = tokenizer.Encode(text);
         float[] bits = SurprisalScorer.Score(model, tokenizer.EndOfText, tokens, device);
-        var spans = SurprisalScorer.Spans(tokenizer, tokens, bits);
+        var spans = SurprisalScorer.Spans(tokenizer, text, tokens, bits);
         return new TextSurprisal(bits, spans, bits.Sum(b => (double)b), SurprisalScorer.Utf8Bytes(text));
     }
 }

@@ -45,23 +45,33 @@ internal static class SurprisalScorer
     }
 
     /// <summary>
-    /// Readable pieces of the text with their bits: consecutive tokens are joined until they decode to whole characters
-    /// (a byte tokenizer's multi-byte characters, a tokenizer's partial pieces), so every piece is displayable.
+    /// Readable pieces of <paramref name="text"/> with their bits. A character tokenizer's tokens are the text's UTF-16
+    /// units (unknown ones included), so pieces are cut from the text itself, a surrogate pair kept whole; otherwise
+    /// consecutive tokens are joined until they decode to whole characters (a byte tokenizer's multi-byte characters).
     /// </summary>
-    public static List<SurprisalSpan> Spans(TextTokenizer tokenizer, IReadOnlyList<int> tokens, IReadOnlyList<float> bits)
+    public static List<SurprisalSpan> Spans(TextTokenizer tokenizer, string text, IReadOnlyList<int> tokens, IReadOnlyList<float> bits)
     {
         var spans = new List<SurprisalSpan>();
+        if (tokenizer is CharacterTokenizer && text.Length == tokens.Count)
+        {
+            for (int i = 0; i < tokens.Count; i++)
+            {
+                bool pair = char.IsHighSurrogate(text[i]) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]);
+                spans.Add(pair ? new SurprisalSpan(text.Substring(i, 2), bits[i] + (double)bits[i + 1], 2) : new SurprisalSpan(text[i].ToString(), bits[i], 1));
+                i += pair ? 1 : 0;
+            }
+            return spans;
+        }
         var pending = new List<int>();
         double pendingBits = 0;
         for (int i = 0; i < tokens.Count; i++)
         {
             pending.Add(tokens[i]);
             pendingBits += bits[i];
-            string text = tokenizer.Decode(pending);
-            bool whole = !text.Contains('\uFFFD') || (tokenizer is CharacterTokenizer) || pending.Count >= 8;
-            if (whole || i == tokens.Count - 1)
+            string piece = tokenizer.Decode(pending);
+            if (!piece.Contains('\uFFFD') || pending.Count >= 8 || i == tokens.Count - 1)
             {
-                spans.Add(new SurprisalSpan(text, pendingBits, pending.Count));
+                spans.Add(new SurprisalSpan(piece, pendingBits, pending.Count));
                 pending.Clear();
                 pendingBits = 0;
             }
