@@ -55,8 +55,8 @@ internal sealed class LanguageModel : Module<Tensor, Tensor>
         tokenEmbedding = Embedding(config.VocabularySize, config.Width);
         positionEmbedding = Parameter(randn(config.ContextLength, config.Width) * 0.02);
         blocks = new ModuleList<MixerBlock>(Enumerable.Range(0, config.Depth)
-            .Select(_ => new MixerBlock(config.ContextLength, config.Width, config.MlpRatio, causal: true, dropout: config.Dropout,
-                                        tokenMixing: CreateTokenMixer(config)))
+            .Select(_ => new MixerBlock(TokenMixers.ForLanguageModel(config.Architecture, config.ContextLength, config.Width, config.Heads),
+                                        config.Width, config.MlpRatio, config.Dropout))
             .ToArray());
         finalNorm = LayerNorm(config.Width);
         head = Linear(config.Width, config.VocabularySize);
@@ -66,15 +66,6 @@ internal sealed class LanguageModel : Module<Tensor, Tensor>
     public LanguageModelConfig Config { get; }
 
     public int Depth => blocks.Count;
-
-    private static Module<Tensor, Tensor> CreateTokenMixer(LanguageModelConfig c) => c.Architecture switch
-    {
-        MixerLanguageModelArchitecture.MaskedMixer when c.Heads == 1 => new MaskedTokenMixing(c.ContextLength),
-        MixerLanguageModelArchitecture.MaskedMixer => new MultiHeadMaskedTokenMixing(c.ContextLength, c.Width, c.Heads),
-        MixerLanguageModelArchitecture.ToeplitzMixer => new ToeplitzTokenMixing(c.ContextLength, c.Width, c.Heads),
-        MixerLanguageModelArchitecture.Transformer => new CausalSelfAttention(c.Width, c.Heads),
-        _ => throw new ArgumentOutOfRangeException(nameof(c), c.Architecture, "Unknown architecture."),
-    };
 
     /// <summary>Logits for every position: [B, T] int64 (T ≤ context length) -> [B, T, V].</summary>
     public override Tensor forward(Tensor tokens)

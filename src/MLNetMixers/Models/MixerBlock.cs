@@ -7,11 +7,12 @@ using static TorchSharp.torch.nn;
 namespace MLNetMixers.Models;
 
 /// <summary>
-/// One mixer block:
+/// One block of every sequence model here:
 ///   x = x + TokenMix(LayerNorm(x))
 ///   x = x + W2 · GELU(W1 · LayerNorm(x))
-/// Token mixing is a learned matrix over the sequence axis (bidirectional for tabular rows,
-/// lower-triangular for language models); the channel MLP mixes features at each position.
+/// The token mixer (<see cref="TokenMixers"/>) mixes along the sequence axis: a learned matrix (bidirectional for
+/// tabular rows, lower-triangular for language models), a Toeplitz convolution, or self-attention (which makes this a
+/// pre-LN transformer block); the channel MLP mixes features at each position.
 /// </summary>
 internal sealed class MixerBlock : Module<Tensor, Tensor>
 {
@@ -22,21 +23,15 @@ internal sealed class MixerBlock : Module<Tensor, Tensor>
     private readonly Linear contract;
     private readonly SeededDropout dropout;
 
-    /// <param name="sequenceLength">T, the number of positions mixed.</param>
+    /// <param name="tokenMixing">The token mixer, from <see cref="TokenMixers"/>.</param>
     /// <param name="width">d, the feature width.</param>
     /// <param name="mlpRatio">k: the channel MLP is d -> k·d -> d.</param>
-    /// <param name="causal">Masks token mixing to the lower triangle.</param>
-    /// <param name="heads">1 for the flat mixer; more for multi-head token mixing.</param>
     /// <param name="dropout">Dropout on each residual branch.</param>
-    /// <param name="tokenMixing">A replacement token-mixing module (e.g. Toeplitz); overrides <paramref name="causal"/> and <paramref name="heads"/>.</param>
-    public MixerBlock(int sequenceLength, int width, int mlpRatio = 4, bool causal = false, int heads = 1,
-                      double dropout = 0.0, Module<Tensor, Tensor>? tokenMixing = null)
+    public MixerBlock(Module<Tensor, Tensor> tokenMixing, int width, int mlpRatio = 4, double dropout = 0.0)
         : base(nameof(MixerBlock))
     {
         tokenNorm = LayerNorm(width);
-        this.tokenMixing = tokenMixing ?? (heads == 1
-            ? new TokenMixing(sequenceLength, causal)
-            : new MultiHeadTokenMixing(sequenceLength, width, heads, causal));
+        this.tokenMixing = tokenMixing;
         channelNorm = LayerNorm(width);
         expand = Linear(width, mlpRatio * width);
         contract = Linear(mlpRatio * width, width);

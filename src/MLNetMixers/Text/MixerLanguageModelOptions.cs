@@ -121,6 +121,13 @@ public sealed class MixerLanguageModelOptions
     /// <summary>Optimiser steps. Each step reads BatchSize windows at random offsets of the packed text.</summary>
     public int Steps = 1000;
 
+    /// <summary>
+    /// Stops training once this much time has passed, even before <see cref="Steps"/>; null trains every step. The
+    /// learning-rate schedule follows whichever of steps and time is further along, so a run the clock stops still ends
+    /// with its learning rate decayed to the floor. Set <see cref="Steps"/> high enough for the time.
+    /// </summary>
+    public TimeSpan? MaxTrainingTime;
+
     /// <summary>Peak AdamW learning rate, reached after <see cref="WarmupSteps"/> and then decayed on a cosine.</summary>
     public double LearningRate = 1e-3;
 

@@ -50,7 +50,7 @@ public class FusedChannelMlpTests
         set_num_threads(1);
         random.manual_seed(22);
         using var scope = NewDisposeScope();
-        using var block = new MixerBlock(sequenceLength: 16, width: 64);
+        using var block = new MixerBlock(new TokenMixing(sequenceLength: 16, causal: false), width: 64);
         var x = randn(6, 16, 64);
         var upstream = randn(6, 16, 64);
         var fused = BlockGradients(block, x, upstream);
