@@ -21,7 +21,7 @@ internal static class TrainRunner
 
     /// <summary>Every file a training run may write: a folder holding only these is a previous run, replaced as a whole.</summary>
     public static readonly string[] RunFiles =
-        [ModelFileName, BaselineFileName, MetricsFileName, ConsumeFileName, "attribution-report.html", "field-importance.csv", "character-attributions.csv"];
+        [ModelFileName, OnnxCommands.OnnxModelFileName, BaselineFileName, MetricsFileName, ConsumeFileName, "attribution-report.html", "field-importance.csv", "character-attributions.csv"];
 
     public static int Run(TrainSettings settings, ConsoleUi ui, CancellationToken cancellation)
     {
@@ -99,6 +99,7 @@ internal static class TrainRunner
         mixerMetrics.TrainingSeconds = mixerClock.Elapsed.TotalSeconds;
         models.Add(mixerMetrics);
         Phase.Run("Saving the mixer", mlContext, names, cancellation, () => { mlContext.Model.Save(model, raw.Schema, Path.Combine(output.Path, ModelFileName)); return 0; });
+        Phase.Run("Exporting the scoring model", mlContext, names, cancellation, () => OnnxCommands.WriteScoringZip(mlContext, model, raw.Schema, output.Path, ui));
 
         if (settings.Baseline)
         {
