@@ -57,6 +57,7 @@ internal static class LanguageModelTrainer
         // A sequence of n_ctx tokens is worth a thread of its own.
         using var gradients = new DataParallelGradients(device.type == DeviceType.CPU ? get_num_threads() : 1, minimumRowsPerShard: 1);
         var clock = Stopwatch.StartNew();
+        var budgetClock = Stopwatch.StartNew();
         double lossSum = 0;
         int lossCount = 0, stepsSinceReport = 0;
         float lastLoss = float.NaN;
@@ -70,7 +71,14 @@ internal static class LanguageModelTrainer
                 throw new OperationCanceledException($"Language-model training was cancelled at step {step} of {options.Steps}.", options.CancellationToken);
             }
 
-            double lr = LearningRateAt(step, options);
+            if (options.MaxTrainingTime is { } limit && budgetClock.Elapsed >= limit && step > start)
+            {
+                ch.Info($"Stopping at step {step} after {budgetClock.Elapsed:hh\\:mm\\:ss} (MaxTrainingTime {limit}); the schedule followed the clock.");
+                break;
+            }
+            double lr = options.MaxTrainingTime is { } budget
+                ? LearningRateAtFraction(step, budgetClock.Elapsed / budget, options)
+                : LearningRateAt(step, options);
 
             using (var scope = NewDisposeScope())
             {
@@ -91,7 +99,7 @@ internal static class LanguageModelTrainer
             lossCount++;
             stepsSinceReport++;
 
-            bool last = step + 1 == options.Steps;
+            bool last = step + 1 == options.Steps || (options.MaxTrainingTime is { } l && budgetClock.Elapsed >= l);
             if ((step + 1) % options.LogInterval == 0 || last)
             {
                 double seconds = clock.Elapsed.TotalSeconds;
@@ -135,6 +143,15 @@ internal static class LanguageModelTrainer
         double progress = (step - o.WarmupSteps) / (double)Math.Max(1, o.Steps - o.WarmupSteps);
         double floor = o.LearningRate * o.MinLearningRateRatio;
         return floor + (o.LearningRate - floor) * 0.5 * (1 + Math.Cos(Math.PI * Math.Min(1, progress)));
+    }
+
+    /// <summary>Under a time budget: linear warm-up over the first steps, then cosine decay over the elapsed fraction of the budget.</summary>
+    internal static double LearningRateAtFraction(int step, double elapsedFraction, MixerLanguageModelOptions o)
+    {
+        if (step < o.WarmupSteps)
+            return o.LearningRate * (step + 1) / o.WarmupSteps;
+        double floor = o.LearningRate * o.MinLearningRateRatio;
+        return floor + (o.LearningRate - floor) * 0.5 * (1 + Math.Cos(Math.PI * Math.Clamp(elapsedFraction, 0, 1)));
     }
 
     /// <summary>

@@ -46,6 +46,8 @@ public sealed class MixerLanguageModelEstimator : IEstimator<MixerLanguageModelT
         Positive(o.Steps, nameof(o.Steps));
         Positive(o.CheckpointInterval, nameof(o.CheckpointInterval));
         Positive(o.LogInterval, nameof(o.LogInterval));
+        if (o.MaxTrainingTime is { } limit && limit <= TimeSpan.Zero)
+            throw new ArgumentOutOfRangeException(nameof(o.MaxTrainingTime), limit, "MaxTrainingTime must be positive (or null to train for Steps).");
         if (!Enum.IsDefined(o.Precision))
             throw new ArgumentOutOfRangeException(nameof(o.Precision), o.Precision, "Precision must be Float32 or BFloat16.");
         if (o.ContextLength < 2)

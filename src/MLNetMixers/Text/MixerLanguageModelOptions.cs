@@ -121,6 +121,13 @@ public sealed class MixerLanguageModelOptions
     /// <summary>Optimiser steps. Each step reads BatchSize windows at random offsets of the packed text.</summary>
     public int Steps = 1000;
 
+    /// <summary>
+    /// Wall-clock budget of training: training stops at the first step boundary after it, and the cosine decay
+    /// follows the elapsed fraction of it instead of the step count (<see cref="Steps"/> still caps the steps).
+    /// Null trains for <see cref="Steps"/>.
+    /// </summary>
+    public TimeSpan? MaxTrainingTime;
+
     /// <summary>Peak AdamW learning rate, reached after <see cref="WarmupSteps"/> and then decayed on a cosine.</summary>
     public double LearningRate = 1e-3;
 
