@@ -22,8 +22,9 @@ internal static class GenerateCommand
         var separator = new Option<string?>("--separator") { Description = "A line that separates documents (e.g. % for fortune files); default: blank lines." };
         var model = new Option<string?>("--model", "-m") { Description = "Generate from this language-model zip instead of training." };
         var output = new Option<string>("--output", "-o") { Description = "Training: folder for model.zip and metrics.json.", DefaultValueFactory = _ => "mlnet-mixers-lm" };
-        var steps = new Option<int?>("--steps") { Description = "Training steps (batches); default 1000." };
-        var context = new Option<int?>("--context") { Description = "Training: context length in characters; default 128." };
+        var steps = new Option<int?>("--steps") { Description = "Training steps (batches); default: as many as --train-time allows." };
+        var context = new Option<int?>("--context") { Description = "Training: context length in tokens; default 128." };
+        var lm = LanguageModelCliOptions.Create();
         var device = CliApp.DeviceOption("Where the model trains and runs.");
         var threads = new Option<int?>("--threads") { Description = $"CPU threads for torch (default {CliApp.DefaultThreads})." };
         var precision = CliApp.PrecisionOption();
@@ -37,6 +38,7 @@ internal static class GenerateCommand
         {
             text, separator, model, output, steps, context, device, precision, threads, prompt, maxTokens, temperature, topK, seed,
         };
+        lm.AddTo(command);
         command.SetAction(parse =>
         {
             var ui = new ConsoleUi(parse.GetValue(verbose));
@@ -57,7 +59,7 @@ internal static class GenerateCommand
 
             var options = new MixerLanguageModelOptions
             {
-                Steps = CliApp.Positive(parse.GetValue(steps), "--steps") ?? 1000,
+                Steps = CliApp.Positive(parse.GetValue(steps), "--steps") ?? int.MaxValue,
                 ContextLength = CliApp.Positive(parse.GetValue(context), "--context") ?? 128,
                 Device = CliApp.ParseDevice(parse.GetValue(device)),
                 NumberOfThreads = CliApp.Positive(parse.GetValue(threads), "--threads") ?? CliApp.DefaultThreads,
@@ -65,6 +67,7 @@ internal static class GenerateCommand
                 Seed = parse.GetValue(seed),
                 Generation = generation,
             };
+            lm.Apply(parse, options, stepsGiven: parse.GetValue(steps) is not null);
             using var cancellation = CliApp.CancelOnCtrlC();
             options.CancellationToken = cancellation.Token;
             return Train(textPath!, parse.GetValue(separator), options, parse.GetValue(output)!, parse.GetValue(prompt)!, ui);
@@ -87,7 +90,7 @@ internal static class GenerateCommand
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var model = ui.Run("Training language model", report =>
         {
-            options.Progress = new LanguageModelProgress(report);
+            options.Progress = new LanguageModelProgress(report, options.MaxTrainingTime);
             return mlContext.Transforms.Text.TrainMixerLanguageModel(nameof(Document.Text), options).Fit(data);
         });
         double trainingSeconds = clock.Elapsed.TotalSeconds;
@@ -105,7 +108,12 @@ internal static class GenerateCommand
             ["text"] = Path.GetFullPath(textPath),
             ["documents"] = documents.Count,
             ["heldOutDocuments"] = heldOut.Count,
-            ["steps"] = options.Steps,
+            ["steps"] = options.Steps == int.MaxValue ? null : options.Steps,
+            ["trainTimeSeconds"] = options.MaxTrainingTime?.TotalSeconds,
+            ["architecture"] = options.Architecture.ToString(),
+            ["tokenization"] = options.Tokenization.ToString(),
+            ["width"] = options.Width,
+            ["depth"] = options.Depth,
             ["precision"] = CliApp.PrecisionName(options.Precision),
             ["contextLength"] = model.ContextLength,
             ["parameters"] = model.ParameterCount,
@@ -174,11 +182,14 @@ internal static class GenerateCommand
         public string Text { get; set; } = "";
     }
 
-    private sealed class LanguageModelProgress(ProgressReport report) : IProgress<LanguageModelTrainingProgress>
+    private sealed class LanguageModelProgress(ProgressReport report, TimeSpan? budget) : IProgress<LanguageModelTrainingProgress>
     {
+        private readonly System.Diagnostics.Stopwatch clock = System.Diagnostics.Stopwatch.StartNew();
+
+        // Under --train-time the bar follows the clock, as the schedule does.
         public void Report(LanguageModelTrainingProgress p)
-            => report(p.TotalSteps > 0 ? (double)p.Step / p.TotalSteps : 0,
-                $"step {p.Step}/{p.TotalSteps} · loss {p.Loss.ToString("F3", CultureInfo.InvariantCulture)} · {p.TokensPerSecond.ToString("N0", CultureInfo.InvariantCulture)} chars/s · ETA {p.EstimatedRemaining:m\\:ss}",
+            => report(budget is { } b ? Math.Min(1, clock.Elapsed / b) : p.TotalSteps > 0 ? (double)p.Step / p.TotalSteps : 0,
+                (budget is null ? $"step {p.Step}/{p.TotalSteps}" : $"step {p.Step}") + $" · loss {p.Loss.ToString("F3", CultureInfo.InvariantCulture)} · {p.TokensPerSecond.ToString("N0", CultureInfo.InvariantCulture)} chars/s · ETA {p.EstimatedRemaining:m\\:ss}",
                 p.Step == p.TotalSteps);
     }
 }

@@ -104,7 +104,9 @@ internal static class LanguageModelTrainer
             {
                 double seconds = clock.Elapsed.TotalSeconds;
                 double tokensPerSecond = stepsSinceReport * (double)options.BatchSize * window / Math.Max(seconds, 1e-9);
-                var eta = TimeSpan.FromSeconds((options.Steps - step - 1) * seconds / stepsSinceReport);
+                var eta = TimeSpan.FromSeconds(Math.Min((options.Steps - step - 1) * seconds / stepsSinceReport, TimeSpan.MaxValue.TotalSeconds / 2));
+                if (options.MaxTrainingTime is { } budgetLimit && budgetLimit - budgetClock.Elapsed < eta)
+                    eta = budgetLimit > budgetClock.Elapsed ? budgetLimit - budgetClock.Elapsed : TimeSpan.Zero;
                 var progress = new LanguageModelTrainingProgress(step + 1, options.Steps, lossSum / lossCount, lr, tokensPerSecond, eta);
                 ch.Info($"step {progress.Step}/{progress.TotalSteps}  loss {progress.Loss:F4}  lr {lr:G3}  {tokensPerSecond:N0} tokens/s  ETA {eta:hh\\:mm\\:ss}");
                 pch.Checkpoint(progress.Loss, step + 1);
@@ -240,6 +242,7 @@ internal static class LanguageModelTrainer
     {
         (CharacterTokenizer x, CharacterTokenizer y) => x.Characters == y.Characters,
         (ByteTokenizer, ByteTokenizer) => true,
+        (BytePairTokenizer x, BytePairTokenizer y) => x.Merges.SequenceEqual(y.Merges),
         (DetachedTokenizer x, MLTokenizerAdapter y) => x.Fingerprint == y.Fingerprint && x.IdRange == y.IdRange,
         _ => false,
     };
