@@ -32,6 +32,7 @@ internal sealed class LanguageModelComparisonBenchmark : IBenchmark
         new("Toeplitz", MixerLanguageModelArchitecture.ToeplitzMixer, 1),
         new("GPT", MixerLanguageModelArchitecture.Transformer, 4),
         new("Llama", MixerLanguageModelArchitecture.LlamaTransformer, 4),
+        new("SRM-4h", MixerLanguageModelArchitecture.StructuredRecurrentMixer, 4),
     ];
 
     private const int TokensPerStep = 4096;
@@ -153,13 +154,8 @@ internal sealed class LanguageModelComparisonBenchmark : IBenchmark
     {
         if (corpus == "fortunes")
         {
-            var fortunes = File.ReadAllText(Path.Combine(context.DatasetsFolder, "text", "fortunes.txt"))
-                .Split("\n%\n", StringSplitOptions.RemoveEmptyEntries)
-                .Where(f => !f.Any(c => c < ' ' && c is not '\n' and not '\t'))   // drop backspace overstrikes
-                .ToArray();
-            int heldOutCount = smoke ? 5 : 300;
-            var train = smoke ? fortunes[..50] : fortunes[..^heldOutCount];
-            return (train, fortunes[^heldOutCount..], $"Debian fortunes, {train.Length} for training ({train.Sum(t => t.Length):N0} characters), the last {heldOutCount} held out.");
+            var (train, heldOut) = Fortunes(context);
+            return (train, heldOut, $"Debian fortunes, {train.Length} for training ({train.Sum(t => t.Length):N0} characters), the last {heldOut.Length} held out.");
         }
         if (corpus == "debian")
         {
@@ -170,6 +166,35 @@ internal sealed class LanguageModelComparisonBenchmark : IBenchmark
         }
         throw new ArgumentException($"Unknown corpus '{corpus}' in MLNETMIXERS_LM_CORPORA (fortunes or debian).");
     }
+
+    /// <summary>Debian fortunes without backspace overstrikes: all but the last 300 for training (50 in smoke mode), those 300 held out (5).</summary>
+    internal static (string[] Train, string[] HeldOut) Fortunes(BenchmarkContext context)
+    {
+        var fortunes = File.ReadAllText(Path.Combine(context.DatasetsFolder, "text", "fortunes.txt"))
+            .Split("\n%\n", StringSplitOptions.RemoveEmptyEntries)
+            .Where(f => !f.Any(c => c < ' ' && c is not '\n' and not '\t'))   // drop backspace overstrikes
+            .ToArray();
+        int heldOutCount = context.Smoke ? 5 : 300;
+        return (context.Smoke ? fortunes[..50] : fortunes[..^heldOutCount], fortunes[^heldOutCount..]);
+    }
+
+    /// <summary>A step-count recipe on this split (SrmGeneration's): AdamW 2e-3, 10 % warm-up, cosine decay, one thread, CPU, seed 1.</summary>
+    internal static MixerLanguageModelOptions Options(MixerLanguageModelArchitecture architecture, int n, int width, int depth, int heads, int tokensPerStep, int steps) => new()
+    {
+        Architecture = architecture,
+        ContextLength = n,
+        Width = width,
+        Depth = depth,
+        Heads = heads,
+        BatchSize = Math.Max(1, tokensPerStep / n),
+        Steps = steps,
+        WarmupSteps = Math.Max(1, steps / 10),
+        LearningRate = 2e-3,
+        Seed = 1,
+        NumberOfThreads = 1,
+        Device = MixerDevice.Cpu,
+        LogInterval = Math.Max(1, steps / 5),
+    };
 
     /// <summary>The CSV through ML.NET's text loader: RFC 4180 quoting with line breaks inside quoted fields.</summary>
     internal static string[] LoadDebianDescriptions(MLContext ml, string path)

@@ -3,24 +3,20 @@ using System.CommandLine;
 namespace MLNetMixers.Cli.Commands;
 
 /// <summary>
-/// <c>generate</c>'s model options: --train-time, --architecture, --width, --depth, --tokenizer. The defaults are the
-/// comparison's pick for a few minutes on a small CPU (benchmarks/results/LanguageModelComparison.md).
+/// <c>generate</c>'s model options: --train-time, --width, --depth, --tokenizer (--architecture is GenerateCommand's), and
+/// the defaults, the comparison's pick for a few minutes on a small CPU (benchmarks/results/LanguageModelComparison.md).
 /// </summary>
 internal sealed class LanguageModelCliOptions
 {
     internal static readonly TimeSpan DefaultTrainTime = TimeSpan.FromMinutes(3);
     internal const MixerLanguageModelArchitecture DefaultArchitecture = MixerLanguageModelArchitecture.LlamaTransformer;
+    internal const string DefaultArchitectureName = "llama";
     internal const int DefaultWidth = 128;
     internal const int DefaultDepth = 4;
 
     private readonly Option<string?> trainTime = new("--train-time")
     {
         Description = $"Training: wall-clock budget (90, 90s, 5m, 1h, 00:01:30); the learning-rate schedule follows the clock. Default {DefaultTrainTime.TotalMinutes:G} minutes unless --steps is given.",
-    };
-
-    private readonly Option<string?> architecture = new("--architecture")
-    {
-        Description = $"Training: MaskedMixer, ToeplitzMixer, Transformer (GPT-2 style) or LlamaTransformer; default {DefaultArchitecture}.",
     };
 
     private readonly Option<int?> width = new("--width") { Description = $"Training: model width d; default {DefaultWidth}." };
@@ -37,7 +33,6 @@ internal sealed class LanguageModelCliOptions
     public void AddTo(Command command)
     {
         command.Options.Add(trainTime);
-        command.Options.Add(architecture);
         command.Options.Add(width);
         command.Options.Add(depth);
         command.Options.Add(tokenizer);
@@ -47,28 +42,11 @@ internal sealed class LanguageModelCliOptions
     {
         var budget = CliApp.ParseDuration(parse.GetValue(trainTime));
         options.MaxTrainingTime = budget ?? (stepsGiven ? null : DefaultTrainTime);
-        options.Architecture = ParseArchitecture(parse.GetValue(architecture));
         options.Width = CliApp.Positive(parse.GetValue(width), "--width") ?? DefaultWidth;
         options.Depth = CliApp.Positive(parse.GetValue(depth), "--depth") ?? DefaultDepth;
         options.Tokenization = ParseTokenizer(parse.GetValue(tokenizer));
-        // Transformers attend with 4 heads (64-wide heads at the default width); the flat mixers mix with one matrix.
-        options.Heads = options.Architecture is MixerLanguageModelArchitecture.Transformer or MixerLanguageModelArchitecture.LlamaTransformer ? 4 : 1;
         if (options.Width % options.Heads != 0 || (options.Architecture == MixerLanguageModelArchitecture.LlamaTransformer && options.Width / options.Heads % 2 != 0))
             throw new CliException($"--width {options.Width} does not split into {options.Heads} {(options.Architecture == MixerLanguageModelArchitecture.LlamaTransformer ? "even-width " : "")}heads for {options.Architecture}; use a multiple of {(options.Architecture == MixerLanguageModelArchitecture.LlamaTransformer ? 8 : options.Heads)}.");
-    }
-
-    private static MixerLanguageModelArchitecture ParseArchitecture(string? value)
-    {
-        if (string.IsNullOrWhiteSpace(value))
-            return DefaultArchitecture;
-        string key = value.Trim().Replace("-", "", StringComparison.Ordinal).Replace("_", "", StringComparison.Ordinal);
-        if (key.Equals("llama", StringComparison.OrdinalIgnoreCase))
-            return MixerLanguageModelArchitecture.LlamaTransformer;
-        if (key.Equals("gpt", StringComparison.OrdinalIgnoreCase))
-            return MixerLanguageModelArchitecture.Transformer;
-        return Enum.TryParse<MixerLanguageModelArchitecture>(key, ignoreCase: true, out var parsed) && Enum.IsDefined(parsed) && !int.TryParse(key, out _)
-            ? parsed
-            : throw new CliException($"--architecture '{value}' is not one of {string.Join(", ", Enum.GetNames<MixerLanguageModelArchitecture>())}.");
     }
 
     private static TextTokenization ParseTokenizer(string? value) => value?.Trim().ToLowerInvariant() switch

@@ -38,8 +38,8 @@ internal sealed record LanguageModelConfig(
 ///   h0 = E[token] + P[position]
 ///   h  = Block_N(... Block_1(h0)),   Block(x): x += Mix(LN(x)); x += MLP(LN(x))
 ///   logits = W · LN(h)
-/// Mix is a masked (lower-triangular) matrix, a Toeplitz convolution, or causal self-attention (which
-/// makes the block a pre-LN GPT block). <see cref="Prefill"/>/<see cref="Step"/> decode incrementally.
+/// Mix is a masked (lower-triangular) matrix, a Toeplitz convolution, causal self-attention (which
+/// makes the block a pre-LN GPT block), or a structured recurrent mixer (whose blocks run the MLP first). <see cref="Prefill"/>/<see cref="Step"/> decode incrementally.
 /// </summary>
 internal sealed class LanguageModel : Module<Tensor, Tensor>
 {
@@ -60,8 +60,9 @@ internal sealed class LanguageModel : Module<Tensor, Tensor>
         blocks = new ModuleList<Module<Tensor, Tensor>>(Enumerable.Range(0, config.Depth)
             .Select(_ => llama
                 ? (Module<Tensor, Tensor>)new LlamaBlock(config.Width, config.Heads, config.MlpRatio, config.Dropout)
-                : new MixerBlock(config.ContextLength, config.Width, config.MlpRatio, causal: true, dropout: config.Dropout,
-                                 tokenMixing: CreateTokenMixer(config)))
+                : new MixerBlock(TokenMixers.ForLanguageModel(config.Architecture, config.ContextLength, config.Width, config.Heads),
+                                 config.Width, config.MlpRatio, config.Dropout,
+                                 channelMlpFirst: config.Architecture == MixerLanguageModelArchitecture.StructuredRecurrentMixer))
             .ToArray());
         if (llama)
             finalRmsNorm = new RmsNorm(config.Width);
@@ -74,15 +75,6 @@ internal sealed class LanguageModel : Module<Tensor, Tensor>
     public LanguageModelConfig Config { get; }
 
     public int Depth => blocks.Count;
-
-    private static Module<Tensor, Tensor> CreateTokenMixer(LanguageModelConfig c) => c.Architecture switch
-    {
-        MixerLanguageModelArchitecture.MaskedMixer when c.Heads == 1 => new MaskedTokenMixing(c.ContextLength),
-        MixerLanguageModelArchitecture.MaskedMixer => new MultiHeadMaskedTokenMixing(c.ContextLength, c.Width, c.Heads),
-        MixerLanguageModelArchitecture.ToeplitzMixer => new ToeplitzTokenMixing(c.ContextLength, c.Width, c.Heads),
-        MixerLanguageModelArchitecture.Transformer => new CausalSelfAttention(c.Width, c.Heads),
-        _ => throw new ArgumentOutOfRangeException(nameof(c), c.Architecture, "Unknown architecture."),
-    };
 
     /// <summary>Logits for every position: [B, T] int64 (T ≤ context length) -> [B, T, V].</summary>
     public override Tensor forward(Tensor tokens)
@@ -100,8 +92,7 @@ internal sealed class LanguageModel : Module<Tensor, Tensor>
         if (block is LlamaBlock llama)
             return llama.Prefill(h, cache);
         var mixer = (MixerBlock)block;
-        h = Add(h, ((ICausalTokenMixer)mixer.TokenMixer).Prefill(mixer.TokenNorm.forward(h), cache));
-        return Add(h, mixer.ChannelMlp(h));
+        return mixer.Apply(h, normed => ((ICausalTokenMixer)mixer.TokenMixer).Prefill(normed, cache));
     }
 
     private static Tensor StepBlock(Module<Tensor, Tensor> block, Tensor h, DecodingCache cache)
@@ -109,8 +100,7 @@ internal sealed class LanguageModel : Module<Tensor, Tensor>
         if (block is LlamaBlock llama)
             return llama.Step(h, cache);
         var mixer = (MixerBlock)block;
-        h = Add(h, ((ICausalTokenMixer)mixer.TokenMixer).Step(mixer.TokenNorm.forward(h), cache));
-        return Add(h, mixer.ChannelMlp(h));
+        return mixer.Apply(h, normed => ((ICausalTokenMixer)mixer.TokenMixer).Step(normed, cache));
     }
 
     /// <summary>Runs the prompt [B, T] through the model, filling one cache per layer; returns the last position's logits [B, V].</summary>
@@ -162,6 +152,11 @@ internal sealed class LanguageModel : Module<Tensor, Tensor>
         // named_modules() lists the descendants only; this module owns the position embedding itself.
         foreach (var module in named_modules().Select(m => m.module).Prepend(this))
         {
+            if (module is StructuredRecurrentTokenMixing recurrent)
+            {
+                recurrent.ResetMixingParameters(generator); // its own projections are Linear modules, reached below
+                continue;
+            }
             foreach (var (name, p) in module.named_parameters(recurse: false))
             {
                 switch (module)

@@ -100,7 +100,7 @@ internal sealed class RotaryCausalSelfAttention : Module<Tensor, Tensor>, ICausa
 
     public RotaryCausalSelfAttention(int width, int heads) : base(nameof(RotaryCausalSelfAttention))
     {
-        this.heads = MultiHeadMaskedTokenMixing.CheckHeads(width, heads);
+        this.heads = MultiHeadTokenMixing.CheckHeads(width, heads);
         if (width / heads % 2 != 0)
             throw new ArgumentException($"Rotary positions need an even head width; width {width} / {heads} heads = {width / heads}.", nameof(heads));
         queryKeyValue = Linear(width, 3 * width, hasBias: false);
@@ -133,15 +133,15 @@ internal sealed class RotaryCausalSelfAttention : Module<Tensor, Tensor>, ICausa
         return Merge(functional.scaled_dot_product_attention(q, keys, values));
     }
 
-    private Tensor Merge(Tensor perHead) => outProjection.forward(MultiHeadMaskedTokenMixing.MergeHeads(perHead));
+    private Tensor Merge(Tensor perHead) => outProjection.forward(MultiHeadTokenMixing.MergeHeads(perHead));
 
     private (Tensor Query, Tensor Key, Tensor Value) Project(Tensor x, int start)
     {
         var parts = queryKeyValue.forward(x).chunk(3, dim: -1);
-        var q = MultiHeadMaskedTokenMixing.SplitHeads(parts[0], heads);
-        var k = MultiHeadMaskedTokenMixing.SplitHeads(parts[1], heads);
+        var q = MultiHeadTokenMixing.SplitHeads(parts[0], heads);
+        var k = MultiHeadTokenMixing.SplitHeads(parts[1], heads);
         var (cos, sin) = Angles(start, (int)x.shape[1], (int)q.shape[3], x.device, x.dtype);
-        return (Rotate(q, cos, sin), Rotate(k, cos, sin), MultiHeadMaskedTokenMixing.SplitHeads(parts[2], heads));
+        return (Rotate(q, cos, sin), Rotate(k, cos, sin), MultiHeadTokenMixing.SplitHeads(parts[2], heads));
     }
 
     /// <summary>cos and sin of t·θ_i for positions start..start+count-1: [count, d_h/2] each.</summary>

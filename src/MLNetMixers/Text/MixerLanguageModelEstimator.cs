@@ -46,14 +46,14 @@ public sealed class MixerLanguageModelEstimator : IEstimator<MixerLanguageModelT
         Positive(o.Steps, nameof(o.Steps));
         Positive(o.CheckpointInterval, nameof(o.CheckpointInterval));
         Positive(o.LogInterval, nameof(o.LogInterval));
-        if (o.MaxTrainingTime is { } limit && limit <= TimeSpan.Zero)
-            throw new ArgumentOutOfRangeException(nameof(o.MaxTrainingTime), limit, "MaxTrainingTime must be positive (or null to train for Steps).");
         if (!Enum.IsDefined(o.Precision))
             throw new ArgumentOutOfRangeException(nameof(o.Precision), o.Precision, "Precision must be Float32 or BFloat16.");
         if (o.ContextLength < 2)
             throw new ArgumentOutOfRangeException(nameof(o.ContextLength), o.ContextLength, "ContextLength must be at least 2.");
         if (o.Width % o.Heads != 0)
             throw new ArgumentException($"Width ({o.Width}) must be a multiple of Heads ({o.Heads}).", nameof(o.Heads));
+        if (o.MaxTrainingTime is { } limit && limit <= TimeSpan.Zero)
+            throw new ArgumentOutOfRangeException(nameof(o.MaxTrainingTime), limit, "MaxTrainingTime must be positive (or null for no limit).");
         if (o.Architecture == MixerLanguageModelArchitecture.LlamaTransformer && o.Width / o.Heads % 2 != 0)
             throw new ArgumentException($"The Llama transformer's rotary positions need an even head width; Width {o.Width} / Heads {o.Heads} = {o.Width / o.Heads}.", nameof(o.Heads));
         if (o.Tokenization == TextTokenization.Subwords && o.SubwordVocabularySize < 257)

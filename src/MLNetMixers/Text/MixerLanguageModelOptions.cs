@@ -21,6 +21,18 @@ public enum MixerLanguageModelArchitecture
     Transformer,
 
     /// <summary>
+    /// Structured recurrent mixer (Badger, "Structured Recurrent Mixers for Massively Parallelized Sequence Generation"):
+    /// per head a lower-triangular matrix M[t,i] = w_t·λ^(t-i) (column-repeat heads, the first half) or w_i·λ^(t-i)
+    /// (row-repeat heads) with a learned per-head decay λ and a per-position bias, with projections in and out; blocks run
+    /// the channel MLP before token mixing. It trains as a masked matmul and generates as a recurrence: one state vector
+    /// per head per layer, so memory per sequence does not grow with the text and many sequences decode at once.
+    /// Use <see cref="MixerLanguageModelOptions.Heads"/> ≥ 2 to have both kinds of head. Like the masked mixer its
+    /// weights are indexed by absolute position, so generation past n_ctx slides the window (see
+    /// <see cref="MixerLanguageModelTransformer.Generate(string, TextGenerationOptions?)"/>).
+    /// </summary>
+    StructuredRecurrentMixer,
+
+    /// <summary>
     /// A small Llama-style transformer (rotary positions, RMSNorm, SwiGLU channel MLP, no biases), the baseline of the
     /// masked-mixer paper. Needs an even head width (Width / Heads).
     /// </summary>
@@ -137,9 +149,9 @@ public sealed class MixerLanguageModelOptions
     public int Steps = 1000;
 
     /// <summary>
-    /// Wall-clock budget of training: training stops at the first step boundary after it, and the cosine decay
-    /// follows the elapsed fraction of it instead of the step count (<see cref="Steps"/> still caps the steps).
-    /// Null trains for <see cref="Steps"/>.
+    /// Stops training once this much time has passed, even before <see cref="Steps"/>; null trains every step. The
+    /// learning-rate schedule follows whichever of steps and time is further along, so a run the clock stops still ends
+    /// with its learning rate decayed to the floor. Set <see cref="Steps"/> high enough for the time.
     /// </summary>
     public TimeSpan? MaxTrainingTime;
 

@@ -38,7 +38,7 @@ public sealed class CliGenerateModelOptionsTests
     }
 
     [Theory]
-    [InlineData("--architecture", "lstm", "--architecture 'lstm' is not one of")]
+    [InlineData("--architecture", "lstm", "--architecture 'lstm' is not one of masked, toeplitz, transformer, llama, srm.")]
     [InlineData("--tokenizer", "words", "--tokenizer 'words' is not one of characters, bytes, subwords.")]
     [InlineData("--train-time", "soon", "--train-time 'soon' is not a duration")]
     [InlineData("--width", "0", "--width must be at least 1; got 0.")]
