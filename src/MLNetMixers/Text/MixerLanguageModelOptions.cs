@@ -31,6 +31,12 @@ public enum MixerLanguageModelArchitecture
     /// <see cref="MixerLanguageModelTransformer.Generate(string, TextGenerationOptions?)"/>).
     /// </summary>
     StructuredRecurrentMixer,
+
+    /// <summary>
+    /// A small Llama-style transformer (rotary positions, RMSNorm, SwiGLU channel MLP, no biases), the baseline of the
+    /// masked-mixer paper. Needs an even head width (Width / Heads).
+    /// </summary>
+    LlamaTransformer,
 }
 
 /// <summary>How a language model splits text into tokens.</summary>
@@ -48,6 +54,12 @@ public enum TextTokenization
     /// <see cref="MixerLanguageModelTransformer.WithTokenizer"/> with the same tokenizer.
     /// </summary>
     Tokenizer,
+
+    /// <summary>
+    /// Byte-level byte-pair encoding learned from the training text, up to
+    /// <see cref="MixerLanguageModelOptions.SubwordVocabularySize"/> tokens: any text, nothing unknown, saved in the model zip.
+    /// </summary>
+    Subwords,
 }
 
 /// <summary>How text is generated from a prompt.</summary>
@@ -105,6 +117,9 @@ public sealed class MixerLanguageModelOptions
 
     /// <summary>How text becomes tokens.</summary>
     public TextTokenization Tokenization = TextTokenization.Characters;
+
+    /// <summary>Tokens (256 bytes, the learned merges, end of text) of <see cref="TextTokenization.Subwords"/>; fewer when the text has no more pairs to merge.</summary>
+    public int SubwordVocabularySize = 2048;
 
     /// <summary>The tokenizer used when <see cref="Tokenization"/> is <see cref="TextTokenization.Tokenizer"/>.</summary>
     public MLTokenizer? Tokenizer;
