@@ -2,12 +2,15 @@ using System.CommandLine;
 
 namespace MLNetMixers.Cli.Commands;
 
-/// <summary>The commands beyond training and prediction: explain and generate.</summary>
+/// <summary>The commands beyond training and prediction: explain, generate, export and the language-model compression commands.</summary>
 internal static class ExtraCommands
 {
     public static IEnumerable<Command> Create(Option<bool> verbose)
     {
         yield return ExplainCommand.Create(verbose);
         yield return GenerateCommand.Create(verbose);
+        yield return OnnxCommands.Export(verbose);
+        foreach (var command in CompressionCommands.Create(verbose))
+            yield return command;
     }
 }

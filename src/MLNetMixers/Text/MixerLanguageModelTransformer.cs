@@ -23,7 +23,7 @@ namespace MLNetMixers;
 /// and <see cref="Evaluate(IDataView, string?)"/> are the direct entry points. Immutable; saves into and loads from the ML.NET model zip,
 /// and the same seed gives the same text after loading.
 /// </summary>
-public sealed class MixerLanguageModelTransformer : RowToRowTransformerBase, IDisposable
+public sealed partial class MixerLanguageModelTransformer : RowToRowTransformerBase, IDisposable
 {
     internal const string LoaderSignature = "MixerLanguageModel";
     private const string WeightsStream = "LanguageModelWeights";
