@@ -2,12 +2,14 @@ using System.CommandLine;
 
 namespace MLNetMixers.Cli.Commands;
 
-/// <summary>The commands beyond training and prediction: explain and generate.</summary>
+/// <summary>The commands beyond training and prediction: explain, generate, retrieval and search.</summary>
 internal static class ExtraCommands
 {
     public static IEnumerable<Command> Create(Option<bool> verbose)
     {
         yield return ExplainCommand.Create(verbose);
         yield return GenerateCommand.Create(verbose);
+        yield return RetrievalCommand.Create(verbose);
+        yield return SearchCommand.Create(verbose);
     }
 }

@@ -77,12 +77,18 @@ internal sealed class LanguageModel : Module<Tensor, Tensor>
     };
 
     /// <summary>Logits for every position: [B, T] int64 (T ≤ context length) -> [B, T, V].</summary>
-    public override Tensor forward(Tensor tokens)
+    public override Tensor forward(Tensor tokens) => head.forward(HiddenStates(tokens));
+
+    /// <summary>
+    /// The final normalised hidden states [B, T, D] that the head reads: what retrieval pools into a text embedding.
+    /// Causal, so position t depends on tokens 0..t only and right padding never changes the real positions.
+    /// </summary>
+    public Tensor HiddenStates(Tensor tokens)
     {
         var h = Embed(tokens, start: 0);
         foreach (var block in blocks)
             h = block.forward(h);
-        return head.forward(FusedLayerNorm.Apply(finalNorm, h));
+        return FusedLayerNorm.Apply(finalNorm, h);
     }
 
     /// <summary>Runs the prompt [B, T] through the model, filling one cache per layer; returns the last position's logits [B, V].</summary>
