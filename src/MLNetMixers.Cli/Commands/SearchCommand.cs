@@ -29,7 +29,7 @@ internal static class SearchCommand
             var mlContext = new MLContext(1) { FallbackToCpu = true };
             string modelPath = parse.GetValue(model)!;
             var (loaded, _) = ModelFiles.Load(mlContext, modelPath);
-            var retriever = Flatten(loaded).OfType<MixerEmbeddingTransformer>().FirstOrDefault()
+            var retriever = GenerateCommand.Flatten(loaded).OfType<MixerEmbeddingTransformer>().FirstOrDefault()
                 ?? throw new CliException($"'{modelPath}' is not a retriever written by 'mlnet-mixers retrieval'.");
             string column = parse.GetValue(documentCol) ?? retriever.Columns[^1].Input;
             var documents = PairsFile.ReadColumn(parse.GetValue(index)!, column, out var ids, parse.GetValue(idCol));
@@ -58,7 +58,4 @@ internal static class SearchCommand
         });
         return command;
     }
-
-    private static IEnumerable<ITransformer> Flatten(ITransformer transformer)
-        => transformer is IEnumerable<ITransformer> chain ? chain.SelectMany(Flatten) : [transformer];
 }
