@@ -7,39 +7,6 @@ using static TorchSharp.torch.nn;
 
 namespace MLNetMixers.Benchmarks;
 
-/// <summary>
-/// The causal mixer language model of the LM benchmark shape (the same blocks as the library's mixers):
-///   h = E[token] + P[position];  h = Block_N(... Block_1(h));  logits = W · LayerNorm(h)
-/// </summary>
-internal sealed class CausalMixerLanguageModel : Module<Tensor, Tensor>
-{
-    private readonly Embedding tokenEmbedding;
-    private readonly Parameter positionEmbedding;
-    private readonly ModuleList<MixerBlock> blocks;
-    private readonly LayerNorm finalNorm;
-    private readonly Linear head;
-
-    public CausalMixerLanguageModel(int sequenceLength, int vocabularySize, int width, int depth, int mlpRatio)
-        : base(nameof(CausalMixerLanguageModel))
-    {
-        tokenEmbedding = Embedding(vocabularySize, width);
-        positionEmbedding = Parameter(randn(sequenceLength, width) * 0.02);
-        blocks = new ModuleList<MixerBlock>(Enumerable.Range(0, depth).Select(_ => new MixerBlock(sequenceLength, width, mlpRatio, causal: true)).ToArray());
-        finalNorm = LayerNorm(width);
-        head = Linear(width, vocabularySize);
-        RegisterComponents();
-    }
-
-    /// <summary>[B, T] int64 token ids -> [B, T, V] logits for the next token at every position.</summary>
-    public override Tensor forward(Tensor tokens)
-    {
-        var h = tokenEmbedding.forward(tokens) + positionEmbedding;
-        foreach (var block in blocks)
-            h = block.forward(h);
-        return head.forward(finalNorm.forward(h));
-    }
-}
-
 /// <summary>A benchmark model shape and its matmul FLOPs.</summary>
 /// <remarks>
 /// Model FLOPs count only the matmuls, 2·m·n·k each, for one forward pass, then x3 for forward + backward
@@ -69,9 +36,10 @@ internal sealed record ModelShape(string Name, bool Causal, int Batch, int Seque
 
     public string Describe() => $"T={SequenceLength} d={Width} L={Depth} r={MlpRatio} B={Batch}" + (Causal ? $" V={VocabularySize} causal" : $" V={VocabularySize} outputs={Outputs}");
 
+    /// <summary>The library's own model of this shape: the flat masked-mixer language model, or the tabular mixer.</summary>
     public Module<Tensor, Tensor> CreateModel(double dropout = 0.0) => Causal
-        ? new CausalMixerLanguageModel(SequenceLength, VocabularySize, Width, Depth, MlpRatio)
-        : new TabularMixer(new TabularMixerConfig(SequenceLength, VocabularySize, Outputs, Width, Depth, MlpRatio, Dropout: dropout));
+        ? new LanguageModel(new LanguageModelConfig(MixerLanguageModelArchitecture.MaskedMixer, VocabularySize, SequenceLength, Width, Depth, Heads: 1, MlpRatio, dropout))
+        : new TabularMixer(new TabularModelConfig(TabularArchitecture.Mixer, SequenceLength, VocabularySize, Outputs, Width, Depth, MlpRatio, Heads: 1, dropout));
 }
 
 /// <summary>
@@ -84,11 +52,8 @@ internal sealed record ModelShape(string Name, bool Causal, int Batch, int Seque
 internal sealed class BareTrainer : IDisposable
 {
     private readonly Module<Tensor, Tensor> model;
-    private readonly BFloat16Training? bf16;
-    private readonly Parameter[] weights;
-    private readonly Parameter[] parameters;
-    private readonly AdamWOptimizer optimizer;
-    private readonly DataParallelGradients? gradients;
+    private readonly TrainingStep step;
+    private readonly bool onePiece;
     private readonly double learningRate;
     private readonly bool causal;
     private readonly Random noiseSeeds;
@@ -102,13 +67,10 @@ internal sealed class BareTrainer : IDisposable
             this.model.to(device);
         this.model.train();
         causal = shape.Causal;
-        if (bfloat16)
-            bf16 = new BFloat16Training(this.model);
-        weights = this.model.parameters().ToArray();
-        parameters = bf16?.MasterParameters.ToArray() ?? weights;
-        optimizer = new AdamWOptimizer(parameters, weightDecay: 0.01);
-        if (!onePiece && (device ?? CPU).type == DeviceType.CPU)
-            gradients = new DataParallelGradients(get_num_threads(), shape.Causal ? 1 : DataParallelGradients.TabularRowsPerShard, shardsPerThread);
+        // The trainers' own step; a one-piece step (or one on a GPU) computes the gradient here instead.
+        step = new TrainingStep(this.model, bfloat16 ? MixerPrecision.BFloat16 : MixerPrecision.Float32, weightDecay: 0.01, gradientClipNorm: 1.0,
+                                device ?? CPU, shape.Causal ? 1 : DataParallelGradients.TabularRowsPerShard, shardsPerThread);
+        this.onePiece = onePiece || (device ?? CPU).type != DeviceType.CPU;
         this.learningRate = learningRate;
         noiseSeeds = new Random(seed);
     }
@@ -116,32 +78,23 @@ internal sealed class BareTrainer : IDisposable
     public Module<Tensor, Tensor> Model => model;
 
     /// <summary>Seconds each thread of the last step spent on its shards; empty for a one-piece step.</summary>
-    public IReadOnlyList<double> LastThreadSeconds => gradients?.LastThreadSeconds ?? [];
+    public IReadOnlyList<double> LastThreadSeconds => onePiece ? [] : step.Gradients.LastThreadSeconds;
 
     /// <summary>Shards a batch of <paramref name="rows"/> rows is cut into (1 for a one-piece step).</summary>
-    public int ShardCount(long rows) => gradients?.ShardCount(rows) ?? 1;
+    public int ShardCount(long rows) => onePiece ? 1 : step.Gradients.ShardCount(rows);
 
     /// <summary>One optimisation step; returns the loss.</summary>
     public float Step(Tensor tokens, Tensor targets)
     {
         using var scope = NewDisposeScope();
-        float loss;
-        if (gradients is not null)
-        {
-            loss = gradients.Compute((x, y) => LossSum(model.forward(x), y), tokens, targets, targets.numel(), (ulong)noiseSeeds.NextInt64(), weights, parameters);
-        }
-        else
-        {
-            model.zero_grad();
-            var mean = LossSum(model.forward(tokens), targets) / targets.numel();
-            mean.backward();
-            bf16?.CopyGradientsToMaster();
-            loss = mean.item<float>();
-        }
-        nn.utils.clip_grad_norm_(parameters, 1.0);
-        optimizer.Step(learningRate);
-        bf16?.CopyMasterToModel();
-        return loss;
+        if (!onePiece)
+            return step.Run((x, y) => LossSum(model.forward(x), y), tokens, targets, targets.numel(), (ulong)noiseSeeds.NextInt64(), learningRate);
+        model.zero_grad();
+        var mean = LossSum(model.forward(tokens), targets) / targets.numel();
+        mean.backward();
+        step.BFloat16?.CopyGradientsToMaster();
+        step.Update(learningRate);
+        return mean.item<float>();
     }
 
     private Tensor LossSum(Tensor output, Tensor targets)
@@ -190,9 +143,7 @@ internal sealed class BareTrainer : IDisposable
 
     public void Dispose()
     {
-        gradients?.Dispose();
-        optimizer.Dispose();
-        bf16?.Dispose();
+        step.Dispose();
         model.Dispose();
     }
 }

@@ -143,7 +143,7 @@ internal sealed class ChannelMlpTilingBenchmark : IBenchmark
         public Shard(ModelShape shape, int rows, int seed)
         {
             random.manual_seed(seed);
-            block = new MixerBlock(shape.SequenceLength, shape.Width, shape.MlpRatio, shape.Causal);
+            block = new MixerBlock(TokenMixers.Matrix(shape.SequenceLength, shape.Width, heads: 1, shape.Causal), shape.Width, shape.MlpRatio);
             var parameters = block.named_parameters().ToDictionary(p => p.name, p => (Tensor)p.parameter);
             (normWeight, normBias) = (parameters["channelNorm.weight"], parameters["channelNorm.bias"]);
             (expandWeight, expandBias) = (parameters["expand.weight"], parameters["expand.bias"]);

@@ -19,13 +19,8 @@ internal sealed class LanguageModelComparisonBenchmark : IBenchmark
     public void Run(BenchmarkContext context)
     {
         bool smoke = context.Smoke;
-        var fortunes = File.ReadAllText(Path.Combine(context.DatasetsFolder, "text", "fortunes.txt"))
-            .Split("\n%\n", StringSplitOptions.RemoveEmptyEntries)
-            .Where(f => !f.Any(c => c < ' ' && c is not '\n' and not '\t'))   // drop backspace overstrikes
-            .ToArray();
-        int heldOutCount = smoke ? 5 : 300;
-        var heldOut = fortunes[^heldOutCount..];
-        var train = smoke ? fortunes[..50] : fortunes[..^heldOutCount];
+        var (train, heldOut) = Fortunes(context);
+        int heldOutCount = heldOut.Length;
 
         int[] contexts = smoke ? [16] : (Environment.GetEnvironmentVariable("MLNETMIXERS_LM_CONTEXTS") ?? "128,512").Split(',').Select(int.Parse).ToArray();
         int tokensPerStep = smoke ? 32 : 2048;
@@ -41,27 +36,12 @@ internal sealed class LanguageModelComparisonBenchmark : IBenchmark
             long target = Weights(MixerLanguageModelArchitecture.MaskedMixer, vocabulary, n, baseWidth, depth);
             foreach (var architecture in Enum.GetValues<MixerLanguageModelArchitecture>())
             {
-                int heads = architecture == MixerLanguageModelArchitecture.Transformer ? 4 : 1;
+                int heads = architecture is MixerLanguageModelArchitecture.Transformer or MixerLanguageModelArchitecture.StructuredRecurrentMixer ? 4 : 1;
                 int width = architecture == MixerLanguageModelArchitecture.MaskedMixer
                     ? baseWidth
                     : Enumerable.Range(1, 4 * baseWidth / 4).Select(k => 4 * k)
                         .MinBy(w => Math.Abs(Weights(architecture, vocabulary, n, w, depth) - target));
-                var options = new MixerLanguageModelOptions
-                {
-                    Architecture = architecture,
-                    ContextLength = n,
-                    Width = width,
-                    Depth = depth,
-                    Heads = heads,
-                    BatchSize = Math.Max(1, tokensPerStep / n),
-                    Steps = steps,
-                    WarmupSteps = Math.Max(1, steps / 10),
-                    LearningRate = 2e-3,
-                    Seed = 1,
-                    NumberOfThreads = 1,
-                    Device = MixerDevice.Cpu,
-                    LogInterval = Math.Max(1, steps / 5),
-                };
+                var options = Options(architecture, n, width, depth, heads, tokensPerStep, steps);
                 var clock = Stopwatch.StartNew();
                 using var model = ml.Transforms.Text.TrainMixerLanguageModel("Text", options).Fit(trainData);
                 double seconds = clock.Elapsed.TotalSeconds;
@@ -79,9 +59,38 @@ internal sealed class LanguageModelComparisonBenchmark : IBenchmark
         context.Report.Table(["n_ctx", "model", "width", "weights", "train s", "train tokens/s", "held-out loss (nats/char)", "bits per byte"], rows);
     }
 
+    /// <summary>Debian fortunes without backspace overstrikes: all but the last 300 for training (50 in smoke mode), those 300 held out (5).</summary>
+    internal static (string[] Train, string[] HeldOut) Fortunes(BenchmarkContext context)
+    {
+        var fortunes = File.ReadAllText(Path.Combine(context.DatasetsFolder, "text", "fortunes.txt"))
+            .Split("\n%\n", StringSplitOptions.RemoveEmptyEntries)
+            .Where(f => !f.Any(c => c < ' ' && c is not '\n' and not '\t'))   // drop backspace overstrikes
+            .ToArray();
+        int heldOutCount = context.Smoke ? 5 : 300;
+        return (context.Smoke ? fortunes[..50] : fortunes[..^heldOutCount], fortunes[^heldOutCount..]);
+    }
+
+    /// <summary>The comparison's training recipe: AdamW 2e-3, 10 % warm-up, cosine decay, one thread, CPU, seed 1.</summary>
+    internal static MixerLanguageModelOptions Options(MixerLanguageModelArchitecture architecture, int n, int width, int depth, int heads, int tokensPerStep, int steps) => new()
+    {
+        Architecture = architecture,
+        ContextLength = n,
+        Width = width,
+        Depth = depth,
+        Heads = heads,
+        BatchSize = Math.Max(1, tokensPerStep / n),
+        Steps = steps,
+        WarmupSteps = Math.Max(1, steps / 10),
+        LearningRate = 2e-3,
+        Seed = 1,
+        NumberOfThreads = 1,
+        Device = MixerDevice.Cpu,
+        LogInterval = Math.Max(1, steps / 5),
+    };
+
     private static long Weights(MixerLanguageModelArchitecture architecture, int vocabulary, int n, int width, int depth)
     {
-        int heads = architecture == MixerLanguageModelArchitecture.Transformer ? 4 : 1;
+        int heads = architecture is MixerLanguageModelArchitecture.Transformer or MixerLanguageModelArchitecture.StructuredRecurrentMixer ? 4 : 1;
         using var model = new LanguageModel(new LanguageModelConfig(architecture, vocabulary, n, width, depth, heads, 4, 0));
         return model.ParameterCount;
     }

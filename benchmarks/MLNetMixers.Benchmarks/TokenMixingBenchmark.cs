@@ -16,7 +16,7 @@ internal sealed class TokenMixingBenchmark : IBenchmark
         ("matmul(W, x) (broadcast)", (w, x) => matmul(w, x)),
         ("bmm(W.expand(B), x) (stride-0 batch)", (w, x) => bmm(w.expand(x.shape[0], w.shape[0], w.shape[1]), x)),
         ("TokenMixing.Mix (chosen: bmm + bias)", (w, x) => TokenMixing.Mix(w, x, zeros(w.shape[0], 1))),
-        ("W @ x as [T, B*D] (one GEMM)", TokenMixing.MixAsOneGemm),
+        ("W @ x as [T, B*D] (one GEMM)", TokenMixingVariants.MixAsOneGemm),
         ("x^T @ W^T as [B*D, T] (one GEMM)", (w, x) => matmul(x.transpose(1, 2), w.t()).transpose(1, 2)),
     ];
 

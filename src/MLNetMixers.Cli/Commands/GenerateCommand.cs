@@ -32,10 +32,12 @@ internal static class GenerateCommand
         var temperature = new Option<float>("--temperature") { Description = "Sampling temperature (0: greedy).", DefaultValueFactory = _ => 0.8f };
         var topK = new Option<int>("--top-k") { Description = "Sample from the k likeliest tokens (0: all).", DefaultValueFactory = _ => 0 };
         var seed = new Option<int>("--seed") { Description = "Seed for training and sampling.", DefaultValueFactory = _ => 1 };
+        var architecture = new Option<string?>("--architecture") { Description = "Training: masked (default), toeplitz, transformer or srm (structured recurrent mixer)." };
+        var batch = new Option<string?>("--batch") { Description = "With --model: continue every line of this UTF-8 file (one prompt per line), decoded together; prints one line per prompt, in order, with line breaks inside a text written as \\n and backslashes as \\\\." };
 
         var command = new Command("generate", "Train a mixer language model on a text file (--text), or generate text from a saved one (--model).")
         {
-            text, separator, model, output, steps, context, device, precision, threads, prompt, maxTokens, temperature, topK, seed,
+            text, separator, model, output, steps, context, device, precision, threads, prompt, maxTokens, temperature, topK, seed, architecture, batch,
         };
         command.SetAction(parse =>
         {
@@ -52,8 +54,14 @@ internal static class GenerateCommand
             string? textPath = parse.GetValue(text), modelPath = parse.GetValue(model);
             if ((textPath is null) == (modelPath is null))
                 throw new CliException("Give either --text (train a model) or --model (generate from one).");
+            string? batchPath = parse.GetValue(batch);
+            if (batchPath is not null && modelPath is null)
+                throw new CliException("--batch continues prompts with a saved model: give --model too.");
+            if (batchPath is not null && parse.GetValue(prompt) is { Length: > 0 })
+                throw new CliException("Give either --prompt or --batch, not both.");
             if (modelPath is not null)
-                return Generate(modelPath, parse.GetValue(prompt)!, generation, ui);
+                return batchPath is null ? Generate(modelPath, parse.GetValue(prompt)!, generation, ui) : GenerateBatch(modelPath, batchPath, generation);
+            var kind = ParseArchitecture(parse.GetValue(architecture));
 
             var options = new MixerLanguageModelOptions
             {
@@ -64,6 +72,9 @@ internal static class GenerateCommand
                 Precision = CliApp.ParsePrecision(parse.GetValue(precision)),
                 Seed = parse.GetValue(seed),
                 Generation = generation,
+                Architecture = kind,
+                // The SRM needs two heads or more to have both its column- and row-repeat kinds.
+                Heads = kind is MixerLanguageModelArchitecture.StructuredRecurrentMixer or MixerLanguageModelArchitecture.Transformer ? 4 : 1,
             };
             using var cancellation = CliApp.CancelOnCtrlC();
             options.CancellationToken = cancellation.Token;
@@ -129,13 +140,42 @@ internal static class GenerateCommand
 
     private static int Generate(string modelPath, string prompt, TextGenerationOptions generation, ConsoleUi ui)
     {
-        var mlContext = new MLContext(generation.Seed) { FallbackToCpu = true };
-        var (model, _) = ModelFiles.Load(mlContext, modelPath);
-        var languageModel = Flatten(model).OfType<MixerLanguageModelTransformer>().FirstOrDefault()
-            ?? throw new CliException($"'{modelPath}' is not a language model written by 'mlnet-mixers generate --text'.");
+        var languageModel = LoadLanguageModel(modelPath, generation);
         Console.Out.WriteLine(prompt + languageModel.Generate(prompt, generation));
         return 0;
     }
+
+    /// <summary>Every line of <paramref name="batchPath"/> continued at once; one output line per prompt line.</summary>
+    private static int GenerateBatch(string modelPath, string batchPath, TextGenerationOptions generation)
+    {
+        if (!File.Exists(batchPath))
+            throw new CliException($"File not found: '{batchPath}'.");
+        var prompts = File.ReadAllLines(batchPath);
+        if (prompts.Length == 0)
+            throw new CliException($"'{batchPath}' holds no prompts (one prompt per line).");
+        var languageModel = LoadLanguageModel(modelPath, generation);
+        var texts = languageModel.Generate(prompts, generation);
+        for (int i = 0; i < prompts.Length; i++)
+            Console.Out.WriteLine((prompts[i] + texts[i]).Replace("\\", "\\\\").Replace("\n", "\\n").Replace("\r", "\\r"));
+        return 0;
+    }
+
+    private static MixerLanguageModelTransformer LoadLanguageModel(string modelPath, TextGenerationOptions generation)
+    {
+        var mlContext = new MLContext(generation.Seed) { FallbackToCpu = true };
+        var (model, _) = ModelFiles.Load(mlContext, modelPath);
+        return Flatten(model).OfType<MixerLanguageModelTransformer>().FirstOrDefault()
+            ?? throw new CliException($"'{modelPath}' is not a language model written by 'mlnet-mixers generate --text'.");
+    }
+
+    private static MixerLanguageModelArchitecture ParseArchitecture(string? value) => value?.Trim().ToLowerInvariant() switch
+    {
+        null or "masked" => MixerLanguageModelArchitecture.MaskedMixer,
+        "toeplitz" => MixerLanguageModelArchitecture.ToeplitzMixer,
+        "transformer" => MixerLanguageModelArchitecture.Transformer,
+        "srm" => MixerLanguageModelArchitecture.StructuredRecurrentMixer,
+        _ => throw new CliException($"--architecture '{value}' is not one of masked, toeplitz, transformer, srm."),
+    };
 
     internal static IEnumerable<ITransformer> Flatten(ITransformer transformer)
         => transformer is IEnumerable<ITransformer> chain ? chain.SelectMany(Flatten) : [transformer];

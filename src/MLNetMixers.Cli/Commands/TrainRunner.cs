@@ -85,6 +85,7 @@ internal static class TrainRunner
         models.Add(mixerMetrics);
         string modelPath = Path.Combine(settings.Output, ModelFileName);
         mlContext.Model.Save(model, raw.Schema, modelPath);
+        OnnxCommands.WriteScoringZip(mlContext, model, raw.Schema, settings.Output, ui);
 
         if (settings.Baseline)
         {

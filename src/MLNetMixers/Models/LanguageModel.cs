@@ -38,8 +38,8 @@ internal sealed record LanguageModelConfig(
 ///   h0 = E[token] + P[position]
 ///   h  = Block_N(... Block_1(h0)),   Block(x): x += Mix(LN(x)); x += MLP(LN(x))
 ///   logits = W · LN(h)
-/// Mix is a masked (lower-triangular) matrix, a Toeplitz convolution, or causal self-attention (which
-/// makes the block a pre-LN GPT block). <see cref="Prefill"/>/<see cref="Step"/> decode incrementally.
+/// Mix is a masked (lower-triangular) matrix, a Toeplitz convolution, causal self-attention (which
+/// makes the block a pre-LN GPT block), or a structured recurrent mixer (whose blocks run the MLP first). <see cref="Prefill"/>/<see cref="Step"/> decode incrementally.
 /// </summary>
 internal sealed class LanguageModel : Module<Tensor, Tensor>
 {
@@ -55,8 +55,9 @@ internal sealed class LanguageModel : Module<Tensor, Tensor>
         tokenEmbedding = Embedding(config.VocabularySize, config.Width);
         positionEmbedding = Parameter(randn(config.ContextLength, config.Width) * 0.02);
         blocks = new ModuleList<MixerBlock>(Enumerable.Range(0, config.Depth)
-            .Select(_ => new MixerBlock(config.ContextLength, config.Width, config.MlpRatio, causal: true, dropout: config.Dropout,
-                                        tokenMixing: CreateTokenMixer(config)))
+            .Select(_ => new MixerBlock(TokenMixers.ForLanguageModel(config.Architecture, config.ContextLength, config.Width, config.Heads),
+                                        config.Width, config.MlpRatio, config.Dropout,
+                                        channelMlpFirst: config.Architecture == MixerLanguageModelArchitecture.StructuredRecurrentMixer))
             .ToArray());
         finalNorm = LayerNorm(config.Width);
         head = Linear(config.Width, config.VocabularySize);
@@ -66,15 +67,6 @@ internal sealed class LanguageModel : Module<Tensor, Tensor>
     public LanguageModelConfig Config { get; }
 
     public int Depth => blocks.Count;
-
-    private static Module<Tensor, Tensor> CreateTokenMixer(LanguageModelConfig c) => c.Architecture switch
-    {
-        MixerLanguageModelArchitecture.MaskedMixer when c.Heads == 1 => new MaskedTokenMixing(c.ContextLength),
-        MixerLanguageModelArchitecture.MaskedMixer => new MultiHeadMaskedTokenMixing(c.ContextLength, c.Width, c.Heads),
-        MixerLanguageModelArchitecture.ToeplitzMixer => new ToeplitzTokenMixing(c.ContextLength, c.Width, c.Heads),
-        MixerLanguageModelArchitecture.Transformer => new CausalSelfAttention(c.Width, c.Heads),
-        _ => throw new ArgumentOutOfRangeException(nameof(c), c.Architecture, "Unknown architecture."),
-    };
 
     /// <summary>Logits for every position: [B, T] int64 (T ≤ context length) -> [B, T, V].</summary>
     public override Tensor forward(Tensor tokens) => head.forward(HiddenStates(tokens));
@@ -98,8 +90,8 @@ internal sealed class LanguageModel : Module<Tensor, Tensor>
         for (int l = 0; l < blocks.Count; l++)
         {
             var block = blocks[l];
-            h = Add(h, ((ICausalTokenMixer)block.TokenMixer).Prefill(block.TokenNorm.forward(h), caches[l]));
-            h = Add(h, block.ChannelMlp(h));
+            var cache = caches[l];
+            h = block.Apply(h, normed => ((ICausalTokenMixer)block.TokenMixer).Prefill(normed, cache));
         }
         return head.forward(finalNorm.forward(h[.., -1]));
     }
@@ -111,8 +103,8 @@ internal sealed class LanguageModel : Module<Tensor, Tensor>
         for (int l = 0; l < blocks.Count; l++)
         {
             var block = blocks[l];
-            h = Add(h, ((ICausalTokenMixer)block.TokenMixer).Step(block.TokenNorm.forward(h), caches[l]));
-            h = Add(h, block.ChannelMlp(h));
+            var cache = caches[l];
+            h = block.Apply(h, normed => ((ICausalTokenMixer)block.TokenMixer).Step(normed, cache));
         }
         return head.forward(finalNorm.forward(h[.., -1]));
     }
@@ -141,6 +133,11 @@ internal sealed class LanguageModel : Module<Tensor, Tensor>
         // named_modules() lists the descendants only; this module owns the position embedding itself.
         foreach (var module in named_modules().Select(m => m.module).Prepend(this))
         {
+            if (module is StructuredRecurrentTokenMixing recurrent)
+            {
+                recurrent.ResetMixingParameters(generator); // its own projections are Linear modules, reached below
+                continue;
+            }
             foreach (var (name, p) in module.named_parameters(recurse: false))
             {
                 switch (module)

@@ -1,3 +1,4 @@
+using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -31,7 +32,9 @@ internal abstract class TabularModel : nn.Module<Tensor, Tensor>
         if (valueEmbedding is null)
             return tokenEmbedding.forward(tokens);
         // Value tokens are the vocabulary's last ids, so clamping maps exactly them onto the first one.
-        using var shared = tokens.clamp_max(valueEmbedding.ValueTokenStart);
+        // A held Scalar: a temporary one can be finalized mid-call (see AdamWOptimizer).
+        using var start = ((long)valueEmbedding.ValueTokenStart).ToScalar();
+        using var shared = tokens.clamp_max(start);
         using var values = valueEmbedding.forward(tokens);
         return tokenEmbedding.forward(shared).add_(values);
     }

@@ -10,7 +10,8 @@ namespace MLNetMixers.Text;
 
 /// <summary>
 /// The training loop: documents packed into one token stream with end-of-text separators, random windows of
-/// n_ctx + 1 tokens per sequence, AdamW with linear warm-up and cosine decay, progress, cancellation, checkpoints.
+/// n_ctx + 1 tokens per sequence, AdamW with linear warm-up and cosine decay (following the clock under a time budget),
+/// progress, cancellation, checkpoints.
 /// </summary>
 internal static class LanguageModelTrainer
 {
@@ -36,11 +37,9 @@ internal static class LanguageModelTrainer
         var model = new LanguageModel(config);
         model.Initialize(options.Seed);
         model.to(device);
-        // bfloat16 compute with float32 master weights: the optimizer, clipping and checkpoints see the masters.
-        using var bf16 = options.Precision == MixerPrecision.BFloat16 ? new BFloat16Training(model) : null;
-        var weights = model.parameters().ToArray();
-        var masters = bf16?.MasterParameters.ToArray() ?? weights;
-        using var optimizer = new AdamWOptimizer(masters, options.WeightDecay);
+        // A sequence of n_ctx tokens is worth a thread of its own.
+        using var trainer = new TrainingStep(model, options.Precision, options.WeightDecay, options.GradientClipNorm, device, minimumRowsPerShard: 1);
+        var (bf16, optimizer) = (trainer.BFloat16, trainer.Optimizer);
         int start = options.ResumeFromCheckpoint ? TryResume(host, options, config, tokenizer, model, bf16, optimizer) : 0;
 
         using var ch = host.Start("Training language model");
@@ -53,10 +52,11 @@ internal static class LanguageModelTrainer
         int step = start;
         pch.SetHeader(new ProgressHeader(["loss"], ["step"]), e => e.SetProgress(0, step, options.Steps));
 
+        var schedule = new WarmupDecaySchedule(options.LearningRate, options.Steps, options.WarmupSteps, LearningRateSchedule.Cosine,
+                                               options.MinLearningRateRatio, options.MaxTrainingTime);
         model.train();
-        // A sequence of n_ctx tokens is worth a thread of its own.
-        using var gradients = new DataParallelGradients(device.type == DeviceType.CPU ? get_num_threads() : 1, minimumRowsPerShard: 1);
         var clock = Stopwatch.StartNew();
+        var trainingClock = Stopwatch.StartNew();
         double lossSum = 0;
         int lossCount = 0, stepsSinceReport = 0;
         float lastLoss = float.NaN;
@@ -70,20 +70,16 @@ internal static class LanguageModelTrainer
                 throw new OperationCanceledException($"Language-model training was cancelled at step {step} of {options.Steps}.", options.CancellationToken);
             }
 
-            double lr = LearningRateAt(step, options);
+            double lr = schedule.At(step, trainingClock.Elapsed);
 
             using (var scope = NewDisposeScope())
             {
                 var (inputs, targets) = SampleBatch(stream, window, options.BatchSize, options.Seed, step, device);
                 // Dropout noise seeded by (seed, step), like the windows: a resumed run repeats the uninterrupted one.
                 // The loss is computed in float32 whatever the network's precision; bfloat16 gradients go straight to the float32 masters.
-                lastLoss = gradients.Compute(
+                lastLoss = trainer.Run(
                     (x, y) => nn.functional.cross_entropy(model.forward(x).to(ScalarType.Float32).reshape(-1, config.VocabularySize), y.reshape(-1), reduction: nn.Reduction.Sum),
-                    inputs, targets, targets.numel(), DataParallelGradients.Mix((ulong)options.Seed, (ulong)step), weights, masters);
-                if (options.GradientClipNorm > 0)
-                    nn.utils.clip_grad_norm_(masters, options.GradientClipNorm);
-                optimizer.Step(lr);
-                bf16?.CopyMasterToModel();
+                    inputs, targets, targets.numel(), DataParallelGradients.Mix((ulong)options.Seed, (ulong)step), lr);
             }
             if (!float.IsFinite(lastLoss))
                 throw new InvalidOperationException($"The training loss became {lastLoss} at step {step}; lower LearningRate or raise GradientClipNorm.");
@@ -91,12 +87,15 @@ internal static class LanguageModelTrainer
             lossCount++;
             stepsSinceReport++;
 
-            bool last = step + 1 == options.Steps;
+            bool outOfTime = options.MaxTrainingTime is { } limit && trainingClock.Elapsed >= limit;
+            bool last = step + 1 == options.Steps || outOfTime;
             if ((step + 1) % options.LogInterval == 0 || last)
             {
                 double seconds = clock.Elapsed.TotalSeconds;
                 double tokensPerSecond = stepsSinceReport * (double)options.BatchSize * window / Math.Max(seconds, 1e-9);
                 var eta = TimeSpan.FromSeconds((options.Steps - step - 1) * seconds / stepsSinceReport);
+                if (options.MaxTrainingTime is { } budget && trainingClock.Elapsed + eta > budget)
+                    eta = outOfTime ? TimeSpan.Zero : budget - trainingClock.Elapsed;
                 var progress = new LanguageModelTrainingProgress(step + 1, options.Steps, lossSum / lossCount, lr, tokensPerSecond, eta);
                 ch.Info($"step {progress.Step}/{progress.TotalSteps}  loss {progress.Loss:F4}  lr {lr:G3}  {tokensPerSecond:N0} tokens/s  ETA {eta:hh\\:mm\\:ss}");
                 pch.Checkpoint(progress.Loss, step + 1);
@@ -108,6 +107,12 @@ internal static class LanguageModelTrainer
             }
             if (options.CheckpointFolder is not null && ((step + 1) % options.CheckpointInterval == 0 || last))
                 SaveCheckpoint(options.CheckpointFolder, step + 1, config, tokenizer, model, bf16, optimizer);
+            if (outOfTime)
+            {
+                ch.Info($"Stopping after {trainingClock.Elapsed:hh\\:mm\\:ss} (MaxTrainingTime {options.MaxTrainingTime}) at step {step + 1} of {options.Steps}, " +
+                        $"learning rate {lr:G3} (the schedule follows the time).");
+                break;
+            }
         }
         bf16?.RestoreFloat32();
         model.eval();
@@ -125,16 +130,6 @@ internal static class LanguageModelTrainer
         {
             return true;
         }
-    }
-
-    /// <summary>Linear warm-up to the peak, then cosine decay to MinLearningRateRatio · peak at the last step.</summary>
-    internal static double LearningRateAt(int step, MixerLanguageModelOptions o)
-    {
-        if (step < o.WarmupSteps)
-            return o.LearningRate * (step + 1) / o.WarmupSteps;
-        double progress = (step - o.WarmupSteps) / (double)Math.Max(1, o.Steps - o.WarmupSteps);
-        double floor = o.LearningRate * o.MinLearningRateRatio;
-        return floor + (o.LearningRate - floor) * 0.5 * (1 + Math.Cos(Math.PI * Math.Min(1, progress)));
     }
 
     /// <summary>

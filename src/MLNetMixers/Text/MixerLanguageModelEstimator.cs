@@ -52,6 +52,8 @@ public sealed class MixerLanguageModelEstimator : IEstimator<MixerLanguageModelT
             throw new ArgumentOutOfRangeException(nameof(o.ContextLength), o.ContextLength, "ContextLength must be at least 2.");
         if (o.Width % o.Heads != 0)
             throw new ArgumentException($"Width ({o.Width}) must be a multiple of Heads ({o.Heads}).", nameof(o.Heads));
+        if (o.MaxTrainingTime is { } limit && limit <= TimeSpan.Zero)
+            throw new ArgumentOutOfRangeException(nameof(o.MaxTrainingTime), limit, "MaxTrainingTime must be positive (or null for no limit).");
         if (o.WarmupSteps < 0)
             throw new ArgumentOutOfRangeException(nameof(o.WarmupSteps), o.WarmupSteps, "WarmupSteps must not be negative.");
         if (!(o.LearningRate > 0) || double.IsInfinity(o.LearningRate))

@@ -19,6 +19,18 @@ public enum MixerLanguageModelArchitecture
 
     /// <summary>A small GPT-style transformer (causal self-attention, pre-LayerNorm), as a baseline.</summary>
     Transformer,
+
+    /// <summary>
+    /// Structured recurrent mixer (Badger, "Structured Recurrent Mixers for Massively Parallelized Sequence Generation"):
+    /// per head a lower-triangular matrix M[t,i] = w_t·λ^(t-i) (column-repeat heads, the first half) or w_i·λ^(t-i)
+    /// (row-repeat heads) with a learned per-head decay λ and a per-position bias, with projections in and out; blocks run
+    /// the channel MLP before token mixing. It trains as a masked matmul and generates as a recurrence: one state vector
+    /// per head per layer, so memory per sequence does not grow with the text and many sequences decode at once.
+    /// Use <see cref="MixerLanguageModelOptions.Heads"/> ≥ 2 to have both kinds of head. Like the masked mixer its
+    /// weights are indexed by absolute position, so generation past n_ctx slides the window (see
+    /// <see cref="MixerLanguageModelTransformer.Generate(string, TextGenerationOptions?)"/>).
+    /// </summary>
+    StructuredRecurrentMixer,
 }
 
 /// <summary>How a language model splits text into tokens.</summary>
@@ -120,6 +132,13 @@ public sealed class MixerLanguageModelOptions
 
     /// <summary>Optimiser steps. Each step reads BatchSize windows at random offsets of the packed text.</summary>
     public int Steps = 1000;
+
+    /// <summary>
+    /// Stops training once this much time has passed, even before <see cref="Steps"/>; null trains every step. The
+    /// learning-rate schedule follows whichever of steps and time is further along, so a run the clock stops still ends
+    /// with its learning rate decayed to the floor. Set <see cref="Steps"/> high enough for the time.
+    /// </summary>
+    public TimeSpan? MaxTrainingTime;
 
     /// <summary>Peak AdamW learning rate, reached after <see cref="WarmupSteps"/> and then decayed on a cosine.</summary>
     public double LearningRate = 1e-3;

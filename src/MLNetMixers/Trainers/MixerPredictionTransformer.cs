@@ -2,6 +2,7 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Data.IO;
 using Microsoft.ML.Runtime;
+using Microsoft.ML.Internal.Utilities;
 using MLNetMixers;
 using MLNetMixers.Models;
 using MLNetMixers.Persistence;
@@ -32,14 +33,19 @@ public sealed class MixerPredictionTransformer : RowToRowTransformerBase, ITrans
     internal const string PredictedLabelColumnName = "PredictedLabel";
     internal const int ScoringBatchSize = 256;
 
-    private readonly TabularModelShape shape;
+    private readonly TabularModelConfig shape;
     private readonly MixerDevice requestedDevice;
     /// <summary>The label's KeyValues annotation (multiclass), kept to label the predictions; null when it had none.</summary>
     private readonly DataViewSchema.Annotations? labelKeyValues;
-    private readonly ReadOnlyMemory<char>[]? classNames;
+    private readonly TaskPrediction prediction;
     private bool disposed;
 
-    internal MixerPredictionTransformer(IHostEnvironment env, MixerTask task, string featureColumnName, TabularModelShape shape,
+    // The label's key values are a VBuffer of the key's value type, known only at run time: ML.NET's generic dispatch.
+    private static readonly FuncStaticMethodInfo1<DataViewSchema.Annotations, ReadOnlyMemory<char>[]> KeyValueTextsOfType = new(KeyValueTexts<int>);
+    private static readonly FuncStaticMethodInfo1<BinarySaver, (Stream, DataViewSchema.Annotations), bool> SaveKeyValuesOfType = new(SaveKeyValuesOf<int>);
+    private static readonly FuncStaticMethodInfo1<VectorDataViewType, object, DataViewSchema.Annotations> KeyValuesAnnotationOfType = new(KeyValuesAnnotationOf<int>);
+
+    internal MixerPredictionTransformer(IHostEnvironment env, MixerTask task, string featureColumnName, TabularModelConfig shape,
         TabularModel network, MixerDevice requestedDevice, Device device, (double Mean, double Std) targetScaling,
         DataViewSchema.Annotations? labelKeyValues)
         : base(Contracts.CheckRef(env, nameof(env)).Register(nameof(MixerPredictionTransformer)))
@@ -52,7 +58,8 @@ public sealed class MixerPredictionTransformer : RowToRowTransformerBase, ITrans
         Device = device;
         TargetScaling = targetScaling;
         this.labelKeyValues = labelKeyValues;
-        classNames = labelKeyValues is null ? null : LabelKeyValueTexts(labelKeyValues);
+        var classNames = labelKeyValues is null ? null : LabelKeyValueTexts(labelKeyValues);
+        prediction = TaskPrediction.For(task, shape.Outputs, targetScaling, labelKeyValues, classNames);
         if (classNames is not null && classNames.Length != ClassCount)
             throw Host.Except($"The label has {classNames.Length} key values but the model predicts {ClassCount} classes.");
         Network.eval();
@@ -65,12 +72,7 @@ public sealed class MixerPredictionTransformer : RowToRowTransformerBase, ITrans
     public string FeatureColumnName { get; }
 
     /// <summary>Number of classes: 2 for binary classification, K for multiclass, 1 for regression.</summary>
-    public int ClassCount => Task switch
-    {
-        MixerTask.BinaryClassification => 2,
-        MixerTask.MulticlassClassification => shape.Outputs,
-        _ => 1,
-    };
+    public int ClassCount => prediction.ClassCount;
 
     /// <summary>The trained network in eval mode; its forward pass gives raw outputs (see <see cref="Outputs"/>).</summary>
     internal TabularModel Network { get; }
@@ -84,7 +86,7 @@ public sealed class MixerPredictionTransformer : RowToRowTransformerBase, ITrans
     /// <summary>Token ids the network embeds (V).</summary>
     internal int VocabularySize => shape.VocabularySize;
 
-    internal TabularModelShape Shape => shape;
+    internal TabularModelConfig Shape => shape;
 
     /// <summary>Regression: Score = Mean + Std * output. (0, 1) for classification.</summary>
     internal (double Mean, double Std) TargetScaling { get; }
@@ -147,91 +149,23 @@ public sealed class MixerPredictionTransformer : RowToRowTransformerBase, ITrans
     }
 
     /// <summary>The prediction columns, with the scorer annotations ML.NET's evaluators look for.</summary>
-    internal DataViewSchema.DetachedColumn[] OutputColumns(DataViewSchema inputSchema)
-    {
-        uint setId = checked(inputSchema.GetMaxAnnotationKind(out _, AnnotationUtils.Kinds.ScoreColumnSetId) + 1);
-        string kind = Task switch
-        {
-            MixerTask.BinaryClassification => AnnotationUtils.Const.ScoreColumnKind.BinaryClassification,
-            MixerTask.MulticlassClassification => AnnotationUtils.Const.ScoreColumnKind.MulticlassClassification,
-            _ => AnnotationUtils.Const.ScoreColumnKind.Regression,
-        };
+    internal DataViewSchema.DetachedColumn[] OutputColumns(DataViewSchema inputSchema) => prediction.Columns(inputSchema);
 
-        DataViewSchema.Annotations.Builder Scorer(string valueKind)
-        {
-            var b = new DataViewSchema.Annotations.Builder();
-            b.Add(AnnotationUtils.Kinds.ScoreColumnSetId, AnnotationUtils.ScoreColumnSetIdType, (ref uint dst) => dst = setId);
-            b.Add(AnnotationUtils.Kinds.ScoreColumnKind, TextDataViewType.Instance, (ref ReadOnlyMemory<char> dst) => dst = kind.AsMemory());
-            b.Add(AnnotationUtils.Kinds.ScoreValueKind, TextDataViewType.Instance, (ref ReadOnlyMemory<char> dst) => dst = valueKind.AsMemory());
-            return b;
-        }
+    /// <summary>The prediction columns of a model of <paramref name="task"/> (also those of its ONNX scoring pipeline).</summary>
+    internal static DataViewSchema.DetachedColumn[] OutputColumns(DataViewSchema inputSchema, MixerTask task, int classCount,
+                                                                  DataViewSchema.Annotations? labelKeyValues)
+        => TaskPrediction.For(task, classCount, (0, 1), labelKeyValues, labelKeyValues is null ? null : LabelKeyValueTexts(labelKeyValues)).Columns(inputSchema);
 
-        switch (Task)
-        {
-            case MixerTask.BinaryClassification:
-                var probability = Scorer(AnnotationUtils.Const.ScoreValueKind.Probability);
-                probability.Add(AnnotationUtils.Kinds.IsNormalized, BooleanDataViewType.Instance, (ref bool dst) => dst = true);
-                return
-                [
-                    new(ScoreColumnName, NumberDataViewType.Single, Scorer(AnnotationUtils.Const.ScoreValueKind.Score).ToAnnotations()),
-                    new(ProbabilityColumnName, NumberDataViewType.Single, probability.ToAnnotations()),
-                    new(PredictedLabelColumnName, BooleanDataViewType.Instance, Scorer(AnnotationUtils.Const.ScoreValueKind.PredictedLabel).ToAnnotations()),
-                ];
-            case MixerTask.MulticlassClassification:
-                var score = Scorer(AnnotationUtils.Const.ScoreValueKind.Score);
-                var predicted = Scorer(AnnotationUtils.Const.ScoreValueKind.PredictedLabel);
-                if (labelKeyValues is not null && classNames is not null)
-                {
-                    var names = classNames;
-                    score.AddSlotNames(ClassCount, (ref VBuffer<ReadOnlyMemory<char>> dst) => new VBuffer<ReadOnlyMemory<char>>(names.Length, names).CopyTo(ref dst));
-                    predicted.Add(labelKeyValues, name => name == AnnotationUtils.Kinds.KeyValues);
-                }
-                return
-                [
-                    new(ScoreColumnName, new VectorDataViewType(NumberDataViewType.Single, ClassCount), score.ToAnnotations()),
-                    new(PredictedLabelColumnName, new KeyDataViewType(typeof(uint), ClassCount), predicted.ToAnnotations()),
-                ];
-            default:
-                return [new(ScoreColumnName, NumberDataViewType.Single, Scorer(AnnotationUtils.Const.ScoreValueKind.Score).ToAnnotations())];
-        }
-    }
+    /// <summary>The label's KeyValues annotation (multiclass); null when it had none.</summary>
+    internal DataViewSchema.Annotations? LabelKeyValues => labelKeyValues;
 
-    /// <summary>Fills the prediction columns of one row from its raw outputs.</summary>
-    internal void WriteBinary(ReadOnlySpan<float> raw, out float score, out float probability, out bool predicted)
-    {
-        score = raw[0];
-        probability = (float)(1 / (1 + Math.Exp(-raw[0])));
-        predicted = raw[0] > 0;
-    }
-
-    internal void WriteMulticlass(ReadOnlySpan<float> raw, Span<float> probabilities, out uint predictedKey)
-    {
-        float max = float.NegativeInfinity;
-        int best = 0;
-        for (int k = 0; k < raw.Length; k++)
-        {
-            if (raw[k] > max)
-            {
-                max = raw[k];
-                best = k;
-            }
-        }
-        double sum = 0;
-        for (int k = 0; k < raw.Length; k++)
-            sum += Math.Exp(raw[k] - max);
-        for (int k = 0; k < raw.Length; k++)
-            probabilities[k] = (float)(Math.Exp(raw[k] - max) / sum);
-        predictedKey = (uint)best + 1;
-    }
-
-    internal float RegressionScore(ReadOnlySpan<float> raw) => (float)(TargetScaling.Mean + TargetScaling.Std * raw[0]);
+    /// <summary>Column getters over precomputed raw outputs: <paramref name="rawOf"/> gives the current row's outputs.</summary>
+    internal Delegate[] MakeOutputGetters(Func<int, bool> activeOutput, Func<ReadOnlyMemory<float>> rawOf) => prediction.Getters(activeOutput, rawOf);
 
     private static ReadOnlyMemory<char>[] LabelKeyValueTexts(DataViewSchema.Annotations keyValues)
     {
-        var column = keyValues.Schema[AnnotationUtils.Kinds.KeyValues];
-        var itemType = ((VectorDataViewType)column.Type).ItemType.RawType;
-        var method = typeof(MixerPredictionTransformer).GetMethod(nameof(KeyValueTexts), System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!;
-        return (ReadOnlyMemory<char>[])method.MakeGenericMethod(itemType).Invoke(null, [keyValues])!;
+        var itemType = ((VectorDataViewType)keyValues.Schema[AnnotationUtils.Kinds.KeyValues].Type).ItemType.RawType;
+        return Utils.MarshalInvoke(KeyValueTextsOfType, itemType, keyValues);
     }
 
     private static ReadOnlyMemory<char>[] KeyValueTexts<T>(DataViewSchema.Annotations keyValues)
@@ -269,20 +203,32 @@ public sealed class MixerPredictionTransformer : RowToRowTransformerBase, ITrans
         ctx.SaveModule("Network", Network);
     }
 
-    private void SaveKeyValues(ModelSaveContext ctx, DataViewSchema.Annotations keyValues)
+    private void SaveKeyValues(ModelSaveContext ctx, DataViewSchema.Annotations keyValues) => SaveKeyValues(Host, ctx, keyValues);
+
+    /// <summary>Writes a label's KeyValues annotation (type and values) at the writer's position.</summary>
+    internal static void SaveKeyValues(IHost host, ModelSaveContext ctx, DataViewSchema.Annotations keyValues)
     {
         var type = (VectorDataViewType)keyValues.Schema[AnnotationUtils.Kinds.KeyValues].Type;
-        var method = typeof(MixerPredictionTransformer).GetMethod(nameof(SaveKeyValuesOf), System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!;
-        method.MakeGenericMethod(type.ItemType.RawType).Invoke(this, [ctx, keyValues, type]);
+        var saver = new BinarySaver(host, new BinarySaver.Arguments());
+        if (!Utils.MarshalInvoke(SaveKeyValuesOfType, type.ItemType.RawType, saver, (ctx.Writer.BaseStream, keyValues)))
+            throw host.Except($"The label's key values of type {type.ItemType} cannot be saved.");
     }
 
-    private void SaveKeyValuesOf<T>(ModelSaveContext ctx, DataViewSchema.Annotations keyValues, VectorDataViewType type)
+    /// <summary>Reads what <see cref="SaveKeyValues(IHost, ModelSaveContext, DataViewSchema.Annotations)"/> wrote.</summary>
+    internal static DataViewSchema.Annotations LoadKeyValues(IHostEnvironment env, ModelLoadContext ctx)
     {
+        var saver = new BinarySaver(env, new BinarySaver.Arguments());
+        if (!saver.TryLoadTypeAndValue(ctx.Reader.BaseStream, out var type, out var value) || type is not VectorDataViewType vector)
+            throw Contracts.ExceptDecode("The mixer model's label key values could not be read.");
+        return KeyValuesAnnotation(vector, value);
+    }
+
+    private static bool SaveKeyValuesOf<T>(BinarySaver saver, (Stream Stream, DataViewSchema.Annotations KeyValues) target)
+    {
+        var type = target.KeyValues.Schema[AnnotationUtils.Kinds.KeyValues].Type;
         VBuffer<T> values = default;
-        keyValues.GetValue(AnnotationUtils.Kinds.KeyValues, ref values);
-        var saver = new BinarySaver(Host, new BinarySaver.Arguments());
-        if (!saver.TryWriteTypeAndValue(ctx.Writer.BaseStream, type, ref values, out _))
-            throw Host.Except($"The label's key values of type {type.ItemType} cannot be saved.");
+        target.KeyValues.GetValue(AnnotationUtils.Kinds.KeyValues, ref values);
+        return saver.TryWriteTypeAndValue(target.Stream, type, ref values, out _);
     }
 
     private static MixerPredictionTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
@@ -292,20 +238,15 @@ public sealed class MixerPredictionTransformer : RowToRowTransformerBase, ITrans
         var r = ctx.Reader;
         var task = (MixerTask)r.ReadInt32();
         string featureColumn = r.ReadString();
-        var shape = TabularModelShape.Load(r, withValueTokens: ctx.Header.ModelVerWritten >= 0x00010002);
+        var shape = TabularModelConfig.Load(r, withValueTokens: ctx.Header.ModelVerWritten >= 0x00010002);
         var requested = (MixerDevice)r.ReadInt32();
         double mean = r.ReadDouble(), std = r.ReadDouble();
         DataViewSchema.Annotations? keyValues = null;
         if (r.ReadBoolean())
-        {
-            var saver = new BinarySaver(env, new BinarySaver.Arguments());
-            if (!saver.TryLoadTypeAndValue(r.BaseStream, out var type, out var value) || type is not VectorDataViewType vector)
-                throw Contracts.ExceptDecode("The mixer model's label key values could not be read.");
-            keyValues = KeyValuesAnnotation(vector, value);
-        }
+            keyValues = LoadKeyValues(env, ctx);
         var device = TorchRuntime.ResolveDevice(env, requested);
         var network = shape.Create();
-        ctx.LoadModule("Network", network);
+        ctx.LoadModule("Network", network, shape.RenamedWeight);
         network.to(device);
         return new MixerPredictionTransformer(env, task, featureColumn, shape, network, requested, device, (mean, std), keyValues);
     }
@@ -314,10 +255,7 @@ public sealed class MixerPredictionTransformer : RowToRowTransformerBase, ITrans
         => Create(env, ctx).MakeRowMapper(inputSchema);
 
     internal static DataViewSchema.Annotations KeyValuesAnnotation(VectorDataViewType type, object value)
-    {
-        var method = typeof(MixerPredictionTransformer).GetMethod(nameof(KeyValuesAnnotationOf), System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!;
-        return (DataViewSchema.Annotations)method.MakeGenericMethod(type.ItemType.RawType).Invoke(null, [type, value])!;
-    }
+        => Utils.MarshalInvoke(KeyValuesAnnotationOfType, type.ItemType.RawType, type, value);
 
     private static DataViewSchema.Annotations KeyValuesAnnotationOf<T>(VectorDataViewType type, object value)
     {
@@ -350,39 +288,6 @@ public sealed class MixerPredictionTransformer : RowToRowTransformerBase, ITrans
             if (key == 0 || key > vocabularySize)
                 throw new InvalidOperationException($"Column '{column}' holds key {key} at slot {i}, outside 1..{vocabularySize}: the features must come from EncodeAsCharacters.");
             destination[i++] = key - 1;
-        }
-    }
-
-    /// <summary>Column getters over precomputed raw outputs: <paramref name="rawOf"/> gives the current row's outputs.</summary>
-    internal Delegate[] MakeOutputGetters(Func<int, bool> activeOutput, Func<ReadOnlyMemory<float>> rawOf)
-    {
-        switch (Task)
-        {
-            case MixerTask.BinaryClassification:
-                return
-                [
-                    activeOutput(0) ? (ValueGetter<float>)((ref float dst) => dst = rawOf().Span[0]) : null!,
-                    activeOutput(1) ? (ValueGetter<float>)((ref float dst) => WriteBinary(rawOf().Span, out _, out dst, out _)) : null!,
-                    activeOutput(2) ? (ValueGetter<bool>)((ref bool dst) => dst = rawOf().Span[0] > 0) : null!,
-                ];
-            case MixerTask.MulticlassClassification:
-                int k = ClassCount;
-                return
-                [
-                    activeOutput(0) ? (ValueGetter<VBuffer<float>>)((ref VBuffer<float> dst) =>
-                    {
-                        var editor = VBufferEditor.Create(ref dst, k);
-                        WriteMulticlass(rawOf().Span, editor.Values, out _);
-                        dst = editor.Commit();
-                    }) : null!,
-                    activeOutput(1) ? (ValueGetter<uint>)((ref uint dst) =>
-                    {
-                        Span<float> probabilities = stackalloc float[k];
-                        WriteMulticlass(rawOf().Span, probabilities, out dst);
-                    }) : null!,
-                ];
-            default:
-                return [activeOutput(0) ? (ValueGetter<float>)((ref float dst) => dst = RegressionScore(rawOf().Span)) : null!];
         }
     }
 

@@ -171,7 +171,7 @@ internal sealed class MixerTrainerCore
                 (options.Dropout is not null ? "." : valueTokenStart >= 0 ? " (chosen for numbers as value tokens)."
                     : $" (chosen for {(trainRows.Count < MixerTrainerOptions.SmallTableRows ? "fewer than" : "at least")} {MixerTrainerOptions.SmallTableRows} training rows)."));
 
-        var shape = new TabularModelShape(options.Architecture, sequenceLength, vocabularySize, objective.Outputs,
+        var shape = new TabularModelConfig(options.Architecture, sequenceLength, vocabularySize, objective.Outputs,
             options.Width, options.Depth, options.MlpRatio, options.Heads, dropout, valueTokenStart);
         TabularModel network;
         lock (TorchSeedLock)

@@ -40,7 +40,8 @@ internal sealed class MixerTrainingLoop
         int batchSize = Math.Min(options.BatchSize, rows);
         int stepsPerEpoch = (rows + batchSize - 1) / batchSize;
         long totalSteps = (long)stepsPerEpoch * options.Epochs;
-        long warmupSteps = (long)Math.Round(options.WarmupFraction * totalSteps);
+        var schedule = new WarmupDecaySchedule(options.LearningRate, totalSteps, (long)Math.Round(options.WarmupFraction * totalSteps),
+                                               options.Schedule, TimeBudget: options.MaxTrainingTime);
         long step = 0;
         double lastLoss = double.NaN;
         pch.SetHeader(new ProgressHeader(["Loss"], ["steps"]), e =>
@@ -53,13 +54,7 @@ internal sealed class MixerTrainingLoop
         model.train();
         if (options.Precision == MixerPrecision.BFloat16 && device.type == DeviceType.CPU)
             BFloat16Training.ReportCpuSpeed(ch);
-        // bfloat16 compute with float32 master weights: the optimizer, clipping and best-weight snapshots see the masters.
-        using var bf16 = options.Precision == MixerPrecision.BFloat16 ? new BFloat16Training(model) : null;
-        var weights = model.parameters().ToArray();
-        var parameters = bf16?.MasterParameters.ToArray() ?? weights;
-        using var optimizer = new AdamWOptimizer(parameters, options.WeightDecay);
-        // On the CPU each torch thread becomes a thread of its own computing a shard of every batch.
-        using var gradients = new DataParallelGradients(device.type == DeviceType.CPU ? get_num_threads() : 1);
+        using var trainer = new TrainingStep(model, options.Precision, options.WeightDecay, options.GradientClipNorm, device);
         var noiseSeeds = new Random(seed);
 
         using var tokens = train.Tokens.to(device);
@@ -89,8 +84,8 @@ internal sealed class MixerTrainingLoop
                 {
                     options.CancellationToken.ThrowIfCancellationRequested();
                     int count = Math.Min(batchSize, rows - start);
-                    double lr = LearningRateAt(ScheduleStep(step, totalSteps, clock.Elapsed), totalSteps, warmupSteps);
-                    float loss = Step(model, bf16, gradients, optimizer, weights, parameters, tokens, targets, epochOrder.narrow(0, start, count), lr, (ulong)noiseSeeds.NextInt64());
+                    double lr = schedule.At(step, clock.Elapsed);
+                    float loss = Step(model, trainer, tokens, targets, epochOrder.narrow(0, start, count), lr, (ulong)noiseSeeds.NextInt64());
                     step++;
                     rowsSeen += count;
                     if (!float.IsFinite(loss))
@@ -126,7 +121,7 @@ internal sealed class MixerTrainingLoop
                         bestMetric = metric.Value;
                         epochsWithoutImprovement = 0;
                         DisposeAll(bestWeights);
-                        bestWeights = parameters.Select(p => p.detach().clone().DetachFromDisposeScope()).ToArray();
+                        bestWeights = trainer.Masters.Select(p => p.detach().clone().DetachFromDisposeScope()).ToArray();
                     }
                     else
                     {
@@ -149,7 +144,7 @@ internal sealed class MixerTrainingLoop
                 }
             }
 
-            bf16?.RestoreFloat32();
+            trainer.BFloat16?.RestoreFloat32();
             if (bestWeights is not null)
             {
                 using var noGrad = no_grad();
@@ -165,20 +160,14 @@ internal sealed class MixerTrainingLoop
         }
     }
 
-    private float Step(TabularModel model, BFloat16Training? bf16, DataParallelGradients gradients, AdamWOptimizer optimizer,
-                       Parameter[] weights, Parameter[] parameters, Tensor tokens, Tensor targets, Tensor batch, double lr, ulong noiseSeed)
+    private float Step(TabularModel model, TrainingStep trainer, Tensor tokens, Tensor targets, Tensor batch, double lr, ulong noiseSeed)
     {
         using var scope = NewDisposeScope();
         var x = tokens.index_select(0, batch).to(ScalarType.Int64);
         var y = targets.index_select(0, batch);
         // The loss is computed in float32 whatever the network's precision; bfloat16 gradients go straight to the float32 masters.
-        float loss = gradients.Compute((rows, rowTargets) => objective.LossSum(model.forward(rows).to(ScalarType.Float32), rowTargets),
-            x, y, objective.LossDenominator(y), noiseSeed, weights, parameters);
-        if (options.GradientClipNorm > 0)
-            nn.utils.clip_grad_norm_(parameters, options.GradientClipNorm);
-        optimizer.Step(lr);
-        bf16?.CopyMasterToModel();
-        return loss;
+        return trainer.Run((rows, rowTargets) => objective.LossSum(model.forward(rows).to(ScalarType.Float32), rowTargets),
+                           x, y, objective.LossDenominator(y), noiseSeed, lr);
     }
 
     /// <summary>The validation metric over every validation row, in batches, without dropout.</summary>
@@ -199,38 +188,6 @@ internal sealed class MixerTrainingLoop
         {
             model.train();
         }
-    }
-
-    /// <summary>
-    /// The step the schedule is at: the step count, or, under <see cref="MixerTrainerOptions.MaxTrainingTime"/>, the
-    /// fraction of the time spent if that is further along. A run the time limit stops thus ends annealed, as if its
-    /// schedule had been planned for the time, rather than at the peak learning rate or mid-warmup. Why it matters: the
-    /// flattened head has T·d inputs (ames: 468 × 64 = 29,952), and an AdamW step moves each weight by about the learning
-    /// rate, so one step at the peak can move the output by many standard deviations of the label; a model stopped there
-    /// is far off. ames, 20 epochs planned, stopped after 30 s (about 50 steps, one thread): R² on the training rows
-    /// -2.6 and held out -3.3 before; 0.37 and 0.25 with the schedule following the time.
-    /// </summary>
-    internal long ScheduleStep(long step, long totalSteps, TimeSpan elapsed)
-    {
-        if (options.MaxTrainingTime is not { } limit || totalSteps <= 0)
-            return step;
-        long byTime = (long)Math.Floor(Math.Min(1, elapsed / limit) * totalSteps);
-        return Math.Min(Math.Max(step, byTime), totalSteps - 1);
-    }
-
-    /// <summary>Linear warmup to the peak, then the chosen decay to zero at the last step.</summary>
-    internal double LearningRateAt(long step, long totalSteps, long warmupSteps)
-    {
-        double peak = options.LearningRate;
-        if (step < warmupSteps)
-            return peak * (step + 1) / warmupSteps;
-        double progress = totalSteps <= warmupSteps ? 0 : (double)(step - warmupSteps) / (totalSteps - warmupSteps);
-        return options.Schedule switch
-        {
-            LearningRateSchedule.Cosine => peak * 0.5 * (1 + Math.Cos(Math.PI * progress)),
-            LearningRateSchedule.Linear => peak * (1 - progress),
-            _ => peak,
-        };
     }
 
     private void Report(int epoch, long step, long totalSteps, double loss, double? metric, long rowsSeen, TimeSpan elapsed)

@@ -47,12 +47,20 @@ internal static class CliProcess
         return new CliResult(process.ExitCode, stdout.Result, stderr.Result, clock.Elapsed);
     }
 
-    /// <summary>The dotnet host running this test (so the CLI gets the same runtime set-up), else DOTNET_HOST_PATH, else dotnet on PATH.</summary>
+    /// <summary>
+    /// The dotnet host running this test, else the one in DOTNET_ROOT (xunit.v3 runs the tests through their app host;
+    /// ./dotnet points DOTNET_ROOT at its patched host while MSBuild resets DOTNET_HOST_PATH), else DOTNET_HOST_PATH,
+    /// else dotnet on PATH.
+    /// </summary>
     private static string DotnetHost()
     {
         string? current = Environment.ProcessPath;
         if (current is not null && Path.GetFileNameWithoutExtension(current) == "dotnet")
             return current;
+        string? root = Environment.GetEnvironmentVariable("DOTNET_ROOT");
+        string? rootHost = root is null ? null : Path.Combine(root, OperatingSystem.IsWindows() ? "dotnet.exe" : "dotnet");
+        if (rootHost is not null && File.Exists(rootHost))
+            return rootHost;
         return Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet";
     }
 

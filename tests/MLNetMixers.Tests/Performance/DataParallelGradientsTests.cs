@@ -17,7 +17,7 @@ public class DataParallelGradientsTests
     private static TabularMixer SmallMixer(double dropout)
     {
         random.manual_seed(21);
-        var model = new TabularMixer(new TabularMixerConfig(SequenceLength: 12, VocabularySize: 20, Outputs: 3, Width: 16, Depth: 2, MlpRatio: 2, Dropout: dropout));
+        var model = new TabularMixer(new TabularModelConfig(TabularArchitecture.Mixer, SequenceLength: 12, VocabularySize: 20, Outputs: 3, Width: 16, Depth: 2, MlpRatio: 2, Heads: 1, Dropout: dropout));
         model.train();
         return model;
     }

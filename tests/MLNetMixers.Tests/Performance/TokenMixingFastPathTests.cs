@@ -1,3 +1,4 @@
+using MLNetMixers.Benchmarks;
 using MLNetMixers.Models;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -21,7 +22,7 @@ public class TokenMixingFastPathTests
         var upstream = randn(5, 7, 3, dtype: ScalarType.Float64);
 
         var (fastY, fastGrads) = ForwardBackward(x, upstream, input => mixing.forward(input), mixing);
-        var (referenceY, referenceGrads) = ForwardBackward(x, upstream, input => TokenMixing.MixReference(mixing.Matrix, input, mixing.Bias), mixing);
+        var (referenceY, referenceGrads) = ForwardBackward(x, upstream, input => TokenMixingVariants.MixReference(mixing.Matrix, input, mixing.Bias), mixing);
 
         Assert.True(allclose(fastY, referenceY, rtol: 1e-12, atol: 1e-12), "outputs differ");
         for (int i = 0; i < fastGrads.Length; i++)
@@ -45,7 +46,7 @@ public class TokenMixingFastPathTests
         var x = randn(4, 3, 6, 2, dtype: ScalarType.Float64);
         var upstream = randn(4, 3, 6, 2, dtype: ScalarType.Float64);
         var fast = ForwardBackward(MultiHeadTokenMixing.MixHeads, matrices, x, bias, upstream);
-        var reference = ForwardBackward(MultiHeadTokenMixing.MixHeadsReference, matrices, x, bias, upstream);
+        var reference = ForwardBackward(TokenMixingVariants.MixHeadsReference, matrices, x, bias, upstream);
         for (int i = 0; i < fast.Length; i++)
             Assert.True(allclose(fast[i], reference[i], rtol: 1e-12, atol: 1e-12), $"output/gradient {i} differs");
     }

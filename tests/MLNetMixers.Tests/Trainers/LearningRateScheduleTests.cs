@@ -1,33 +1,24 @@
-using Microsoft.ML;
-using Microsoft.ML.Runtime;
 using MLNetMixers.Training;
 
 namespace MLNetMixers.Tests.Trainers;
 
 public class LearningRateScheduleTests
 {
-    private static MixerTrainingLoop Loop(LearningRateSchedule schedule)
-    {
-        var host = ((IHostEnvironment)new MLContext(seed: 1)).Register("test");
-        var options = new MixerBinaryTrainer.Options { LearningRate = 0.01, Schedule = schedule };
-        return new MixerTrainingLoop(host, options, new BinaryObjective(0, 1), TorchSharp.torch.CPU);
-    }
-
     [Theory]
     [InlineData(LearningRateSchedule.Cosine)]
     [InlineData(LearningRateSchedule.Linear)]
     [InlineData(LearningRateSchedule.Constant)]
-    public void WarmupRisesLinearlyToThePeakThenTheScheduleDecays(LearningRateSchedule schedule)
+    public void WarmupRisesLinearlyToThePeakThenTheScheduleDecays(LearningRateSchedule decay)
     {
-        var loop = Loop(schedule);
         const long total = 110, warmup = 10;
-        Assert.Equal(0.001, loop.LearningRateAt(0, total, warmup), 12);
-        Assert.Equal(0.005, loop.LearningRateAt(4, total, warmup), 12);
-        Assert.Equal(0.01, loop.LearningRateAt(9, total, warmup), 12);
-        Assert.Equal(0.01, loop.LearningRateAt(10, total, warmup), 12);
-        double middle = loop.LearningRateAt(60, total, warmup);
-        double last = loop.LearningRateAt(109, total, warmup);
-        switch (schedule)
+        var schedule = new WarmupDecaySchedule(0.01, total, warmup, decay);
+        Assert.Equal(0.001, schedule.At(0), 12);
+        Assert.Equal(0.005, schedule.At(4), 12);
+        Assert.Equal(0.01, schedule.At(9), 12);
+        Assert.Equal(0.01, schedule.At(10), 12);
+        double middle = schedule.At(60);
+        double last = schedule.At(109);
+        switch (decay)
         {
             case LearningRateSchedule.Cosine:
                 Assert.Equal(0.005, middle, 12);
@@ -42,23 +33,34 @@ public class LearningRateScheduleTests
                 Assert.Equal(0.01, last);
                 break;
         }
-        var steps = Enumerable.Range(0, (int)total).Select(s => loop.LearningRateAt(s, total, warmup)).ToArray();
+        var steps = Enumerable.Range(0, (int)total).Select(s => schedule.At(s)).ToArray();
         Assert.All(steps.Skip((int)warmup).Zip(steps.Skip((int)warmup + 1)), p => Assert.True(p.Second <= p.First));
     }
 
     [Fact]
     public void UnderATimeLimitTheScheduleFollowsWhicheverOfStepsAndTimeIsFurther()
     {
-        var host = ((IHostEnvironment)new MLContext(seed: 1)).Register("test");
-        var options = new MixerBinaryTrainer.Options { MaxTrainingTime = TimeSpan.FromSeconds(10) };
-        var loop = new MixerTrainingLoop(host, options, new BinaryObjective(0, 1), TorchSharp.torch.CPU);
-        Assert.Equal(500, loop.ScheduleStep(10, 1000, TimeSpan.FromSeconds(5)));
-        Assert.Equal(600, loop.ScheduleStep(600, 1000, TimeSpan.FromSeconds(5)));
-        Assert.Equal(999, loop.ScheduleStep(10, 1000, TimeSpan.FromSeconds(30)));
-        Assert.Equal(10, Loop(LearningRateSchedule.Cosine).ScheduleStep(10, 1000, TimeSpan.FromHours(1)));
+        var timed = new WarmupDecaySchedule(0.01, 1000, 10, LearningRateSchedule.Cosine, TimeBudget: TimeSpan.FromSeconds(10));
+        Assert.Equal(500, timed.ScheduleStep(10, TimeSpan.FromSeconds(5)));
+        Assert.Equal(600, timed.ScheduleStep(600, TimeSpan.FromSeconds(5)));
+        Assert.Equal(999, timed.ScheduleStep(10, TimeSpan.FromSeconds(30)));
+        Assert.Equal(timed.At(999), timed.At(10, TimeSpan.FromSeconds(30)));
+        var untimed = timed with { TimeBudget = null };
+        Assert.Equal(10, untimed.ScheduleStep(10, TimeSpan.FromHours(1)));
     }
 
     [Fact]
     public void NoWarmupStartsAtThePeak()
-        => Assert.Equal(0.01, Loop(LearningRateSchedule.Cosine).LearningRateAt(0, 100, 0), 12);
+        => Assert.Equal(0.01, new WarmupDecaySchedule(0.01, 100, 0, LearningRateSchedule.Cosine).At(0), 12);
+
+    [Fact]
+    public void TheDecayEndsAtTheFloorAndStaysThere()
+    {
+        // The language models decay to LearningRate · MinLearningRateRatio.
+        var schedule = new WarmupDecaySchedule(0.01, 100, 10, LearningRateSchedule.Cosine, FloorRatio: 0.1);
+        Assert.Equal(0.01, schedule.At(10), 12);
+        Assert.Equal(0.001 + 0.009 * 0.5 * (1 + Math.Cos(Math.PI * 89 / 90)), schedule.At(99), 12);
+        Assert.Equal(0.001, schedule.At(100), 12);
+        Assert.Equal(0.001, schedule.At(1000), 12);
+    }
 }
