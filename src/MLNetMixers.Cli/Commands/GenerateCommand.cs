@@ -201,7 +201,7 @@ internal static class GenerateCommand
         _ => throw new CliException($"--architecture '{value}' is not one of masked, toeplitz, transformer, llama, srm."),
     };
 
-    private static IEnumerable<ITransformer> Flatten(ITransformer transformer)
+    internal static IEnumerable<ITransformer> Flatten(ITransformer transformer)
         => transformer is IEnumerable<ITransformer> chain ? chain.SelectMany(Flatten) : [transformer];
 
     /// <summary>Documents of a text file: split at lines equal to <paramref name="separator"/>, or at blank lines.</summary>
