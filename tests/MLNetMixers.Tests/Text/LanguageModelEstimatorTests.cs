@@ -75,6 +75,7 @@ public class LanguageModelEstimatorTests
     [InlineData(MixerLanguageModelArchitecture.MaskedMixer)]
     [InlineData(MixerLanguageModelArchitecture.ToeplitzMixer)]
     [InlineData(MixerLanguageModelArchitecture.Transformer)]
+    [InlineData(MixerLanguageModelArchitecture.StructuredRecurrentMixer)]
     public void ZipRoundTripGivesTheSameTextWithTheSameSeed(MixerLanguageModelArchitecture architecture)
     {
         var ml = new MLContext(seed: 1);
@@ -100,6 +101,11 @@ public class LanguageModelEstimatorTests
         var generated = output.GetColumn<ReadOnlyMemory<char>>("GeneratedText").Select(m => m.ToString()).ToArray();
         Assert.Equal(before, generated[0]);
         Assert.Equal(2, generated.Length);
+
+        // The batch API on the loaded model: the same text as one by one, in prompt order.
+        var batch = lm.Generate(["", "What is "], batchSize: 2);
+        Assert.Equal([generated[1], before], batch);
+        Assert.Equal([before, generated[1]], lm.Generate(prompts, "Text"));
         lm.Dispose();
     }
 
@@ -198,6 +204,7 @@ public class LanguageModelEstimatorTests
     [InlineData(MixerLanguageModelArchitecture.ToeplitzMixer, false)]
     [InlineData(MixerLanguageModelArchitecture.ToeplitzMixer, true)]
     [InlineData(MixerLanguageModelArchitecture.Transformer, false)]
+    [InlineData(MixerLanguageModelArchitecture.StructuredRecurrentMixer, false)]
     public void EveryArchitectureTrainsInBFloat16(MixerLanguageModelArchitecture architecture, bool toeplitzByFft)
     {
         // From FftThreshold positions on, the Toeplitz mixer convolves by FFT, and libtorch has no bfloat16 FFT on the CPU.
