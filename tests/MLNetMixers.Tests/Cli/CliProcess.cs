@@ -16,7 +16,10 @@ internal static class CliProcess
 {
     public static string CliDll { get; } = FindCliDll();
 
-    public static CliResult Run(TimeSpan timeout, params string[] args)
+    public static CliResult Run(TimeSpan timeout, params string[] args) => RunDll(CliDll, timeout, args);
+
+    /// <summary>Runs another program of the repository (<c>dotnet program.dll ...</c>) the same way.</summary>
+    public static CliResult RunDll(string dll, TimeSpan timeout, params string[] args)
     {
         var start = new ProcessStartInfo(DotnetHost())
         {
@@ -27,7 +30,7 @@ internal static class CliProcess
             StandardOutputEncoding = System.Text.Encoding.UTF8,
             StandardErrorEncoding = System.Text.Encoding.UTF8,
         };
-        start.ArgumentList.Add(CliDll);
+        start.ArgumentList.Add(dll);
         foreach (string arg in args)
             start.ArgumentList.Add(arg);
         string? root = Environment.GetEnvironmentVariable("DOTNET_ROOT") ?? Path.GetDirectoryName(start.FileName);
@@ -41,7 +44,7 @@ internal static class CliProcess
         if (!process.WaitForExit(timeout))
         {
             process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"mlnet-mixers {string.Join(' ', args)} ran longer than {timeout}.\n{stdout.Result}\n{stderr.Result}");
+            throw new TimeoutException($"{Path.GetFileNameWithoutExtension(dll)} {string.Join(' ', args)} ran longer than {timeout}.\n{stdout.Result}\n{stderr.Result}");
         }
         process.WaitForExit();
         return new CliResult(process.ExitCode, stdout.Result, stderr.Result, clock.Elapsed);
