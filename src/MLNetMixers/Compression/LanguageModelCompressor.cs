@@ -1,0 +1,195 @@
+using System.Buffers.Binary;
+using System.Security.Cryptography;
+using MLNetMixers.Models;
+using MLNetMixers.Text;
+using MLNetMixers.Training;
+using static TorchSharp.torch;
+using Symbol = MLNetMixers.Compression.ByteTokenization.Symbol;
+
+namespace MLNetMixers.Compression;
+
+/// <summary>
+/// Lossless compression with a language model: each symbol is range-coded with integer frequencies quantised from
+/// the model's distribution at its position (<see cref="FrequencyTable"/>). The input is cut into equal runs of
+/// symbols, one per lane, coded in lock step (<see cref="ModelLanes"/>) so that one batched step serves many
+/// positions. Decoding recomputes the very same logits, which float arithmetic guarantees only on the same CPU
+/// kind, build of the library and torch, and torch thread count (the header records the count and decoding uses it).
+/// </summary>
+/// <remarks>
+/// Format (little-endian): magic "MMZ" 0x1A, version 1, 16-byte model fingerprint, original length (int64),
+/// first 8 bytes of the original's SHA-256, symbol count (int64), lanes (int32), torch threads (int32), then the
+/// range coder's bytes. Compressed size ≤ Σ −log2 p(token) + symbols · <see cref="FrequencyTable.OverheadBitsPerSymbol"/>
+/// + 8 bits per escaped byte + (<see cref="HeaderBytes"/> + 5) · 8 bits.
+/// </remarks>
+internal static class LanguageModelCompressor
+{
+    private static readonly byte[] Magic = [(byte)'M', (byte)'M', (byte)'Z', 0x1A];
+    private const byte Version = 1;
+    internal const int FingerprintBytes = 16;
+    internal const int HeaderBytes = 4 + 1 + FingerprintBytes + 8 + 8 + 8 + 4 + 4;
+
+    /// <summary>Lanes used when none is asked for: about one per 4 KiB of input, at most 64.</summary>
+    internal static int AutomaticLanes(long symbols) => (int)Math.Clamp((symbols + 4095) / 4096, 1, 64);
+
+    public static CompressionStatistics Compress(LanguageModel model, TextTokenizer tokenizer, Device device, Stream input, Stream output,
+                                                 int lanes, int? threads)
+    {
+        byte[] data = ReadAll(input);
+        var symbols = ByteTokenization.Split(data, tokenizer);
+        int requested = lanes > 0 ? lanes : AutomaticLanes(symbols.Length);
+        using var threadScope = TorchRuntime.UseThreadCount(threads);
+        int threadCount = get_num_threads();
+
+        var header = new byte[HeaderBytes];
+        Magic.CopyTo(header, 0);
+        header[4] = Version;
+        Fingerprint(model, tokenizer).CopyTo(header, 5);
+        int at = 5 + FingerprintBytes;
+        BinaryPrimitives.WriteInt64LittleEndian(header.AsSpan(at), data.Length);
+        SHA256.HashData(data).AsSpan(0, 8).CopyTo(header.AsSpan(at + 8));
+        BinaryPrimitives.WriteInt64LittleEndian(header.AsSpan(at + 16), symbols.Length);
+        BinaryPrimitives.WriteInt32LittleEndian(header.AsSpan(at + 24), requested);
+        BinaryPrimitives.WriteInt32LittleEndian(header.AsSpan(at + 28), threadCount);
+        output.Write(header);
+
+        var encoder = new RangeEncoder(output);
+        var table = new FrequencyTable(model.Config.VocabularySize);
+        long escapes = symbols.LongCount(s => s.IsEscape);
+        Run(model, tokenizer, device, symbols.Length, requested, (lane, index) =>
+        {
+            var symbol = symbols[index];
+            int coded = symbol.IsEscape ? table.Escape : symbol.Token;
+            encoder.Encode(table.Start(coded), table.Size(coded), table.Sum);
+            if (symbol.IsEscape)
+                encoder.Encode(symbol.Byte, 1, 256);
+            return symbol;
+        }, table);
+        encoder.Flush();
+        return new CompressionStatistics(data.Length, HeaderBytes + encoder.BytesWritten, symbols.Length, escapes, requested, threadCount);
+    }
+
+    public static long Decompress(LanguageModel model, TextTokenizer tokenizer, Device device, Stream input, Stream output)
+    {
+        var header = new byte[HeaderBytes];
+        int read = input.ReadAtLeast(header, HeaderBytes, throwOnEndOfStream: false);
+        if (read < Magic.Length || !header.AsSpan(0, Magic.Length).SequenceEqual(Magic))
+            throw new InvalidDataException("The input is not a file written by the language-model compressor: it does not start with the 'MMZ' header.");
+        if (read < HeaderBytes)
+            throw new InvalidDataException("The compressed file is truncated: its header is incomplete.");
+        if (header[4] != Version)
+            throw new InvalidDataException($"The compressed file has format version {header[4]}; this library reads version {Version}.");
+        var fingerprint = Fingerprint(model, tokenizer);
+        if (!header.AsSpan(5, FingerprintBytes).SequenceEqual(fingerprint))
+            throw new InvalidDataException(
+                $"The file was compressed with a different language model (fingerprint {Convert.ToHexString(header, 5, FingerprintBytes)}, " +
+                $"this model's is {Convert.ToHexString(fingerprint)}); decompress it with the model that compressed it.");
+        int at = 5 + FingerprintBytes;
+        long length = BinaryPrimitives.ReadInt64LittleEndian(header.AsSpan(at));
+        var checksum = header.AsSpan(at + 8, 8).ToArray();
+        long count = BinaryPrimitives.ReadInt64LittleEndian(header.AsSpan(at + 16));
+        int lanes = BinaryPrimitives.ReadInt32LittleEndian(header.AsSpan(at + 24));
+        int threads = BinaryPrimitives.ReadInt32LittleEndian(header.AsSpan(at + 28));
+        if (length < 0 || count < 0 || count > Array.MaxLength || lanes < 1 || threads < 1)
+            throw new InvalidDataException("The compressed file's header is corrupt.");
+
+        using var threadScope = TorchRuntime.UseThreadCount(threads);
+        var decoder = new RangeDecoder(input);
+        var table = new FrequencyTable(model.Config.VocabularySize);
+        var symbols = new Symbol[count];
+        Run(model, tokenizer, device, (int)count, lanes, (lane, index) =>
+        {
+            int coded = table.Find(decoder.GetFrequency(table.Sum));
+            decoder.Decode(table.Start(coded), table.Size(coded));
+            if (coded != table.Escape)
+                return symbols[index] = new Symbol(coded, 0);
+            uint b = decoder.GetFrequency(256);
+            decoder.Decode(b, 1);
+            return symbols[index] = Symbol.Raw((byte)b);
+        }, table);
+
+        byte[] data = ByteTokenization.Join(symbols, tokenizer);
+        if (data.Length != length || !SHA256.HashData(data).AsSpan(0, 8).SequenceEqual(checksum))
+            throw new InvalidDataException(
+                "The decompressed data fails its checksum: the file is damaged, or was compressed on a different CPU, library build or torch version " +
+                "(model-driven decoding reproduces only where the model's arithmetic is bit-identical).");
+        output.Write(data);
+        return data.Length;
+    }
+
+    /// <summary>
+    /// Codes symbols 0..count−1 in lanes of ⌈count/lanes⌉ consecutive symbols, position by position, lane by lane.
+    /// <paramref name="code"/> codes (or decodes) symbol <c>index</c> with <paramref name="table"/> loaded for it and returns it.
+    /// </summary>
+    private static void Run(LanguageModel model, TextTokenizer tokenizer, Device device, int count, int lanes,
+                            Func<int, int, Symbol> code, FrequencyTable table)
+    {
+        if (count == 0)
+            return;
+        int chunk = (int)(((long)count + lanes - 1) / lanes);
+        int used = (count + chunk - 1) / chunk;
+        int standIn = ByteTokenization.StandIn(tokenizer);
+        var next = new int[used];
+        using var modelLanes = new ModelLanes(model, device, used, tokenizer.EndOfText);
+        for (int position = 0; position < chunk; position++)
+        {
+            for (int lane = 0; lane < used; lane++)
+            {
+                long index = (long)lane * chunk + position;
+                if (index >= count)
+                {
+                    next[lane] = tokenizer.EndOfText; // a finished lane pads, the same on both sides
+                    continue;
+                }
+                table.Load(modelLanes.Probabilities(lane));
+                var symbol = code(lane, (int)index);
+                next[lane] = symbol.IsEscape ? standIn : symbol.Token;
+            }
+            // Lane 0 always holds a full chunk, so another position means another step.
+            if (position + 1 < chunk)
+                modelLanes.Advance(next);
+        }
+    }
+
+    /// <summary>First 16 bytes of the SHA-256 of the model's shape, tokenizer and every weight.</summary>
+    internal static byte[] Fingerprint(LanguageModel model, TextTokenizer tokenizer)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        using (var buffer = new MemoryStream())
+        using (var writer = new BinaryWriter(buffer))
+        {
+            model.Config.Save(writer);
+            tokenizer.Save(writer);
+            writer.Flush();
+            hash.AppendData(buffer.ToArray());
+        }
+        foreach (var (name, tensor) in model.state_dict().OrderBy(p => p.Key, StringComparer.Ordinal))
+        {
+            hash.AppendData(System.Text.Encoding.UTF8.GetBytes(name));
+            using var cpu = tensor.detach().cpu().contiguous();
+            hash.AppendData(cpu.bytes);
+        }
+        return hash.GetHashAndReset().AsSpan(0, FingerprintBytes).ToArray();
+    }
+
+    private static byte[] ReadAll(Stream input)
+    {
+        if (input is MemoryStream memory && memory.Position == 0)
+            return memory.ToArray();
+        using var copy = new MemoryStream();
+        input.CopyTo(copy);
+        return copy.ToArray();
+    }
+}
+
+/// <summary>What one compression did.</summary>
+/// <param name="OriginalBytes">Bytes read.</param>
+/// <param name="CompressedBytes">Bytes written, header included.</param>
+/// <param name="Symbols">Symbols coded: tokens plus escaped bytes.</param>
+/// <param name="EscapedBytes">Bytes coded raw because the tokenizer could not reproduce them.</param>
+/// <param name="Lanes">Lanes the input was split into (each starts from an empty context).</param>
+/// <param name="Threads">Torch CPU threads used, which decoding reuses.</param>
+public sealed record CompressionStatistics(long OriginalBytes, long CompressedBytes, long Symbols, long EscapedBytes, int Lanes, int Threads)
+{
+    /// <summary>Compressed bits per original byte (NaN for an empty input).</summary>
+    public double BitsPerByte => OriginalBytes == 0 ? double.NaN : CompressedBytes * 8.0 / OriginalBytes;
+}
