@@ -6,7 +6,16 @@
 # Why: libLibTorchSharp.so needs GLIBCXX_3.4.32. We never upgrade system packages; instead we
 # unpack Debian 13's libc6, libstdc++6 and libgcc-s1 into a cache folder and give a *copy* of
 # the dotnet host an ELF interpreter and RPATH that point there. Idempotent and cached.
+#
+# `eng/debian-runtime.sh --patch FILE...` also gives those ELF executables (a test project's app
+# host: xunit.v3 runs the tests as their own program) the same interpreter and RPATH.
 set -euo pipefail
+
+patch_files=()
+if [ "${1:-}" = "--patch" ]; then
+  shift
+  patch_files=("$@")
+fi
 
 need_symbol="GLIBCXX_3.4.32"
 system_has_symbol() {
@@ -29,21 +38,39 @@ if [ "$(uname -m)" != "x86_64" ] || [ ! -f /etc/debian_version ]; then
 fi
 
 cache="${MLNETMIXERS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mlnetmixers}"
-sdk_dotnet="$(readlink -f "$(command -v dotnet)")"
-sdk_root="$(dirname "$sdk_dotnet")"
 host_dir="$cache/dotnet-host"
+sdk_dotnet="$(readlink -f "$(command -v dotnet)")"
+# Under ./dotnet (a build step calling this script) `dotnet` is the private host itself: use the SDK it links to.
+if [ "$sdk_dotnet" = "$(readlink -f "$host_dir/dotnet" 2>/dev/null || true)" ]; then
+  sdk_dotnet="$(dirname "$(readlink -f "$host_dir/sdk")")/dotnet"
+fi
+sdk_root="$(dirname "$sdk_dotnet")"
 rt="$cache/trixie-runtime"
 stamp="$host_dir/.ready-$(echo "$sdk_root" | md5sum | cut -c1-8)"
 
-if [ -f "$stamp" ] && [ -x "$host_dir/dotnet" ]; then
+# Runs after the runtime is in place: points each --patch file at it, then prints the host folder.
+finish() {
+  if [ "${#patch_files[@]}" -gt 0 ]; then
+    local libdir="$rt/usr/lib/x86_64-linux-gnu" loader="$rt/usr/lib64/ld-linux-x86-64.so.2" file
+    [ -e "$loader" ] || loader="$libdir/ld-linux-x86-64.so.2"
+    loader="$(readlink -f "$loader")"
+    for file in "${patch_files[@]}"; do
+      "$loader" --library-path "$libdir" "$cache/tools/usr/bin/patchelf" --set-interpreter "$loader" --force-rpath \
+        --set-rpath "$libdir:/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu" "$file"
+    done
+  fi
   echo "$host_dir"
+}
+
+if [ -f "$stamp" ] && [ -x "$host_dir/dotnet" ]; then
+  finish
   exit 0
 fi
 
 mkdir -p "$cache"
 exec 9>"$cache/.lock"
 flock 9
-if [ -f "$stamp" ] && [ -x "$host_dir/dotnet" ]; then echo "$host_dir"; exit 0; fi
+if [ -f "$stamp" ] && [ -x "$host_dir/dotnet" ]; then finish; exit 0; fi
 
 work="$cache/apt"
 rm -rf "$work" "$rt"
@@ -86,4 +113,4 @@ patchelf --set-interpreter "$loader" --force-rpath \
 DOTNET_ROOT="$host_dir" "$host_dir/dotnet" --version >/dev/null
 rm -rf "$work"
 touch "$stamp"
-echo "$host_dir"
+finish

@@ -30,7 +30,7 @@ internal sealed class GenerationBenchmark : IBenchmark
         {
             foreach (var architecture in Enum.GetValues<MixerLanguageModelArchitecture>())
             {
-                int heads = architecture == MixerLanguageModelArchitecture.Transformer ? 4 : 1;
+                int heads = architecture is MixerLanguageModelArchitecture.Transformer or MixerLanguageModelArchitecture.StructuredRecurrentMixer ? 4 : 1;
                 using var model = new LanguageModel(new LanguageModelConfig(architecture, tokenizer.VocabularySize, n, width, depth, heads, 4, 0));
                 model.Initialize(seed: 1);
                 using (no_grad())

@@ -26,8 +26,7 @@ public class TorchRuntimeTests
     [Fact]
     public void FreedActivationBuffersAreReusedWithoutPageFaults()
     {
-        if (!OperatingSystem.IsLinux())
-            return;
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "glibc's malloc tuning and /proc/self/stat are Linux-only");
         TorchRuntime.EnsureAvailable();
         Assert.True(NativeAllocatorTuning.Applied, "glibc's malloc settings were not applied when torch loaded");
         const int buffers = 20;
@@ -63,13 +62,35 @@ public class TorchRuntimeTests
     }
 
     [Fact]
+    public void Tf32IsOnForATrainingRunOnlyAndOnlyOnCuda()
+    {
+        bool before = backends.cuda.matmul.allow_tf32;
+        try
+        {
+            backends.cuda.matmul.allow_tf32 = false;
+            using (TorchRuntime.UseTf32MatrixProducts(CPU))
+                Assert.False(backends.cuda.matmul.allow_tf32);
+            using (TorchRuntime.UseTf32MatrixProducts(new Device(DeviceType.CUDA)))
+                Assert.True(backends.cuda.matmul.allow_tf32);
+            Assert.False(backends.cuda.matmul.allow_tf32);
+        }
+        finally
+        {
+            backends.cuda.matmul.allow_tf32 = before;
+        }
+    }
+
+    [Fact]
+    public void CudaIsChosenWhenAGpuIsPresent()
+    {
+        Assert.SkipUnless(cuda.is_available(), "no CUDA device here");
+        Assert.Equal(DeviceType.CUDA, TorchRuntime.ResolveDevice(new MLContext(), MixerDevice.Cuda).type);
+    }
+
+    [Fact]
     public void CudaWithoutGpuFailsUnlessFallbackIsAllowed()
     {
-        if (cuda.is_available())
-        {
-            Assert.Equal(DeviceType.CUDA, TorchRuntime.ResolveDevice(new MLContext(), MixerDevice.Cuda).type);
-            return;
-        }
+        Assert.SkipWhen(cuda.is_available(), "a CUDA device is present, so asking for CUDA cannot fail");
         var strict = new MLContext { FallbackToCpu = false, GpuDeviceId = 0 };
         var error = Assert.Throws<InvalidOperationException>(() => TorchRuntime.ResolveDevice(strict, MixerDevice.Cuda));
         Assert.Contains("FallbackToCpu", error.Message);

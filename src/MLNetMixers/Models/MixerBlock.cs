@@ -13,6 +13,7 @@ namespace MLNetMixers.Models;
 /// The token mixer (<see cref="TokenMixers"/>) mixes along the sequence axis: a learned matrix (bidirectional for
 /// tabular rows, lower-triangular for language models), a Toeplitz convolution, or self-attention (which makes this a
 /// pre-LN transformer block); the channel MLP mixes features at each position.
+/// With <see cref="ChannelMlpFirst"/> the two lines run in the other order (the structured recurrent mixer's blocks).
 /// </summary>
 internal sealed class MixerBlock : Module<Tensor, Tensor>
 {
@@ -27,9 +28,11 @@ internal sealed class MixerBlock : Module<Tensor, Tensor>
     /// <param name="width">d, the feature width.</param>
     /// <param name="mlpRatio">k: the channel MLP is d -> k·d -> d.</param>
     /// <param name="dropout">Dropout on each residual branch.</param>
-    public MixerBlock(Module<Tensor, Tensor> tokenMixing, int width, int mlpRatio = 4, double dropout = 0.0)
+    /// <param name="channelMlpFirst">Runs the channel MLP before token mixing (the structured recurrent mixer's order).</param>
+    public MixerBlock(Module<Tensor, Tensor> tokenMixing, int width, int mlpRatio = 4, double dropout = 0.0, bool channelMlpFirst = false)
         : base(nameof(MixerBlock))
     {
+        ChannelMlpFirst = channelMlpFirst;
         tokenNorm = LayerNorm(width);
         this.tokenMixing = tokenMixing;
         channelNorm = LayerNorm(width);
@@ -51,9 +54,20 @@ internal sealed class MixerBlock : Module<Tensor, Tensor>
         return dropout.forward(FusedChannelMlp.TryApply(expand, contract, normed) ?? contract.forward(FusedGelu.OfLinear(expand, normed)));
     }
 
-    public override Tensor forward(Tensor x)
+    /// <summary>True when the channel MLP runs before token mixing.</summary>
+    public bool ChannelMlpFirst { get; }
+
+    public override Tensor forward(Tensor x) => Apply(x, normed => dropout.forward(tokenMixing.forward(normed)));
+
+    /// <summary>
+    /// The block with <paramref name="mix"/> as its token-mixing branch (given the normed input), in the block's order:
+    /// forward uses the mixer's parallel form, incremental decoding its Prefill or Step.
+    /// </summary>
+    public Tensor Apply(Tensor x, Func<Tensor, Tensor> mix)
     {
-        x = Add(x, dropout.forward(tokenMixing.forward(FusedLayerNorm.Apply(tokenNorm, x))));
-        return Add(x, ChannelMlp(x));
+        if (ChannelMlpFirst)
+            x = Add(x, ChannelMlp(x));
+        x = Add(x, mix(FusedLayerNorm.Apply(tokenNorm, x)));
+        return ChannelMlpFirst ? x : Add(x, ChannelMlp(x));
     }
 }

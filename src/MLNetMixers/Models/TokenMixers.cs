@@ -25,6 +25,7 @@ internal static class TokenMixers
             MixerLanguageModelArchitecture.MaskedMixer => Matrix(contextLength, width, heads, causal: true),
             MixerLanguageModelArchitecture.ToeplitzMixer => new ToeplitzTokenMixing(contextLength, width, heads),
             MixerLanguageModelArchitecture.Transformer => new SelfAttention(width, heads, causal: true),
+            MixerLanguageModelArchitecture.StructuredRecurrentMixer => new StructuredRecurrentTokenMixing(contextLength, width, heads),
             _ => throw new ArgumentOutOfRangeException(nameof(architecture), architecture, "Unknown language-model architecture."),
         };
 
@@ -59,12 +60,14 @@ internal interface ICausalTokenMixer
 
 /// <summary>
 /// What one layer remembers while decoding: rows along a time axis, preallocated to the context length
-/// (the normed inputs for mixers, keys and values for attention). Lives outside any dispose scope.
+/// (the normed inputs for mixers, keys and values for attention), or a recurrent mixer's fixed-size state.
+/// Lives outside any dispose scope.
 /// </summary>
 internal sealed class DecodingCache : IDisposable
 {
     private Tensor? first;
     private Tensor? second;
+    private Tensor? state;
 
     public DecodingCache(int capacity) => Capacity = capacity;
 
@@ -78,6 +81,52 @@ internal sealed class DecodingCache : IDisposable
 
     /// <summary>A second stream (attention's values), written at the same positions as the first.</summary>
     public Tensor AppendSecond(Tensor rows, int timeDim) => Append(ref second, rows, timeDim);
+
+    /// <summary>
+    /// A recurrent mixer's fixed-size state ([B, ...]), replaced at every step instead of growing. Setting it takes the
+    /// tensor out of the current dispose scope and disposes the one it replaces.
+    /// </summary>
+    public Tensor? State
+    {
+        get => state;
+        set
+        {
+            var old = state;
+            state = value?.DetachFromDisposeScope();
+            if (!ReferenceEquals(old, value))
+                old?.Dispose();
+        }
+    }
+
+    /// <summary>Bytes of every tensor held, including the rows preallocated up to <see cref="Capacity"/>.</summary>
+    public long AllocatedBytes => new[] { first, second, state }.Sum(t => t is null ? 0 : t.NumberOfElements * t.ElementSize);
+
+    /// <summary>
+    /// Bytes a sequence needs at its current length: the first <see cref="Length"/> rows of the time-axis buffers
+    /// (a cache that grew on demand would hold just these) plus the recurrent state.
+    /// </summary>
+    public long BytesInUse => new[] { first, second }.Sum(t => t is null ? 0 : t.NumberOfElements * t.ElementSize / Capacity * Length)
+                              + (state is null ? 0 : state.NumberOfElements * state.ElementSize);
+
+    /// <summary>Keeps the batch rows <paramref name="rows"/> (int64 indices) of everything held, in that order: finished sequences leave the batch.</summary>
+    public void KeepRows(Tensor rows)
+    {
+        using (no_grad())
+        {
+            Replace(ref first, rows);
+            Replace(ref second, rows);
+            Replace(ref state, rows);
+        }
+
+        static void Replace(ref Tensor? buffer, Tensor rows)
+        {
+            if (buffer is null)
+                return;
+            var kept = buffer.index_select(0, rows.to(buffer.device)).DetachFromDisposeScope();
+            buffer.Dispose();
+            buffer = kept;
+        }
+    }
 
     /// <summary>Moves <see cref="Length"/> past the rows appended by this call.</summary>
     public void Advance(int positions)
@@ -107,5 +156,6 @@ internal sealed class DecodingCache : IDisposable
     {
         first?.Dispose();
         second?.Dispose();
+        state?.Dispose();
     }
 }

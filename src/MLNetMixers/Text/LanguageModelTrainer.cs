@@ -221,6 +221,7 @@ internal static class LanguageModelTrainer
     {
         (CharacterTokenizer x, CharacterTokenizer y) => x.Characters == y.Characters,
         (ByteTokenizer, ByteTokenizer) => true,
+        (BytePairTokenizer x, BytePairTokenizer y) => x.Merges.SequenceEqual(y.Merges),
         (DetachedTokenizer x, MLTokenizerAdapter y) => x.Fingerprint == y.Fingerprint && x.IdRange == y.IdRange,
         _ => false,
     };

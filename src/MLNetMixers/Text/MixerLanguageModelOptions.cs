@@ -19,6 +19,24 @@ public enum MixerLanguageModelArchitecture
 
     /// <summary>A small GPT-style transformer (causal self-attention, pre-LayerNorm), as a baseline.</summary>
     Transformer,
+
+    /// <summary>
+    /// Structured recurrent mixer (Badger, "Structured Recurrent Mixers for Massively Parallelized Sequence Generation"):
+    /// per head a lower-triangular matrix M[t,i] = w_t·λ^(t-i) (column-repeat heads, the first half) or w_i·λ^(t-i)
+    /// (row-repeat heads) with a learned per-head decay λ and a per-position bias, with projections in and out; blocks run
+    /// the channel MLP before token mixing. It trains as a masked matmul and generates as a recurrence: one state vector
+    /// per head per layer, so memory per sequence does not grow with the text and many sequences decode at once.
+    /// Use <see cref="MixerLanguageModelOptions.Heads"/> ≥ 2 to have both kinds of head. Like the masked mixer its
+    /// weights are indexed by absolute position, so generation past n_ctx slides the window (see
+    /// <see cref="MixerLanguageModelTransformer.Generate(string, TextGenerationOptions?)"/>).
+    /// </summary>
+    StructuredRecurrentMixer,
+
+    /// <summary>
+    /// A small Llama-style transformer (rotary positions, RMSNorm, SwiGLU channel MLP, no biases), the baseline of the
+    /// masked-mixer paper. Needs an even head width (Width / Heads).
+    /// </summary>
+    LlamaTransformer,
 }
 
 /// <summary>How a language model splits text into tokens.</summary>
@@ -36,6 +54,12 @@ public enum TextTokenization
     /// <see cref="MixerLanguageModelTransformer.WithTokenizer"/> with the same tokenizer.
     /// </summary>
     Tokenizer,
+
+    /// <summary>
+    /// Byte-level byte-pair encoding learned from the training text, up to
+    /// <see cref="MixerLanguageModelOptions.SubwordVocabularySize"/> tokens: any text, nothing unknown, saved in the model zip.
+    /// </summary>
+    Subwords,
 }
 
 /// <summary>How text is generated from a prompt.</summary>
@@ -93,6 +117,9 @@ public sealed class MixerLanguageModelOptions
 
     /// <summary>How text becomes tokens.</summary>
     public TextTokenization Tokenization = TextTokenization.Characters;
+
+    /// <summary>Tokens (256 bytes, the learned merges, end of text) of <see cref="TextTokenization.Subwords"/>; fewer when the text has no more pairs to merge.</summary>
+    public int SubwordVocabularySize = 2048;
 
     /// <summary>The tokenizer used when <see cref="Tokenization"/> is <see cref="TextTokenization.Tokenizer"/>.</summary>
     public MLTokenizer? Tokenizer;

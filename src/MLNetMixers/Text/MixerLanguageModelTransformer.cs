@@ -66,6 +66,9 @@ public sealed partial class MixerLanguageModelTransformer : RowToRowTransformerB
     /// <summary>
     /// Continues <paramref name="prompt"/> (empty allowed: generation starts a new document; longer than the context:
     /// its last tokens are used). Stops at end of text, a stop sequence or <see cref="TextGenerationOptions.MaxNewTokens"/>.
+    /// The weights of every architecture are indexed by absolute position, so once the text fills the context length
+    /// n_ctx the window slides: the last n_ctx/2 tokens are read again from position 0 (the structured recurrent mixer's
+    /// state is rebuilt from them) and generation goes on from there.
     /// </summary>
     /// <param name="prompt">Text to continue.</param>
     /// <param name="options">Sampling options; null uses those given at training.</param>
@@ -74,6 +77,58 @@ public sealed partial class MixerLanguageModelTransformer : RowToRowTransformerB
     {
         Host.CheckValue(prompt, nameof(prompt));
         return TextGenerator.Generate(model, tokenizer, prompt, options ?? generation, device);
+    }
+
+    /// <summary>
+    /// Continues many prompts at once: sequences decode together in batches of <paramref name="batchSize"/>, one model step
+    /// serving the whole batch, which is how generation scales (the structured recurrent mixer keeps a fixed-size state per
+    /// sequence; the others a cache that grows with the text). Each text is what <see cref="Generate(string, TextGenerationOptions?)"/>
+    /// gives for that prompt alone: the same seed, stop sequences and length apply to each sequence on its own.
+    /// </summary>
+    /// <param name="prompts">Texts to continue.</param>
+    /// <param name="options">Sampling options for every prompt; null uses those given at training.</param>
+    /// <param name="batchSize">Sequences decoded together (memory grows with it).</param>
+    /// <returns>The generated texts, in the order of <paramref name="prompts"/>.</returns>
+    public IReadOnlyList<string> Generate(IReadOnlyList<string> prompts, TextGenerationOptions? options = null, int batchSize = TextGenerator.DefaultBatchSize)
+        => Generate(prompts, [options ?? generation], batchSize);
+
+    /// <summary>
+    /// <see cref="Generate(IReadOnlyList{string}, TextGenerationOptions?, int)"/> with options of its own for each prompt
+    /// (its seed, stop sequences, length and sampling).
+    /// </summary>
+    /// <param name="prompts">Texts to continue.</param>
+    /// <param name="options">One entry per prompt.</param>
+    /// <param name="batchSize">Sequences decoded together.</param>
+    public IReadOnlyList<string> Generate(IReadOnlyList<string> prompts, IReadOnlyList<TextGenerationOptions> options, int batchSize = TextGenerator.DefaultBatchSize)
+    {
+        Host.CheckValue(prompts, nameof(prompts));
+        Host.CheckValue(options, nameof(options));
+        for (int i = 0; i < prompts.Count; i++)
+            if (prompts[i] is null)
+                throw Host.ExceptParam(nameof(prompts), $"Prompt {i} is null.");
+        if (options.Count != 1 && options.Count != prompts.Count)
+            throw Host.ExceptParam(nameof(options), $"Give one set of generation options per prompt ({prompts.Count}), not {options.Count}.");
+        if (options.Any(o => o is null))
+            throw Host.ExceptParam(nameof(options), "An entry of the generation options is null.");
+        Host.CheckParam(batchSize >= 1, nameof(batchSize), "The batch size must be at least 1.");
+        return TextGenerator.GenerateBatch(model, tokenizer, prompts, options, device, batchSize);
+    }
+
+    /// <summary>
+    /// Continues the prompt of every row of <paramref name="data"/> in batches (see
+    /// <see cref="Generate(IReadOnlyList{string}, TextGenerationOptions?, int)"/>); missing values are empty prompts.
+    /// </summary>
+    /// <param name="data">Data with a scalar String prompt column.</param>
+    /// <param name="promptColumnName">The prompt column; null means the one given at training.</param>
+    /// <param name="options">Sampling options; null uses those given at training.</param>
+    /// <param name="batchSize">Sequences decoded together.</param>
+    /// <returns>One generated text per row, in row order.</returns>
+    public IReadOnlyList<string> Generate(IDataView data, string? promptColumnName = null, TextGenerationOptions? options = null,
+                                          int batchSize = TextGenerator.DefaultBatchSize)
+    {
+        Host.CheckValue(data, nameof(data));
+        var prompts = MixerLanguageModelEstimator.ReadDocuments(data, promptColumnName ?? this.promptColumnName);
+        return Generate(prompts, options, batchSize);
     }
 
     /// <summary>
@@ -169,7 +224,11 @@ public sealed partial class MixerLanguageModelTransformer : RowToRowTransformerB
     private static MixerLanguageModelTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
     {
         Contracts.CheckValue(env, nameof(env));
-        ctx.CheckAtModel(GetVersionInfo());
+        return Persistence.ModelFormat.Read(ctx, GetVersionInfo(), "language model", () => Read(env, ctx));
+    }
+
+    private static MixerLanguageModelTransformer Read(IHostEnvironment env, ModelLoadContext ctx)
+    {
         var r = ctx.Reader;
         string prompt = r.ReadString();
         string output = r.ReadString();

@@ -151,6 +151,14 @@ public sealed class MixerPredictionTransformer : RowToRowTransformerBase, ITrans
     /// <summary>The prediction columns, with the scorer annotations ML.NET's evaluators look for.</summary>
     internal DataViewSchema.DetachedColumn[] OutputColumns(DataViewSchema inputSchema) => prediction.Columns(inputSchema);
 
+    /// <summary>The prediction columns of a model of <paramref name="task"/> (also those of its ONNX scoring pipeline).</summary>
+    internal static DataViewSchema.DetachedColumn[] OutputColumns(DataViewSchema inputSchema, MixerTask task, int classCount,
+                                                                  DataViewSchema.Annotations? labelKeyValues)
+        => TaskPrediction.For(task, classCount, (0, 1), labelKeyValues, labelKeyValues is null ? null : LabelKeyValueTexts(labelKeyValues)).Columns(inputSchema);
+
+    /// <summary>The label's KeyValues annotation (multiclass); null when it had none.</summary>
+    internal DataViewSchema.Annotations? LabelKeyValues => labelKeyValues;
+
     /// <summary>Column getters over precomputed raw outputs: <paramref name="rawOf"/> gives the current row's outputs.</summary>
     internal Delegate[] MakeOutputGetters(Func<int, bool> activeOutput, Func<ReadOnlyMemory<float>> rawOf) => prediction.Getters(activeOutput, rawOf);
 
@@ -195,12 +203,24 @@ public sealed class MixerPredictionTransformer : RowToRowTransformerBase, ITrans
         ctx.SaveModule("Network", Network);
     }
 
-    private void SaveKeyValues(ModelSaveContext ctx, DataViewSchema.Annotations keyValues)
+    private void SaveKeyValues(ModelSaveContext ctx, DataViewSchema.Annotations keyValues) => SaveKeyValues(Host, ctx, keyValues);
+
+    /// <summary>Writes a label's KeyValues annotation (type and values) at the writer's position.</summary>
+    internal static void SaveKeyValues(IHost host, ModelSaveContext ctx, DataViewSchema.Annotations keyValues)
     {
         var type = (VectorDataViewType)keyValues.Schema[AnnotationUtils.Kinds.KeyValues].Type;
-        var saver = new BinarySaver(Host, new BinarySaver.Arguments());
+        var saver = new BinarySaver(host, new BinarySaver.Arguments());
         if (!Utils.MarshalInvoke(SaveKeyValuesOfType, type.ItemType.RawType, saver, (ctx.Writer.BaseStream, keyValues)))
-            throw Host.Except($"The label's key values of type {type.ItemType} cannot be saved.");
+            throw host.Except($"The label's key values of type {type.ItemType} cannot be saved.");
+    }
+
+    /// <summary>Reads what <see cref="SaveKeyValues(IHost, ModelSaveContext, DataViewSchema.Annotations)"/> wrote.</summary>
+    internal static DataViewSchema.Annotations LoadKeyValues(IHostEnvironment env, ModelLoadContext ctx)
+    {
+        var saver = new BinarySaver(env, new BinarySaver.Arguments());
+        if (!saver.TryLoadTypeAndValue(ctx.Reader.BaseStream, out var type, out var value) || type is not VectorDataViewType vector)
+            throw Contracts.ExceptDecode("The mixer model's label key values could not be read.");
+        return KeyValuesAnnotation(vector, value);
     }
 
     private static bool SaveKeyValuesOf<T>(BinarySaver saver, (Stream Stream, DataViewSchema.Annotations KeyValues) target)
@@ -214,7 +234,11 @@ public sealed class MixerPredictionTransformer : RowToRowTransformerBase, ITrans
     private static MixerPredictionTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
     {
         Contracts.CheckValue(env, nameof(env));
-        ctx.CheckAtModel(GetVersionInfo());
+        return Persistence.ModelFormat.Read(ctx, GetVersionInfo(), "mixer predictor", () => Read(env, ctx));
+    }
+
+    private static MixerPredictionTransformer Read(IHostEnvironment env, ModelLoadContext ctx)
+    {
         var r = ctx.Reader;
         var task = (MixerTask)r.ReadInt32();
         string featureColumn = r.ReadString();
@@ -223,12 +247,7 @@ public sealed class MixerPredictionTransformer : RowToRowTransformerBase, ITrans
         double mean = r.ReadDouble(), std = r.ReadDouble();
         DataViewSchema.Annotations? keyValues = null;
         if (r.ReadBoolean())
-        {
-            var saver = new BinarySaver(env, new BinarySaver.Arguments());
-            if (!saver.TryLoadTypeAndValue(r.BaseStream, out var type, out var value) || type is not VectorDataViewType vector)
-                throw Contracts.ExceptDecode("The mixer model's label key values could not be read.");
-            keyValues = KeyValuesAnnotation(vector, value);
-        }
+            keyValues = LoadKeyValues(env, ctx);
         var device = TorchRuntime.ResolveDevice(env, requested);
         var network = shape.Create();
         ctx.LoadModule("Network", network, shape.RenamedWeight);

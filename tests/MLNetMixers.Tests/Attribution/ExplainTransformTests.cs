@@ -2,7 +2,6 @@ using System.Text.RegularExpressions;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using MLNetMixers.Attribution;
-using Xunit.Abstractions;
 
 namespace MLNetMixers.Tests.Attribution;
 

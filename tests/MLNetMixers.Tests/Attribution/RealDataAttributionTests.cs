@@ -2,7 +2,6 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using MLNetMixers.Attribution;
 using MLNetMixers.Tests.Encoding;
-using Xunit.Abstractions;
 
 namespace MLNetMixers.Tests.Attribution;
 

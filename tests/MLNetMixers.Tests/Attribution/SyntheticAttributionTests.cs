@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using MLNetMixers.Attribution;
-using Xunit.Abstractions;
 
 namespace MLNetMixers.Tests.Attribution;
 

@@ -45,6 +45,37 @@ public sealed class CliGenerateTests
     }
 
     [Fact]
+    public void Trains_a_structured_recurrent_mixer_and_continues_a_file_of_prompts_in_order()
+    {
+        string folder = TestData.NewTempFolder();
+        string corpus = Path.Combine(folder, "fortunes.txt");
+        File.WriteAllLines(corpus, File.ReadLines(TestData.Text("fortunes.txt")).TakeWhile(CountDocuments(200)));
+        var train = CliProcess.Run(Timeout, "generate", "--text", corpus, "--separator", "%", "--steps", "20", "--context", "32",
+            "--threads", "1", "--architecture", "srm", "--output", folder);
+        Assert.True(train.ExitCode == 0, train.ToString());
+        string model = Path.Combine(folder, "model.zip");
+
+        string prompts = Path.Combine(folder, "prompts.txt");
+        File.WriteAllLines(prompts, ["Love is", "", "The \\ end"]);
+        var batch = CliProcess.Run(Timeout, "generate", "--model", model, "--batch", prompts, "--max-tokens", "30", "--seed", "3");
+        Assert.True(batch.ExitCode == 0, batch.ToString());
+        var lines = batch.Stdout.TrimEnd('\n').Split('\n');
+        Assert.Equal(3, lines.Length);
+        Assert.StartsWith("Love is", lines[0]);
+        Assert.StartsWith("The \\\\ end", lines[2]);   // backslashes escaped, so each text stays on its own line
+        // The first line is what the prompt gives alone.
+        var alone = CliProcess.Run(Timeout, "generate", "--model", model, "--prompt", "Love is", "--max-tokens", "30", "--seed", "3");
+        Assert.Equal(alone.Stdout.TrimEnd('\n').Replace("\\", "\\\\").Replace("\n", "\\n"), lines[0]);
+
+        var wrong = CliProcess.Run(Timeout, "generate", "--text", corpus, "--architecture", "lstm");
+        Assert.True(wrong.ExitCode == 1, wrong.ToString());
+        Assert.Contains("--architecture 'lstm' is not one of masked, toeplitz, transformer, srm.", wrong.Stderr);
+        var missing = CliProcess.Run(Timeout, "generate", "--model", model, "--batch", Path.Combine(folder, "none.txt"));
+        Assert.True(missing.ExitCode == 1, missing.ToString());
+        Assert.Contains("File not found", missing.Stderr);
+    }
+
+    [Fact]
     public void Generate_needs_exactly_one_of_text_and_model()
     {
         var result = CliProcess.Run(Timeout, "generate", "--prompt", "x");

@@ -5,7 +5,6 @@ using MLNetMixers.Compression;
 using MLNetMixers.Models;
 using MLNetMixers.Tests.Text;
 using MLNetMixers.Text;
-using Xunit.Abstractions;
 using static TorchSharp.torch;
 
 namespace MLNetMixers.Tests.Compression;

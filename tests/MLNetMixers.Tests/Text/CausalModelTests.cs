@@ -91,6 +91,44 @@ public class CausalModelTests
 
     [Theory]
     [MemberData(nameof(Kinds))]
+    public void BatchGenerationGivesEachSequenceWhatItGetsAlone(string kind)
+    {
+        using var model = NewModel(kind, contextLength: 16);
+        using (no_grad())
+            model.named_parameters().Single(p => p.name == "head.bias").parameter[0] = -3f; // end of text rare, not impossible
+        var tokenizer = new CharacterTokenizer("abcdefghi");
+        // Prompts of different lengths (one past n_ctx, one empty), own seeds, stops and lengths, one asking for nothing.
+        string[] prompts = ["abc", "", "abcdefghiabcdefghiabc", "ab", "hhh", "abc", "i"];
+        TextGenerationOptions[] options =
+        [
+            new() { MaxNewTokens = 40, Temperature = 1.5f, Seed = 1 },
+            new() { MaxNewTokens = 25, Temperature = 1f, TopK = 4, Seed = 2 },
+            new() { MaxNewTokens = 40, Temperature = 0 },
+            new() { MaxNewTokens = 30, Temperature = 2f, Seed = 3, StopSequences = ["ab", "c"] },
+            new() { MaxNewTokens = 0, Seed = 4 },
+            new() { MaxNewTokens = 40, Temperature = 1.5f, Seed = 5 },
+            new() { MaxNewTokens = 3, Temperature = 1f, TopP = 0.5f, Seed = 6 },
+        ];
+        var batched = TextGenerator.GenerateTokensBatch(model, tokenizer, prompts, options, CPU, out var batchLogits, keepLogits: true, batchSize: 4);
+        for (int i = 0; i < prompts.Length; i++)
+        {
+            var alone = TextGenerator.GenerateTokens(model, tokenizer, prompts[i], options[i], CPU, incremental: true, out var aloneLogits, keepLogits: true);
+            Assert.Equal(alone, batched[i]);
+            Assert.Equal(aloneLogits.Count, batchLogits[i].Count);
+            for (int s = 0; s < aloneLogits.Count; s++)
+                Assert.True(aloneLogits[s].Zip(batchLogits[i][s]).All(p => Math.Abs(p.First - p.Second) < 1e-4), $"{kind}: prompt {i} step {s}");
+        }
+        Assert.Empty(batched[4]);
+        Assert.True(batched.Max(b => b.Count) + 3 > 16, "some sequence must run past the context length");
+        Assert.NotEqual(batched[0], batched[5]); // same prompt, different seed
+        var texts = TextGenerator.GenerateBatch(model, tokenizer, prompts, options, CPU, batchSize: 3);
+        Assert.Equal(TextGenerator.Generate(model, tokenizer, prompts[3], options[3], CPU), texts[3]);
+        Assert.DoesNotContain("ab", texts[3]);
+        Assert.DoesNotContain("c", texts[3]);
+    }
+
+    [Theory]
+    [MemberData(nameof(Kinds))]
     public void TheSameSeedGivesTheSameWeightsWhateverTorchsGlobalGeneratorDoes(string kind)
     {
         manual_seed(1);

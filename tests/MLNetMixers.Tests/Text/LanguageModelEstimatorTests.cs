@@ -75,6 +75,7 @@ public class LanguageModelEstimatorTests
     [InlineData(MixerLanguageModelArchitecture.MaskedMixer)]
     [InlineData(MixerLanguageModelArchitecture.ToeplitzMixer)]
     [InlineData(MixerLanguageModelArchitecture.Transformer)]
+    [InlineData(MixerLanguageModelArchitecture.StructuredRecurrentMixer)]
     public void ZipRoundTripGivesTheSameTextWithTheSameSeed(MixerLanguageModelArchitecture architecture)
     {
         var ml = new MLContext(seed: 1);
@@ -100,6 +101,11 @@ public class LanguageModelEstimatorTests
         var generated = output.GetColumn<ReadOnlyMemory<char>>("GeneratedText").Select(m => m.ToString()).ToArray();
         Assert.Equal(before, generated[0]);
         Assert.Equal(2, generated.Length);
+
+        // The batch API on the loaded model: the same text as one by one, in prompt order.
+        var batch = lm.Generate(["", "What is "], batchSize: 2);
+        Assert.Equal([generated[1], before], batch);
+        Assert.Equal([before, generated[1]], lm.Generate(prompts, "Text"));
         lm.Dispose();
     }
 
@@ -198,12 +204,11 @@ public class LanguageModelEstimatorTests
     [InlineData(MixerLanguageModelArchitecture.ToeplitzMixer, false)]
     [InlineData(MixerLanguageModelArchitecture.ToeplitzMixer, true)]
     [InlineData(MixerLanguageModelArchitecture.Transformer, false)]
+    [InlineData(MixerLanguageModelArchitecture.StructuredRecurrentMixer, false)]
     public void EveryArchitectureTrainsInBFloat16(MixerLanguageModelArchitecture architecture, bool toeplitzByFft)
     {
         // From FftThreshold positions on, the Toeplitz mixer convolves by FFT, and libtorch has no bfloat16 FFT on the CPU.
-        int threshold = MLNetMixers.Models.ToeplitzTokenMixing.FftThreshold;
-        MLNetMixers.Models.ToeplitzTokenMixing.FftThreshold = toeplitzByFft ? 2 : int.MaxValue;
-        try
+        using (MLNetMixers.Models.ToeplitzTokenMixing.UseFftThreshold(toeplitzByFft ? 2 : int.MaxValue))
         {
             var ml = new MLContext(seed: 1);
             var data = TextTestHelpers.AsDataView(ml, TextTestHelpers.FortuneDocuments(40));
@@ -216,10 +221,6 @@ public class LanguageModelEstimatorTests
             double loss = model.Evaluate(data, "Text").Loss, float32 = float32Model.Evaluate(data, "Text").Loss;
             // bfloat16 rounds every product to 8 bits: the same run ends near, not at, the float32 run's loss.
             Assert.True(Math.Abs(loss - float32) < 0.1 * float32, $"bfloat16 loss {loss:F4} against float32's {float32:F4}");
-        }
-        finally
-        {
-            MLNetMixers.Models.ToeplitzTokenMixing.FftThreshold = threshold;
         }
     }
 

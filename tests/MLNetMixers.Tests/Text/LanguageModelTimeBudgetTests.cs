@@ -32,9 +32,10 @@ public class LanguageModelTimeBudgetTests
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"training took {clock.Elapsed}");
         var last = reports.All[^1];
         Assert.True(last.Step > 1 && last.Step < options.Steps, $"stopped at step {last.Step}");
-        // The schedule followed the clock: the run ended at the floor, not at the peak the step count alone gives.
+        // The schedule followed the clock: the last step's learning rate (set as it began, shortly before the budget ran
+        // out) is near the floor, not near the peak where a million planned steps alone would leave it.
         double floor = options.LearningRate * options.MinLearningRateRatio;
-        Assert.InRange(last.LearningRate, floor, floor * 1.001);
+        Assert.InRange(last.LearningRate, floor, floor + 0.1 * (options.LearningRate - floor));
         Assert.Equal(TimeSpan.Zero, last.EstimatedRemaining);
     }
 

@@ -30,7 +30,7 @@ internal static class TextTestHelpers
         ContextLength = 32,
         Width = 32,
         Depth = 2,
-        Heads = architecture == MixerLanguageModelArchitecture.Transformer ? 2 : 1,
+        Heads = architecture is MixerLanguageModelArchitecture.Transformer or MixerLanguageModelArchitecture.StructuredRecurrentMixer ? 2 : 1,
         BatchSize = 8,
         Steps = 30,
         WarmupSteps = 5,
@@ -41,7 +41,7 @@ internal static class TextTestHelpers
     };
 
     /// <summary>Every architecture and head layout, with n_ctx and width small enough for exhaustive checks.</summary>
-    public static TheoryData<string> ModelKinds() => new() { "masked", "masked-heads", "toeplitz", "toeplitz-heads", "transformer" };
+    public static TheoryData<string> ModelKinds() => new() { "masked", "masked-heads", "toeplitz", "toeplitz-heads", "transformer", "srm" };
 
     public static LanguageModelConfig Config(string kind, int contextLength = 24, int vocabulary = 11) => kind switch
     {
@@ -50,6 +50,7 @@ internal static class TextTestHelpers
         "toeplitz" => new(MixerLanguageModelArchitecture.ToeplitzMixer, vocabulary, contextLength, 16, 2, 1, 2, 0),
         "toeplitz-heads" => new(MixerLanguageModelArchitecture.ToeplitzMixer, vocabulary, contextLength, 16, 2, 4, 2, 0),
         "transformer" => new(MixerLanguageModelArchitecture.Transformer, vocabulary, contextLength, 16, 2, 4, 2, 0),
+        "srm" => new(MixerLanguageModelArchitecture.StructuredRecurrentMixer, vocabulary, contextLength, 16, 2, 4, 2, 0),
         _ => throw new ArgumentOutOfRangeException(nameof(kind)),
     };
 

@@ -1,0 +1,272 @@
+using MLNetMixers.Models;
+
+namespace MLNetMixers.Onnx;
+
+/// <summary>
+/// Writes a trained <see cref="LanguageModel"/> as two ONNX graphs of standard operators, the ONNX form of
+/// <see cref="LanguageModel.Prefill"/> and <see cref="LanguageModel.Step"/>:
+/// <list type="bullet">
+/// <item><b>prefill</b>: <c>tokens</c> int64 [batch, T] (1 ≤ T ≤ n_ctx) -> <c>logits</c> [batch, T, V] and, per layer l,
+/// the decoding state <c>state_l</c> (for attention <c>key_l</c> and <c>value_l</c>), each [batch, H, n_ctx, C] with the
+/// prompt's rows first and zeros after them.</item>
+/// <item><b>step</b>: <c>token</c> int64 [batch, 1], <c>position</c> int64 [1] (the token's position, = the number of
+/// tokens before it) and the state -> <c>logits</c> [batch, V] and the state with row <c>position</c> written.</item>
+/// </list>
+/// The state is fixed-size (n_ctx rows) so the step graph has static shapes. Masked mixers keep the normed (projected)
+/// inputs of every position, and their step multiplies one row of the lower-triangular matrix with them; a Toeplitz
+/// mixer's matrix is written out as tril(toeplitz(v)) and decodes the same way.
+/// </summary>
+internal static class LanguageModelOnnxExporter
+{
+    public static (byte[] Prefill, byte[] Step) Export(LanguageModel model)
+    {
+        var config = model.Config;
+        var mixers = Enumerable.Range(0, config.Depth).Select(l => CausalMixerExport.For(model, l)).ToArray();
+        var metadata = new Dictionary<string, string>
+        {
+            ["mlnetmixers.kind"] = "language_model",
+            ["mlnetmixers.architecture"] = config.Architecture.ToString(),
+            ["mlnetmixers.context_length"] = config.ContextLength.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["mlnetmixers.vocabulary_size"] = config.VocabularySize.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["mlnetmixers.depth"] = config.Depth.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        };
+        return (Prefill(model, mixers).ToModel(metadata, "Prefill: a prompt's logits and the decoding state."),
+                Step(model, mixers).ToModel(metadata, "One decoding step: a token at a position and the state -> the next logits and the state."));
+    }
+
+    private static OnnxGraph Prefill(LanguageModel model, CausalMixerExport[] mixers)
+    {
+        var config = model.Config;
+        var graph = new OnnxGraph("mlnetmixers_lm_prefill");
+        var net = new NetworkGraphWriter(graph, model);
+        var tokens = graph.Input("tokens", OnnxElementType.Int64, "batch", "length");
+        var length = graph.Op("Shape", [tokens], OnnxAttribute.Of("start", 1L), OnnxAttribute.Of("end", 2L)); // [T]
+        var positions = graph.Op("Slice", [net.Weight("positionEmbedding"), graph.Int64s(0), length, graph.Int64s(0)]);
+        var h = net.Add(graph.Op("Gather", [net.Weight("tokenEmbedding.weight"), tokens], OnnxAttribute.Of("axis", 0L)), positions);
+        // Rows after the prompt: the state is padded to n_ctx along its time axis.
+        var padding = graph.Op("Concat", [graph.Int64s(0, 0, 0, 0, 0, 0), graph.Op("Sub", [graph.Int64s(config.ContextLength), length]), graph.Int64s(0)],
+                               OnnxAttribute.Of("axis", 0L));
+        for (int l = 0; l < config.Depth; l++)
+        {
+            var (mixed, states) = mixers[l].Prefill(net, net.LayerNorm(h, $"blocks.{l}.tokenNorm"), length);
+            h = net.Add(h, mixed);
+            h = net.Add(h, net.ChannelMlp(h, $"blocks.{l}"));
+            for (int s = 0; s < states.Length; s++)
+                graph.Output(graph.Op("Pad", [states[s], padding]), mixers[l].StateNames[s], OnnxElementType.Float, mixers[l].StateShape("batch"));
+        }
+        graph.Output(net.Linear(net.LayerNorm(h, "finalNorm"), "head"), "logits", OnnxElementType.Float, "batch", "length", (long)config.VocabularySize);
+        return graph;
+    }
+
+    private static OnnxGraph Step(LanguageModel model, CausalMixerExport[] mixers)
+    {
+        var config = model.Config;
+        var graph = new OnnxGraph("mlnetmixers_lm_step");
+        var net = new NetworkGraphWriter(graph, model);
+        var token = graph.Input("token", OnnxElementType.Int64, "batch", 1L);
+        var position = graph.Input("position", OnnxElementType.Int64, 1L);
+        var inputStates = mixers.Select(m => m.StateNames.Select(name => graph.Input(name, OnnxElementType.Float, m.StateShape("batch"))).ToArray()).ToArray();
+        var h = net.Add(graph.Op("Gather", [net.Weight("tokenEmbedding.weight"), token], OnnxAttribute.Of("axis", 0L)),
+                        graph.Op("Gather", [net.Weight("positionEmbedding"), position], OnnxAttribute.Of("axis", 0L)));
+        // [n_ctx, 1]: 1 at the token's position; writes the new row into the state.
+        var rows = graph.Int64s(Enumerable.Range(0, config.ContextLength).Select(i => (long)i).ToArray(), config.ContextLength, 1);
+        var here = graph.Op("Cast", [graph.Op("Equal", [rows, position])], OnnxAttribute.Of("to", (long)OnnxElementType.Float));
+        var step = new StepContext(position, here, graph.Op("Sub", [graph.FloatScalar(1f), here]), rows);
+        for (int l = 0; l < config.Depth; l++)
+        {
+            var (mixed, states) = mixers[l].Step(net, net.LayerNorm(h, $"blocks.{l}.tokenNorm"), inputStates[l], step);
+            h = net.Add(h, mixed);
+            h = net.Add(h, net.ChannelMlp(h, $"blocks.{l}"));
+            for (int s = 0; s < states.Length; s++)
+                graph.Output(states[s], mixers[l].StateNames[s] + "_out", OnnxElementType.Float, mixers[l].StateShape("batch"));
+        }
+        var logits = net.Linear(net.LayerNorm(h, "finalNorm"), "head");
+        graph.Output(graph.Op("Squeeze", [logits, graph.Int64s(1)]), "logits", OnnxElementType.Float, "batch", (long)config.VocabularySize);
+        return graph;
+    }
+}
+
+/// <summary>What every layer's step needs: the position, a [n_ctx, 1] one-hot of it and its complement, and 0..n_ctx-1.</summary>
+internal sealed record StepContext(string Position, string Here, string Elsewhere, string Rows);
+
+/// <summary>
+/// One layer's causal token mixer in ONNX: the prefill mixing (also returning the state rows it produced) and the
+/// one-token step. One subclass per kind of state: rows mixed by a lower-triangular matrix (masked and Toeplitz mixers)
+/// and keys and values (attention). A recurrent mixer (a fixed-size hidden state updated per token) becomes one more
+/// subclass whose state is that hidden state, chosen in <see cref="For"/>.
+/// </summary>
+internal abstract class CausalMixerExport
+{
+    protected CausalMixerExport(string prefix, int layer, int contextLength, int heads, int headWidth, string[] stateNames)
+    {
+        Prefix = prefix;
+        ContextLength = contextLength;
+        Heads = heads;
+        HeadWidth = headWidth;
+        StateNames = stateNames.Select(s => $"{s}_{layer}").ToArray();
+    }
+
+    protected string Prefix { get; }
+
+    protected int ContextLength { get; }
+
+    protected int Heads { get; }
+
+    protected int HeadWidth { get; }
+
+    /// <summary>The layer's state tensors' names (inputs of the step graph; its outputs add "_out").</summary>
+    public string[] StateNames { get; }
+
+    public object[] StateShape(string batch) => [batch, (long)Heads, (long)ContextLength, (long)HeadWidth];
+
+    /// <summary>Mixing of the normed inputs [B, T, d] -> ([B, T, d], the state rows [B, H, T, C] before padding).</summary>
+    public abstract (string Mixed, string[] States) Prefill(NetworkGraphWriter net, string normed, string length);
+
+    /// <summary>Mixing of one normed row [B, 1, d] -> ([B, 1, d], the updated states [B, H, n_ctx, C]).</summary>
+    public abstract (string Mixed, string[] States) Step(NetworkGraphWriter net, string normedRow, string[] states, StepContext step);
+
+    public static CausalMixerExport For(LanguageModel model, int layer)
+    {
+        var c = model.Config;
+        string prefix = $"blocks.{layer}.tokenMixing";
+        return c.Architecture switch
+        {
+            MixerLanguageModelArchitecture.MaskedMixer => new TriangularMixerExport(prefix, layer, c, MaskedMatrices(model, prefix, c)),
+            MixerLanguageModelArchitecture.ToeplitzMixer => new TriangularMixerExport(prefix, layer, c, ToeplitzMatrices(model, prefix, c)),
+            MixerLanguageModelArchitecture.Transformer => new AttentionExport(prefix, layer, c),
+            // A new token mixer gets its export here (a recurrent mixer: its hidden state as the step's state).
+            _ => throw new NotSupportedException($"ONNX export of {c.Architecture} language models is not written yet."),
+        };
+    }
+
+    /// <summary>tril(W) as [H, n, n] (one head: [1, n, n]).</summary>
+    private static float[] MaskedMatrices(LanguageModel model, string prefix, LanguageModelConfig c)
+    {
+        var (values, shape) = Read(model, prefix + ".weight");
+        int n = c.ContextLength, heads = shape.Length == 2 ? 1 : (int)shape[0];
+        for (int h = 0; h < heads; h++)
+        {
+            for (int i = 0; i < n; i++)
+                Array.Clear(values, (h * n + i) * n + i + 1, n - i - 1);
+        }
+        return values;
+    }
+
+    /// <summary>tril(toeplitz(v)) per head: M[h, i, j] = v[h, i - j] for j ≤ i.</summary>
+    private static float[] ToeplitzMatrices(LanguageModel model, string prefix, LanguageModelConfig c)
+    {
+        var (kernel, shape) = Read(model, prefix + ".kernel");
+        int n = c.ContextLength, heads = (int)shape[0];
+        var values = new float[heads * n * n];
+        for (int h = 0; h < heads; h++)
+        {
+            for (int i = 0; i < n; i++)
+            {
+                for (int j = 0; j <= i; j++)
+                    values[(h * n + i) * n + j] = kernel[h * n + i - j];
+            }
+        }
+        return values;
+    }
+
+    private static (float[] Values, long[] Shape) Read(LanguageModel model, string name)
+        => new NetworkGraphWriter(new OnnxGraph("read"), model).Read(name);
+}
+
+/// <summary>
+/// Masked and Toeplitz mixing: y_i = Σ_{j≤i} M[h, i, j] x_j + b[h, i] per head, with optional input and output
+/// projections (multi-head). State: the (projected) normed inputs x_j of every position so far.
+/// </summary>
+internal sealed class TriangularMixerExport : CausalMixerExport
+{
+    private readonly float[] matrices;
+    private readonly bool projected;
+
+    public TriangularMixerExport(string prefix, int layer, LanguageModelConfig c, float[] matrices)
+        : base(prefix, layer, c.ContextLength, matrices.Length / (c.ContextLength * c.ContextLength),
+               c.Width / (matrices.Length / (c.ContextLength * c.ContextLength)), ["state"])
+    {
+        this.matrices = matrices;
+        projected = Heads > 1;
+    }
+
+    private string Matrices(NetworkGraphWriter net) => net.Graph.Weight(Prefix + ".matrix", matrices, Heads, ContextLength, ContextLength);
+
+    /// <summary>[H, n, 1] whatever the module stores (one head keeps [n, 1]).</summary>
+    private string Bias(NetworkGraphWriter net)
+    {
+        var (values, _) = net.Read(Prefix + ".bias");
+        return net.Graph.Weight(Prefix + ".bias", values, Heads, ContextLength, 1);
+    }
+
+    /// <summary>[B, T, d] -> [B, H, T, C].</summary>
+    private string ToHeads(NetworkGraphWriter net, string x) => projected
+        ? net.SplitHeads(x, Prefix + ".inProjection", Heads, HeadWidth)
+        : net.Graph.Op("Unsqueeze", [x, net.Graph.Int64s(1)]);
+
+    /// <summary>[B, H, T, C] -> [B, T, d].</summary>
+    private string FromHeads(NetworkGraphWriter net, string x) => projected
+        ? net.MergeHeads(x, Prefix + ".outProjection", (long)Heads * HeadWidth)
+        : net.Graph.Op("Squeeze", [x, net.Graph.Int64s(1)]);
+
+    public override (string Mixed, string[] States) Prefill(NetworkGraphWriter net, string normed, string length)
+    {
+        var graph = net.Graph;
+        var perHead = ToHeads(net, normed);
+        var corner = graph.Op("Slice", [Matrices(net), graph.Int64s(0, 0), graph.Op("Concat", [length, length], OnnxAttribute.Of("axis", 0L)), graph.Int64s(1, 2)]);
+        var bias = graph.Op("Slice", [Bias(net), graph.Int64s(0), length, graph.Int64s(1)]);
+        var mixed = net.Add(graph.Op("MatMul", [corner, perHead]), bias);
+        return (FromHeads(net, mixed), [perHead]);
+    }
+
+    public override (string Mixed, string[] States) Step(NetworkGraphWriter net, string normedRow, string[] states, StepContext step)
+    {
+        var graph = net.Graph;
+        var row = ToHeads(net, normedRow); // [B, H, 1, C]
+        var state = net.Add(graph.Op("Mul", [states[0], step.Elsewhere]), graph.Op("Mul", [row, step.Here]));
+        var matrixRow = graph.Op("Gather", [Matrices(net), step.Position], OnnxAttribute.Of("axis", 1L)); // [H, 1, n]
+        var bias = graph.Op("Gather", [Bias(net), step.Position], OnnxAttribute.Of("axis", 1L));          // [H, 1, 1]
+        return (FromHeads(net, net.Add(graph.Op("MatMul", [matrixRow, state]), bias)), [state]);
+    }
+}
+
+/// <summary>Causal self-attention (the transformer baseline). State: every position's keys and values.</summary>
+internal sealed class AttentionExport : CausalMixerExport
+{
+    private readonly int width;
+
+    public AttentionExport(string prefix, int layer, LanguageModelConfig c)
+        : base(prefix, layer, c.ContextLength, c.Heads, c.Width / c.Heads, ["key", "value"]) => width = c.Width;
+
+    private string[] Project(NetworkGraphWriter net, string x) => net.QueryKeyValue(x, Prefix, Heads, HeadWidth);
+
+    private string Attend(NetworkGraphWriter net, string q, string k, string v, string mask) => net.Attend(q, k, v, mask, Prefix, HeadWidth, width);
+
+    public override (string Mixed, string[] States) Prefill(NetworkGraphWriter net, string normed, string length)
+    {
+        var graph = net.Graph;
+        var qkv = Project(net, normed);
+        int n = ContextLength;
+        var future = new float[n * n];
+        for (int i = 0; i < n; i++)
+        {
+            for (int j = i + 1; j < n; j++)
+                future[i * n + j] = float.NegativeInfinity;
+        }
+        var mask = graph.Op("Slice", [graph.Weight(Prefix + ".causal_mask", future, n, n), graph.Int64s(0, 0),
+                                      graph.Op("Concat", [length, length], OnnxAttribute.Of("axis", 0L)), graph.Int64s(0, 1)]);
+        return (Attend(net, qkv[0], qkv[1], qkv[2], mask), [qkv[1], qkv[2]]);
+    }
+
+    public override (string Mixed, string[] States) Step(NetworkGraphWriter net, string normedRow, string[] states, StepContext step)
+    {
+        var graph = net.Graph;
+        var qkv = Project(net, normedRow);
+        var keys = net.Add(graph.Op("Mul", [states[0], step.Elsewhere]), graph.Op("Mul", [qkv[1], step.Here]));
+        var values = net.Add(graph.Op("Mul", [states[1], step.Elsewhere]), graph.Op("Mul", [qkv[2], step.Here]));
+        // Positions after this one hold zeros: -inf keeps them out of the softmax. [n, 1] -> [1, n].
+        var later = graph.Op("Greater", [step.Rows, step.Position]);
+        var mask = net.Transpose(graph.Op("Where", [later, graph.FloatScalar(float.NegativeInfinity), graph.FloatScalar(0f)]), 1, 0);
+        return (Attend(net, qkv[0], keys, values, mask), [keys, values]);
+    }
+}
