@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.ML;
+using MLNetMixers.Cli.Data;
 using MLNetMixers.Cli.Terminal;
 
 namespace MLNetMixers.Cli.Commands;
@@ -89,15 +90,24 @@ internal static class GenerateCommand
         return command;
     }
 
+    /// <summary>The files a language-model training run writes.</summary>
+    private static readonly string[] RunFiles = [TrainRunner.ModelFileName, TrainRunner.MetricsFileName];
+
     private static int Train(string textPath, string? separator, MixerLanguageModelOptions options, string output, string prompt, ConsoleUi ui)
     {
-        var documents = ReadDocuments(textPath, separator);
+        var documents = ReadDocuments(textPath, separator, ui);
+        int distinct = documents.SelectMany(d => d).Distinct().Count();
+        if (distinct < 2)
+            ui.Warning($"'{textPath}' uses only {distinct} distinct character; a language model has nothing to learn from it beyond repeating it.");
+        else if (documents.Sum(d => (long)d.Length) < 1000)
+            ui.Warning($"'{textPath}' holds only {documents.Sum(d => (long)d.Length)} characters; the model will mostly memorise it.");
         int heldOutCount = Math.Min(MaxHeldOutDocuments, (int)(documents.Count * HeldOutFraction));
         // Every 20th document is held out, so both parts come from the whole file.
         var heldOut = documents.Where((_, i) => heldOutCount > 0 && i % 20 == 0).Take(heldOutCount).ToList();
         var train = heldOutCount > 0 ? documents.Where((_, i) => !(i % 20 == 0 && i / 20 < heldOutCount)).ToList() : documents;
         ui.Line($"Text {Path.GetFileName(textPath)}: {documents.Count} documents ({train.Count} for training, {heldOut.Count} held out), {documents.Sum(d => (long)d.Length):N0} characters.");
 
+        using var staged = StagedFolder.Begin(output, RunFiles, [textPath], ui);
         var mlContext = new MLContext(options.Seed) { FallbackToCpu = true };
         ui.ForwardTrainerLog(mlContext);
         var data = mlContext.Data.LoadFromEnumerable(train.Select(d => new Document { Text = d }));
@@ -109,8 +119,7 @@ internal static class GenerateCommand
         });
         double trainingSeconds = clock.Elapsed.TotalSeconds;
 
-        Directory.CreateDirectory(output);
-        string modelPath = Path.Combine(output, TrainRunner.ModelFileName);
+        string modelPath = Path.Combine(staged.Path, TrainRunner.ModelFileName);
         mlContext.Model.Save(model, data.Schema, modelPath);
         var metrics = heldOut.Count > 0
             ? model.Evaluate(mlContext.Data.LoadFromEnumerable(heldOut.Select(d => new Document { Text = d })), nameof(Document.Text))
@@ -140,10 +149,12 @@ internal static class GenerateCommand
                 ["tokens"] = metrics.Tokens,
             },
         };
-        File.WriteAllText(Path.Combine(output, TrainRunner.MetricsFileName), json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        File.WriteAllText(Path.Combine(staged.Path, TrainRunner.MetricsFileName), json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        options.CancellationToken.ThrowIfCancellationRequested();
+        var written = staged.Commit();
         if (metrics is not null)
             ui.Line($"Held-out: loss {metrics.Loss:F3}, perplexity {metrics.Perplexity:F2}, {metrics.BitsPerByte:F3} bits per byte.");
-        ui.Line($"Wrote {Path.GetFullPath(modelPath)} ({model.ParameterCount:N0} parameters).");
+        ui.Line($"Wrote {staged.Destination}: {string.Join(", ", written)} ({model.ParameterCount:N0} parameters).");
         ui.Heading("Sample:");
         ui.Line(prompt + model.Generate(prompt));
         return 0;
@@ -190,17 +201,23 @@ internal static class GenerateCommand
         _ => throw new CliException($"--architecture '{value}' is not one of masked, toeplitz, transformer, llama, srm."),
     };
 
-    private static IEnumerable<ITransformer> Flatten(ITransformer transformer)
+    internal static IEnumerable<ITransformer> Flatten(ITransformer transformer)
         => transformer is IEnumerable<ITransformer> chain ? chain.SelectMany(Flatten) : [transformer];
 
     /// <summary>Documents of a text file: split at lines equal to <paramref name="separator"/>, or at blank lines.</summary>
-    internal static List<string> ReadDocuments(string path, string? separator)
+    internal static List<string> ReadDocuments(string path, string? separator, ConsoleUi? ui = null)
     {
+        if (Directory.Exists(path))
+            throw new CliException($"--text '{path}' is a folder, not a text file.");
         if (!File.Exists(path))
             throw new CliException($"File not found: '{path}'.");
+        var decoded = TextFile.Read(path, "text file");
+        if (decoded.Warning is { } warning)
+            ui?.Warning(warning);
         var documents = new List<string>();
         var current = new List<string>();
-        foreach (string line in File.ReadLines(path))
+        using var reader = new StringReader(decoded.Text);
+        for (string? line = reader.ReadLine(); line is not null; line = reader.ReadLine())
         {
             bool boundary = separator is null ? line.Trim().Length == 0 : line.TrimEnd() == separator;
             if (boundary)

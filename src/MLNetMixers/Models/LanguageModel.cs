@@ -77,12 +77,18 @@ internal sealed class LanguageModel : Module<Tensor, Tensor>
     public int Depth => blocks.Count;
 
     /// <summary>Logits for every position: [B, T] int64 (T ≤ context length) -> [B, T, V].</summary>
-    public override Tensor forward(Tensor tokens)
+    public override Tensor forward(Tensor tokens) => head.forward(HiddenStates(tokens));
+
+    /// <summary>
+    /// The final normalised hidden states [B, T, D] that the head reads: what retrieval pools into a text embedding.
+    /// Causal, so position t depends on tokens 0..t only and right padding never changes the real positions.
+    /// </summary>
+    public Tensor HiddenStates(Tensor tokens)
     {
         var h = Embed(tokens, start: 0);
         foreach (var block in blocks)
             h = block.forward(h);
-        return head.forward(finalNorm is null ? finalRmsNorm!.forward(h) : FusedLayerNorm.Apply(finalNorm, h));
+        return finalNorm is null ? finalRmsNorm!.forward(h) : FusedLayerNorm.Apply(finalNorm, h);
     }
 
     private Tensor FinalNorm(Tensor h) => finalNorm is null ? finalRmsNorm!.forward(h) : finalNorm.forward(h);

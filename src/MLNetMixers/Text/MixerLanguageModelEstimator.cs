@@ -97,7 +97,9 @@ public sealed class MixerLanguageModelEstimator : IEstimator<MixerLanguageModelT
         host.CheckValue(input, nameof(input));
         GetOutputSchema(SchemaShape.Create(input.Schema));
         var documents = ReadDocuments(input, textColumnName);
-        var tokenizer = TextTokenizer.Create(options.Tokenization, options.Tokenizer, documents, options.SubwordVocabularySize);
+        var tokenizer = options.EntropyEstimator is { } estimator
+            ? Compression.EntropyAwareLoss.TokenizerOf(estimator, options.Tokenization)
+            : TextTokenizer.Create(options.Tokenization, options.Tokenizer, documents, options.SubwordVocabularySize);
         int[] stream = LanguageModelTrainer.Pack(documents, tokenizer);
         if (documents.All(d => d.Length == 0))
             throw new ArgumentException($"The text column '{textColumnName}' holds no text to learn from ({documents.Count} rows, all empty).", nameof(input));

@@ -155,6 +155,14 @@ public sealed class MixerLanguageModelOptions
     /// </summary>
     public TimeSpan? MaxTrainingTime;
 
+    /// <summary>
+    /// Entropy-aware training ("Know Your Limits"): a trained language model whose per-token loss estimates each token's
+    /// entropy. The loss then counts a token only where the model's loss on it is above that estimate (the per-token clipping
+    /// mask), so the model approaches the estimate without going below it. The new model uses the estimator's tokenizer.
+    /// Null trains on the plain cross-entropy.
+    /// </summary>
+    public MixerLanguageModelTransformer? EntropyEstimator;
+
     /// <summary>Peak AdamW learning rate, reached after <see cref="WarmupSteps"/> and then decayed on a cosine.</summary>
     public double LearningRate = 1e-3;
 
