@@ -83,7 +83,7 @@ internal sealed class CompressionBenchmark : IBenchmark
         context.Report.Note(string.Create(CultureInfo.InvariantCulture,
             $"Model: character-level {record.Architecture}, n_ctx {record.ContextLength}, width {record.Width}, depth {record.Depth}, " +
             $"{model.ParameterCount:N0} weights; {record.Steps} steps of {record.BatchSize} x {record.ContextLength} characters, AdamW {record.LearningRate} " +
-            $"with warm-up and cosine decay, {record.Threads} torch thread(s), trained in {record.Seconds / 60:F1} min (on {record.Trained}) on {record.TrainingDocuments:N0} documents " +
+            $"with warm-up and cosine decay to the time budget, {record.Threads} torch thread(s), trained in {record.Seconds / 60:F1} min (on {record.Trained}) on {record.TrainingDocuments:N0} documents " +
             $"({record.TrainingCharacters:N0} characters): the fortunes but the last {HeldOutCount}, and the Debian descriptions but the last {HeldOutCount} rows. " +
             $"The held-out texts are those {HeldOutCount} fortunes joined by the file's `%` lines, and those {HeldOutCount} descriptions joined by blank lines."));
         context.Report.Note("The mixer codes each character with integer frequencies quantised from the model's distribution (range coder; characters outside " +
@@ -104,8 +104,11 @@ internal sealed class CompressionBenchmark : IBenchmark
             var loaded = (MixerLanguageModelTransformer)ml.Model.Load(cache, out _);
             return (loaded, JsonSerializer.Deserialize<TrainingRecord>(File.ReadAllText(cache + ".json"))!);
         }
-        int steps = smoke ? 2 : int.Parse(Environment.GetEnvironmentVariable("MLNETMIXERS_COMPRESSION_STEPS") ?? "2000", CultureInfo.InvariantCulture);
+        // Trained against the clock: the schedule anneals to its floor when the budget runs out, whatever step that is.
+        double minutes = smoke ? 0 : double.Parse(Environment.GetEnvironmentVariable("MLNETMIXERS_COMPRESSION_MINUTES") ?? "12", CultureInfo.InvariantCulture);
+        int steps = smoke ? 2 : 1_000_000;
         int threads = smoke ? 1 : int.Parse(Environment.GetEnvironmentVariable("MLNETMIXERS_COMPRESSION_THREADS") ?? "1", CultureInfo.InvariantCulture);
+        var progress = new Progress(log);
         var options = new MixerLanguageModelOptions
         {
             Architecture = MixerLanguageModelArchitecture.ToeplitzMixer,
@@ -114,18 +117,19 @@ internal sealed class CompressionBenchmark : IBenchmark
             Depth = smoke ? 1 : 4,
             BatchSize = smoke ? 2 : 16,
             Steps = steps,
-            WarmupSteps = Math.Max(1, steps / 20),
+            WarmupSteps = smoke ? 1 : 100,
+            MaxTrainingTime = smoke ? null : TimeSpan.FromMinutes(minutes),
             LearningRate = 2e-3,
             Seed = 1,
             NumberOfThreads = threads,
             Device = MixerDevice.Cpu,
-            LogInterval = Math.Max(1, steps / 50),
-            Progress = new Progress(log),
+            LogInterval = smoke ? 1 : 20,
+            Progress = progress,
         };
         var data = ml.Data.LoadFromEnumerable(training.Select(t => new TextRow { Text = t }));
         var clock = Stopwatch.StartNew();
         var model = ml.Transforms.Text.TrainMixerLanguageModel(nameof(TextRow.Text), options).Fit(data);
-        var record = new TrainingRecord(options.Architecture.ToString(), options.ContextLength, options.Width, options.Depth, options.BatchSize, steps,
+        var record = new TrainingRecord(options.Architecture.ToString(), options.ContextLength, options.Width, options.Depth, options.BatchSize, progress.LastStep,
             options.LearningRate, threads, clock.Elapsed.TotalSeconds, training.Length, training.Sum(t => (long)t.Length),
             DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm 'UTC'", CultureInfo.InvariantCulture));
         if (cache is not null)
@@ -138,9 +142,12 @@ internal sealed class CompressionBenchmark : IBenchmark
 
     private sealed class Progress(TextWriter log) : IProgress<LanguageModelTrainingProgress>
     {
+        /// <summary>Steps done at the last report (training reports at its end too).</summary>
+        public int LastStep { get; private set; }
+
         public void Report(LanguageModelTrainingProgress p)
-            => log.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"   step {p.Step}/{p.TotalSteps}: loss {p.Loss:F3} nats, {p.TokensPerSecond:N0} tokens/s, ETA {p.EstimatedRemaining:h\\:mm\\:ss}"));
+            => log.WriteLine((LastStep = p.Step) > 0 ? string.Create(CultureInfo.InvariantCulture,
+                $"   step {p.Step}: loss {p.Loss:F3} nats, {p.TokensPerSecond:N0} tokens/s, ETA {p.EstimatedRemaining:h\\:mm\\:ss}") : "");
     }
 
     private static IReadOnlyList<string> LanguageModelRow(MixerLanguageModelTransformer model, string name, byte[] bytes, TextWriter log)

@@ -45,7 +45,8 @@ internal sealed class ConsoleUi
             AnsiConsole.MarkupLine($"[grey]{Markup.Escape(text)}[/]");
     }
 
-    public void Warning(string text) => AnsiConsole.MarkupLine($"[yellow]warning:[/] {Markup.Escape(text)}");
+    /// <summary>Warnings go to stderr, so a pipe or log of stdout holds only results.</summary>
+    public void Warning(string text) => Console.Error.WriteLine("warning: " + text);
 
     /// <summary>Runs <paramref name="work"/> with a progress bar (terminal) or progress lines (redirected).</summary>
     public T Run<T>(string title, Func<ProgressReport, T> work)

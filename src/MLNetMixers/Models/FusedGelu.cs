@@ -30,7 +30,7 @@ internal static class FusedGelu
     public static Tensor OfLinear(Linear layer, Tensor x)
     {
         var bias = layer.bias;
-        if (!CpuKernels.Apply || bias is null || !torch.is_grad_enabled() || !UsesKernel(x) || !UsesKernel(bias) || !UsesKernel(layer.weight))
+        if (!CpuKernels.Apply || !CpuKernels.FusedElementwise || bias is null || !torch.is_grad_enabled() || !UsesKernel(x) || !UsesKernel(bias) || !UsesKernel(layer.weight))
             return nn.functional.gelu(layer.forward(x));
         var product = nn.functional.linear(x, layer.weight);
         if (!UsesKernel(product) || (!product.requires_grad && !bias.requires_grad))

@@ -24,7 +24,7 @@ internal static class FusedLayerNorm
     /// <summary><paramref name="norm"/>(<paramref name="x"/>), through the fused kernel where it applies.</summary>
     public static Tensor Apply(LayerNorm norm, Tensor x)
     {
-        if (!CpuKernels.Apply || !torch.is_grad_enabled() || norm.bias is null || norm.normalized_shape.Length != 1
+        if (!CpuKernels.Apply || !CpuKernels.FusedElementwise || !torch.is_grad_enabled() || norm.bias is null || norm.normalized_shape.Length != 1
             || !UsesKernel(x, norm.weight, norm.bias) || x.shape[^1] != norm.normalized_shape[0])
             return norm.forward(x);
         if (!x.requires_grad && !norm.weight.requires_grad && !norm.bias.requires_grad)
