@@ -27,7 +27,7 @@ var heldOut = mlContext.Data.LoadFromEnumerable(fortunes.Skip(trainCount));
 var options = new MixerLanguageModelOptions
 {
     Architecture = architecture,
-    Heads = architecture == MixerLanguageModelArchitecture.Transformer ? 4 : 1,
+    Heads = architecture is MixerLanguageModelArchitecture.Transformer or MixerLanguageModelArchitecture.StructuredRecurrentMixer ? 4 : 1,
     ContextLength = 128,
     Width = 128,
     Depth = 4,
