@@ -55,16 +55,24 @@ internal static class CliApp
         if (root is OperationCanceledException)
         {
             Console.Error.WriteLine("Cancelled.");
-            return Cancelled;
+            ExitNow(Cancelled);
         }
-        string message = root is CliException ? root.Message : $"{root.GetType().Name}: {root.Message}";
+        // Whatever the exception, the user gets a sentence; its type and stack trace only with --verbose.
+        string message = root is CliException ? root.Message : Describe(root);
         Console.Error.WriteLine("error: " + message);
         if (verbose)
             Console.Error.WriteLine(e.ToString());
-        else if (root is not CliException)
-            Console.Error.WriteLine("Run with --verbose for the full exception.");
         return UserError;
     }
+
+    private static string Describe(Exception e) => e switch
+    {
+        FileNotFoundException f => $"File not found: '{f.FileName}'.",
+        DirectoryNotFoundException => $"A folder does not exist: {Phase.FirstLine(e.Message)}",
+        UnauthorizedAccessException => $"Permission denied: {Phase.FirstLine(e.Message)}",
+        OutOfMemoryException => "Out of memory: the data or the model is too large for this machine; try fewer rows or columns.",
+        _ => $"mlnet-mixers failed: {Phase.FirstLine(e.Message).TrimEnd('.')}. Run with --verbose for the details, and please report it.",
+    };
 
     /// <summary>The exception that says what went wrong: a CliException anywhere in the chain, else the innermost.</summary>
     private static Exception Unwrap(Exception e)
@@ -91,7 +99,7 @@ internal static class CliApp
         };
         var validation = new Option<string?>("--validation-dataset") { Description = "A CSV with the same columns to test on, instead of a split." };
         var split = new Option<double>("--split") { Description = "Fraction of rows held out for testing when no validation dataset is given.", DefaultValueFactory = _ => 0.2 };
-        var epochs = new Option<int?>("--epochs") { Description = "Passes over the training rows (default: as many as --train-time allows, at most 20)." };
+        var epochs = new Option<int?>("--epochs") { Description = "Passes over the training rows (default: as many as --train-time allows, at most the task's trainer default: binary 6, multiclass 20, regression 40)." };
         var trainTime = new Option<string?>("--train-time") { Description = "Time budget for the mixer: seconds (90), or 90s, 5m, 1h, 00:01:30 (default 2m). Without --epochs, the epochs are planned to fit it." };
         var device = DeviceOption("Where the mixer trains.");
         var output = new Option<string>("--output", "-o") { Description = "Folder for model.zip, metrics.json, ConsumeModel.cs and the report.", DefaultValueFactory = _ => "mlnet-mixers-output" };
@@ -101,6 +109,7 @@ internal static class CliApp
         var noBaseline = new Option<bool>("--no-baseline") { Description = "Skip the LightGBM baseline." };
         var noReport = new Option<bool>("--no-report") { Description = "Skip the attribution report." };
         var reportRows = new Option<int>("--report-rows") { Description = "Held-out rows the attribution report explains.", DefaultValueFactory = _ => ExplainStep.DefaultRows };
+        var culture = CultureOption();
         var positive = new Option<string?>("--positive-class") { Description = "For a two-class label: the class the model scores (default: yes/true/1/positive, else the rarer class)." };
 
         var command = new Command(regression ? "regression" : "classification",
@@ -108,7 +117,7 @@ internal static class CliApp
                 ? "Train a mixer regression model on a CSV file, with a LightGBM baseline."
                 : "Train a mixer classifier (binary or multiclass, from the label's values) on a CSV file, with a LightGBM baseline.")
         {
-            dataset, label, ignore, validation, split, epochs, trainTime, device, precision, output, seed, threads, noBaseline, noReport, reportRows,
+            dataset, label, ignore, validation, split, epochs, trainTime, device, precision, output, seed, threads, noBaseline, noReport, reportRows, culture,
         };
         if (!regression)
             command.Options.Add(positive);
@@ -136,6 +145,7 @@ internal static class CliApp
                 Explain = !parse.GetValue(noReport),
                 ReportRows = Positive(parse.GetValue(reportRows), "--report-rows")!.Value,
                 Verbose = ui.Verbose,
+                Numbers = ParseCulture(parse.GetValue(culture)),
             };
             // Scoring, the attribution report and training all run on --threads.
             ApplyThreads(settings.Threads);
@@ -144,6 +154,16 @@ internal static class CliApp
         });
         return command;
     }
+
+    /// <summary>--culture: how the CSV writes numbers (decimal comma or point); inferred from the file when absent.</summary>
+    internal static Option<string?> CultureOption() => new("--culture")
+    {
+        Description = "How the CSV writes numbers, as a culture name: en-US or invariant (1,234.5), de-DE or fr-FR (1.234,5). " +
+                      "Default: inferred from the file (a decimal comma when values such as 3,5 are more common than 3.5).",
+    };
+
+    internal static Data.NumberReader? ParseCulture(string? name)
+        => string.IsNullOrWhiteSpace(name) ? null : Data.NumberReader.ForCulture(name.Trim());
 
     /// <summary>--device: the trainers' <see cref="MixerDevice"/>.</summary>
     internal static Option<string> DeviceOption(string description)
@@ -178,19 +198,48 @@ internal static class CliApp
     /// <summary>Torch's CPU threads for the command (the trainers' NumberOfThreads holds only while they train).</summary>
     internal static void ApplyThreads(int? threads) => TorchSharp.torch.set_num_threads(threads ?? DefaultThreads);
 
-    /// <summary>Ctrl+C cancels training at the next step instead of killing the process mid-write.</summary>
+    /// <summary>
+    /// Ctrl+C (SIGINT) cancels the running phase and discards the run's staged outputs; a second Ctrl+C exits at once
+    /// (exit code 130) whatever the process is doing.
+    /// </summary>
     internal static CancellationTokenSource CancelOnCtrlC()
     {
         var source = new CancellationTokenSource();
         Console.CancelKeyPress += (_, e) =>
         {
-            if (source.IsCancellationRequested)
-                return;
             e.Cancel = true;
+            if (source.IsCancellationRequested)
+            {
+                Console.Error.WriteLine("Stopped.");
+                ExitNow(Cancelled);
+            }
+            Console.Error.WriteLine("Cancelling (press Ctrl+C again to stop at once)...");
             source.Cancel();
         };
         return source;
     }
+
+    /// <summary>
+    /// Ends the process without the runtime's shutdown: a cancelled phase may still run on its abandoned thread inside
+    /// torch or LightGBM, whose native state must not be torn down under it (that crashed with SIGSEGV instead of
+    /// exiting with 130). Staged outputs are already removed when this runs.
+    /// </summary>
+    internal static void ExitNow(int code)
+    {
+        foreach (var discard in DiscardOnExit.ToArray())
+            discard();
+        Console.Out.Flush();
+        Console.Error.Flush();
+        if (OperatingSystem.IsWindows())
+            Environment.Exit(code);
+        QuickExit(code);
+    }
+
+    /// <summary>What an immediate exit must still undo: the staged outputs of the running command.</summary>
+    internal static readonly List<Action> DiscardOnExit = [];
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "_exit")]
+    private static extern void QuickExit(int code);
 
     internal static IReadOnlyList<string> SplitList(string[]? values)
         => values is null ? [] : [.. values.SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))];

@@ -42,8 +42,8 @@ internal static class CompressionCommands
             string inputPath = parse.GetValue(input)!, outputPath = parse.GetValue(output)!;
             if (!File.Exists(inputPath))
                 throw new CliException($"File not found: '{inputPath}'.");
-            if (Path.GetFullPath(inputPath) == Path.GetFullPath(outputPath))
-                throw new CliException($"--output must differ from --input ('{inputPath}').");
+            // The output must not be an input under any name (symlink, relative path, the model zip itself).
+            StagedFile.Check(outputPath, [("--input", inputPath), ("--model", parse.GetValue(model)!)]);
             using var languageModel = LoadLanguageModel(parse.GetValue(model)!);
             int laneCount = parse.GetValue(lanes) is var l && l >= 0 ? l : throw new CliException("--lanes must not be negative.");
             var options = new LanguageModelCompressionOptions { Lanes = laneCount, NumberOfThreads = CliApp.Positive(parse.GetValue(threads), "--threads") ?? 1 };
@@ -133,6 +133,7 @@ internal static class CompressionCommands
                 $"{surprisal.Bits.Length:N0} tokens, {surprisal.Bytes:N0} bytes, {surprisal.TotalBits:N0} bits: {(surprisal.Bytes == 0 ? "empty text" : surprisal.BitsPerByte.ToString("F3", CultureInfo.InvariantCulture) + " bits per byte")}."));
             if (parse.GetValue(html) is { } htmlPath)
             {
+                StagedFile.Check(htmlPath, [("--input", inputPath), ("--model", parse.GetValue(model)!)], "--html");
                 new SurprisalReport($"Surprisal of {Path.GetFileName(inputPath)}", [(Path.GetFileName(inputPath), surprisal)]).Save(htmlPath);
                 ui.Line($"Wrote {Path.GetFullPath(htmlPath)}.");
             }

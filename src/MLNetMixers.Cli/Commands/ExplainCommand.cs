@@ -19,52 +19,90 @@ internal static class ExplainCommand
         var output = new Option<string>("--output", "-o") { Description = "Folder for attribution-report.html, field-importance.csv and character-attributions.csv.", DefaultValueFactory = _ => "mlnet-mixers-report" };
         var seed = new Option<int>("--seed") { Description = "Seed of the permutations.", DefaultValueFactory = _ => 1 };
         var threads = new Option<int?>("--threads") { Description = $"CPU threads for torch (default {CliApp.DefaultThreads})." };
+        var culture = CliApp.CultureOption();
         var command = new Command("explain", "Explain a saved mixer model's predictions on a CSV file: which fields and characters drive them.")
         {
-            model, dataset, label, rows, output, seed, threads,
+            model, dataset, label, rows, output, seed, threads, culture,
         };
         command.SetAction(parse =>
         {
             var ui = new ConsoleUi(parse.GetValue(verbose));
             CliApp.ApplyThreads(CliApp.Positive(parse.GetValue(threads), "--threads"));
+            using var cancellation = CliApp.CancelOnCtrlC();
             return Run(parse.GetValue(model)!, parse.GetValue(dataset)!, parse.GetValue(label), CliApp.Positive(parse.GetValue(rows), "--rows")!.Value,
-                parse.GetValue(output)!, parse.GetValue(seed), ui);
+                parse.GetValue(output)!, parse.GetValue(seed), ui, CliApp.ParseCulture(parse.GetValue(culture)), cancellation.Token);
         });
         return command;
     }
 
-    public static int Run(string modelPath, string datasetPath, string? labelColumn, int rows, string output, int seed, ConsoleUi ui)
+    /// <summary>The files explain writes.</summary>
+    public static readonly string[] ReportFiles = ["attribution-report.html", "field-importance.csv", "character-attributions.csv"];
+
+    public static int Run(string modelPath, string datasetPath, string? labelColumn, int rows, string output, int seed, ConsoleUi ui,
+        NumberReader? numbers = null, CancellationToken cancellation = default)
     {
         var mlContext = new MLContext(seed) { FallbackToCpu = true };
         var (model, modelInput) = ModelFiles.Load(mlContext, modelPath);
-        var schema = CsvSniffer.Sniff(datasetPath);
+        RequireMixer(model, modelPath);
+        var schema = CsvSniffer.Sniff(datasetPath, numbers);
+        if (schema.EncodingWarning is { } encoding)
+            ui.Warning(encoding);
+        var unreadable = new List<UnreadableValue>();
         IDataView data;
         string? preparedLabel = null;
+        LabelSpec? label = null;
         if (labelColumn is null)
         {
-            data = CsvLoader.Load(mlContext, schema, modelInput);
+            data = CsvLoader.Load(schema, modelInput, unreadable);
         }
         else
         {
             var (kind, classes) = TaskOf(model, modelInput);
-            var label = LabelSpec.ForModel(schema, labelColumn, kind, classes);
-            data = label.Prepare(mlContext, CsvLoader.Load(mlContext, schema, Retyped(modelInput, label.RawColumn, kind)));
+            label = LabelSpec.ForModel(schema, labelColumn, kind, classes);
+            data = label.Prepare(mlContext, CsvLoader.Load(schema, Retyped(modelInput, label.RawColumn, kind), unreadable));
             preparedLabel = label.Column;
         }
+        foreach (string warning in CsvLoader.Describe(unreadable, Path.GetFileName(datasetPath)))
+            ui.Warning(warning);
         ModelFiles.Apply(model, data, datasetPath);
 
+        using var staged = StagedFolder.Begin(output, ReportFiles, [datasetPath, modelPath], ui);
+        var names = new InternalNames(label, schema);
         string report;
         try
         {
-            report = ExplainStep.Run(mlContext, model, data, preparedLabel, output, $"mlnet-mixers: {Path.GetFileName(modelPath)} on {Path.GetFileName(datasetPath)}", rows, seed, ui);
+            report = Phase.Run("Explaining the model", mlContext, names, cancellation,
+                () => ExplainStep.Run(mlContext, model, data, preparedLabel, staged.Path, $"mlnet-mixers: {Path.GetFileName(modelPath)} on {Path.GetFileName(datasetPath)}", rows, seed, ui,
+                    modelInput.Count));
         }
-        catch (ArgumentException e)
+        catch (CliException e) when (e.InnerException is ArgumentException inner)
         {
-            throw new CliException($"'{modelPath}' cannot be explained: {e.Message}", e);
+            throw new CliException($"'{modelPath}' cannot be explained: {Phase.FirstLine(inner.Message)}", e);
         }
-        ui.Line($"Attribution report: {Path.GetFullPath(report)}");
+        cancellation.ThrowIfCancellationRequested();
+        staged.Commit();
+        ui.Line($"Attribution report: {Path.Combine(staged.Destination, Path.GetFileName(report))}");
         return 0;
     }
+
+    /// <summary>Attribution needs the character encoder and a mixer; a LightGBM baseline (or any other model) gets one sentence.</summary>
+    private static void RequireMixer(ITransformer model, string modelPath)
+    {
+        var parts = Flatten(model).ToList();
+        if (parts.OfType<MixerPredictionTransformer>().Any() && parts.OfType<CharacterEncodingTransformer>().Any())
+            return;
+        bool lightGbm = parts.Any(p => Mentions(p.GetType()) || (p.GetType().GetProperty("Model")?.GetValue(p)?.GetType() is { } m && Mentions(m)));
+        throw new CliException(lightGbm
+            ? $"'{modelPath}' is a LightGBM model (the baseline); explain works on mixer models, such as the model.zip beside it."
+            : $"'{modelPath}' is not a mixer model written by the classification or regression command; explain works only on those.");
+    }
+
+    private static IEnumerable<ITransformer> Flatten(ITransformer transformer)
+        => transformer is IEnumerable<ITransformer> chain ? chain.SelectMany(Flatten) : [transformer];
+
+    private static bool Mentions(Type type)
+        => type.Name.Contains("LightGbm", StringComparison.OrdinalIgnoreCase) || type.GenericTypeArguments.Any(Mentions)
+           || (type.BaseType is { } b && b != typeof(object) && Mentions(b));
 
     /// <summary>What a saved model predicts, read from its output schema (and, for binary, its class names).</summary>
     private static (LearningTask Kind, IReadOnlyList<string> Classes) TaskOf(ITransformer model, DataViewSchema input)

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.ML;
+using MLNetMixers.Cli.Data;
 using MLNetMixers.Cli.Terminal;
 
 namespace MLNetMixers.Cli.Commands;
@@ -22,8 +23,9 @@ internal static class GenerateCommand
         var separator = new Option<string?>("--separator") { Description = "A line that separates documents (e.g. % for fortune files); default: blank lines." };
         var model = new Option<string?>("--model", "-m") { Description = "Generate from this language-model zip instead of training." };
         var output = new Option<string>("--output", "-o") { Description = "Training: folder for model.zip and metrics.json.", DefaultValueFactory = _ => "mlnet-mixers-lm" };
-        var steps = new Option<int?>("--steps") { Description = "Training steps (batches); default 1000." };
-        var context = new Option<int?>("--context") { Description = "Training: context length in characters; default 128." };
+        var steps = new Option<int?>("--steps") { Description = "Training steps (batches); default: as many as --train-time allows." };
+        var context = new Option<int?>("--context") { Description = "Training: context length in tokens; default 128." };
+        var lm = LanguageModelCliOptions.Create();
         var device = CliApp.DeviceOption("Where the model trains and runs.");
         var threads = new Option<int?>("--threads") { Description = $"CPU threads for torch (default {CliApp.DefaultThreads})." };
         var precision = CliApp.PrecisionOption();
@@ -32,13 +34,17 @@ internal static class GenerateCommand
         var temperature = new Option<float>("--temperature") { Description = "Sampling temperature (0: greedy).", DefaultValueFactory = _ => 0.8f };
         var topK = new Option<int>("--top-k") { Description = "Sample from the k likeliest tokens (0: all).", DefaultValueFactory = _ => 0 };
         var seed = new Option<int>("--seed") { Description = "Seed for training and sampling.", DefaultValueFactory = _ => 1 };
-        var architecture = new Option<string?>("--architecture") { Description = "Training: masked (default), toeplitz, transformer or srm (structured recurrent mixer)." };
+        var architecture = new Option<string?>("--architecture")
+        {
+            Description = $"Training: masked, toeplitz, transformer (GPT-2 style), llama (Llama style) or srm (structured recurrent mixer); default {LanguageModelCliOptions.DefaultArchitectureName}.",
+        };
         var batch = new Option<string?>("--batch") { Description = "With --model: continue every line of this UTF-8 file (one prompt per line), decoded together; prints one line per prompt, in order, with line breaks inside a text written as \\n and backslashes as \\\\." };
 
         var command = new Command("generate", "Train a mixer language model on a text file (--text), or generate text from a saved one (--model).")
         {
             text, separator, model, output, steps, context, device, precision, threads, prompt, maxTokens, temperature, topK, seed, architecture, batch,
         };
+        lm.AddTo(command);
         command.SetAction(parse =>
         {
             var ui = new ConsoleUi(parse.GetValue(verbose));
@@ -65,7 +71,7 @@ internal static class GenerateCommand
 
             var options = new MixerLanguageModelOptions
             {
-                Steps = CliApp.Positive(parse.GetValue(steps), "--steps") ?? 1000,
+                Steps = CliApp.Positive(parse.GetValue(steps), "--steps") ?? int.MaxValue,
                 ContextLength = CliApp.Positive(parse.GetValue(context), "--context") ?? 128,
                 Device = CliApp.ParseDevice(parse.GetValue(device)),
                 NumberOfThreads = CliApp.Positive(parse.GetValue(threads), "--threads") ?? CliApp.DefaultThreads,
@@ -74,8 +80,9 @@ internal static class GenerateCommand
                 Generation = generation,
                 Architecture = kind,
                 // The SRM needs two heads or more to have both its column- and row-repeat kinds.
-                Heads = kind is MixerLanguageModelArchitecture.StructuredRecurrentMixer or MixerLanguageModelArchitecture.Transformer ? 4 : 1,
+                Heads = kind is MixerLanguageModelArchitecture.StructuredRecurrentMixer or MixerLanguageModelArchitecture.Transformer or MixerLanguageModelArchitecture.LlamaTransformer ? 4 : 1,
             };
+            lm.Apply(parse, options, stepsGiven: parse.GetValue(steps) is not null);
             using var cancellation = CliApp.CancelOnCtrlC();
             options.CancellationToken = cancellation.Token;
             return Train(textPath!, parse.GetValue(separator), options, parse.GetValue(output)!, parse.GetValue(prompt)!, ui);
@@ -83,28 +90,36 @@ internal static class GenerateCommand
         return command;
     }
 
+    /// <summary>The files a language-model training run writes.</summary>
+    private static readonly string[] RunFiles = [TrainRunner.ModelFileName, TrainRunner.MetricsFileName];
+
     private static int Train(string textPath, string? separator, MixerLanguageModelOptions options, string output, string prompt, ConsoleUi ui)
     {
-        var documents = ReadDocuments(textPath, separator);
+        var documents = ReadDocuments(textPath, separator, ui);
+        int distinct = documents.SelectMany(d => d).Distinct().Count();
+        if (distinct < 2)
+            ui.Warning($"'{textPath}' uses only {distinct} distinct character; a language model has nothing to learn from it beyond repeating it.");
+        else if (documents.Sum(d => (long)d.Length) < 1000)
+            ui.Warning($"'{textPath}' holds only {documents.Sum(d => (long)d.Length)} characters; the model will mostly memorise it.");
         int heldOutCount = Math.Min(MaxHeldOutDocuments, (int)(documents.Count * HeldOutFraction));
         // Every 20th document is held out, so both parts come from the whole file.
         var heldOut = documents.Where((_, i) => heldOutCount > 0 && i % 20 == 0).Take(heldOutCount).ToList();
         var train = heldOutCount > 0 ? documents.Where((_, i) => !(i % 20 == 0 && i / 20 < heldOutCount)).ToList() : documents;
         ui.Line($"Text {Path.GetFileName(textPath)}: {documents.Count} documents ({train.Count} for training, {heldOut.Count} held out), {documents.Sum(d => (long)d.Length):N0} characters.");
 
+        using var staged = StagedFolder.Begin(output, RunFiles, [textPath], ui);
         var mlContext = new MLContext(options.Seed) { FallbackToCpu = true };
         ui.ForwardTrainerLog(mlContext);
         var data = mlContext.Data.LoadFromEnumerable(train.Select(d => new Document { Text = d }));
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var model = ui.Run("Training language model", report =>
         {
-            options.Progress = new LanguageModelProgress(report);
+            options.Progress = new LanguageModelProgress(report, options.MaxTrainingTime);
             return mlContext.Transforms.Text.TrainMixerLanguageModel(nameof(Document.Text), options).Fit(data);
         });
         double trainingSeconds = clock.Elapsed.TotalSeconds;
 
-        Directory.CreateDirectory(output);
-        string modelPath = Path.Combine(output, TrainRunner.ModelFileName);
+        string modelPath = Path.Combine(staged.Path, TrainRunner.ModelFileName);
         mlContext.Model.Save(model, data.Schema, modelPath);
         var metrics = heldOut.Count > 0
             ? model.Evaluate(mlContext.Data.LoadFromEnumerable(heldOut.Select(d => new Document { Text = d })), nameof(Document.Text))
@@ -116,7 +131,12 @@ internal static class GenerateCommand
             ["text"] = Path.GetFullPath(textPath),
             ["documents"] = documents.Count,
             ["heldOutDocuments"] = heldOut.Count,
-            ["steps"] = options.Steps,
+            ["steps"] = options.Steps == int.MaxValue ? null : options.Steps,
+            ["trainTimeSeconds"] = options.MaxTrainingTime?.TotalSeconds,
+            ["architecture"] = options.Architecture.ToString(),
+            ["tokenization"] = options.Tokenization.ToString(),
+            ["width"] = options.Width,
+            ["depth"] = options.Depth,
             ["precision"] = CliApp.PrecisionName(options.Precision),
             ["contextLength"] = model.ContextLength,
             ["parameters"] = model.ParameterCount,
@@ -129,10 +149,12 @@ internal static class GenerateCommand
                 ["tokens"] = metrics.Tokens,
             },
         };
-        File.WriteAllText(Path.Combine(output, TrainRunner.MetricsFileName), json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        File.WriteAllText(Path.Combine(staged.Path, TrainRunner.MetricsFileName), json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        options.CancellationToken.ThrowIfCancellationRequested();
+        var written = staged.Commit();
         if (metrics is not null)
             ui.Line($"Held-out: loss {metrics.Loss:F3}, perplexity {metrics.Perplexity:F2}, {metrics.BitsPerByte:F3} bits per byte.");
-        ui.Line($"Wrote {Path.GetFullPath(modelPath)} ({model.ParameterCount:N0} parameters).");
+        ui.Line($"Wrote {staged.Destination}: {string.Join(", ", written)} ({model.ParameterCount:N0} parameters).");
         ui.Heading("Sample:");
         ui.Line(prompt + model.Generate(prompt));
         return 0;
@@ -170,24 +192,32 @@ internal static class GenerateCommand
 
     private static MixerLanguageModelArchitecture ParseArchitecture(string? value) => value?.Trim().ToLowerInvariant() switch
     {
-        null or "masked" => MixerLanguageModelArchitecture.MaskedMixer,
+        null or "" => LanguageModelCliOptions.DefaultArchitecture,
+        "masked" => MixerLanguageModelArchitecture.MaskedMixer,
         "toeplitz" => MixerLanguageModelArchitecture.ToeplitzMixer,
         "transformer" => MixerLanguageModelArchitecture.Transformer,
+        "llama" => MixerLanguageModelArchitecture.LlamaTransformer,
         "srm" => MixerLanguageModelArchitecture.StructuredRecurrentMixer,
-        _ => throw new CliException($"--architecture '{value}' is not one of masked, toeplitz, transformer, srm."),
+        _ => throw new CliException($"--architecture '{value}' is not one of masked, toeplitz, transformer, llama, srm."),
     };
 
-    private static IEnumerable<ITransformer> Flatten(ITransformer transformer)
+    internal static IEnumerable<ITransformer> Flatten(ITransformer transformer)
         => transformer is IEnumerable<ITransformer> chain ? chain.SelectMany(Flatten) : [transformer];
 
     /// <summary>Documents of a text file: split at lines equal to <paramref name="separator"/>, or at blank lines.</summary>
-    internal static List<string> ReadDocuments(string path, string? separator)
+    internal static List<string> ReadDocuments(string path, string? separator, ConsoleUi? ui = null)
     {
+        if (Directory.Exists(path))
+            throw new CliException($"--text '{path}' is a folder, not a text file.");
         if (!File.Exists(path))
             throw new CliException($"File not found: '{path}'.");
+        var decoded = TextFile.Read(path, "text file");
+        if (decoded.Warning is { } warning)
+            ui?.Warning(warning);
         var documents = new List<string>();
         var current = new List<string>();
-        foreach (string line in File.ReadLines(path))
+        using var reader = new StringReader(decoded.Text);
+        for (string? line = reader.ReadLine(); line is not null; line = reader.ReadLine())
         {
             bool boundary = separator is null ? line.Trim().Length == 0 : line.TrimEnd() == separator;
             if (boundary)
@@ -214,11 +244,14 @@ internal static class GenerateCommand
         public string Text { get; set; } = "";
     }
 
-    private sealed class LanguageModelProgress(ProgressReport report) : IProgress<LanguageModelTrainingProgress>
+    private sealed class LanguageModelProgress(ProgressReport report, TimeSpan? budget) : IProgress<LanguageModelTrainingProgress>
     {
+        private readonly System.Diagnostics.Stopwatch clock = System.Diagnostics.Stopwatch.StartNew();
+
+        // Under --train-time the bar follows the clock, as the schedule does.
         public void Report(LanguageModelTrainingProgress p)
-            => report(p.TotalSteps > 0 ? (double)p.Step / p.TotalSteps : 0,
-                $"step {p.Step}/{p.TotalSteps} · loss {p.Loss.ToString("F3", CultureInfo.InvariantCulture)} · {p.TokensPerSecond.ToString("N0", CultureInfo.InvariantCulture)} chars/s · ETA {p.EstimatedRemaining:m\\:ss}",
+            => report(budget is { } b ? Math.Min(1, clock.Elapsed / b) : p.TotalSteps > 0 ? (double)p.Step / p.TotalSteps : 0,
+                (budget is null ? $"step {p.Step}/{p.TotalSteps}" : $"step {p.Step}") + $" · loss {p.Loss.ToString("F3", CultureInfo.InvariantCulture)} · {p.TokensPerSecond.ToString("N0", CultureInfo.InvariantCulture)} chars/s · ETA {p.EstimatedRemaining:m\\:ss}",
                 p.Step == p.TotalSteps);
     }
 }

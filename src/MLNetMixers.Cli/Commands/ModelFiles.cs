@@ -18,9 +18,15 @@ internal static class ModelFiles
                 throw new CliException($"'{path}' holds no input schema: it was not written by mlnet-mixers (train one with the classification or regression command).");
             return (model, inputSchema);
         }
-        catch (Exception e) when (e is not CliException and not OutOfMemoryException)
+        catch (Exception e) when (e is not CliException)
         {
-            throw new CliException($"'{path}' is not an ML.NET model zip that mlnet-mixers can load ({FirstLine(e)}).", e);
+            // The library's loaders say in one sentence what is wrong with their part; ML.NET wraps them in reflection errors.
+            for (Exception? current = e; current is not null; current = current.InnerException)
+            {
+                if (current is FormatException && current.Message.StartsWith("The model", StringComparison.Ordinal))
+                    throw new CliException($"'{path}' cannot be loaded: {FirstLine(current)}", e);
+            }
+            throw new CliException($"'{path}' is not an ML.NET model zip that mlnet-mixers can load ({FirstLine(Phase.Innermost(e)).TrimEnd('.')}).", e);
         }
     }
 

@@ -32,6 +32,7 @@ internal static class OnnxCommands
 
     public static int RunExport(string modelPath, string outputPath, ConsoleUi ui)
     {
+        StagedFile.Check(outputPath, [("--model", modelPath)]);
         var mlContext = new MLContext(seed: 1) { FallbackToCpu = true };
         var (model, _) = ModelFiles.Load(mlContext, modelPath);
         string? folder = Path.GetDirectoryName(Path.GetFullPath(outputPath));

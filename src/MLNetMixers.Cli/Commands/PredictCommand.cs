@@ -18,61 +18,64 @@ internal static class PredictCommand
         var model = new Option<string>("--model", "-m") { Description = "A model zip written by the classification or regression command.", Required = true };
         var dataset = new Option<string>("--dataset", "-d") { Description = "A CSV with the model's input columns (the label may be absent).", Required = true };
         var output = new Option<string>("--output", "-o") { Description = "The predictions CSV to write.", DefaultValueFactory = _ => "predictions.csv" };
-        var command = new Command("predict", "Score the rows of a CSV file with a saved model; writes the rows with their predictions.") { model, dataset, output };
+        var culture = CliApp.CultureOption();
+        var command = new Command("predict", "Score the rows of a CSV file with a saved model; writes the rows with their predictions.") { model, dataset, output, culture };
         command.SetAction(parse =>
         {
             var ui = new ConsoleUi(parse.GetValue(verbose));
             CliApp.ApplyThreads(null);
-            return Run(parse.GetValue(model)!, parse.GetValue(dataset)!, parse.GetValue(output)!, ui);
+            return Run(parse.GetValue(model)!, parse.GetValue(dataset)!, parse.GetValue(output)!, ui, CliApp.ParseCulture(parse.GetValue(culture)));
         });
         return command;
     }
 
-    public static int Run(string modelPath, string datasetPath, string outputPath, ConsoleUi ui)
+    public static int Run(string modelPath, string datasetPath, string outputPath, ConsoleUi ui, NumberReader? numbers = null)
     {
+        // The output is checked before anything is read or opened for writing: it must not be an input.
+        string destination = StagedFile.Check(outputPath, [("--dataset", datasetPath), ("--model", modelPath)]);
         var mlContext = new MLContext(seed: 1) { FallbackToCpu = true };
         var (model, modelInput) = ModelFiles.Load(mlContext, modelPath);
-        var schema = CsvSniffer.Sniff(datasetPath);
-        var data = CsvLoader.Load(mlContext, schema, modelInput);
+        var schema = CsvSniffer.Sniff(datasetPath, numbers);
+        if (schema.EncodingWarning is { } encoding)
+            ui.Warning(encoding);
+        var unreadable = new List<UnreadableValue>();
+        var data = CsvLoader.Load(schema, modelInput, unreadable);
+        foreach (string warning in CsvLoader.Describe(unreadable, Path.GetFileName(datasetPath)))
+            ui.Warning(warning);
         var scored = ModelFiles.Apply(model, data, datasetPath);
 
         var outputs = PredictionColumns.Select(n => scored.Schema.GetColumnOrNull(n)).Where(c => c is not null).Select(c => c!.Value).ToList();
         if (outputs.Count == 0)
             throw new CliException($"'{modelPath}' produces none of the prediction columns {string.Join(", ", PredictionColumns)}; is it a prediction model?");
 
-        string? folder = Path.GetDirectoryName(Path.GetFullPath(outputPath));
-        if (folder is not null)
-            Directory.CreateDirectory(folder);
-        long rows = Write(scored, schema.Columns.Select(c => scored.Schema[c.Name]).Concat(outputs).ToList(), outputPath);
-        ui.Line($"Wrote {rows} predictions to {Path.GetFullPath(outputPath)}.");
+        long rows = StagedFile.Write(destination, outputPath, temp => Write(scored, schema, outputs, temp));
+        ui.Line($"Wrote {rows} predictions to {destination}.");
         return 0;
     }
 
-    private static long Write(IDataView scored, IReadOnlyList<DataViewSchema.Column> columns, string path)
+    /// <summary>The input columns exactly as read (the CSV's text, not the parsed numbers), then the model's predictions.</summary>
+    private static long Write(IDataView scored, CsvSchema schema, IReadOnlyList<DataViewSchema.Column> outputs, string path)
     {
         using var writer = new StreamWriter(path, false, new UTF8Encoding(false));
-        var header = new List<string>();
-        foreach (var column in columns)
+        var header = new List<string>(schema.Columns.Select(c => c.Name));
+        foreach (var column in outputs)
         {
             if (column.Type is VectorDataViewType vector)
-            {
-                var names = SlotNames(column, vector.Size);
-                header.AddRange(names.Select(n => $"{column.Name}.{n}"));
-            }
+                header.AddRange(SlotNames(column, vector.Size).Select(n => $"{column.Name}.{n}"));
             else
-            {
                 header.Add(column.Name);
-            }
         }
         writer.WriteLine(string.Join(",", header.Select(Quote)));
 
-        using var cursor = scored.GetRowCursor(columns);
-        var readers = columns.Select(c => Reader(cursor, c)).ToList();
+        using var cursor = scored.GetRowCursor(outputs);
+        var readers = outputs.Select(c => Reader(cursor, c)).ToList();
         long rows = 0;
         var fields = new List<string>();
         while (cursor.MoveNext())
         {
             fields.Clear();
+            // Scoring keeps every row in file order, so row n is record n.
+            fields.AddRange(schema.Records[(int)rows]);
             foreach (var read in readers)
                 read(fields);
             writer.WriteLine(string.Join(",", fields.Select(Quote)));

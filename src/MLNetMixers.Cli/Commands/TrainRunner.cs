@@ -19,18 +19,23 @@ internal static class TrainRunner
     public const string MetricsFileName = "metrics.json";
     public const string ConsumeFileName = "ConsumeModel.cs";
 
+    /// <summary>Every file a training run may write: a folder holding only these is a previous run, replaced as a whole.</summary>
+    public static readonly string[] RunFiles =
+        [ModelFileName, OnnxCommands.OnnxModelFileName, BaselineFileName, MetricsFileName, ConsumeFileName, "attribution-report.html", "field-importance.csv", "character-attributions.csv"];
+
     public static int Run(TrainSettings settings, ConsoleUi ui, CancellationToken cancellation)
     {
         var started = DateTime.UtcNow;
         var clock = Stopwatch.StartNew();
-        if (settings.Split is <= 0 or >= 1)
-            throw new CliException($"--split must be between 0 and 1 (the fraction of rows held out for testing); got {settings.Split}.");
+        if (!(settings.Split > 0 && settings.Split < 1))
+            throw new CliException($"--split must be a number between 0 and 1 (the fraction of rows held out for testing, e.g. 0.2); got {settings.Split.ToString(System.Globalization.CultureInfo.InvariantCulture)}.");
 
-        var schema = CsvSniffer.Sniff(settings.Dataset);
+        var schema = CsvSniffer.Sniff(settings.Dataset, settings.Numbers);
         var label = LabelSpec.Create(schema, settings.LabelColumn, settings.Regression, settings.PositiveClass);
         var features = FeatureColumns(schema, label, settings.IgnoreColumns);
         ui.Line($"Dataset {Path.GetFileName(schema.Path)}: {schema.RowCount} rows, {schema.Columns.Count} columns ({schema.SeparatorName}-separated" +
                 $"{(schema.HasHeader ? ", header" : ", no header")}).");
+        DescribeColumns(ui, schema, features);
         ui.Line(label.Kind switch
         {
             LearningTask.Binary => $"Label '{label.RawColumn}': binary classification, positive class '{label.PositiveClass}' (negative '{label.NegativeClass}').",
@@ -39,68 +44,95 @@ internal static class TrainRunner
         });
         ui.Detail("Features: " + string.Join(", ", features.Select(f => $"{f} ({schema.Require(f, "Feature").Kind})")));
         if (label.MissingLabelRows > 0)
-            ui.Warning($"{label.MissingLabelRows} rows have no label and are left out.");
+            ui.Warning($"{label.MissingLabelRows} rows have no label in column '{label.RawColumn}' and are left out.");
 
-        var mlContext = new MLContext(settings.Seed) { FallbackToCpu = true };
-        ui.ForwardTrainerLog(mlContext);
         var textColumns = label.Kind == LearningTask.Regression ? null : new HashSet<string> { label.RawColumn };
-        var raw = CsvLoader.Load(mlContext, schema, textColumns);
-        var prepared = label.Prepare(mlContext, raw);
-
-        IDataView train, test;
+        var raw = CsvLoader.Load(schema, textColumns);
+        CsvSchema? validationSchema = null;
         if (settings.ValidationDataset is { } validationPath)
         {
-            var validationSchema = CsvSniffer.Sniff(validationPath);
+            validationSchema = CsvSniffer.Sniff(validationPath, settings.Numbers ?? schema.Numbers);
+            if (validationSchema.EncodingWarning is { } w)
+                ui.Warning(w);
             CheckValidationColumns(schema, validationSchema, label);
-            train = prepared;
-            test = label.Prepare(mlContext, CsvLoader.Load(mlContext, validationSchema, raw.Schema));
+        }
+
+        // Nothing is opened for writing until the inputs are known to be good; then everything goes to a staging folder.
+        using var output = StagedFolder.Begin(settings.Output, RunFiles, [settings.Dataset, .. settings.ValidationDataset is null ? Array.Empty<string>() : [settings.ValidationDataset]], ui);
+        var mlContext = new MLContext(settings.Seed) { FallbackToCpu = true };
+        ui.ForwardTrainerLog(mlContext);
+        var names = new InternalNames(label, schema);
+
+        IDataView train, test;
+        if (validationSchema is not null)
+        {
+            train = label.Prepare(mlContext, raw);
+            var validationRaw = CsvLoader.Load(validationSchema, raw.Schema, []);
+            test = label.Prepare(mlContext, validationRaw);
         }
         else
         {
-            var split = mlContext.Data.TrainTestSplit(prepared, settings.Split, seed: settings.Seed);
-            train = split.TrainSet;
-            test = split.TestSet;
+            var (trainRowsIndex, testRowsIndex) = Split.Rows(schema, label, settings.Split, settings.Seed);
+            train = label.Prepare(mlContext, raw.Subset(trainRowsIndex));
+            test = label.Prepare(mlContext, raw.Subset(testRowsIndex));
         }
         train = mlContext.Data.Cache(train);
         test = mlContext.Data.Cache(test);
         long trainRows = CountRows(train), testRows = CountRows(test);
         if (trainRows == 0 || testRows == 0)
             throw new CliException($"Too few rows to train and test: {trainRows} for training, {testRows} for testing. Use a larger dataset or a different --split.");
-        ui.Line($"Training on {trainRows} rows, testing on {testRows} rows{(settings.ValidationDataset is null ? $" (a {settings.Split:P0} split, seed {settings.Seed})" : " (validation dataset)")}.");
+        ui.Line($"Training on {trainRows} rows, testing on {testRows} rows{(settings.ValidationDataset is null ? $" (a {settings.Split:P0} split{(label.Kind == LearningTask.Regression ? "" : " stratified by class")}, seed {settings.Seed})" : " (validation dataset)")}.");
 
-        Directory.CreateDirectory(settings.Output);
         var models = new List<ModelMetrics>();
         if (settings.Device == MixerDevice.Cuda && MixerStep.DeviceName(settings.Device) != "cuda")
             ui.Warning("--device cuda: no CUDA device is available to this build (it ships the TorchSharp-cpu backend); training on the CPU.");
 
         var mixerClock = Stopwatch.StartNew();
         var mixerInput = new MixerStepInput(schema, features, label, train, trainRows, settings, cancellation);
-        var mixer = ui.Run("Training mixer", report => MixerStep.Train(mlContext, mixerInput, report));
-        var model = WithPredictedClass(mlContext, mixer.Model, label, train);
+        var mixer = Phase.Run("Training the mixer", mlContext, names, cancellation,
+            () => ui.Run("Training mixer", report => MixerStep.Train(mlContext, mixerInput, report)));
+        var model = Phase.Run("Training the mixer", mlContext, names, cancellation, () => WithPredictedClass(mlContext, mixer.Model, label, train));
         ui.Line(mixer.ProbedRowsPerSecond is { } speed
             ? $"Mixer: {mixer.Epochs} epoch(s), planned from a measured {speed:F0} rows/s and a {(settings.TrainTime ?? MixerStep.DefaultTrainTime).TotalSeconds:F0} s budget."
             : $"Mixer: {mixer.Epochs} epoch(s).");
-        var mixerMetrics = ModelMetrics.Evaluate(mlContext, "Mixer", model.Transform(test), label);
+        var mixerMetrics = Phase.Run("Evaluating the mixer", mlContext, names, cancellation, () => ModelMetrics.Evaluate(mlContext, "Mixer", model.Transform(test), label));
         mixerMetrics.TrainingSeconds = mixerClock.Elapsed.TotalSeconds;
         models.Add(mixerMetrics);
-        string modelPath = Path.Combine(settings.Output, ModelFileName);
-        mlContext.Model.Save(model, raw.Schema, modelPath);
-        OnnxCommands.WriteScoringZip(mlContext, model, raw.Schema, settings.Output, ui);
+        Phase.Run("Saving the mixer", mlContext, names, cancellation, () => { mlContext.Model.Save(model, raw.Schema, Path.Combine(output.Path, ModelFileName)); return 0; });
+        Phase.Run("Exporting the scoring model", mlContext, names, cancellation, () => OnnxCommands.WriteScoringZip(mlContext, model, raw.Schema, output.Path, ui));
 
         if (settings.Baseline)
         {
-            var baselineClock = Stopwatch.StartNew();
-            var baseline = ui.Run("Training LightGBM baseline", _ =>
-                LightGbmBaseline.Pipeline(mlContext, schema, features, label, settings.Seed).Fit(train));
-            var baselineMetrics = ModelMetrics.Evaluate(mlContext, "LightGBM", baseline.Transform(test), label);
-            baselineMetrics.TrainingSeconds = baselineClock.Elapsed.TotalSeconds;
-            models.Add(baselineMetrics);
-            mlContext.Model.Save(baseline, raw.Schema, Path.Combine(settings.Output, BaselineFileName));
+            // The baseline is a yardstick: when LightGBM cannot fit these rows, the run keeps its mixer and says why.
+            try
+            {
+                var baselineClock = Stopwatch.StartNew();
+                var baseline = Phase.Run("Training the LightGBM baseline", mlContext, names, cancellation, () => ui.Run("Training LightGBM baseline", report =>
+                {
+                    report(0, $"featurizing {features.Count} columns", true);
+                    return LightGbmBaseline.Pipeline(mlContext, schema, features, label, settings.Seed).Fit(train);
+                }));
+                var baselineMetrics = Phase.Run("Evaluating the LightGBM baseline", mlContext, names, cancellation,
+                    () => ModelMetrics.Evaluate(mlContext, "LightGBM", baseline.Transform(test), label));
+                baselineMetrics.TrainingSeconds = baselineClock.Elapsed.TotalSeconds;
+                Phase.Run("Saving the LightGBM baseline", mlContext, names, cancellation,
+                    () => { mlContext.Model.Save(baseline, raw.Schema, Path.Combine(output.Path, BaselineFileName)); return 0; });
+                models.Add(baselineMetrics);
+            }
+            catch (CliException e) when (e.InnerException is { } inner)
+            {
+                File.Delete(Path.Combine(output.Path, BaselineFileName));
+                ui.Warning("The LightGBM baseline is skipped: " + (LightGbmBaseline.FoundNoSplit(inner)
+                    ? $"LightGBM found no split worth making in {trainRows} training rows (too few rows, or no feature that separates the label)."
+                    : e.Message));
+                if (settings.Verbose)
+                    ui.Detail(inner.ToString());
+            }
         }
 
         var consume = ConsumeModelGenerator.Generate(raw.Schema, model.GetOutputSchema(raw.Schema), FirstRow(raw),
             $"Model: {Describe(label)} on '{Path.GetFileName(schema.Path)}'.");
-        File.WriteAllText(Path.Combine(settings.Output, ConsumeFileName), consume);
+        File.WriteAllText(Path.Combine(output.Path, ConsumeFileName), consume);
 
         var summary = new RunSummary
         {
@@ -117,20 +149,52 @@ internal static class TrainRunner
             EpochsRun = mixer.Epochs,
             ProbedRowsPerSecond = mixer.ProbedRowsPerSecond,
         };
+        string? report = null;
         if (settings.Explain)
         {
-            string? report = TryExplain(ui, settings.Verbose, () => ExplainStep.Run(mlContext, model, test, label.Column, settings.Output,
-                $"mlnet-mixers: {Describe(label)} on {Path.GetFileName(schema.Path)}", settings.ReportRows, settings.Seed, ui));
-            if (report is not null)
-                ui.Line($"Attribution report: {Path.GetFullPath(report)}");
+            report = TryExplain(ui, settings.Verbose, () => Phase.Run("Writing the attribution report", mlContext, names, cancellation,
+                () => ExplainStep.Run(mlContext, model, test, label.Column, output.Path,
+                    $"mlnet-mixers: {Describe(label)} on {Path.GetFileName(schema.Path)}", settings.ReportRows, settings.Seed, ui, features.Count)));
         }
         summary.ElapsedSeconds = clock.Elapsed.TotalSeconds;
-        MetricsReport.WriteJson(summary, Path.Combine(settings.Output, MetricsFileName));
+        MetricsReport.WriteJson(summary, Path.Combine(output.Path, MetricsFileName));
 
+        cancellation.ThrowIfCancellationRequested();
+        var written = output.Commit();
         ui.Write(MetricsReport.Table(summary));
-        ui.Line($"Wrote {Path.GetFullPath(settings.Output)}: {string.Join(", ", Directory.GetFiles(settings.Output).Select(Path.GetFileName).Order())}");
+        if (report is not null)
+            ui.Line($"Attribution report: {Path.Combine(output.Destination, Path.GetFileName(report))}");
+        ui.Line($"Wrote {output.Destination}: {string.Join(", ", written)}");
         ui.Line($"Done in {clock.Elapsed.TotalSeconds:F0} s.");
         return 0;
+    }
+
+    /// <summary>
+    /// The inferred type of every column, and a warning for each column that is text only because of a few values
+    /// (a typo in a numeric column would otherwise silently turn it into categories).
+    /// </summary>
+    internal static void DescribeColumns(ConsoleUi ui, CsvSchema schema, IReadOnlyList<string>? features = null)
+    {
+        if (schema.EncodingWarning is { } encoding)
+            ui.Warning(encoding);
+        var numeric = schema.Columns.Where(c => c.Kind == CsvColumnKind.Numeric).Select(c => c.Name).ToList();
+        var text = schema.Columns.Where(c => c.Kind == CsvColumnKind.Text).Select(c => c.Name).ToList();
+        ui.Line($"Columns: {numeric.Count} numeric{List(numeric)}, {text.Count} text{List(text)}; numbers with a {schema.Numbers.Name}" +
+                $"{(schema.NumbersSniffed ? " (inferred; --culture sets it)" : " (--culture)")}.");
+        foreach (var c in schema.Columns)
+        {
+            if (c.Kind != CsvColumnKind.Text || c.NonNumericCount == 0 || c.FirstNonNumeric is not var (value, line))
+                continue;
+            int numbers = c.NonMissingCount - c.NonNumericCount;
+            // "A few": at most 5 % of the values (and at least one number), the signature of a typo or a unit.
+            if (numbers > 0 && c.NonNumericCount <= Math.Max(1, c.NonMissingCount / 20))
+            {
+                ui.Warning($"Column '{c.Name}' is read as text because {c.NonNumericCount} of its {c.NonMissingCount} values {(c.NonNumericCount == 1 ? "is not a number" : "are not numbers")} " +
+                           $"(e.g. '{value}' at line {line}); fix or blank {(c.NonNumericCount == 1 ? "it" : "them")} to read the column as numbers.");
+            }
+        }
+
+        static string List(List<string> names) => names.Count == 0 ? "" : $" ({string.Join(", ", names.Take(8))}{(names.Count > 8 ? $", ... {names.Count - 8} more" : "")})";
     }
 
     /// <summary>
@@ -143,9 +207,9 @@ internal static class TrainRunner
         {
             return explain();
         }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException or NotSupportedException)
+        catch (Exception e) when (e is CliException or ArgumentException or InvalidOperationException or NotSupportedException)
         {
-            ui.Warning($"attribution report skipped: {e.Message}");
+            ui.Warning($"The attribution report is skipped: {e.Message}");
             if (verbose)
                 ui.Detail(e.ToString());
             return null;
@@ -192,6 +256,9 @@ internal static class TrainRunner
             throw new CliException($"The validation dataset's label '{label.RawColumn}' has too many distinct values.");
         if (unknown.Count > 0)
             throw new CliException($"The validation dataset's label '{label.RawColumn}' has class(es) the training data lacks: {string.Join(", ", unknown)}.");
+        var absent = label.Classes.Where(c => validation.Find(label.RawColumn)!.Distinct?.ContainsKey(c) == false).ToList();
+        if (label.Kind == LearningTask.Binary && absent.Count > 0)
+            throw new CliException($"The validation dataset's label '{label.RawColumn}' has no row of class '{absent[0]}'; a two-class model cannot be tested (AUC) without both classes.");
     }
 
     /// <summary>Appends a readable "PredictedClass" text column so predictions name the class, not a bool or key.</summary>
@@ -212,7 +279,7 @@ internal static class TrainRunner
         }
     }
 
-    private static long CountRows(IDataView data)
+    internal static long CountRows(IDataView data)
     {
         long count = 0;
         using var cursor = data.GetRowCursor([]);
@@ -221,7 +288,7 @@ internal static class TrainRunner
         return count;
     }
 
-    private static IReadOnlyDictionary<string, object?> FirstRow(IDataView raw)
+    internal static IReadOnlyDictionary<string, object?> FirstRow(IDataView raw)
     {
         var preview = raw.Preview(1);
         return preview.RowView.Length == 0

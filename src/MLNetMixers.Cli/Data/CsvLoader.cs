@@ -3,53 +3,40 @@ using Microsoft.ML.Data;
 
 namespace MLNetMixers.Cli.Data;
 
-/// <summary>Loads a sniffed CSV as an <see cref="IDataView"/> through ML.NET's text loader: numbers as Single, the rest as text.</summary>
+/// <summary>Loads a sniffed CSV as an <see cref="IDataView"/>: numbers as Single, the rest as text.</summary>
 internal static class CsvLoader
 {
     /// <param name="textColumns">Columns forced to text whatever their inferred kind (a classification label such as 0/1).</param>
-    public static IDataView Load(MLContext mlContext, CsvSchema schema, IReadOnlySet<string>? textColumns = null)
-    {
-        var columns = schema.Columns
-            .Select(c => new TextLoader.Column(c.Name, KindOf(c, textColumns), c.Index))
-            .ToArray();
-        return Load(mlContext, schema, columns);
-    }
+    public static CsvDataView Load(CsvSchema schema, IReadOnlySet<string>? textColumns = null)
+        => CsvDataView.Create(schema, [.. schema.Columns.Select(c => KindOf(c, textColumns))], unreadable: null);
 
-    /// <summary>Loads with the column types a saved model expects (by name); columns the model does not use load as text.</summary>
-    public static IDataView Load(MLContext mlContext, CsvSchema schema, DataViewSchema modelInput)
+    /// <summary>
+    /// Loads with the column types a saved model expects (by name); columns the model does not use load as text.
+    /// Values a numeric column cannot read go to <paramref name="unreadable"/> (and score as missing).
+    /// </summary>
+    public static CsvDataView Load(CsvSchema schema, DataViewSchema modelInput, List<UnreadableValue> unreadable)
     {
-        var columns = schema.Columns.Select(c =>
+        var types = schema.Columns.Select(c =>
         {
             var expected = modelInput.GetColumnOrNull(c.Name);
-            DataKind kind = expected?.Type switch
+            return expected?.Type switch
             {
                 null => KindOf(c, null),
-                NumberDataViewType n when n.RawType == typeof(float) => DataKind.Single,
-                NumberDataViewType n when n.RawType == typeof(double) => DataKind.Double,
-                TextDataViewType => DataKind.String,
-                BooleanDataViewType => DataKind.Boolean,
+                NumberDataViewType n when n.RawType == typeof(float) || n.RawType == typeof(double) => n,
+                TextDataViewType t => t,
+                BooleanDataViewType b => b,
                 var other => throw new CliException($"The model expects column '{c.Name}' of type {other}, which a CSV column cannot provide."),
             };
-            return new TextLoader.Column(c.Name, kind, c.Index);
-        }).ToArray();
-        return Load(mlContext, schema, columns);
+        }).ToList();
+        return CsvDataView.Create(schema, types, unreadable);
     }
 
-    private static IDataView Load(MLContext mlContext, CsvSchema schema, TextLoader.Column[] columns)
-    {
-        var options = new TextLoader.Options
-        {
-            Columns = columns,
-            Separators = [schema.Separator],
-            HasHeader = schema.HasHeader,
-            AllowQuoting = true,
-            ReadMultilines = schema.HasQuotedNewlines,
-            TrimWhitespace = false,
-            MissingRealsAsNaNs = true,
-        };
-        return mlContext.Data.LoadFromTextFile(schema.Path, options);
-    }
+    /// <summary>One warning per column with values that are not numbers: how many, and the first few with their lines.</summary>
+    public static IEnumerable<string> Describe(IEnumerable<UnreadableValue> unreadable, string file)
+        => unreadable.GroupBy(u => u.Column).Select(g =>
+            $"Column '{g.Key}' of '{file}' is numeric in the model, but {g.Count()} value(s) are not numbers and are scored as missing: " +
+            string.Join(", ", g.Take(3).Select(u => $"'{u.Value}' at line {u.Line}")) + (g.Count() > 3 ? ", ..." : "") + ".");
 
-    private static DataKind KindOf(CsvColumn column, IReadOnlySet<string>? textColumns)
-        => column.Kind == CsvColumnKind.Numeric && textColumns?.Contains(column.Name) != true ? DataKind.Single : DataKind.String;
+    private static DataViewType KindOf(CsvColumn column, IReadOnlySet<string>? textColumns)
+        => column.Kind == CsvColumnKind.Numeric && textColumns?.Contains(column.Name) != true ? NumberDataViewType.Single : TextDataViewType.Instance;
 }

@@ -12,6 +12,9 @@ internal sealed class CsvColumn
     public int MissingCount { get; set; }
     public int NonMissingCount { get; set; }
 
+    /// <summary>Non-missing values that are not numbers (what made a column text).</summary>
+    public int NonNumericCount { get; set; }
+
     /// <summary>Distinct non-missing values with their counts, up to <see cref="CsvSniffer.MaxTrackedDistinct"/>; null past that.</summary>
     public Dictionary<string, int>? Distinct { get; set; } = new(StringComparer.Ordinal);
 
@@ -39,6 +42,22 @@ internal sealed class CsvSchema
 
     public CsvColumn Require(string name, string role) => Find(name)
         ?? throw new CliException($"{role} column '{name}' is not in {System.IO.Path.GetFileName(Path)}. Available columns: {string.Join(", ", Columns.Select(c => c.Name))}.");
+
+    /// <summary>Every data record's fields, as read (the loader and predict's echo use these, never re-parsed text).</summary>
+    public required IReadOnlyList<string[]> Records { get; init; }
+
+    /// <summary>The file line each record starts on.</summary>
+    public required IReadOnlyList<long> RecordLines { get; init; }
+
+    /// <summary>How numbers are written in this file (given by --culture or sniffed).</summary>
+    public required NumberReader Numbers { get; init; }
+
+    public bool NumbersSniffed { get; init; }
+
+    public string EncodingName { get; init; } = "UTF-8";
+
+    /// <summary>Set when the file was not valid UTF-8 and was read as Latin-1.</summary>
+    public string? EncodingWarning { get; init; }
 
     public string SeparatorName => CsvSniffer.SeparatorName(Separator);
 }

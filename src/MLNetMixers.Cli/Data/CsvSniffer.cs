@@ -12,11 +12,11 @@ internal static class CsvSniffer
     public const int MaxTrackedDistinct = 1000;
 
     /// <summary>Spellings of "missing" that R, pandas, Weka and spreadsheets write; compared exactly.</summary>
-    public static readonly string[] KnownMissingTokens = ["NA", "N/A", "NaN", "nan", "null", "NULL", "?"];
+    public static readonly string[] KnownMissingTokens = ["NA", "N/A", "NaN", "null", "None", "?"];
 
     private static readonly char[] CandidateSeparators = [',', ';', '\t', '|'];
 
-    public static CsvSchema Sniff(string path)
+    public static CsvSchema Sniff(string path, NumberReader? numbers = null)
     {
         if (string.IsNullOrWhiteSpace(path))
             throw new CliException("No file given.");
@@ -27,16 +27,17 @@ internal static class CsvSniffer
         if (new FileInfo(path).Length == 0)
             throw new CliException($"'{path}' is empty.");
 
-        char separator = DetectSeparator(path);
-        using var text = OpenText(path);
-        var reader = new CsvRecordReader(text, separator);
+        var decoded = TextFile.Read(path, "CSV file");
+        char separator = DetectSeparator(decoded.Text, path);
+        var reader = new CsvRecordReader(new StringReader(decoded.Text), separator);
         var first = reader.Read() ?? throw new CliException($"'{path}' is empty (only blank lines).");
         bool hasHeader = LooksLikeHeader(first);
         var names = hasHeader ? UniqueNames(first) : Enumerable.Range(1, first.Count).Select(i => $"Column{i}").ToList();
         var columns = names.Select((n, i) => new CsvColumn { Name = n, Index = i }).ToList();
         var missingSeen = new SortedSet<string>(StringComparer.Ordinal);
 
-        long rows = 0;
+        var records = new List<string[]>();
+        var lines = new List<long>();
         for (var record = hasHeader ? reader.Read() : first; record is not null; record = reader.Read())
         {
             if (record.Count != columns.Count)
@@ -46,13 +47,19 @@ internal static class CsvSniffer
                     $"{(hasHeader ? "header has" : "first row has")} {columns.Count} (separator: {SeparatorName(separator)}). " +
                     "Check for an unquoted separator or a missing field.");
             }
-            rows++;
-            for (int i = 0; i < record.Count; i++)
-                Observe(columns[i], record[i], reader.RecordLine, missingSeen);
+            records.Add([.. record]);
+            lines.Add(reader.RecordLine);
         }
-        if (rows == 0)
+        if (records.Count == 0)
             throw new CliException($"'{path}' has a header but no data rows.");
 
+        bool sniffed = numbers is null;
+        numbers ??= SniffNumbers(records);
+        for (int r = 0; r < records.Count; r++)
+        {
+            for (int i = 0; i < columns.Count; i++)
+                Observe(columns[i], records[r][i], lines[r], missingSeen, numbers);
+        }
         foreach (var c in columns.Where(c => c.NonMissingCount == 0))
             c.Kind = CsvColumnKind.Text;
 
@@ -63,19 +70,59 @@ internal static class CsvSniffer
             HasHeader = hasHeader,
             HasQuotedNewlines = reader.SawQuotedNewline,
             Columns = columns,
-            RowCount = rows,
+            RowCount = records.Count,
             MissingTokens = [.. missingSeen],
+            Records = records,
+            RecordLines = lines,
+            Numbers = numbers,
+            NumbersSniffed = sniffed,
+            EncodingName = decoded.EncodingName,
+            EncodingWarning = decoded.Warning,
         };
     }
 
-    public static bool IsMissing(string value) => value.Length == 0 || Array.IndexOf(KnownMissingTokens, value) >= 0;
+    /// <summary>
+    /// Decimal comma when more fields read as numbers only with a decimal comma ("1,5") than only with a decimal
+    /// point ("1.5"); fields both read ("12", "1,234") do not vote.
+    /// </summary>
+    private static NumberReader SniffNumbers(List<string[]> records)
+    {
+        long comma = 0, point = 0;
+        foreach (var record in records)
+        {
+            foreach (string field in record)
+            {
+                if (field.Length == 0 || IsMissing(field))
+                    continue;
+                bool p = NumberReader.DecimalPoint.TryParse(field, out _), c = NumberReader.DecimalComma.TryParse(field, out _);
+                if (p != c)
+                {
+                    if (c) comma++;
+                    else point++;
+                }
+            }
+        }
+        return comma > point ? NumberReader.DecimalComma : NumberReader.DecimalPoint;
+    }
+
+    public static bool IsMissing(string value)
+    {
+        if (value.Length == 0)
+            return true;
+        foreach (string token in KnownMissingTokens)
+        {
+            if (string.Equals(value, token, StringComparison.OrdinalIgnoreCase))
+                return true;
+        }
+        return false;
+    }
 
     public static bool TryParseNumber(string value, out double number)
-        => double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out number) && double.IsFinite(number);
+        => NumberReader.DecimalPoint.TryParse(value, out number) || NumberReader.DecimalComma.TryParse(value, out number);
 
     public static string SeparatorName(char separator) => separator switch { '\t' => "tab", ',' => "comma", ';' => "semicolon", '|' => "pipe", _ => $"'{separator}'" };
 
-    private static void Observe(CsvColumn column, string value, long line, SortedSet<string> missingSeen)
+    private static void Observe(CsvColumn column, string value, long line, SortedSet<string> missingSeen, NumberReader numbers)
     {
         if (IsMissing(value))
         {
@@ -85,14 +132,15 @@ internal static class CsvSniffer
             return;
         }
         column.NonMissingCount++;
-        if (TryParseNumber(value, out double number))
+        if (numbers.TryParse(value, out double number))
         {
-            if (number != Math.Floor(number))
+            if (double.IsFinite(number) && number != Math.Floor(number))
                 column.AllIntegers = false;
         }
         else
         {
             column.Kind = CsvColumnKind.Text;
+            column.NonNumericCount++;
             column.FirstNonNumeric ??= (value, line);
         }
         if (column.Distinct is { } distinct)
@@ -103,13 +151,11 @@ internal static class CsvSniffer
         }
     }
 
-    private static StreamReader OpenText(string path) => new(path, System.Text.Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
-
     /// <summary>The candidate that splits the first lines into the same number (> 1) of fields, the most fields winning.</summary>
-    private static char DetectSeparator(string path)
+    private static char DetectSeparator(string content, string path)
     {
         var lines = new List<string>();
-        using (var text = OpenText(path))
+        using (var text = new StringReader(content))
         {
             for (string? l = text.ReadLine(); l is not null && lines.Count < 50; l = text.ReadLine())
             {
@@ -153,7 +199,7 @@ internal static class CsvSniffer
 
     /// <summary>A first row with no numbers is a header; data almost always has a number somewhere.</summary>
     private static bool LooksLikeHeader(List<string> first)
-        => first.All(v => !TryParseNumber(v, out _)) && first.Any(v => v.Length > 0);
+        => first.All(v => !(v.Any(char.IsAsciiDigit) && TryParseNumber(v, out _))) && first.Any(v => v.Length > 0);
 
     private static List<string> UniqueNames(List<string> header)
     {

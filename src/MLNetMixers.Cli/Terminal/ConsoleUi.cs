@@ -35,7 +35,14 @@ internal sealed class ConsoleUi
 
     public bool Interactive { get; }
 
-    public void Line(string text) => AnsiConsole.MarkupLine(Markup.Escape(text));
+    /// <summary>A line of output; redirected, it is written as is (a log line or a file list must not be wrapped at the table width).</summary>
+    public void Line(string text)
+    {
+        if (Console.IsOutputRedirected)
+            Console.Out.WriteLine(text);
+        else
+            AnsiConsole.MarkupLine(Markup.Escape(text));
+    }
 
     public void Heading(string text) => AnsiConsole.MarkupLine($"[bold]{Markup.Escape(text)}[/]");
 
@@ -45,7 +52,8 @@ internal sealed class ConsoleUi
             AnsiConsole.MarkupLine($"[grey]{Markup.Escape(text)}[/]");
     }
 
-    public void Warning(string text) => AnsiConsole.MarkupLine($"[yellow]warning:[/] {Markup.Escape(text)}");
+    /// <summary>Warnings go to stderr, so a pipe or log of stdout holds only results.</summary>
+    public void Warning(string text) => Console.Error.WriteLine("warning: " + text);
 
     /// <summary>Runs <paramref name="work"/> with a progress bar (terminal) or progress lines (redirected).</summary>
     public T Run<T>(string title, Func<ProgressReport, T> work)

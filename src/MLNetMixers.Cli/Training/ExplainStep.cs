@@ -14,13 +14,31 @@ internal static partial class ExplainStep
     private const int RowsShown = 20;
     private const int Permutations = 3;
 
+    /// <summary>Permutation importance covers the most attributed columns only: its cost grows with every column permuted.</summary>
+    public const int MaxPermutedColumns = 30;
+
+    private const int DefaultSteps = 64, MinSteps = 8, MinRows = 10, MinPermutedColumns = 10, WideColumns = 50;
+
     /// <param name="labelColumn">The prepared label column in <paramref name="data"/>, for permutation importance; null skips it.</param>
     /// <returns>The HTML report's path.</returns>
     public static string Run(MLContext mlContext, ITransformer model, IDataView data, string? labelColumn, string folder, string title,
-        int rows, int seed, ConsoleUi ui)
+        int rows, int seed, ConsoleUi ui, int columns)
     {
+        // Every explained row costs integrated-gradient steps over a sequence that grows with the columns: past
+        // WideColumns, fewer rows and steps keep a wide table's report to about the cost of a narrow one's.
+        int steps = DefaultSteps, permuted = MaxPermutedColumns;
+        if (columns > WideColumns)
+        {
+            steps = Math.Clamp(DefaultSteps * WideColumns / columns, MinSteps, DefaultSteps);
+            permuted = Math.Clamp(MaxPermutedColumns * WideColumns / columns, MinPermutedColumns, MaxPermutedColumns);
+            int widerRows = Math.Max(MinRows, DefaultRows * WideColumns / columns);
+            ui.Line($"A wide table ({columns} columns): the report explains {Math.Min(rows, widerRows)} rows with {steps} integrated-gradient steps " +
+                    $"(instead of {rows} and {DefaultSteps}){(labelColumn is null ? "" : $" and permutes the {permuted} most attributed columns")}.");
+            rows = Math.Min(rows, widerRows);
+        }
         // Batches of 64 rows (not the default 256) so that the progress bar moves several times on a 500-row report.
-        var explainer = mlContext.Transforms.CreateMixerExplainer(model, new MixerExplainOptions { BatchSize = 64 }, seed);
+        var explainer = mlContext.Transforms.CreateMixerExplainer(model,
+            new MixerExplainOptions { BatchSize = 64, MaxPermutedColumns = permuted, Steps = steps }, seed);
         var report = ui.Run("Explaining predictions", progress =>
         {
             // The explainer logs every 50 rows (as each batch of 64 is explained) and once

@@ -21,4 +21,7 @@ internal sealed class TrainSettings
     public bool Explain { get; init; } = true;
     public int ReportRows { get; init; } = ExplainStep.DefaultRows;
     public bool Verbose { get; init; }
+
+    /// <summary>How numbers are written (--culture); null: inferred from the file.</summary>
+    public Data.NumberReader? Numbers { get; init; }
 }

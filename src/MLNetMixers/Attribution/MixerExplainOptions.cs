@@ -116,6 +116,12 @@ public sealed class MixerExplainOptions
     /// <summary>Name of the integrated-gradients completeness column: f(row) - f(baseline) - sum of attributions (Single).</summary>
     public string CompletenessGapColumnName = "CompletenessGap";
 
+    /// <summary>
+    /// Permutation importance shuffles at most this many input columns (null: all): the ones with the largest mean
+    /// attribution. Each permuted column costs a full re-scoring per shuffle, so wide tables need a cap.
+    /// </summary>
+    public int? MaxPermutedColumns;
+
     internal MixerExplainOptions Clone() => (MixerExplainOptions)MemberwiseClone();
 
     internal void Validate()
@@ -126,6 +132,8 @@ public sealed class MixerExplainOptions
             throw new ArgumentOutOfRangeException(nameof(Baseline), Baseline, "Unknown baseline.");
         if (!Enum.IsDefined(Aggregation))
             throw new ArgumentOutOfRangeException(nameof(Aggregation), Aggregation, "Unknown field aggregation.");
+        if (MaxPermutedColumns is < 1)
+            throw new ArgumentOutOfRangeException(nameof(MaxPermutedColumns), MaxPermutedColumns, "Permutation importance needs at least 1 column.");
         if (Steps < 1)
             throw new ArgumentOutOfRangeException(nameof(Steps), Steps, "Integrated gradients needs at least 1 step.");
         if (OcclusionWindow < 1)

@@ -60,9 +60,28 @@ public sealed class MixerExplainer
         host.CheckNonEmpty(labelColumnName, nameof(labelColumnName));
         host.CheckParam(permutations > 0, nameof(permutations), "must be positive");
         host.CheckParam(maxRows > 0, nameof(maxRows), "must be positive");
+        var all = pipeline.Encoder.InputColumnNames.ToArray();
+        var columns = options.MaxPermutedColumns is { } cap && cap < all.Length
+            ? MostAttributed(FieldImportance(data, maxRows), all, cap)
+            : all;
+        return Permute(data, labelColumnName, permutations, maxRows, columns, all.Length);
+    }
+
+    /// <summary>The <paramref name="count"/> input columns with the largest mean attribution (a column's fields summed).</summary>
+    private static string[] MostAttributed(IReadOnlyList<FieldImportance> importance, string[] columns, int count)
+        => columns.OrderByDescending(c => importance
+                .Where(f => f.Field == c || f.Field.StartsWith(c + "[", StringComparison.Ordinal) || f.Field.StartsWith(c + ".", StringComparison.Ordinal))
+                .Sum(f => Math.Abs(f.Mean)))
+            .ThenBy(c => Array.IndexOf(columns, c))
+            .Take(count)
+            .ToArray();
+
+    private IReadOnlyList<FieldImportance> Permute(IDataView data, string labelColumnName, int permutations, int maxRows, string[] columns, int totalColumns)
+    {
         var rows = Take(data, maxRows);
-        var columns = pipeline.Encoder.InputColumnNames.ToArray();
         using var ch = host.Start("Permutation importance");
+        if (columns.Length < totalColumns)
+            ch.Info($"Permutation importance: the {columns.Length} most attributed of {totalColumns} columns (MaxPermutedColumns).");
         double baseline = Metric(rows, labelColumnName);
         ch.Info($"Permutation importance: baseline {MetricName} = {baseline:G4}; {columns.Length} columns x {permutations} shuffles.");
         var random = new Random(seed);
@@ -72,6 +91,7 @@ public sealed class MixerExplainer
             var drops = new List<double>();
             for (int p = 0; p < permutations; p++)
             {
+                host.CheckAlive();
                 var permuted = PermutedColumnView.Create(rows, columns[c], new Random(random.Next()));
                 drops.Add(baseline - Metric(permuted, labelColumnName));
             }
@@ -101,7 +121,14 @@ public sealed class MixerExplainer
         host.CheckParam(rowsShown >= 0, nameof(rowsShown), "must not be negative");
         host.CheckParam(maxRows > 0, nameof(maxRows), "must be positive");
         var (importance, shown) = Explain(data, maxRows, rowsShown);
-        var permutation = labelColumnName is null ? null : PermutationImportance(data, labelColumnName, permutations, maxRows);
+        var all = pipeline.Encoder.InputColumnNames.ToArray();
+        var permuted = options.MaxPermutedColumns is { } cap && cap < all.Length ? MostAttributed(importance, all, cap) : all;
+        if (labelColumnName is not null)
+        {
+            host.CheckNonEmpty(labelColumnName, nameof(labelColumnName));
+            host.CheckParam(permutations > 0, nameof(permutations), "must be positive");
+        }
+        var permutation = labelColumnName is null ? null : Permute(data, labelColumnName, permutations, maxRows, permuted, all.Length);
         return new AttributionReport(title, options.Method.ToString(), importance, permutation, labelColumnName is null ? null : MetricName, shown);
     }
 
@@ -138,6 +165,7 @@ public sealed class MixerExplainer
         var sw = System.Diagnostics.Stopwatch.StartNew();
         while (cursor.MoveNext())
         {
+            host.CheckAlive();
             fieldGetter(ref perField);
             var values = perField.DenseValues().ToArray();
             for (int f = 0; f < values.Length; f++)

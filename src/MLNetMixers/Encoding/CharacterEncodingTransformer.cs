@@ -279,7 +279,11 @@ public sealed class CharacterEncodingTransformer : RowToRowTransformerBase
     private static CharacterEncodingTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
     {
         Contracts.CheckValue(env, nameof(env));
-        ctx.CheckAtModel(GetVersionInfo());
+        return Persistence.ModelFormat.Read(ctx, GetVersionInfo(), "character encoder", () => Read(env, ctx));
+    }
+
+    private static CharacterEncodingTransformer Read(IHostEnvironment env, ModelLoadContext ctx)
+    {
         var r = ctx.Reader;
         string output = r.ReadString();
         string text = r.ReadString();

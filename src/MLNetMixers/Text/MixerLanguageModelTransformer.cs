@@ -224,7 +224,11 @@ public sealed partial class MixerLanguageModelTransformer : RowToRowTransformerB
     private static MixerLanguageModelTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
     {
         Contracts.CheckValue(env, nameof(env));
-        ctx.CheckAtModel(GetVersionInfo());
+        return Persistence.ModelFormat.Read(ctx, GetVersionInfo(), "language model", () => Read(env, ctx));
+    }
+
+    private static MixerLanguageModelTransformer Read(IHostEnvironment env, ModelLoadContext ctx)
+    {
         var r = ctx.Reader;
         string prompt = r.ReadString();
         string output = r.ReadString();

@@ -234,7 +234,11 @@ public sealed class MixerPredictionTransformer : RowToRowTransformerBase, ITrans
     private static MixerPredictionTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
     {
         Contracts.CheckValue(env, nameof(env));
-        ctx.CheckAtModel(GetVersionInfo());
+        return Persistence.ModelFormat.Read(ctx, GetVersionInfo(), "mixer predictor", () => Read(env, ctx));
+    }
+
+    private static MixerPredictionTransformer Read(IHostEnvironment env, ModelLoadContext ctx)
+    {
         var r = ctx.Reader;
         var task = (MixerTask)r.ReadInt32();
         string featureColumn = r.ReadString();

@@ -16,7 +16,19 @@ internal static class CliProcess
 {
     public static string CliDll { get; } = FindCliDll();
 
-    public static CliResult Run(TimeSpan timeout, params string[] args)
+    public static CliResult Run(TimeSpan timeout, params string[] args) => Run(timeout, null, args);
+
+    /// <summary>
+    /// Runs the CLI and, once <paramref name="signal"/>'s text appears on stdout, sends it the signal (INT for Ctrl+C,
+    /// KILL); <see cref="CliResult.Elapsed"/> is then the time from the signal to the exit.
+    /// </summary>
+    public static CliResult Run(TimeSpan timeout, (string AfterText, string Signal, int Times)? signal, params string[] args)
+        => RunDll(CliDll, timeout, signal, args);
+
+    /// <summary>Runs another program of the repository (<c>dotnet program.dll ...</c>) the same way.</summary>
+    public static CliResult RunDll(string dll, TimeSpan timeout, params string[] args) => RunDll(dll, timeout, null, args);
+
+    private static CliResult RunDll(string dll, TimeSpan timeout, (string AfterText, string Signal, int Times)? signal, string[] args)
     {
         var start = new ProcessStartInfo(DotnetHost())
         {
@@ -27,7 +39,7 @@ internal static class CliProcess
             StandardOutputEncoding = System.Text.Encoding.UTF8,
             StandardErrorEncoding = System.Text.Encoding.UTF8,
         };
-        start.ArgumentList.Add(CliDll);
+        start.ArgumentList.Add(dll);
         foreach (string arg in args)
             start.ArgumentList.Add(arg);
         string? root = Environment.GetEnvironmentVariable("DOTNET_ROOT") ?? Path.GetDirectoryName(start.FileName);
@@ -36,8 +48,36 @@ internal static class CliProcess
 
         var clock = Stopwatch.StartNew();
         using var process = Process.Start(start) ?? throw new InvalidOperationException("Could not start " + start.FileName);
-        var stdout = process.StandardOutput.ReadToEndAsync();
+        var output = new System.Text.StringBuilder();
+        var seen = new ManualResetEventSlim();
+        process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is null)
+                return;
+            lock (output)
+                output.AppendLine(e.Data);
+            if (signal is { } s && e.Data.Contains(s.AfterText, StringComparison.Ordinal))
+                seen.Set();
+        };
+        process.BeginOutputReadLine();
+        var stdout = Task.Run(() => { process.WaitForExit(); lock (output) return output.ToString(); });
         var stderr = process.StandardError.ReadToEndAsync();
+        if (signal is { } send)
+        {
+            if (!seen.Wait(timeout))
+            {
+                process.Kill(entireProcessTree: true);
+                throw new TimeoutException($"'{send.AfterText}' never appeared on stdout.\n{stdout.Result}\n{stderr.Result}");
+            }
+            for (int i = 0; i < send.Times; i++)
+            {
+                if (i > 0)
+                    Thread.Sleep(300);
+                using var kill = Process.Start("kill", ["-" + send.Signal, process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+                kill.WaitForExit();
+            }
+            clock.Restart();
+        }
         if (!process.WaitForExit(timeout))
         {
             process.Kill(entireProcessTree: true);
