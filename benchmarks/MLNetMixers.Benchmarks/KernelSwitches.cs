@@ -6,21 +6,17 @@ namespace MLNetMixers.Benchmarks;
 internal static class KernelSwitches
 {
     /// <summary>The channel MLP on MKL's GEMMs and the fused bias + GELU kernel instead of the panel GEMMs.</summary>
-    public static T WithoutPanelGemms<T>(Func<T> run) => Off(on => FusedChannelMlp.Enabled = on, run);
+    public static T WithoutPanelGemms<T>(Func<T> run) => With(CpuKernelChoice.NoPanelGemms, run);
 
-    /// <summary>Every fused kernel off (<see cref="CpuKernels.Enabled"/>): libtorch's operators throughout.</summary>
-    public static T WithoutFusedKernels<T>(Func<T> run) => Off(on => CpuKernels.Enabled = on, run);
+    /// <summary>libtorch's GELU and LayerNorm instead of the fused kernels; the channel MLP stays on the panel GEMMs.</summary>
+    public static T WithoutFusedGeluAndLayerNorm<T>(Func<T> run) => With(CpuKernelChoice.PanelGemmsOnly, run);
 
-    private static T Off<T>(Action<bool> setEnabled, Func<T> run)
+    /// <summary>Every fused kernel off: libtorch's operators throughout.</summary>
+    public static T WithoutFusedKernels<T>(Func<T> run) => With(CpuKernelChoice.None, run);
+
+    private static T With<T>(CpuKernelChoice choice, Func<T> run)
     {
-        setEnabled(false);
-        try
-        {
-            return run();
-        }
-        finally
-        {
-            setEnabled(true);
-        }
+        using var scope = CpuKernels.Use(choice);
+        return run();
     }
 }

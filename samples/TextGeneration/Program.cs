@@ -1,14 +1,18 @@
-// Trains a character-level masked-mixer language model on a slice of the Debian fortunes corpus,
-// reports held-out loss, perplexity and bits per byte, and prints generations.
-//   ./dotnet run --project samples/TextGeneration -c Release                 (800 steps: a few minutes on a multi-core CPU)
-//   ./dotnet run --project samples/TextGeneration -c Release -- --steps 100  (a quick look)
-// Other options: --architecture MaskedMixer|ToeplitzMixer|Transformer  --threads N
+// Trains a character-level language model on a slice of the Debian fortunes corpus for a few minutes of wall-clock
+// time (the learning-rate schedule follows the clock), reports held-out loss, perplexity and bits per byte, and
+// prints generations. The default architecture is the comparison's pick (benchmarks/results/LanguageModelComparison.md).
+//   ./dotnet run --project samples/TextGeneration -c Release                   (3 minutes of training)
+//   ./dotnet run --project samples/TextGeneration -c Release -- --minutes 0.5  (a quick look)
+// Other options: --architecture MaskedMixer|ToeplitzMixer|StructuredRecurrentMixer|Transformer|LlamaTransformer  --steps N (instead of a time budget)  --threads N
+using System.Globalization;
 using Microsoft.ML;
 using MLNetMixers;
 
-int steps = IntArgument("--steps", 800);
+double minutes = double.Parse(StringArgument("--minutes", "3"), CultureInfo.InvariantCulture);
+int? steps = args.Contains("--steps") ? IntArgument("--steps", 800) : null;
 int? threads = args.Contains("--threads") ? IntArgument("--threads", 1) : null;
-var architecture = Enum.Parse<MixerLanguageModelArchitecture>(StringArgument("--architecture", nameof(MixerLanguageModelArchitecture.MaskedMixer)), ignoreCase: true);
+var architecture = Enum.Parse<MixerLanguageModelArchitecture>(StringArgument("--architecture", nameof(MixerLanguageModelArchitecture.LlamaTransformer)), ignoreCase: true);
+bool transformer = architecture is MixerLanguageModelArchitecture.Transformer or MixerLanguageModelArchitecture.LlamaTransformer;
 
 // One fortune per row; the last 10% are held out for evaluation.
 string corpus = File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "data", "fortunes-slice.txt"));
@@ -27,20 +31,21 @@ var heldOut = mlContext.Data.LoadFromEnumerable(fortunes.Skip(trainCount));
 var options = new MixerLanguageModelOptions
 {
     Architecture = architecture,
-    Heads = architecture == MixerLanguageModelArchitecture.Transformer ? 4 : 1,
+    Heads = transformer || architecture == MixerLanguageModelArchitecture.StructuredRecurrentMixer ? 4 : 1,
     ContextLength = 128,
     Width = 128,
     Depth = 4,
-    BatchSize = 16,
-    Steps = steps,
-    WarmupSteps = Math.Max(1, steps / 20),
+    BatchSize = 32,
+    Steps = steps ?? int.MaxValue,
+    MaxTrainingTime = steps is null ? TimeSpan.FromMinutes(minutes) : null,
+    WarmupSteps = 50,
     LearningRate = 2e-3,
-    LogInterval = Math.Max(1, steps / 15),
+    LogInterval = 50,
     NumberOfThreads = threads,
     Generation = new TextGenerationOptions { MaxNewTokens = 160, Temperature = 0.7f, TopK = 20, Seed = 1, StopSequences = ["\n\n"] },
 };
 
-Console.WriteLine($"Training a {architecture} on {trainCount} fortunes for {steps} steps...");
+Console.WriteLine($"Training a {architecture} on {trainCount} fortunes for {(steps is null ? $"{minutes:G} minutes" : $"{steps} steps")}...");
 using var model = mlContext.Transforms.Text.TrainMixerLanguageModel(nameof(Fortune.Text), options).Fit(train);
 
 var metrics = model.Evaluate(heldOut, nameof(Fortune.Text));

@@ -62,6 +62,25 @@ public class TorchRuntimeTests
     }
 
     [Fact]
+    public void Tf32IsOnForATrainingRunOnlyAndOnlyOnCuda()
+    {
+        bool before = backends.cuda.matmul.allow_tf32;
+        try
+        {
+            backends.cuda.matmul.allow_tf32 = false;
+            using (TorchRuntime.UseTf32MatrixProducts(CPU))
+                Assert.False(backends.cuda.matmul.allow_tf32);
+            using (TorchRuntime.UseTf32MatrixProducts(new Device(DeviceType.CUDA)))
+                Assert.True(backends.cuda.matmul.allow_tf32);
+            Assert.False(backends.cuda.matmul.allow_tf32);
+        }
+        finally
+        {
+            backends.cuda.matmul.allow_tf32 = before;
+        }
+    }
+
+    [Fact]
     public void CudaIsChosenWhenAGpuIsPresent()
     {
         Assert.SkipUnless(cuda.is_available(), "no CUDA device here");

@@ -2,7 +2,7 @@ using System.CommandLine;
 
 namespace MLNetMixers.Cli.Commands;
 
-/// <summary>The commands beyond training and prediction: explain, generate, export and the language-model compression commands.</summary>
+/// <summary>The commands beyond training and prediction: explain, generate, export, the language-model compression commands, retrieval and search.</summary>
 internal static class ExtraCommands
 {
     public static IEnumerable<Command> Create(Option<bool> verbose)
@@ -12,5 +12,7 @@ internal static class ExtraCommands
         yield return OnnxCommands.Export(verbose);
         foreach (var command in CompressionCommands.Create(verbose))
             yield return command;
+        yield return RetrievalCommand.Create(verbose);
+        yield return SearchCommand.Create(verbose);
     }
 }

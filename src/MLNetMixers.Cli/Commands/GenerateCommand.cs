@@ -23,8 +23,9 @@ internal static class GenerateCommand
         var separator = new Option<string?>("--separator") { Description = "A line that separates documents (e.g. % for fortune files); default: blank lines." };
         var model = new Option<string?>("--model", "-m") { Description = "Generate from this language-model zip instead of training." };
         var output = new Option<string>("--output", "-o") { Description = "Training: folder for model.zip and metrics.json.", DefaultValueFactory = _ => "mlnet-mixers-lm" };
-        var steps = new Option<int?>("--steps") { Description = "Training steps (batches); default 1000." };
-        var context = new Option<int?>("--context") { Description = "Training: context length in characters; default 128." };
+        var steps = new Option<int?>("--steps") { Description = "Training steps (batches); default: as many as --train-time allows." };
+        var context = new Option<int?>("--context") { Description = "Training: context length in tokens; default 128." };
+        var lm = LanguageModelCliOptions.Create();
         var device = CliApp.DeviceOption("Where the model trains and runs.");
         var threads = new Option<int?>("--threads") { Description = $"CPU threads for torch (default {CliApp.DefaultThreads})." };
         var precision = CliApp.PrecisionOption();
@@ -33,13 +34,17 @@ internal static class GenerateCommand
         var temperature = new Option<float>("--temperature") { Description = "Sampling temperature (0: greedy).", DefaultValueFactory = _ => 0.8f };
         var topK = new Option<int>("--top-k") { Description = "Sample from the k likeliest tokens (0: all).", DefaultValueFactory = _ => 0 };
         var seed = new Option<int>("--seed") { Description = "Seed for training and sampling.", DefaultValueFactory = _ => 1 };
-        var architecture = new Option<string?>("--architecture") { Description = "Training: masked (default), toeplitz, transformer or srm (structured recurrent mixer)." };
+        var architecture = new Option<string?>("--architecture")
+        {
+            Description = $"Training: masked, toeplitz, transformer (GPT-2 style), llama (Llama style) or srm (structured recurrent mixer); default {LanguageModelCliOptions.DefaultArchitectureName}.",
+        };
         var batch = new Option<string?>("--batch") { Description = "With --model: continue every line of this UTF-8 file (one prompt per line), decoded together; prints one line per prompt, in order, with line breaks inside a text written as \\n and backslashes as \\\\." };
 
         var command = new Command("generate", "Train a mixer language model on a text file (--text), or generate text from a saved one (--model).")
         {
             text, separator, model, output, steps, context, device, precision, threads, prompt, maxTokens, temperature, topK, seed, architecture, batch,
         };
+        lm.AddTo(command);
         command.SetAction(parse =>
         {
             var ui = new ConsoleUi(parse.GetValue(verbose));
@@ -66,7 +71,7 @@ internal static class GenerateCommand
 
             var options = new MixerLanguageModelOptions
             {
-                Steps = CliApp.Positive(parse.GetValue(steps), "--steps") ?? 1000,
+                Steps = CliApp.Positive(parse.GetValue(steps), "--steps") ?? int.MaxValue,
                 ContextLength = CliApp.Positive(parse.GetValue(context), "--context") ?? 128,
                 Device = CliApp.ParseDevice(parse.GetValue(device)),
                 NumberOfThreads = CliApp.Positive(parse.GetValue(threads), "--threads") ?? CliApp.DefaultThreads,
@@ -75,8 +80,9 @@ internal static class GenerateCommand
                 Generation = generation,
                 Architecture = kind,
                 // The SRM needs two heads or more to have both its column- and row-repeat kinds.
-                Heads = kind is MixerLanguageModelArchitecture.StructuredRecurrentMixer or MixerLanguageModelArchitecture.Transformer ? 4 : 1,
+                Heads = kind is MixerLanguageModelArchitecture.StructuredRecurrentMixer or MixerLanguageModelArchitecture.Transformer or MixerLanguageModelArchitecture.LlamaTransformer ? 4 : 1,
             };
+            lm.Apply(parse, options, stepsGiven: parse.GetValue(steps) is not null);
             using var cancellation = CliApp.CancelOnCtrlC();
             options.CancellationToken = cancellation.Token;
             return Train(textPath!, parse.GetValue(separator), options, parse.GetValue(output)!, parse.GetValue(prompt)!, ui);
@@ -108,7 +114,7 @@ internal static class GenerateCommand
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var model = ui.Run("Training language model", report =>
         {
-            options.Progress = new LanguageModelProgress(report);
+            options.Progress = new LanguageModelProgress(report, options.MaxTrainingTime);
             return mlContext.Transforms.Text.TrainMixerLanguageModel(nameof(Document.Text), options).Fit(data);
         });
         double trainingSeconds = clock.Elapsed.TotalSeconds;
@@ -125,7 +131,12 @@ internal static class GenerateCommand
             ["text"] = Path.GetFullPath(textPath),
             ["documents"] = documents.Count,
             ["heldOutDocuments"] = heldOut.Count,
-            ["steps"] = options.Steps,
+            ["steps"] = options.Steps == int.MaxValue ? null : options.Steps,
+            ["trainTimeSeconds"] = options.MaxTrainingTime?.TotalSeconds,
+            ["architecture"] = options.Architecture.ToString(),
+            ["tokenization"] = options.Tokenization.ToString(),
+            ["width"] = options.Width,
+            ["depth"] = options.Depth,
             ["precision"] = CliApp.PrecisionName(options.Precision),
             ["contextLength"] = model.ContextLength,
             ["parameters"] = model.ParameterCount,
@@ -181,14 +192,16 @@ internal static class GenerateCommand
 
     private static MixerLanguageModelArchitecture ParseArchitecture(string? value) => value?.Trim().ToLowerInvariant() switch
     {
-        null or "masked" => MixerLanguageModelArchitecture.MaskedMixer,
+        null or "" => LanguageModelCliOptions.DefaultArchitecture,
+        "masked" => MixerLanguageModelArchitecture.MaskedMixer,
         "toeplitz" => MixerLanguageModelArchitecture.ToeplitzMixer,
         "transformer" => MixerLanguageModelArchitecture.Transformer,
+        "llama" => MixerLanguageModelArchitecture.LlamaTransformer,
         "srm" => MixerLanguageModelArchitecture.StructuredRecurrentMixer,
-        _ => throw new CliException($"--architecture '{value}' is not one of masked, toeplitz, transformer, srm."),
+        _ => throw new CliException($"--architecture '{value}' is not one of masked, toeplitz, transformer, llama, srm."),
     };
 
-    private static IEnumerable<ITransformer> Flatten(ITransformer transformer)
+    internal static IEnumerable<ITransformer> Flatten(ITransformer transformer)
         => transformer is IEnumerable<ITransformer> chain ? chain.SelectMany(Flatten) : [transformer];
 
     /// <summary>Documents of a text file: split at lines equal to <paramref name="separator"/>, or at blank lines.</summary>
@@ -231,11 +244,14 @@ internal static class GenerateCommand
         public string Text { get; set; } = "";
     }
 
-    private sealed class LanguageModelProgress(ProgressReport report) : IProgress<LanguageModelTrainingProgress>
+    private sealed class LanguageModelProgress(ProgressReport report, TimeSpan? budget) : IProgress<LanguageModelTrainingProgress>
     {
+        private readonly System.Diagnostics.Stopwatch clock = System.Diagnostics.Stopwatch.StartNew();
+
+        // Under --train-time the bar follows the clock, as the schedule does.
         public void Report(LanguageModelTrainingProgress p)
-            => report(p.TotalSteps > 0 ? (double)p.Step / p.TotalSteps : 0,
-                $"step {p.Step}/{p.TotalSteps} · loss {p.Loss.ToString("F3", CultureInfo.InvariantCulture)} · {p.TokensPerSecond.ToString("N0", CultureInfo.InvariantCulture)} chars/s · ETA {p.EstimatedRemaining:m\\:ss}",
+            => report(budget is { } b ? Math.Min(1, clock.Elapsed / b) : p.TotalSteps > 0 ? (double)p.Step / p.TotalSteps : 0,
+                (budget is null ? $"step {p.Step}/{p.TotalSteps}" : $"step {p.Step}") + $" · loss {p.Loss.ToString("F3", CultureInfo.InvariantCulture)} · {p.TokensPerSecond.ToString("N0", CultureInfo.InvariantCulture)} chars/s · ETA {p.EstimatedRemaining:m\\:ss}",
                 p.Step == p.TotalSteps);
     }
 }

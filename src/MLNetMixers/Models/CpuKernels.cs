@@ -6,6 +6,22 @@ using static TorchSharp.torch;
 
 namespace MLNetMixers.Models;
 
+/// <summary>Which of the library's CPU kernels a thread uses (<see cref="CpuKernels.Use"/>).</summary>
+internal enum CpuKernelChoice
+{
+    /// <summary>Every kernel where it applies: the default.</summary>
+    All,
+
+    /// <summary>The fused GELU and LayerNorm kernels, but the channel MLP on libtorch's GEMMs.</summary>
+    NoPanelGemms,
+
+    /// <summary>The channel MLP on the panel GEMMs, but libtorch's GELU and LayerNorm elsewhere.</summary>
+    PanelGemmsOnly,
+
+    /// <summary>libtorch's operators throughout.</summary>
+    None,
+}
+
 /// <summary>Shared plumbing of the fused CPU kernels: when they run, raw addresses, and column sums.</summary>
 internal static class CpuKernels
 {
@@ -13,15 +29,40 @@ internal static class CpuKernels
     /// Whether the fused kernels replace libtorch's operators: only when torch computes on one thread.
     /// </summary>
     /// <remarks>
-    /// On one thread the kernels made the fp32 tabular step 6.7 % faster (benchmarks/results/StepProfile.md). With
-    /// more threads libtorch splits its own operators over its OpenMP workers; split over .NET's thread pool instead,
-    /// the kernels made the two-thread step slower (172 against 161 ms: the pool's worker and OpenMP's spinning ones
-    /// compete for the cores), and on the calling thread alone they only matched libtorch (161 ms).
+    /// With more threads libtorch splits its own operators over its OpenMP workers; the kernels split over .NET's thread
+    /// pool instead competed with OpenMP's spinning workers and made the step slower (benchmarks/results/Defaults.md#fused-kernels;
+    /// their current effect in the trainers' step: benchmarks/results/ModelStep.md).
     /// </remarks>
-    public static bool Apply => Enabled && torch.get_num_threads() == 1;
+    public static bool Apply => Choice != CpuKernelChoice.None && torch.get_num_threads() == 1;
 
-    /// <summary>Off routes every call to libtorch's operators: for the step profile's with/without comparison.</summary>
-    internal static bool Enabled { get; set; } = true;
+    /// <summary>Whether the channel MLP may run on the panel GEMMs (<see cref="FusedChannelMlp"/>).</summary>
+    public static bool PanelGemms => Choice is CpuKernelChoice.All or CpuKernelChoice.PanelGemmsOnly;
+
+    /// <summary>Whether the fused GELU and LayerNorm kernels may run (<see cref="FusedGelu"/>, <see cref="FusedLayerNorm"/>).</summary>
+    public static bool FusedElementwise => Choice is CpuKernelChoice.All or CpuKernelChoice.NoPanelGemms;
+
+    [ThreadStatic]
+    private static CpuKernelChoice threadChoice;
+
+    /// <summary>The kernels this thread may use: <see cref="CpuKernelChoice.All"/> unless a <see cref="Use"/> scope says otherwise.</summary>
+    internal static CpuKernelChoice Choice => threadChoice;
+
+    /// <summary>
+    /// Restricts the kernels this thread uses until the returned scope is disposed (the benchmarks' and tests'
+    /// with/without comparisons). Per thread, so a comparison never changes what another thread's training runs;
+    /// the gradient workers computing this thread's step take the caller's choice (DataParallelGradients).
+    /// </summary>
+    internal static IDisposable Use(CpuKernelChoice choice)
+    {
+        var previous = threadChoice;
+        threadChoice = choice;
+        return new Restore(previous);
+    }
+
+    private sealed class Restore(CpuKernelChoice previous) : IDisposable
+    {
+        public void Dispose() => threadChoice = previous;
+    }
 
     private static long nodesSinceRelease;
 
@@ -38,10 +79,8 @@ internal static class CpuKernels
     /// .NET) until the garbage collector collects the node's managed side, even after the node is disposed, and a
     /// training step allocates too little managed memory for the collector to run on its own for tens of steps. Those
     /// small blocks, scattered between the step's freed 1-4 MB activation buffers, keep glibc's heap from reusing the
-    /// holes: at the tabular benchmark shape on 2 threads the process grew to 2.6 GB in 100 steps (65 MB of the heap in
-    /// use), page-faulting fresh memory every step. A generation-1 collection after each step (about 1.3 ms against a
-    /// 200 ms step) held it at 0.7 GB; the CLI's language-model training (150 steps, context 256, 2 threads) peaked at
-    /// 0.54 GB instead of 1.28 GB, with the same loss and time.
+    /// holes, so the process grew every step and page-faulted fresh memory. A generation-1 collection after each step
+    /// costs about 1 % of a step and keeps the heap at its working size (benchmarks/results/Defaults.md#autograd-nodes).
     /// </remarks>
     public static void ReleaseAutogradNodes()
     {

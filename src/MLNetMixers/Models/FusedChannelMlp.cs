@@ -15,26 +15,21 @@ namespace MLNetMixers.Models;
 /// <remarks>
 /// The channel MLP is most of a mixer's matmul FLOPs, and its products have a small inner dimension (d = 64 in the
 /// tabular benchmark shape) against many rows: MKL spent a third of its time there packing A and clearing C, and the
-/// bias and GELU passes over the [rows, 4d] activations came on top (benchmarks/results/ModelStep.md). On one thread
-/// of an AMD EPYC (2026-12-03) the panel GEMM ran the channel MLP's forward and backward products at 83 to 104 GFLOP/s
-/// against MKL's 54 to 88, and this function made the trainers' step 1.12 to 1.27x faster (tabular) and 1.11 to 1.22x
-/// (LM) in interleaved runs. The forward keeps GELU(W1·x + b1) and its derivative, as <see cref="FusedGelu"/> does;
+/// bias and GELU passes over the [rows, 4d] activations came on top. Its effect on the trainers' step is the
+/// "panel GEMMs off" row of benchmarks/results/ModelStep.md. The forward keeps GELU(W1·x + b1) and its derivative, as <see cref="FusedGelu"/> does;
 /// backward forms the pre-activation's gradient dz = (dy·W2) ⊙ GELU'(z) and its bias gradient as the rows of dy·W2
 /// come out. Each pass's second product runs on every 8-row block of the first one's output while that is in L1
-/// (GELU(z)·W2ᵀ forward, dz·W1 backward), which saved reading [rows, 4d] back from memory: 1.04x on the tabular
-/// shard's channel MLP, 1.015x on the LM's. Used under the conditions of the other fused kernels (<see cref="CpuKernels.Apply"/>: gradients on, one
+/// (GELU(z)·W2ᵀ forward, dz·W1 backward), which saves reading [rows, 4d] back from memory
+/// (benchmarks/results/Defaults.md#panel-gemms). Used under the conditions of the other fused kernels (<see cref="CpuKernels.Apply"/>: gradients on, one
 /// torch thread, contiguous float32 CPU tensors), with AVX-512 and both widths multiples of 32; otherwise the
 /// caller's operators run.
 /// </remarks>
 internal static class FusedChannelMlp
 {
-    /// <summary>Off leaves the channel MLP to libtorch's GEMMs and <see cref="FusedGelu"/>: for the benchmarks' with/without comparison.</summary>
-    internal static bool Enabled { get; set; } = true;
-
     /// <summary><paramref name="contract"/>(GELU(<paramref name="expand"/>(<paramref name="x"/>))), or null where the kernels do not apply.</summary>
     public static Tensor? TryApply(Linear expand, Linear contract, Tensor x)
     {
-        if (!Enabled || !CpuKernels.Apply || !PanelGemm.IsSupported || !torch.is_grad_enabled() || expand.bias is null || contract.bias is null)
+        if (!CpuKernels.PanelGemms || !CpuKernels.Apply || !PanelGemm.IsSupported || !torch.is_grad_enabled() || expand.bias is null || contract.bias is null)
             return null;
         long width = expand.weight.shape[1], hidden = expand.weight.shape[0];
         if (width % PanelGemm.PanelWidth != 0 || hidden % PanelGemm.PanelWidth != 0 || x.dim() < 1 || x.shape[^1] != width

@@ -44,22 +44,30 @@ internal sealed record LanguageModelConfig(
 internal sealed class LanguageModel : Module<Tensor, Tensor>
 {
     private readonly Embedding tokenEmbedding;
-    private readonly Parameter positionEmbedding;
-    private readonly ModuleList<MixerBlock> blocks;
-    private readonly LayerNorm finalNorm;
+    private readonly Parameter? positionEmbedding;   // none for Llama: its attention rotates by position
+    private readonly ModuleList<Module<Tensor, Tensor>> blocks;
+    private readonly LayerNorm? finalNorm;
+    private readonly RmsNorm? finalRmsNorm;
     private readonly Linear head;
 
     public LanguageModel(LanguageModelConfig config) : base(nameof(LanguageModel))
     {
         Config = config;
         tokenEmbedding = Embedding(config.VocabularySize, config.Width);
-        positionEmbedding = Parameter(randn(config.ContextLength, config.Width) * 0.02);
-        blocks = new ModuleList<MixerBlock>(Enumerable.Range(0, config.Depth)
-            .Select(_ => new MixerBlock(TokenMixers.ForLanguageModel(config.Architecture, config.ContextLength, config.Width, config.Heads),
-                                        config.Width, config.MlpRatio, config.Dropout,
-                                        channelMlpFirst: config.Architecture == MixerLanguageModelArchitecture.StructuredRecurrentMixer))
+        bool llama = config.Architecture == MixerLanguageModelArchitecture.LlamaTransformer;
+        if (!llama)
+            positionEmbedding = Parameter(randn(config.ContextLength, config.Width) * 0.02);
+        blocks = new ModuleList<Module<Tensor, Tensor>>(Enumerable.Range(0, config.Depth)
+            .Select(_ => llama
+                ? (Module<Tensor, Tensor>)new LlamaBlock(config.Width, config.Heads, config.MlpRatio, config.Dropout)
+                : new MixerBlock(TokenMixers.ForLanguageModel(config.Architecture, config.ContextLength, config.Width, config.Heads),
+                                 config.Width, config.MlpRatio, config.Dropout,
+                                 channelMlpFirst: config.Architecture == MixerLanguageModelArchitecture.StructuredRecurrentMixer))
             .ToArray());
-        finalNorm = LayerNorm(config.Width);
+        if (llama)
+            finalRmsNorm = new RmsNorm(config.Width);
+        else
+            finalNorm = LayerNorm(config.Width);
         head = Linear(config.Width, config.VocabularySize);
         RegisterComponents();
     }
@@ -69,12 +77,36 @@ internal sealed class LanguageModel : Module<Tensor, Tensor>
     public int Depth => blocks.Count;
 
     /// <summary>Logits for every position: [B, T] int64 (T ≤ context length) -> [B, T, V].</summary>
-    public override Tensor forward(Tensor tokens)
+    public override Tensor forward(Tensor tokens) => head.forward(HiddenStates(tokens));
+
+    /// <summary>
+    /// The final normalised hidden states [B, T, D] that the head reads: what retrieval pools into a text embedding.
+    /// Causal, so position t depends on tokens 0..t only and right padding never changes the real positions.
+    /// </summary>
+    public Tensor HiddenStates(Tensor tokens)
     {
         var h = Embed(tokens, start: 0);
         foreach (var block in blocks)
             h = block.forward(h);
-        return head.forward(FusedLayerNorm.Apply(finalNorm, h));
+        return finalNorm is null ? finalRmsNorm!.forward(h) : FusedLayerNorm.Apply(finalNorm, h);
+    }
+
+    private Tensor FinalNorm(Tensor h) => finalNorm is null ? finalRmsNorm!.forward(h) : finalNorm.forward(h);
+
+    private static Tensor PrefillBlock(Module<Tensor, Tensor> block, Tensor h, DecodingCache cache)
+    {
+        if (block is LlamaBlock llama)
+            return llama.Prefill(h, cache);
+        var mixer = (MixerBlock)block;
+        return mixer.Apply(h, normed => ((ICausalTokenMixer)mixer.TokenMixer).Prefill(normed, cache));
+    }
+
+    private static Tensor StepBlock(Module<Tensor, Tensor> block, Tensor h, DecodingCache cache)
+    {
+        if (block is LlamaBlock llama)
+            return llama.Step(h, cache);
+        var mixer = (MixerBlock)block;
+        return mixer.Apply(h, normed => ((ICausalTokenMixer)mixer.TokenMixer).Step(normed, cache));
     }
 
     /// <summary>Runs the prompt [B, T] through the model, filling one cache per layer; returns the last position's logits [B, V].</summary>
@@ -82,12 +114,8 @@ internal sealed class LanguageModel : Module<Tensor, Tensor>
     {
         var h = Embed(tokens, start: 0);
         for (int l = 0; l < blocks.Count; l++)
-        {
-            var block = blocks[l];
-            var cache = caches[l];
-            h = block.Apply(h, normed => ((ICausalTokenMixer)block.TokenMixer).Prefill(normed, cache));
-        }
-        return head.forward(finalNorm.forward(h[.., -1]));
+            h = PrefillBlock(blocks[l], h, caches[l]);
+        return head.forward(FinalNorm(h[.., -1]));
     }
 
     /// <summary>The next position: [B, 1] token ids -> [B, V] logits, one row of each layer's mixing.</summary>
@@ -95,12 +123,8 @@ internal sealed class LanguageModel : Module<Tensor, Tensor>
     {
         var h = Embed(token, start: caches[0].Length);
         for (int l = 0; l < blocks.Count; l++)
-        {
-            var block = blocks[l];
-            var cache = caches[l];
-            h = block.Apply(h, normed => ((ICausalTokenMixer)block.TokenMixer).Step(normed, cache));
-        }
-        return head.forward(finalNorm.forward(h[.., -1]));
+            h = StepBlock(blocks[l], h, caches[l]);
+        return head.forward(FinalNorm(h[.., -1]));
     }
 
     public DecodingCache[] NewCaches() => Enumerable.Range(0, blocks.Count).Select(_ => new DecodingCache(Config.ContextLength)).ToArray();
@@ -110,13 +134,14 @@ internal sealed class LanguageModel : Module<Tensor, Tensor>
         int t = (int)tokens.shape[1];
         if (start + t > Config.ContextLength)
             throw new ArgumentException($"Positions {start}..{start + t - 1} exceed the context length {Config.ContextLength}.", nameof(tokens));
-        return Add(tokenEmbedding.forward(tokens), positionEmbedding[start..(start + t)]);
+        var embedded = tokenEmbedding.forward(tokens);
+        return positionEmbedding is null ? embedded : Add(embedded, positionEmbedding[start..(start + t)]);
     }
 
     /// <summary>
     /// Draws every weight from a generator of its own seeded with <paramref name="seed"/>, with the usual
     /// distributions (Linear: U(±1/√fan_in); embeddings: N(0, 1); positions: N(0, 0.02²); mixing weights:
-    /// U(±1/√n_ctx); LayerNorm: 1 and 0). Torch's global generator is shared by everything in the process, so
+    /// U(±1/√n_ctx); LayerNorm and RMSNorm gains 1, biases 0). Torch's global generator is shared by everything in the process, so
     /// seeding it would not make the weights reproducible while other models are created concurrently.
     /// </summary>
     public void Initialize(int seed)
@@ -144,6 +169,7 @@ internal sealed class LanguageModel : Module<Tensor, Tensor>
                         p.normal_(0, 1, generator);
                         break;
                     case TorchSharp.Modules.LayerNorm:
+                    case RmsNorm:
                         p.fill_(name == "weight" ? 1 : 0);
                         break;
                     case LanguageModel:

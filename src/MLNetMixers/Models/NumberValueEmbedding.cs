@@ -52,8 +52,7 @@ internal sealed class NumberValueEmbedding : Module<Tensor, Tensor>
     /// </summary>
     /// <remarks>
     /// A table looked up per token instead of the formula evaluated per token: fewer tiny operators, which is what a single
-    /// row's pass pays for (one row of 19 tokens, one thread: 26 µs against the formula's 39, of about 350 µs for the whole
-    /// network; 2026-12-02, Intel Xeon). Every entry is a multiple of 1/16 in [0, 1], exact in float32 and
+    /// row's pass pays for (benchmarks/results/Defaults.md#value-level-table). Every entry is a multiple of 1/16 in [0, 1], exact in float32 and
     /// bfloat16 alike, so the table gives what the formula gave bit for bit. Shared by every instance and never written;
     /// built outside any DisposeScope's reach and outside inference mode, so training may use it after scoring built it.
     /// </remarks>

@@ -15,7 +15,29 @@ namespace MLNetMixers.Models;
 internal sealed class ToeplitzTokenMixing : Module<Tensor, Tensor>, ICausalTokenMixer
 {
     /// <summary>Sequence length from which the FFT path is used (ToeplitzKernelBenchmark measures the crossover).</summary>
-    internal static int FftThreshold = 512;
+    internal const int DefaultFftThreshold = 512;
+
+    [ThreadStatic]
+    private static int? threadFftThreshold;
+
+    /// <summary>This thread's FFT threshold: <see cref="DefaultFftThreshold"/> unless a <see cref="UseFftThreshold"/> scope says otherwise.</summary>
+    internal static int FftThreshold => threadFftThreshold ?? DefaultFftThreshold;
+
+    /// <summary>
+    /// Sets this thread's FFT threshold until the returned scope is disposed (tests of either path); the gradient
+    /// workers computing this thread's step take the caller's value (DataParallelGradients).
+    /// </summary>
+    internal static IDisposable UseFftThreshold(int threshold)
+    {
+        var previous = threadFftThreshold;
+        threadFftThreshold = threshold;
+        return new RestoreThreshold(previous);
+    }
+
+    private sealed class RestoreThreshold(int? previous) : IDisposable
+    {
+        public void Dispose() => threadFftThreshold = previous;
+    }
 
     private readonly Linear? inProjection;
     private readonly Linear? outProjection;

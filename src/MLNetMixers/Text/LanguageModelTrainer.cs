@@ -54,6 +54,9 @@ internal static class LanguageModelTrainer
 
         var schedule = new WarmupDecaySchedule(options.LearningRate, options.Steps, options.WarmupSteps, LearningRateSchedule.Cosine,
                                                options.MinLearningRateRatio, options.MaxTrainingTime);
+        Func<Tensor, Tensor, Tensor> summedLoss = options.EntropyEstimator is { } estimator
+            ? Compression.EntropyAwareLoss.Create(model, Compression.EntropyAwareLoss.ModelOn(estimator, device), config.VocabularySize)
+            : (x, y) => nn.functional.cross_entropy(model.forward(x).to(ScalarType.Float32).reshape(-1, config.VocabularySize), y.reshape(-1), reduction: nn.Reduction.Sum);
         model.train();
         var clock = Stopwatch.StartNew();
         var trainingClock = Stopwatch.StartNew();
@@ -78,7 +81,7 @@ internal static class LanguageModelTrainer
                 // Dropout noise seeded by (seed, step), like the windows: a resumed run repeats the uninterrupted one.
                 // The loss is computed in float32 whatever the network's precision; bfloat16 gradients go straight to the float32 masters.
                 lastLoss = trainer.Run(
-                    (x, y) => nn.functional.cross_entropy(model.forward(x).to(ScalarType.Float32).reshape(-1, config.VocabularySize), y.reshape(-1), reduction: nn.Reduction.Sum),
+                    summedLoss,
                     inputs, targets, targets.numel(), DataParallelGradients.Mix((ulong)options.Seed, (ulong)step), lr);
             }
             if (!float.IsFinite(lastLoss))
@@ -218,6 +221,7 @@ internal static class LanguageModelTrainer
     {
         (CharacterTokenizer x, CharacterTokenizer y) => x.Characters == y.Characters,
         (ByteTokenizer, ByteTokenizer) => true,
+        (BytePairTokenizer x, BytePairTokenizer y) => x.Merges.SequenceEqual(y.Merges),
         (DetachedTokenizer x, MLTokenizerAdapter y) => x.Fingerprint == y.Fingerprint && x.IdRange == y.IdRange,
         _ => false,
     };

@@ -54,6 +54,10 @@ public sealed class MixerLanguageModelEstimator : IEstimator<MixerLanguageModelT
             throw new ArgumentException($"Width ({o.Width}) must be a multiple of Heads ({o.Heads}).", nameof(o.Heads));
         if (o.MaxTrainingTime is { } limit && limit <= TimeSpan.Zero)
             throw new ArgumentOutOfRangeException(nameof(o.MaxTrainingTime), limit, "MaxTrainingTime must be positive (or null for no limit).");
+        if (o.Architecture == MixerLanguageModelArchitecture.LlamaTransformer && o.Width / o.Heads % 2 != 0)
+            throw new ArgumentException($"The Llama transformer's rotary positions need an even head width; Width {o.Width} / Heads {o.Heads} = {o.Width / o.Heads}.", nameof(o.Heads));
+        if (o.Tokenization == TextTokenization.Subwords && o.SubwordVocabularySize < 257)
+            throw new ArgumentOutOfRangeException(nameof(o.SubwordVocabularySize), o.SubwordVocabularySize, "SubwordVocabularySize must be at least 257 (the 256 bytes and end of text).");
         if (o.WarmupSteps < 0)
             throw new ArgumentOutOfRangeException(nameof(o.WarmupSteps), o.WarmupSteps, "WarmupSteps must not be negative.");
         if (!(o.LearningRate > 0) || double.IsInfinity(o.LearningRate))
@@ -93,7 +97,9 @@ public sealed class MixerLanguageModelEstimator : IEstimator<MixerLanguageModelT
         host.CheckValue(input, nameof(input));
         GetOutputSchema(SchemaShape.Create(input.Schema));
         var documents = ReadDocuments(input, textColumnName);
-        var tokenizer = TextTokenizer.Create(options.Tokenization, options.Tokenizer, documents);
+        var tokenizer = options.EntropyEstimator is { } estimator
+            ? Compression.EntropyAwareLoss.TokenizerOf(estimator, options.Tokenization)
+            : TextTokenizer.Create(options.Tokenization, options.Tokenizer, documents, options.SubwordVocabularySize);
         int[] stream = LanguageModelTrainer.Pack(documents, tokenizer);
         if (documents.All(d => d.Length == 0))
             throw new ArgumentException($"The text column '{textColumnName}' holds no text to learn from ({documents.Count} rows, all empty).", nameof(input));

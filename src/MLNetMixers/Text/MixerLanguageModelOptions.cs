@@ -31,6 +31,12 @@ public enum MixerLanguageModelArchitecture
     /// <see cref="MixerLanguageModelTransformer.Generate(string, TextGenerationOptions?)"/>).
     /// </summary>
     StructuredRecurrentMixer,
+
+    /// <summary>
+    /// A small Llama-style transformer (rotary positions, RMSNorm, SwiGLU channel MLP, no biases), the baseline of the
+    /// masked-mixer paper. Needs an even head width (Width / Heads).
+    /// </summary>
+    LlamaTransformer,
 }
 
 /// <summary>How a language model splits text into tokens.</summary>
@@ -48,6 +54,12 @@ public enum TextTokenization
     /// <see cref="MixerLanguageModelTransformer.WithTokenizer"/> with the same tokenizer.
     /// </summary>
     Tokenizer,
+
+    /// <summary>
+    /// Byte-level byte-pair encoding learned from the training text, up to
+    /// <see cref="MixerLanguageModelOptions.SubwordVocabularySize"/> tokens: any text, nothing unknown, saved in the model zip.
+    /// </summary>
+    Subwords,
 }
 
 /// <summary>How text is generated from a prompt.</summary>
@@ -106,6 +118,9 @@ public sealed class MixerLanguageModelOptions
     /// <summary>How text becomes tokens.</summary>
     public TextTokenization Tokenization = TextTokenization.Characters;
 
+    /// <summary>Tokens (256 bytes, the learned merges, end of text) of <see cref="TextTokenization.Subwords"/>; fewer when the text has no more pairs to merge.</summary>
+    public int SubwordVocabularySize = 2048;
+
     /// <summary>The tokenizer used when <see cref="Tokenization"/> is <see cref="TextTokenization.Tokenizer"/>.</summary>
     public MLTokenizer? Tokenizer;
 
@@ -139,6 +154,14 @@ public sealed class MixerLanguageModelOptions
     /// with its learning rate decayed to the floor. Set <see cref="Steps"/> high enough for the time.
     /// </summary>
     public TimeSpan? MaxTrainingTime;
+
+    /// <summary>
+    /// Entropy-aware training ("Know Your Limits"): a trained language model whose per-token loss estimates each token's
+    /// entropy. The loss then counts a token only where the model's loss on it is above that estimate (the per-token clipping
+    /// mask), so the model approaches the estimate without going below it. The new model uses the estimator's tokenizer.
+    /// Null trains on the plain cross-entropy.
+    /// </summary>
+    public MixerLanguageModelTransformer? EntropyEstimator;
 
     /// <summary>Peak AdamW learning rate, reached after <see cref="WarmupSteps"/> and then decayed on a cosine.</summary>
     public double LearningRate = 1e-3;

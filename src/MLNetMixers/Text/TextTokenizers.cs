@@ -44,14 +44,16 @@ internal abstract class TextTokenizer
             TextTokenization.Characters => CharacterTokenizer.LoadCore(reader),
             TextTokenization.Bytes => new ByteTokenizer(),
             TextTokenization.Tokenizer => DetachedTokenizer.LoadCore(reader),
+            TextTokenization.Subwords => BytePairTokenizer.LoadCore(reader),
             _ => throw new FormatException($"Unknown tokenizer kind {(byte)kind} in the model file."),
         };
     }
 
     /// <summary>Builds the tokenizer the options ask for, learning a character vocabulary from <paramref name="corpus"/> when needed.</summary>
-    public static TextTokenizer Create(TextTokenization kind, MLTokenizer? tokenizer, IEnumerable<string> corpus) => kind switch
+    public static TextTokenizer Create(TextTokenization kind, MLTokenizer? tokenizer, IEnumerable<string> corpus, int subwordVocabularySize = 2048) => kind switch
     {
         TextTokenization.Characters => CharacterTokenizer.Learn(corpus),
+        TextTokenization.Subwords => BytePairTokenizer.Learn(corpus, subwordVocabularySize),
         TextTokenization.Bytes => new ByteTokenizer(),
         TextTokenization.Tokenizer => new MLTokenizerAdapter(tokenizer ?? throw new ArgumentException(
             $"{nameof(MixerLanguageModelOptions.Tokenization)} is {nameof(TextTokenization.Tokenizer)} but {nameof(MixerLanguageModelOptions.Tokenizer)} is null.")),

@@ -22,12 +22,8 @@ public sealed class MixerBinaryTrainer : IEstimator<MixerPredictionTransformer>
     public sealed class Options : MixerTrainerOptions
     {
         /// <summary>
-        /// Binary classification trains for 6 epochs by default, against the multiclass trainer's 20: on 5 of the 6 binary
-        /// tables of the accuracy benchmark more epochs lowered the held-out AUC while the training-fold AUC kept rising
-        /// (3-fold CV, same folds, 2 threads, benchmarks/results/Accuracy.md; 20 → 10 → 6 epochs): weka_credit-g 75.9 →
-        /// 77.4 → 77.6 (LightGBM 77.6), credit_data 82.2 (19) → 83.6 → 84.3, attrition 81.7 (14) → 81.9 → 82.8,
-        /// weka_breast-cancer 66.7 → 68.9 → 69.7, weka_diabetes 78.7 → 79.5 → 79.6, weka_vote 99.2 → 99.3 → 99.2.
-        /// The multiclass tables went the other way (hpc_data 68.5 at 7 epochs, 72.8 at 20; weka_soybean 93.1 at 6, 94.8 at 20).
+        /// Binary classification trains for 6 epochs by default, against the multiclass trainer's 20: on most binary tables
+        /// more epochs lowered the held-out AUC while the training-fold AUC kept rising (benchmarks/results/Defaults.md#epochs).
         /// </summary>
         public Options()
         {

@@ -42,7 +42,7 @@ public enum LearningRateSchedule
 /// <summary>The number format of the forward and backward passes.</summary>
 public enum MixerPrecision
 {
-    /// <summary>32-bit floats throughout (TF32 matrix products on CUDA GPUs that have them).</summary>
+    /// <summary>32-bit floats throughout (TF32 matrix products on CUDA GPUs that have them, while the trainer trains; the process's setting is restored after).</summary>
     Float32,
 
     /// <summary>

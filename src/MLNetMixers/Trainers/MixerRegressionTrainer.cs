@@ -21,9 +21,7 @@ public sealed class MixerRegressionTrainer : IEstimator<MixerPredictionTransform
     {
         /// <summary>
         /// Regression trains for 40 epochs by default, twice the multiclass trainer's 20: fitting a continuous target takes
-        /// more optimizer steps than separating classes. Accuracy benchmark, 3-fold CV, same folds, one thread
-        /// (benchmarks/results/Accuracy.md): concrete R² 88.9 at 20 epochs, 90.6 at 40 (LightGBM 91.2); car_prices
-        /// 93.6 and 93.8 (LightGBM 93.2).
+        /// more optimizer steps than separating classes (benchmarks/results/Defaults.md#epochs).
         /// </summary>
         public Options()
         {
@@ -31,9 +29,7 @@ public sealed class MixerRegressionTrainer : IEstimator<MixerPredictionTransform
         }
 
         /// <summary>
-        /// Regression keeps 0.1 on small tables: 0.3 lowered R² on both small regression tables of the accuracy
-        /// benchmark (40 epochs, same folds: concrete 90.6 to 89.1, car_prices 93.8 to 93.3), and 0 did not help either (concrete
-        /// 90.6, car_prices 92.4).
+        /// Regression keeps 0.1 on small tables: 0.3 and 0 both scored lower (benchmarks/results/Defaults.md#dropout).
         /// </summary>
         internal override double SmallTableDropout => 0.1;
     }

@@ -138,12 +138,8 @@ internal sealed class MixerTrainerCore
         TorchRuntime.EnsureAvailable();
         using var threads = TorchRuntime.UseThreadCount(options.NumberOfThreads);
         var device = TorchRuntime.ResolveDevice(host, options.Device);
-        if (device.type == TorchSharp.DeviceType.CUDA && options.Precision == MixerPrecision.Float32)
-        {
-            // TorchSharp 0.107 has no autocast: on GPUs, float32 training runs its matrix products in TF32
-            // (10-bit mantissa inputs, float32 accumulation), torch's own mixed-precision default for matmuls.
-            TorchSharp.torch.backends.cuda.matmul.allow_tf32 = true;
-        }
+        // Float32 training on a GPU runs its matrix products in TF32 for this run only.
+        using var tf32 = options.Precision == MixerPrecision.Float32 ? TorchRuntime.UseTf32MatrixProducts(device) : default;
         int seed = options.Seed ?? host.Rand.Next();
 
         using var ch = host.Start("Reading training data");

@@ -31,19 +31,10 @@ public abstract class MixerTrainerOptions
 
     /// <summary>
     /// Dropout probability on the embeddings and on each residual branch, in [0, 1). Null (the default) chooses it from
-    /// the encoding and the table. Numbers as value tokens (<see cref="CharacterEncodingOptions.NumberValueTokens"/>, the
-    /// encoder's default) get 0: dropout on the one token that carries a whole number cost hpc_data 7.4 points (macro
-    /// accuracy 70.3 at 0.1 against 77.7 at 0), and at 0 the accuracy benchmark's 13 smaller tables were all within a
-    /// point of LightGBM or ahead (benchmarks/results/Accuracy.md).
-    /// Numbers as digits: classification on fewer than 1,000 training rows gets 0.3, everything else 0.1 (regression: 0.1 at
-    /// every size). Small classification tables are where the mixer memorises its training rows (Pima diabetes,
-    /// 512 training rows: training-fold AUC 99.9, held-out 76.5 at 0.1). Accuracy benchmark (3-fold CV, the same folds,
-    /// one thread, the default 20 epochs; 19 for soybean), 0.1 to 0.3, points: diabetes AUC 76.5 to 78.8 (LightGBM 79.3),
-    /// credit-g 75.2 to 76.4 (77.6), attrition (980 training rows) 80.0 to 80.6 (80.6), breast-cancer 66.6 to 66.7,
-    /// vote 98.9 to 99.1, penguins macro accuracy 98.0 to 98.4, penguins_raw 98.5 to 99.3, soybean 94.8 to 95.8
-    /// (LightGBM 95.4); 0.2 gained less, and 0.4 (better still on diabetes, 79.4) lowered soybean to 92.4. Larger
-    /// tables keep 0.1: on hpc_data (2,887 training rows) 0.3 scored 69.2 (15 epochs) against 71.8 at 0.1 (20 epochs),
-    /// and the larger tables were not measured at 0.3 on equal epochs.
+    /// the encoding and the table: 0 with value tokens (<see cref="CharacterEncodingOptions.NumberValueTokens"/>, the
+    /// encoder's default: dropping the one token that carries a number hurts); with digits, 0.3 for classification on
+    /// fewer than 1,000 training rows (where the mixer memorises its rows) and 0.1 otherwise. Measured by the accuracy
+    /// benchmark: benchmarks/results/Defaults.md#dropout.
     /// The value chosen is logged and saved with the model; a value set here is used as given.
     /// </summary>
     public double? Dropout;
@@ -68,9 +59,8 @@ public abstract class MixerTrainerOptions
     internal const double ValueTokenDropout = 0;
 
     /// <summary>
-    /// Passes over the training data. 20 suits multiclass tables of hundreds to thousands of rows (hpc_data: 72.8 macro
-    /// accuracy at 20 epochs against 68.5 at 7; on Pima diabetes 40 epochs overfit: held-out AUC 0.75 against 0.78). The
-    /// binary trainer's options default to 6 and the regression trainer's to 40 (their Options say why). Give a
+    /// Passes over the training data. 20 suits multiclass tables of hundreds to thousands of rows; the binary trainer's
+    /// options default to 6 and the regression trainer's to 40 (benchmarks/results/Defaults.md#epochs). Give a
     /// validation set and <see cref="EarlyStoppingPatience"/> to stop at the best epoch instead.
     /// </summary>
     public int Epochs = 20;
@@ -103,7 +93,7 @@ public abstract class MixerTrainerOptions
     /// <summary>
     /// Stop training after this much wall time (the model trained so far is kept). Null: no limit. The learning-rate
     /// schedule follows whichever of steps and time is further along, so a run the limit stops still ends with the
-    /// learning rate annealed to zero (stopped at its peak, ames scored R² -3.3; annealed over the same 30 s, 0.25).
+    /// learning rate annealed to zero (benchmarks/results/Defaults.md#time-budget).
     /// </summary>
     public TimeSpan? MaxTrainingTime;
 

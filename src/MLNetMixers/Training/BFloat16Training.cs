@@ -60,10 +60,8 @@ internal sealed class BFloat16Training : IDisposable
     /// </summary>
     /// <remarks>
     /// Measured, not inferred from the CPU's flags: AVX512-BF16's dot product does twice an FMA's multiply-adds per
-    /// instruction, but where it issues at half the FMAs' rate bfloat16 gains nothing and its conversions cost. An Intel
-    /// Xeon with AVX512-BF16 and no AMX multiplied 1024² matrices at 64 GFLOP/s in bfloat16 against 134 in float32 (oneDNN's
-    /// avx512_core_bf16 kernel), and trained the benchmark shapes 0.80x (tabular) and 0.70x (LM) as fast; an AMD EPYC
-    /// (Zen 4) trained them 2.2x and 3.0x as fast (benchmarks/results/ModelStep.md).
+    /// instruction, but where it issues at half the FMAs' rate bfloat16 gains nothing and its conversions cost: slower
+    /// on an Intel Xeon without AMX, faster on an AMD EPYC (benchmarks/results/Defaults.md#bfloat16).
     /// </remarks>
     public static MatmulSpeeds CpuMatmulSpeeds => CpuSpeeds.Value;
 

@@ -21,14 +21,10 @@ namespace MLNetMixers.Training;
 /// per step. benchmarks/results/ModelStep.md compares the two at the benchmark shapes.
 /// <para>
 /// A large batch is cut into <see cref="DefaultShardsPerThread"/> shards per thread, and each thread takes the next shard when it
-/// finishes one. Equal shards on equal threads do not finish together: on the 2-vCPU benchmark machine one thread of a
-/// step runs a median 25 ms (15 %) slower than the other, either one, step by step, and a stalled thread stalls the
-/// whole step. With two shards per thread the other thread takes over the slow one's second shard: tabular step (T=64,
-/// d=64, batch 256) median 162 -> 155, 174 -> 162 and 192 -> 169 ms, mean 190 -> 161 ms; LM step (T=256, d=256, batch
-/// 16) 459 -> 432 ms (A/B runs in one process, alternating blocks of 17 consecutive steps). In ModelStep's rounds, where
-/// each step runs alone between an sgemm and the other variants, the two were level (153.4 and 153.4 ms; LM 411 and
-/// 409 ms, 2026-12-02 09:53): the gain is in runs of consecutive steps, as a trainer runs them. Shards of 8 rows (batch 32) were 10 % slower: their fixed cost
-/// (about a hundred operator dispatches) no longer pays, hence the floor of <see cref="RowsPerExtraShard"/> minimums.
+/// finishes one. Equal shards on equal threads do not finish together (one thread of a step is often well behind the
+/// other, either one), and a stalled thread stalls the whole step; with two shards per thread the other thread takes
+/// over the slow one's second shard. Very small shards cost more in fixed dispatch than they save, hence the floor of
+/// <see cref="RowsPerExtraShard"/> minimums. Measured in benchmarks/results/Defaults.md#shards-per-thread.
 /// </para>
 /// <para>
 /// Reproducible: each shard's dropout draws from a generator seeded by the step's noise seed and the shard's index
@@ -94,8 +90,12 @@ internal sealed class DataParallelGradients : IDisposable
         var losses = new double[shards];
         var inputList = differentiated.Cast<Tensor>().ToList();
 
+        var (kernels, fftThreshold) = (CpuKernels.Choice, ToeplitzTokenMixing.FftThreshold);
         void ComputeShard(int shard)
         {
+            // The calling thread's code-path choices hold on the worker threads too.
+            using var kernelChoice = CpuKernels.Use(kernels);
+            using var fft = ToeplitzTokenMixing.UseFftThreshold(fftThreshold);
             using var scope = NewDisposeScope();
             long start = rows * shard / shards, count = rows * (shard + 1) / shards - start;
             using var generator = new Generator(Mix(noiseSeed, (ulong)shard));

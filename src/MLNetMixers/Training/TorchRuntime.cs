@@ -78,6 +78,32 @@ internal static class TorchRuntime
         }
     }
 
+    /// <summary>
+    /// Lets CUDA run float32 matrix products in TF32 (10-bit mantissa inputs, float32 accumulation: torch's own
+    /// mixed-precision default for matmuls; TorchSharp 0.107 has no autocast) for one training run, and returns the
+    /// scope that puts back the process's setting. Does nothing off CUDA.
+    /// </summary>
+    public static Tf32Scope UseTf32MatrixProducts(torch.Device device)
+    {
+        if (device.type != DeviceType.CUDA)
+            return default;
+        bool previous = torch.backends.cuda.matmul.allow_tf32;
+        torch.backends.cuda.matmul.allow_tf32 = true;
+        return new Tf32Scope(previous);
+    }
+
+    /// <summary>Restores CUDA's TF32 setting on dispose (nothing when it was not changed).</summary>
+    internal readonly struct Tf32Scope(bool previous) : IDisposable
+    {
+        private readonly bool changed = true;
+
+        public void Dispose()
+        {
+            if (changed)
+                torch.backends.cuda.matmul.allow_tf32 = previous;
+        }
+    }
+
     private static Exception? TryLoad()
     {
         NativeAllocatorTuning.Apply();

@@ -208,9 +208,7 @@ public class LanguageModelEstimatorTests
     public void EveryArchitectureTrainsInBFloat16(MixerLanguageModelArchitecture architecture, bool toeplitzByFft)
     {
         // From FftThreshold positions on, the Toeplitz mixer convolves by FFT, and libtorch has no bfloat16 FFT on the CPU.
-        int threshold = MLNetMixers.Models.ToeplitzTokenMixing.FftThreshold;
-        MLNetMixers.Models.ToeplitzTokenMixing.FftThreshold = toeplitzByFft ? 2 : int.MaxValue;
-        try
+        using (MLNetMixers.Models.ToeplitzTokenMixing.UseFftThreshold(toeplitzByFft ? 2 : int.MaxValue))
         {
             var ml = new MLContext(seed: 1);
             var data = TextTestHelpers.AsDataView(ml, TextTestHelpers.FortuneDocuments(40));
@@ -223,10 +221,6 @@ public class LanguageModelEstimatorTests
             double loss = model.Evaluate(data, "Text").Loss, float32 = float32Model.Evaluate(data, "Text").Loss;
             // bfloat16 rounds every product to 8 bits: the same run ends near, not at, the float32 run's loss.
             Assert.True(Math.Abs(loss - float32) < 0.1 * float32, $"bfloat16 loss {loss:F4} against float32's {float32:F4}");
-        }
-        finally
-        {
-            MLNetMixers.Models.ToeplitzTokenMixing.FftThreshold = threshold;
         }
     }
 

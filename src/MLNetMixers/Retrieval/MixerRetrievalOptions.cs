@@ -1,0 +1,133 @@
+namespace MLNetMixers;
+
+/// <summary>Where the negatives of each query come from in contrastive training.</summary>
+public enum RetrievalNegatives
+{
+    /// <summary>
+    /// Each query gets its own <see cref="MixerRetrievalOptions.Candidates"/> - 1 documents drawn at random from the
+    /// training pairs (the paper's recipe: one positive among k).
+    /// </summary>
+    Sampled,
+
+    /// <summary>The other documents of the batch are the negatives (batch size - 1 of them): no extra documents to embed.</summary>
+    InBatch,
+}
+
+/// <summary>Options of <c>TrainMixerRetrieval</c>: the towers, the InfoNCE objective and its training.</summary>
+public sealed class MixerRetrievalOptions
+{
+    /// <summary>Embedding column made from the query column.</summary>
+    public string QueryEmbeddingColumnName = "QueryEmbedding";
+
+    /// <summary>Embedding column made from the document column.</summary>
+    public string DocumentEmbeddingColumnName = "DocumentEmbedding";
+
+    /// <summary>
+    /// A trained language model to start from (its weights are copied; it is left as it is). Null trains the towers from
+    /// a fresh initialisation with <see cref="Architecture"/>, <see cref="Width"/>, ...
+    /// </summary>
+    public MixerLanguageModelTransformer? LanguageModel;
+
+    /// <summary>Token mixer of a tower trained from scratch.</summary>
+    public MixerLanguageModelArchitecture Architecture = MixerLanguageModelArchitecture.MaskedMixer;
+
+    /// <summary>Tokenization of a tower trained from scratch (characters: learned from both columns).</summary>
+    public TextTokenization Tokenization = TextTokenization.Characters;
+
+    /// <summary>n_ctx of a tower trained from scratch: texts are cut to their first n_ctx - 1 tokens.</summary>
+    public int ContextLength = 256;
+
+    /// <summary>Width d of a tower trained from scratch (the embedding length).</summary>
+    public int Width = 128;
+
+    /// <summary>Blocks of a tower trained from scratch.</summary>
+    public int Depth = 4;
+
+    /// <summary>Heads of a tower trained from scratch.</summary>
+    public int Heads = 1;
+
+    /// <summary>Channel-MLP ratio of a tower trained from scratch.</summary>
+    public int MlpRatio = 4;
+
+    /// <summary>Queries and documents get separate copies of the model (two towers) instead of one shared one.</summary>
+    public bool SeparateTowers;
+
+    /// <summary>
+    /// How hidden states are pooled into the embedding. The mean is the default: trained briefly, last-token embeddings
+    /// collapsed to one point while mean-pooled ones learned (benchmarks/results/Retrieval.md).
+    /// </summary>
+    public EmbeddingPooling Pooling = EmbeddingPooling.Mean;
+
+    /// <summary>τ of InfoNCE over cosine similarities (the paper's 0.02).</summary>
+    public double Temperature = 0.02;
+
+    /// <summary>Where the negatives come from.</summary>
+    public RetrievalNegatives Negatives = RetrievalNegatives.InBatch;
+
+    /// <summary>k: candidates per query (one positive, k - 1 sampled negatives) when <see cref="Negatives"/> is Sampled.</summary>
+    public int Candidates = 8;
+
+    /// <summary>Queries per optimiser step.</summary>
+    public int BatchSize = 32;
+
+    /// <summary>Most optimiser steps; <see cref="MaxTrainingTime"/> may end training sooner.</summary>
+    public int Steps = 1000;
+
+    /// <summary>
+    /// Time budget: training stops when it is spent, and the learning-rate schedule runs on whichever of steps or time is
+    /// further along, so a budget-limited run still decays fully. Null: steps only.
+    /// </summary>
+    public TimeSpan? MaxTrainingTime;
+
+    /// <summary>Peak AdamW learning rate (linear warm-up, then cosine decay to <see cref="MinLearningRateRatio"/> of it).</summary>
+    public double LearningRate = 5e-4;
+
+    /// <summary>Linear warm-up steps.</summary>
+    public int WarmupSteps = 20;
+
+    /// <summary>The cosine decays to LearningRate · MinLearningRateRatio at the end.</summary>
+    public double MinLearningRateRatio = 0.1;
+
+    /// <summary>AdamW's decoupled weight decay on matrices.</summary>
+    public double WeightDecay = 0.01;
+
+    /// <summary>Global gradient-norm clip; 0 disables it.</summary>
+    public double GradientClipNorm = 1.0;
+
+    /// <summary>Seed of a fresh initialisation and of the batches and negatives drawn per step.</summary>
+    public int Seed = 0;
+
+    /// <summary>Where the towers train and embed.</summary>
+    public MixerDevice Device = MixerDevice.Auto;
+
+    /// <summary>CPU threads torch may use while training (restored afterwards); null leaves torch's count as it is.</summary>
+    public int? NumberOfThreads;
+
+    /// <summary>Folder for periodic checkpoints (towers, optimiser, step, elapsed time); null disables them.</summary>
+    public string? CheckpointFolder;
+
+    /// <summary>Steps between checkpoints (one is also written at the end and when cancelled).</summary>
+    public int CheckpointInterval = 200;
+
+    /// <summary>Continue from the checkpoint in <see cref="CheckpointFolder"/> when it holds one of the same towers.</summary>
+    public bool ResumeFromCheckpoint = true;
+
+    /// <summary>Steps between progress reports.</summary>
+    public int LogInterval = 25;
+
+    /// <summary>Receives loss, pairs/s and how far training is.</summary>
+    public IProgress<RetrievalTrainingProgress>? Progress;
+
+    /// <summary>Stops training between steps (OperationCanceledException; a checkpoint is written first when a folder is set).</summary>
+    public CancellationToken CancellationToken;
+}
+
+/// <summary>A progress report of retrieval training.</summary>
+/// <param name="Step">Steps done.</param>
+/// <param name="MaxSteps">Most steps planned.</param>
+/// <param name="Fraction">How far training is (0..1): the larger of steps and time spent over their limits.</param>
+/// <param name="Loss">Mean InfoNCE loss since the previous report.</param>
+/// <param name="LearningRate">Current learning rate.</param>
+/// <param name="PairsPerSecond">Training pairs (queries) processed per second since the previous report.</param>
+/// <param name="Elapsed">Training time so far.</param>
+public sealed record RetrievalTrainingProgress(int Step, int MaxSteps, double Fraction, double Loss, double LearningRate, double PairsPerSecond, TimeSpan Elapsed);

@@ -1,0 +1,229 @@
+using System.Diagnostics;
+using Microsoft.ML.Runtime;
+using MLNetMixers.Models;
+using MLNetMixers.Text;
+using MLNetMixers.Training;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace MLNetMixers.Retrieval;
+
+/// <summary>
+/// Contrastive training of the towers: each step draws a batch of training pairs, embeds the queries and their
+/// candidate documents, and takes one AdamW step on the InfoNCE loss (all weights train, as in the paper), with
+/// warm-up and cosine decay over steps or time, progress, cancellation and checkpoints.
+/// </summary>
+internal static class RetrievalTrainer
+{
+    private const string CheckpointFileName = "retrieval-checkpoint.bin";
+    private const string CheckpointMagic = "MXRETCK1";
+
+    public static void Train(IHost host, MixerRetrievalOptions options, TextEmbedder queryTower, TextEmbedder documentTower,
+                             IReadOnlyList<int[]> queries, IReadOnlyList<int[]> documents)
+    {
+        bool shared = ReferenceEquals(queryTower, documentTower);
+        var modules = shared ? new[] { queryTower.Model } : new[] { queryTower.Model, documentTower.Model };
+        var weights = modules.SelectMany(m => m.parameters()).ToArray();
+        using var optimizer = new AdamWOptimizer(weights, options.WeightDecay);
+        var (step, previousSeconds) = options.ResumeFromCheckpoint ? TryResume(host, options, modules, optimizer) : (0, 0.0);
+
+        using var ch = host.Start("Training retrieval");
+        ch.Info($"{queryTower.Model.Config.Architecture}: {(shared ? "one shared tower" : "two towers")} of {queryTower.Model.ParameterCount:N0} weights, " +
+                $"{queries.Count:N0} training pairs, {(options.Negatives == RetrievalNegatives.InBatch ? $"in-batch negatives ({options.BatchSize - 1} per query)" : $"{options.Candidates - 1} sampled negatives per query")}, " +
+                $"τ {options.Temperature}, at most {options.Steps} steps of {options.BatchSize} queries" +
+                (options.MaxTrainingTime is { } t ? $" or {t.TotalMinutes:F1} min" : "") + (step > 0 ? $", resumed at step {step}" : ""));
+        using var pch = host.StartProgressChannel("Training retrieval");
+        double fraction = 0;
+        pch.SetHeader(new ProgressHeader(["loss"], ["fraction"]), e => e.SetProgress(0, fraction, 1));
+
+        foreach (var m in modules)
+            m.train();
+        var total = Stopwatch.StartNew();
+        var clock = Stopwatch.StartNew();
+        double lossSum = 0, lr = 0;
+        int lossCount = 0, stepsSinceReport = 0;
+        try
+        {
+            while (true)
+            {
+                double elapsed = previousSeconds + total.Elapsed.TotalSeconds;
+                fraction = Fraction(step, elapsed, options);
+                if (fraction >= 1)
+                    break;
+                if (options.CancellationToken.IsCancellationRequested || IsCancelled(host))
+                {
+                    if (options.CheckpointFolder is not null)
+                        SaveCheckpoint(options.CheckpointFolder, step, elapsed, modules, optimizer);
+                    ch.Info($"Retrieval training cancelled at step {step}" + (options.CheckpointFolder is null ? "." : "; checkpoint written."));
+                    throw new OperationCanceledException($"Retrieval training was cancelled at step {step}.", options.CancellationToken);
+                }
+
+                lr = LearningRateAt(step, fraction, options);
+                float loss;
+                using (var scope = NewDisposeScope())
+                {
+                    foreach (var m in modules)
+                        m.zero_grad();
+                    var lossTensor = StepLoss(options, queryTower, documentTower, queries, documents, step);
+                    lossTensor.backward();
+                    loss = lossTensor.item<float>();
+                    if (options.GradientClipNorm > 0)
+                        nn.utils.clip_grad_norm_(weights, options.GradientClipNorm);
+                    optimizer.Step(lr);
+                }
+                if (!float.IsFinite(loss))
+                    throw new InvalidOperationException($"The retrieval loss became {loss} at step {step}; lower LearningRate or raise Temperature.");
+                step++;
+                lossSum += loss;
+                lossCount++;
+                stepsSinceReport++;
+
+                elapsed = previousSeconds + total.Elapsed.TotalSeconds;
+                bool last = Fraction(step, elapsed, options) >= 1;
+                if (step % options.LogInterval == 0 || last)
+                {
+                    double seconds = clock.Elapsed.TotalSeconds;
+                    var progress = new RetrievalTrainingProgress(step, options.Steps, Math.Min(1, Fraction(step, elapsed, options)), lossSum / lossCount, lr,
+                                                                 stepsSinceReport * (double)options.BatchSize / Math.Max(seconds, 1e-9), TimeSpan.FromSeconds(elapsed));
+                    ch.Info($"step {step}  {progress.Fraction:P0}  loss {progress.Loss:F4}  lr {lr:G3}  {progress.PairsPerSecond:N1} pairs/s");
+                    pch.Checkpoint(progress.Loss, progress.Fraction);
+                    options.Progress?.Report(progress);
+                    lossSum = 0;
+                    lossCount = 0;
+                    stepsSinceReport = 0;
+                    clock.Restart();
+                }
+                if (options.CheckpointFolder is not null && (step % options.CheckpointInterval == 0 || last))
+                    SaveCheckpoint(options.CheckpointFolder, step, elapsed, modules, optimizer);
+            }
+        }
+        finally
+        {
+            foreach (var m in modules)
+                m.eval();
+        }
+    }
+
+    /// <summary>The InfoNCE loss of step <paramref name="step"/>'s batch, drawn from a generator seeded by (seed, step) so a resumed run repeats it.</summary>
+    internal static Tensor StepLoss(MixerRetrievalOptions options, TextEmbedder queryTower, TextEmbedder documentTower,
+                                    IReadOnlyList<int[]> queries, IReadOnlyList<int[]> documents, int step)
+    {
+        var random = new Random(unchecked(options.Seed * 1_000_003 + step));
+        int n = queries.Count;
+        int batch = Math.Min(options.BatchSize, n);
+        var rows = Sample(random, n, batch, exclude: -1);
+        var q = queryTower.Embed(rows.Select(i => queries[i]).ToArray());
+        if (options.Negatives == RetrievalNegatives.InBatch)
+            return InfoNce.InBatchLoss(q, documentTower.Embed(rows.Select(i => documents[i]).ToArray()), options.Temperature);
+
+        int k = Math.Min(options.Candidates, n);
+        var candidates = new List<int[]>(batch * k);
+        foreach (int row in rows)
+        {
+            candidates.Add(documents[row]);
+            foreach (int negative in Sample(random, n, k - 1, exclude: row))
+                candidates.Add(documents[negative]);
+        }
+        var d = documentTower.Embed(candidates).view(batch, k, -1);
+        return InfoNce.SampledLoss(q, d, options.Temperature);
+    }
+
+    /// <summary><paramref name="count"/> distinct rows of 0..n-1, none equal to <paramref name="exclude"/>.</summary>
+    private static int[] Sample(Random random, int n, int count, int exclude)
+    {
+        var chosen = new HashSet<int>();
+        var result = new int[count];
+        for (int i = 0; i < count; i++)
+        {
+            int row;
+            do
+                row = random.Next(n);
+            while (row == exclude || !chosen.Add(row));
+            result[i] = row;
+        }
+        return result;
+    }
+
+    /// <summary>How far training is: the larger of steps and time over their limits.</summary>
+    internal static double Fraction(int step, double elapsedSeconds, MixerRetrievalOptions o)
+    {
+        double byStep = step / (double)o.Steps;
+        double byTime = o.MaxTrainingTime is { } t ? elapsedSeconds / Math.Max(t.TotalSeconds, 1e-9) : 0;
+        return Math.Max(byStep, byTime);
+    }
+
+    /// <summary>Linear warm-up over the first steps, then cosine decay on the training fraction down to MinLearningRateRatio · peak.</summary>
+    internal static double LearningRateAt(int step, double fraction, MixerRetrievalOptions o)
+    {
+        if (step < o.WarmupSteps)
+            return o.LearningRate * (step + 1) / o.WarmupSteps;
+        double floor = o.LearningRate * o.MinLearningRateRatio;
+        return floor + (o.LearningRate - floor) * 0.5 * (1 + Math.Cos(Math.PI * Math.Clamp(fraction, 0, 1)));
+    }
+
+    private static bool IsCancelled(IHost host)
+    {
+        try
+        {
+            host.CheckAlive();
+            return false;
+        }
+        catch (OperationCanceledException)
+        {
+            return true;
+        }
+    }
+
+    private static void SaveCheckpoint(string folder, int step, double elapsedSeconds, LanguageModel[] modules, AdamWOptimizer optimizer)
+    {
+        Directory.CreateDirectory(folder);
+        string path = Path.Combine(folder, CheckpointFileName);
+        string temporary = path + ".tmp";
+        using (var w = new BinaryWriter(File.Create(temporary)))
+        {
+            w.Write(CheckpointMagic);
+            w.Write(step);
+            w.Write(elapsedSeconds);
+            w.Write(modules.Length);
+            foreach (var m in modules)
+            {
+                m.Config.Save(w);
+                m.save(w);
+            }
+            optimizer.Save(w);
+        }
+        // One move: an interrupted write never leaves a torn checkpoint.
+        File.Move(temporary, path, overwrite: true);
+    }
+
+    private static (int Step, double Seconds) TryResume(IHost host, MixerRetrievalOptions options, LanguageModel[] modules, AdamWOptimizer optimizer)
+    {
+        if (options.CheckpointFolder is null)
+            return (0, 0);
+        string path = Path.Combine(options.CheckpointFolder, CheckpointFileName);
+        if (!File.Exists(path))
+            return (0, 0);
+        using var r = new BinaryReader(File.OpenRead(path));
+        if (r.ReadString() != CheckpointMagic)
+            throw new FormatException($"'{path}' is not a retrieval checkpoint of this version of MLNetMixers.");
+        int step = r.ReadInt32();
+        double seconds = r.ReadDouble();
+        int count = r.ReadInt32();
+        if (count != modules.Length)
+            throw new InvalidOperationException($"The checkpoint in '{options.CheckpointFolder}' has {count} tower(s); these options train {modules.Length}. " +
+                                                "Use another CheckpointFolder or set ResumeFromCheckpoint = false.");
+        foreach (var m in modules)
+        {
+            var saved = LanguageModelConfig.Load(r);
+            if (saved != m.Config)
+                throw new InvalidOperationException($"The checkpoint in '{options.CheckpointFolder}' is of a different model ({saved}) than this training ({m.Config}). " +
+                                                    "Use another CheckpointFolder or set ResumeFromCheckpoint = false.");
+            m.load(r);
+        }
+        optimizer.Load(r);
+        using (var ch = host.Start("Training retrieval"))
+            ch.Info($"Resuming from '{path}' at step {step}.");
+        return (step, seconds);
+    }
+}
