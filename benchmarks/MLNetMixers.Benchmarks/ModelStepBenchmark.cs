@@ -20,7 +20,10 @@ internal sealed class ModelStepBenchmark : IBenchmark
         TorchRuntime.EnsureAvailable();
         bool bf16 = BFloat16Training.HasInstructions(CPU);
         var shapes = context.Smoke ? [ModelShape.Tabular.Tiny(), ModelShape.LanguageModel.Tiny()] : new[] { ModelShape.Tabular, ModelShape.LanguageModel };
-        int rounds = context.Smoke ? 1 : 15;
+        // On a loaded shared machine: MLNETMIXERS_MODELSTEP_ROUNDS / _WARMUP shorten the rounds, MLNETMIXERS_MODELSTEP_LOSS=0 skips the loss comparison.
+        int rounds = context.Smoke ? 1 : EnvironmentInt("MLNETMIXERS_MODELSTEP_ROUNDS") ?? 15;
+        int warmup = context.Smoke ? 1 : EnvironmentInt("MLNETMIXERS_MODELSTEP_WARMUP") ?? 30;
+        bool lossEffect = Environment.GetEnvironmentVariable("MLNETMIXERS_MODELSTEP_LOSS") != "0";
         int n = context.Smoke ? 64 : 2048;
         context.Log.WriteLine($"   expected ~7 min: per shape, {rounds} interleaved rounds of the FMA peak, sgemm and {(bf16 ? 7 : 6)} steps, then a real-data loss comparison");
 
@@ -58,7 +61,7 @@ internal sealed class ModelStepBenchmark : IBenchmark
             })).Prepend(sgemm).Prepend(fma.Run).ToList();
             // 30 untimed rounds: the native heap grows to its working size over the first training steps (until then a
             // tabular step page-faults in megabytes of fresh memory and runs ~20% slower); a training run is thousands of steps.
-            double[] seconds = BenchmarkContext.InterleavedMedianSeconds(actions, rounds, warmupRounds: context.Smoke ? 1 : 30);
+            double[] seconds = BenchmarkContext.InterleavedMedianSeconds(actions, rounds, warmupRounds: warmup);
             double fmaPeak = fma.Flops / seconds[0] / 1e9;
             double peak = 2.0 * n * n * n / seconds[1] / 1e9;
             fmaPeaks.Add(fmaPeak);
@@ -88,7 +91,7 @@ internal sealed class ModelStepBenchmark : IBenchmark
 
         context.Report.Note($"FMA peak ({fma.Describe()}, registers only: Benchmarks/FmaPeak.cs) in the same rounds: **{string.Join(" and ", fmaPeaks.Select(p => p.ToString("F1")))} GFLOP/s**; "
             + $"sgemm {n}^3 fp32: **{string.Join(" and ", peaks.Select(p => p.ToString("F1")))} GFLOP/s** ({get_num_threads()} torch threads). "
-            + $"Per shape, median of {rounds} interleaved rounds (the FMA loop, sgemm, then each of the shape's steps once, per round), after 30 untimed rounds; each % is against that shape's rounds. "
+            + $"Per shape, median of {rounds} interleaved rounds (the FMA loop, sgemm, then each of the shape's steps once, per round), after {warmup} untimed rounds; each % is against that shape's rounds. "
             + "The FMA peak is the physical limit (no model step can exceed it); the sgemm column is MKL's large-GEMM speed, which the issue-8 goals were set against. "
             + "Model FLOPs = matmuls only: 3 · B · (L · (2·T²·d + 4·r·T·d²) + head), head = 2·T·d·outputs (tabular) or 2·T·d·V (LM); "
             + "see ModelShape in BareTraining.cs. Random token ids already in a tensor; AdamW (fp32 master weights in bf16 mode), gradient clipping, dropout 0. "
@@ -106,7 +109,10 @@ internal sealed class ModelStepBenchmark : IBenchmark
             context.Report.Note($"The trainers' check before bf16 training (BFloat16Training.CpuMatmulSpeeds: 512³ products on one thread, best of 5): "
                 + $"bf16 {speeds.BFloat16Gflops:F1} against fp32 {speeds.Float32Gflops:F1} GFLOP/s, **{speeds.BFloat16Speedup:F2}x**; "
                 + (speeds.BFloat16Speedup < 1 ? "below 1, so a trainer asked for MixerPrecision.BFloat16 here warns that it will train slower." : "at or above 1, so a trainer asked for MixerPrecision.BFloat16 trains without a warning."));
-            LossEffect(context);
+            if (lossEffect)
+                LossEffect(context);
+            else
+                context.Report.Note("bf16's effect on the loss was not measured in this run (MLNETMIXERS_MODELSTEP_LOSS=0); the last measurement is in benchmarks/results/HISTORY.md.");
         }
         else
             context.Report.Note("This CPU has no AVX512-BF16/AMX: the bfloat16 mode was not measured.");
@@ -194,6 +200,8 @@ internal sealed class ModelStepBenchmark : IBenchmark
             + "Train loss = mean of the last 20 steps; held-out loss = cross-entropy on the last 20% of rows (tabular) or 32 windows of the last 10% of the corpus (LM).");
         context.Report.Table(["task", "precision", "steps", "train loss (last 20)", "held-out loss", "held-out accuracy"], rows);
     }
+
+    private static int? EnvironmentInt(string name) => int.TryParse(Environment.GetEnvironmentVariable(name), out int value) && value > 0 ? value : null;
 
     private static string MeanSpread(IReadOnlyList<double> values, string format)
     {

@@ -3,7 +3,7 @@
 // prints generations. The default architecture is the comparison's pick (benchmarks/results/LanguageModelComparison.md).
 //   ./dotnet run --project samples/TextGeneration -c Release                   (3 minutes of training)
 //   ./dotnet run --project samples/TextGeneration -c Release -- --minutes 0.5  (a quick look)
-// Other options: --architecture MaskedMixer|ToeplitzMixer|Transformer|LlamaTransformer  --steps N (instead of a time budget)  --threads N
+// Other options: --architecture MaskedMixer|ToeplitzMixer|StructuredRecurrentMixer|Transformer|LlamaTransformer  --steps N (instead of a time budget)  --threads N
 using System.Globalization;
 using Microsoft.ML;
 using MLNetMixers;
@@ -31,7 +31,7 @@ var heldOut = mlContext.Data.LoadFromEnumerable(fortunes.Skip(trainCount));
 var options = new MixerLanguageModelOptions
 {
     Architecture = architecture,
-    Heads = transformer ? 4 : 1,
+    Heads = transformer || architecture == MixerLanguageModelArchitecture.StructuredRecurrentMixer ? 4 : 1,
     ContextLength = 128,
     Width = 128,
     Depth = 4,

@@ -99,7 +99,7 @@ internal static class CliApp
         };
         var validation = new Option<string?>("--validation-dataset") { Description = "A CSV with the same columns to test on, instead of a split." };
         var split = new Option<double>("--split") { Description = "Fraction of rows held out for testing when no validation dataset is given.", DefaultValueFactory = _ => 0.2 };
-        var epochs = new Option<int?>("--epochs") { Description = "Passes over the training rows (default: as many as --train-time allows, at most 20)." };
+        var epochs = new Option<int?>("--epochs") { Description = "Passes over the training rows (default: as many as --train-time allows, at most the task's trainer default: binary 6, multiclass 20, regression 40)." };
         var trainTime = new Option<string?>("--train-time") { Description = "Time budget for the mixer: seconds (90), or 90s, 5m, 1h, 00:01:30 (default 2m). Without --epochs, the epochs are planned to fit it." };
         var device = DeviceOption("Where the mixer trains.");
         var output = new Option<string>("--output", "-o") { Description = "Folder for model.zip, metrics.json, ConsumeModel.cs and the report.", DefaultValueFactory = _ => "mlnet-mixers-output" };

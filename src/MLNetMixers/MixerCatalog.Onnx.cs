@@ -58,8 +58,8 @@ public static partial class MixerCatalog
     /// <param name="catalog">The model operations catalog.</param>
     /// <param name="model">A trained model whose chain holds one <see cref="MixerPredictionTransformer"/>.</param>
     /// <param name="inputSchema">The schema the model was trained on (as <c>mlContext.Model.Load</c> returns it).</param>
-    /// <param name="gpuDeviceId">A CUDA device for ONNX Runtime (needs its GPU package); null scores on the CPU.
-    /// A loaded zip takes the device from <see cref="MLContext.GpuDeviceId"/> instead.</param>
+    /// <param name="gpuDeviceId">A CUDA device for ONNX Runtime (the application references Microsoft.ML.OnnxRuntime.Gpu.Linux);
+    /// null scores on the CPU. A saved and loaded zip takes the device from <see cref="MLContext.GpuDeviceId"/> instead.</param>
     /// <param name="fallbackToCpu">Scores on the CPU when the GPU cannot be used, instead of failing.</param>
     public static ITransformer ConvertToOnnxScoring(this ModelOperationsCatalog catalog, ITransformer model, DataViewSchema inputSchema,
                                                     int? gpuDeviceId = null, bool fallbackToCpu = false)
@@ -67,6 +67,6 @@ public static partial class MixerCatalog
         Contracts.CheckValue(catalog, nameof(catalog));
         Contracts.CheckValue(model, nameof(model));
         Contracts.CheckValue(inputSchema, nameof(inputSchema));
-        return OnnxScoringPipeline.Create(CatalogUtils.GetEnvironment(catalog), catalog, model, inputSchema, gpuDeviceId, fallbackToCpu);
+        return OnnxScoringPipeline.Create(CatalogUtils.GetEnvironment(catalog), model, inputSchema, gpuDeviceId, fallbackToCpu);
     }
 }

@@ -35,7 +35,14 @@ internal sealed class ConsoleUi
 
     public bool Interactive { get; }
 
-    public void Line(string text) => AnsiConsole.MarkupLine(Markup.Escape(text));
+    /// <summary>A line of output; redirected, it is written as is (a log line or a file list must not be wrapped at the table width).</summary>
+    public void Line(string text)
+    {
+        if (Console.IsOutputRedirected)
+            Console.Out.WriteLine(text);
+        else
+            AnsiConsole.MarkupLine(Markup.Escape(text));
+    }
 
     public void Heading(string text) => AnsiConsole.MarkupLine($"[bold]{Markup.Escape(text)}[/]");
 

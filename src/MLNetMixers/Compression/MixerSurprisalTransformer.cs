@@ -94,7 +94,11 @@ public sealed class MixerSurprisalTransformer : RowToRowTransformerBase
     private static MixerSurprisalTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
     {
         Contracts.CheckValue(env, nameof(env));
-        ctx.CheckAtModel(GetVersionInfo());
+        return Persistence.ModelFormat.Read(ctx, GetVersionInfo(), "surprisal scorer", () => Read(env, ctx));
+    }
+
+    private static MixerSurprisalTransformer Read(IHostEnvironment env, ModelLoadContext ctx)
+    {
         string input = ctx.Reader.ReadString(), output = ctx.Reader.ReadString(), bitsPerByte = ctx.Reader.ReadString();
         ctx.LoadModel<MixerLanguageModelTransformer, SignatureLoadModel>(env, out var languageModel, LanguageModelDirectory);
         return new MixerSurprisalTransformer(env, languageModel, input, output, bitsPerByte);

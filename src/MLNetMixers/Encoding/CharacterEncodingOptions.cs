@@ -59,12 +59,8 @@ public sealed class CharacterEncodingOptions
     /// Cap on a floating-point column's resolution relative to its fitted range: decimals are given up (after
     /// <see cref="MaxDecimals"/>) until the range from the smallest to the largest fitted value spans at most
     /// 10^MaxRangeDigits steps of the last decimal. Digits finer than that are close to unique per row, so the model
-    /// can memorise training rows by them instead of learning from the value. hpc_data's <c>hour</c>
-    /// (13.8166666666667, range 0 to 24) keeps 2 decimals instead of 4: macro accuracy 71.8 -> 73.2 (3-fold CV, same
-    /// folds and epochs; 1 decimal 73.8, none 74.2). At 4 only columns finer than 10,000 steps across their range lose
-    /// decimals (of the 14 benchmark tables: hpc_data's hour, penguins_raw's isotope ratios, wa_churn's charges;
-    /// penguins_raw 98.5 -> 98.5, wa_churn AUC 84.5 -> 84.6). A cap of 3 would also cut concrete's and Pima diabetes'
-    /// decimals: concrete R² 88.9 -> 88.2, diabetes AUC 76.5 -> 77.0, so 3 is not the default. Null turns the cap off.
+    /// can memorise training rows by them instead of learning from the value; 4 cuts only such columns, 3 would cut
+    /// useful decimals too (benchmarks/results/Defaults.md#number-encoding). Null turns the cap off.
     /// </summary>
     public int? MaxRangeDigits { get; set; } = 4;
 
@@ -99,10 +95,7 @@ public sealed class CharacterEncodingOptions
     /// With <see cref="NumberValueTokens"/> off, in the <see cref="CharacterEncodingLayout.Fitted"/> layout, start every number field with one more character:
     /// the value's decile among the fitted values ('0' to '9'), so the model sees a number's order in one token
     /// rather than having to learn how digits compare from place values. Columns with a single fitted value get no
-    /// decile. Accuracy benchmark (3-fold CV, same folds and epochs, points; benchmarks/results/Accuracy.md): Pima
-    /// diabetes AUC 75.2 -> 76.5, penguins macro accuracy 95.9 -> 98.0, concrete R² 86.5 -> 88.9 (18 vs 20 epochs), car_prices R² 92.5 ->
-    /// 93.6, breast-cancer AUC 65.1 -> 66.6; penguins_raw 99.0 -> 98.5 and vote 98.9 -> 98.9 (within their spread).
-    /// On by default; turn it off for exactly one character per digit (e.g. to compare with the seed papers' layout).
+    /// decile (benchmarks/results/Defaults.md#number-encoding). On by default; turn it off for exactly one character per digit (e.g. to compare with the seed papers' layout).
     /// </summary>
     public bool NumberDeciles { get; set; } = true;
 
@@ -110,10 +103,8 @@ public sealed class CharacterEncodingOptions
     /// In the <see cref="CharacterEncodingLayout.Fitted"/> layout, write every number field as one value token instead of
     /// digits: the value's bin among 16 quantiles of the fitted values and its place inside the bin (8 steps). The mixer
     /// trainers embed a value token piecewise-linearly, so close values get close embeddings; with digits a network has
-    /// to learn how digits compare, and it memorised rows by their low digits. Accuracy benchmark (3-fold CV, the same
-    /// folds; benchmarks/results/Accuracy.md), digits with a decile against value tokens, the trainers' dropout default
-    /// for each: hpc_data macro accuracy 72.8 -> 77.7 (LightGBM 78.0), Pima diabetes AUC 79.6 -> 84.1, car_prices R²
-    /// 93.8 -> 94.9; breast-cancer AUC 69.7 -> 64.3 (LightGBM 64.8). On by default. Turn it off for digits (then
+    /// to learn how digits compare, and it memorised rows by their low digits (benchmarks/results/Defaults.md#number-encoding).
+    /// On by default. Turn it off for digits (then
     /// <see cref="NumberDeciles"/> applies), e.g. to read numbers back from the encoded text. Columns with a width or
     /// decimals override keep digits; a column with one fitted value is written as digits.
     /// </summary>

@@ -14,9 +14,8 @@ namespace MLNetMixers.Models;
 /// the bias gradient together.
 /// </summary>
 /// <remarks>
-/// libtorch's GELU backward recomputes erf and exp from the saved input: at the tabular benchmark shape
-/// ([256·64, 256] per block) its forward + backward took 8.3 ms on one thread, against 1.0 ms to copy the tensor
-/// (benchmarks/results/StepProfile.md). erf and φ share the one exp(−x²/2), so the derivative costs a few multiplies
+/// libtorch's GELU backward recomputes erf and exp from the saved input, several times the cost of a pass over the
+/// tensor (benchmarks/results/Defaults.md#fused-kernels). erf and φ share the one exp(−x²/2), so the derivative costs a few multiplies
 /// more than the value, and the memory kept for backward is the same: the derivative replaces the input. The layer's
 /// bias is added in the same pass instead of being copied into the GEMM's output first, and its gradient, a separate
 /// reduction over all rows in libtorch, is summed while the gradient passes through. erf uses the approximation libtorch's own vectorised kernel uses (Abramowitz and Stegun

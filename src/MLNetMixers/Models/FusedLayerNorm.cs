@@ -10,9 +10,8 @@ namespace MLNetMixers.Models;
 /// </summary>
 /// <remarks>
 /// Mixer rows are short (d = 64 to 256 features) and there are many of them (batch × positions). libtorch's CPU
-/// LayerNorm spends most of its time per row rather than per element: at the tabular benchmark shape
-/// ([256·64, 64]) its forward alone took 1.16 ms on one thread against 0.25 ms to copy the tensor, and forward +
-/// backward 2.7 ms; a block has two. This kernel works row by row while the row is in L1: the mean (of the differences
+/// LayerNorm spends most of its time per row rather than per element (benchmarks/results/Defaults.md#fused-kernels;
+/// its effect on the trainers' step: the kernel rows of benchmarks/results/ModelStep.md). This kernel works row by row while the row is in L1: the mean (of the differences
 /// from the row's first value), the variance about it, the normalised row x̂ saved for backward, then y = x̂·γ + β. Backward per row:
 /// dx = rstd·(g − mean(g) − x̂·mean(g·x̂)) with g = dy·γ, and dγ, dβ summed over rows (in double across blocks of rows).
 /// Used when the row length is a multiple of the SIMD width, everything is contiguous float32 on the CPU, gradients

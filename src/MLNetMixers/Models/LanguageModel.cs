@@ -158,20 +158,14 @@ internal sealed class LanguageModel : Module<Tensor, Tensor>
 
     /// <summary>
     /// Draws every weight from a generator of its own seeded with <paramref name="seed"/>, with the usual
-    /// distributions (Linear: U(±1/√fan_in); positions: N(0, 0.02²); token embeddings: N(0, 0.02²) for the transformers
-    /// as in GPT-2, N(0, 1) (torch's default, as the masked-mixer paper's code) for the mixers; mixing weights:
-    /// U(±1/√n_ctx); LayerNorm and RMSNorm gains 1, biases 0). Token embeddings of N(0, 1) drowned the GPT transformer's
-    /// positions (after the first LayerNorm a position moved a vector by 2 %), so its attention could not tell where a
-    /// character stood and it stayed at the bigram loss; the mixers, whose mixing matrices are positional, learn
-    /// faster with the larger token embeddings (LearnsBeyondBigramTests). Torch's global generator is shared by everything in the process, so
+    /// distributions (Linear: U(±1/√fan_in); embeddings: N(0, 1); positions: N(0, 0.02²); mixing weights:
+    /// U(±1/√n_ctx); LayerNorm and RMSNorm gains 1, biases 0). Torch's global generator is shared by everything in the process, so
     /// seeding it would not make the weights reproducible while other models are created concurrently.
     /// </summary>
     public void Initialize(int seed)
     {
         var generator = new Generator((ulong)seed);
         double mixingBound = 1.0 / Math.Sqrt(Config.ContextLength);
-        bool transformer = Config.Architecture is MixerLanguageModelArchitecture.Transformer or MixerLanguageModelArchitecture.LlamaTransformer;
-        double tokenStd = transformer ? 0.02 : 1.0;
         using var noGrad = no_grad();
         // named_modules() lists the descendants only; this module owns the position embedding itself.
         foreach (var module in named_modules().Select(m => m.module).Prepend(this))
@@ -190,7 +184,7 @@ internal sealed class LanguageModel : Module<Tensor, Tensor>
                         p.uniform_(-bound, bound, generator);
                         break;
                     case TorchSharp.Modules.Embedding:
-                        p.normal_(0, tokenStd, generator);
+                        p.normal_(0, 1, generator);
                         break;
                     case TorchSharp.Modules.LayerNorm:
                     case RmsNorm:

@@ -53,7 +53,11 @@ internal sealed class MixerOnnxInputTransformer : RowToRowTransformerBase
     private static MixerOnnxInputTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
     {
         Contracts.CheckValue(env, nameof(env));
-        ctx.CheckAtModel(GetVersionInfo());
+        return Persistence.ModelFormat.Read(ctx, GetVersionInfo(), "ONNX input step", () => Read(env, ctx));
+    }
+
+    private static MixerOnnxInputTransformer Read(IHostEnvironment env, ModelLoadContext ctx)
+    {
         return new MixerOnnxInputTransformer(env, ctx.Reader.ReadString(), ctx.Reader.ReadInt32(), ctx.Reader.ReadInt32());
     }
 

@@ -64,7 +64,11 @@ internal sealed class MixerOnnxOutputTransformer : RowToRowTransformerBase
     private static MixerOnnxOutputTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
     {
         Contracts.CheckValue(env, nameof(env));
-        ctx.CheckAtModel(GetVersionInfo());
+        return Persistence.ModelFormat.Read(ctx, GetVersionInfo(), "ONNX output step", () => Read(env, ctx));
+    }
+
+    private static MixerOnnxOutputTransformer Read(IHostEnvironment env, ModelLoadContext ctx)
+    {
         var task = (MixerTask)ctx.Reader.ReadInt32();
         int classCount = ctx.Reader.ReadInt32();
         var keyValues = ctx.Reader.ReadBoolean() ? MixerPredictionTransformer.LoadKeyValues(env, ctx) : null;

@@ -12,7 +12,7 @@ namespace MLNetMixers.Onnx;
 /// </summary>
 internal static class OnnxScoringPipeline
 {
-    public static ITransformer Create(IHostEnvironment env, ModelOperationsCatalog catalog, ITransformer model, DataViewSchema inputSchema,
+    public static ITransformer Create(IHostEnvironment env, ITransformer model, DataViewSchema inputSchema,
                                       int? gpuDeviceId, bool fallbackToCpu)
     {
         var steps = Flatten(model).ToList();
@@ -30,35 +30,36 @@ internal static class OnnxScoringPipeline
         predictor.CheckFeatureColumn(schema);
 
         var transforms = new TransformsCatalog(env);
-        string onnxPath = Path.Combine(Path.GetTempPath(), $"mlnetmixers-{Guid.NewGuid():N}.onnx");
-        try
+        var replacement = new List<ITransformer>();
+        void Add(ITransformer step)
         {
-            File.WriteAllBytes(onnxPath, TabularOnnxExporter.Export(predictor));
-            var replacement = new List<ITransformer>();
-            ITransformer Add(ITransformer step)
-            {
-                replacement.Add(step);
-                schema = step.GetOutputSchema(schema);
-                return step;
-            }
-            Add(new MixerOnnxInputTransformer(env, predictor.FeatureColumnName, predictor.SequenceLength, predictor.VocabularySize));
-            var outputs = MixerOnnxOutputTransformer.OnnxOutputs(predictor.Task);
-            Add(transforms.ApplyOnnxModel(outputs, [TabularOnnxExporter.InputName], onnxPath, gpuDeviceId, fallbackToCpu).Fit(new EmptyDataView(env, schema)));
-            Add(new MixerOnnxOutputTransformer(env, predictor.Task, predictor.ClassCount, predictor.LabelKeyValues));
-            Add(transforms.DropColumns([TabularOnnxExporter.InputName, .. outputs]).Fit(new EmptyDataView(env, schema)));
+            replacement.Add(step);
+            schema = step.GetOutputSchema(schema);
+        }
+        Add(new MixerOnnxInputTransformer(env, predictor.FeatureColumnName, predictor.SequenceLength, predictor.VocabularySize));
+        var outputs = MixerOnnxOutputTransformer.OnnxOutputs(predictor.Task);
+        using (var graph = new MemoryStream(TabularOnnxExporter.Export(predictor)))
+        {
+            Add(transforms.ApplyOnnxModel(outputs, [TabularOnnxExporter.InputName], graph, CheckGpu(gpuDeviceId, fallbackToCpu), fallbackToCpu)
+                .Fit(new EmptyDataView(env, schema)));
+        }
+        Add(new MixerOnnxOutputTransformer(env, predictor.Task, predictor.ClassCount, predictor.LabelKeyValues));
+        Add(transforms.DropColumns([TabularOnnxExporter.InputName, .. outputs]).Fit(new EmptyDataView(env, schema)));
+        return new TransformerChain<ITransformer>([.. steps.Take(at), .. replacement, .. steps.Skip(at + 1)]);
+    }
 
-            var chain = new TransformerChain<ITransformer>([.. steps.Take(at), .. replacement, .. steps.Skip(at + 1)]);
-            // ONNX Runtime's transformer reads the model file again when saved; one save and load makes the result
-            // self-contained (it keeps its own copy of the graph), so the temporary file can go now.
-            using var zip = new MemoryStream();
-            catalog.Save(chain, inputSchema, zip);
-            zip.Position = 0;
-            return catalog.Load(zip, out _);
-        }
-        finally
-        {
-            File.Delete(onnxPath);
-        }
+    /// <summary>
+    /// The GPU to ask ONNX Runtime for: ML.NET's fallback catches ONNX Runtime's errors but not the missing CUDA entry
+    /// point of its CPU build, so without a CUDA provider the request is dropped (fallback) or refused by name here.
+    /// </summary>
+    private static int? CheckGpu(int? gpuDeviceId, bool fallbackToCpu)
+    {
+        if (gpuDeviceId is null || Microsoft.ML.OnnxRuntime.OrtEnv.Instance().GetAvailableProviders().Contains("CUDAExecutionProvider"))
+            return gpuDeviceId;
+        if (fallbackToCpu)
+            return null;
+        throw new InvalidOperationException($"GPU {gpuDeviceId} was asked for, but this application's ONNX Runtime has no CUDA provider: reference "
+            + "Microsoft.ML.OnnxRuntime.Gpu.Linux instead of Microsoft.ML.OnnxRuntime, or allow fallbackToCpu.");
     }
 
     /// <summary>The trained mixer inside <paramref name="model"/> (a chain, possibly nested, or the model itself).</summary>

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using Microsoft.ML.OnnxRuntime;
 
@@ -49,7 +48,7 @@ public sealed class CliOnnxTests
         // neither in its folder nor mapped into the process.
         string consumer = FindConsumer();
         Assert.Empty(Directory.GetFiles(Path.GetDirectoryName(consumer)!, "libtorch*", SearchOption.AllDirectories));
-        var scored = RunConsumer(consumer, onnxZip, dataset);
+        var scored = CliProcess.RunDll(consumer, Timeout, onnxZip, dataset, "3");
         Assert.True(scored.ExitCode == 0, scored.ToString());
         Assert.Contains("libtorch loaded: no; ONNX Runtime loaded: yes", scored.Stdout);
         var firstScore = float.Parse(scored.Stdout.Split('\n')[1].Trim(), CultureInfo.InvariantCulture);
@@ -84,28 +83,5 @@ public sealed class CliOnnxTests
         string configuration = AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Debug{Path.DirectorySeparatorChar}", StringComparison.Ordinal) ? "Debug" : "Release";
         string path = Path.Combine(TestData.RepositoryRoot, "samples", "OnnxScoring", "bin", configuration, "net10.0", "OnnxScoring.dll");
         return File.Exists(path) ? path : throw new FileNotFoundException($"{path} not found; build samples/OnnxScoring first.");
-    }
-
-    private static CliResult RunConsumer(string consumer, string model, string dataset)
-    {
-        var start = new ProcessStartInfo(Environment.ProcessPath is { } host && Path.GetFileNameWithoutExtension(host) == "dotnet" ? host : "dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (string arg in new[] { consumer, model, dataset, "3" })
-            start.ArgumentList.Add(arg);
-        var clock = Stopwatch.StartNew();
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(Timeout))
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException("OnnxScoring ran too long.");
-        }
-        process.WaitForExit();
-        return new CliResult(process.ExitCode, stdout.Result, stderr.Result, clock.Elapsed);
     }
 }

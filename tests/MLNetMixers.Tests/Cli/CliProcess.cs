@@ -23,6 +23,12 @@ internal static class CliProcess
     /// KILL); <see cref="CliResult.Elapsed"/> is then the time from the signal to the exit.
     /// </summary>
     public static CliResult Run(TimeSpan timeout, (string AfterText, string Signal, int Times)? signal, params string[] args)
+        => RunDll(CliDll, timeout, signal, args);
+
+    /// <summary>Runs another program of the repository (<c>dotnet program.dll ...</c>) the same way.</summary>
+    public static CliResult RunDll(string dll, TimeSpan timeout, params string[] args) => RunDll(dll, timeout, null, args);
+
+    private static CliResult RunDll(string dll, TimeSpan timeout, (string AfterText, string Signal, int Times)? signal, string[] args)
     {
         var start = new ProcessStartInfo(DotnetHost())
         {
@@ -33,7 +39,7 @@ internal static class CliProcess
             StandardOutputEncoding = System.Text.Encoding.UTF8,
             StandardErrorEncoding = System.Text.Encoding.UTF8,
         };
-        start.ArgumentList.Add(CliDll);
+        start.ArgumentList.Add(dll);
         foreach (string arg in args)
             start.ArgumentList.Add(arg);
         string? root = Environment.GetEnvironmentVariable("DOTNET_ROOT") ?? Path.GetDirectoryName(start.FileName);

@@ -189,3 +189,31 @@ public class OnnxTabularExportTests
         };
     }
 }
+
+/// <summary>The CUDA option reaches ONNX Runtime; this machine's CPU build has no CUDA provider, so only the CPU path can score here.</summary>
+public class OnnxGpuOptionTests
+{
+    [Fact]
+    public void GpuRequestIsRefusedByNameWithoutCudaAndFallsBackToTheCpuWhenAllowed()
+    {
+        // The test project references ONNX Runtime's CPU build (Microsoft.ML.OnnxRuntime), which has no CUDA provider.
+        Assert.DoesNotContain("CUDAExecutionProvider", Microsoft.ML.OnnxRuntime.OrtEnv.Instance().GetAvailableProviders());
+        var ml = new MLContext(seed: 1);
+        var (data, model) = OnnxTabularExportTests.Train(ml, "binary", TabularArchitecture.Mlp, 1, true);
+        var rows = ml.Data.TakeRows(data, 20);
+        var cpu = ml.Model.ConvertToOnnxScoring(model, data.Schema);
+        var expected = cpu.Transform(rows).GetColumn<float>("Score").ToArray();
+
+        var e = Assert.Throws<InvalidOperationException>(() => ml.Model.ConvertToOnnxScoring(model, data.Schema, gpuDeviceId: 0, fallbackToCpu: false));
+        Assert.Contains("no CUDA provider", e.Message);
+        var fallback = ml.Model.ConvertToOnnxScoring(model, data.Schema, gpuDeviceId: 0, fallbackToCpu: true);
+        Assert.Equal(expected, fallback.Transform(rows).GetColumn<float>("Score").ToArray());
+
+        // A saved zip takes the device from MLContext.GpuDeviceId when it is loaded: the request reaches ONNX Runtime.
+        string path = Path.Combine(TestData.NewTempFolder(), "model.onnx.zip");
+        ml.Model.Save(cpu, data.Schema, path);
+        var strict = new MLContext(seed: 1) { GpuDeviceId = 0, FallbackToCpu = false };
+        Assert.ThrowsAny<Exception>(() => strict.Model.Load(path, out _));
+        Assert.Equal(expected, new MLContext(seed: 1).Model.Load(path, out _).Transform(rows).GetColumn<float>("Score").ToArray());
+    }
+}

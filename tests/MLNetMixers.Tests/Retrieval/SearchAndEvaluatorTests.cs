@@ -66,6 +66,18 @@ public class SearchAndEvaluatorTests
     }
 
     [Fact]
+    public void A_method_that_scores_everything_alike_gets_chance_not_a_perfect_rank()
+    {
+        int n = 40;
+        var metrics = MixerRetrievalEvaluator.Evaluate(n, (q, scores) => Array.Fill(scores, 0.5f), new RetrievalEvaluationOptions { CandidateCounts = [2, 8, 32] });
+        Assert.Equal(1.0 / 2, metrics.TopOneAccuracy[2], 10);
+        Assert.Equal(1.0 / 8, metrics.TopOneAccuracy[8], 10);
+        Assert.Equal(1.0 / 32, metrics.TopOneAccuracy[32], 10);
+        Assert.Equal(10.0 / n, metrics.RecallAt10, 10);
+        Assert.Equal(Enumerable.Range(1, n).Sum(r => 1.0 / r) / n, metrics.MeanReciprocalRank, 10);
+    }
+
+    [Fact]
     public void Same_seed_draws_the_same_candidates_and_a_perfect_method_scores_one()
     {
         int n = 200;
