@@ -83,9 +83,15 @@ internal sealed class LanguageModel : Module<Tensor, Tensor>
     /// The final normalised hidden states [B, T, D] that the head reads: what retrieval pools into a text embedding.
     /// Causal, so position t depends on tokens 0..t only and right padding never changes the real positions.
     /// </summary>
-    public Tensor HiddenStates(Tensor tokens)
+    public Tensor HiddenStates(Tensor tokens) => HiddenStates(tokens, prefix: null);
+
+    /// <summary>
+    /// Hidden states [B, P + T, D] of a sequence whose first P positions are given as vectors ([B, P, D], e.g. memories
+    /// prepended as pseudo-tokens) rather than token ids; position embeddings are added to them as to tokens.
+    /// </summary>
+    public Tensor HiddenStates(Tensor tokens, Tensor? prefix)
     {
-        var h = Embed(tokens, start: 0);
+        var h = prefix is null ? Embed(tokens, start: 0) : EmbedAfter(prefix, tokens);
         foreach (var block in blocks)
             h = block.forward(h);
         return finalNorm is null ? finalRmsNorm!.forward(h) : FusedLayerNorm.Apply(finalNorm, h);
@@ -125,6 +131,18 @@ internal sealed class LanguageModel : Module<Tensor, Tensor>
         for (int l = 0; l < blocks.Count; l++)
             h = StepBlock(blocks[l], h, caches[l]);
         return head.forward(FinalNorm(h[.., -1]));
+    }
+
+    /// <summary>Logits [B, P + T, V] of <paramref name="prefix"/> vectors followed by <paramref name="tokens"/>.</summary>
+    public Tensor Forward(Tensor tokens, Tensor prefix) => head.forward(HiddenStates(tokens, prefix));
+
+    private Tensor EmbedAfter(Tensor prefix, Tensor tokens)
+    {
+        int p = (int)prefix.shape[1], t = (int)tokens.shape[1];
+        if (p + t > Config.ContextLength)
+            throw new ArgumentException($"{p} prefix vectors and {t} tokens exceed the context length {Config.ContextLength}.", nameof(tokens));
+        var embedded = cat([prefix.to(tokenEmbedding.weight!.dtype), tokenEmbedding.forward(tokens)], 1);
+        return positionEmbedding is null ? embedded : Add(embedded, positionEmbedding[..(p + t)]);
     }
 
     public DecodingCache[] NewCaches() => Enumerable.Range(0, blocks.Count).Select(_ => new DecodingCache(Config.ContextLength)).ToArray();

@@ -1,0 +1,192 @@
+using MLNetMixers.Models;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace MLNetMixers.Memory;
+
+/// <summary>
+/// The layout every memory model reads a chunk c_0..c_{n-1} (n ≤ L) in, as one [L + 1] row of token ids and one of targets:
+///   tokens  = EOT c_0 .. c_{n-1} EOT ... EOT      (the encoder reads it; right padding never reaches a real position)
+///   targets = c_0 .. c_{n-1} EOT -1 ... -1        (what the decoder regenerates; -1 is ignored)
+/// The decoder reads [memory, c_0 .. c_{L-1}]: position i predicts c_i after seeing the memory and c_0..c_{i-1}, and
+/// position n predicts the end of text, so regeneration knows where the chunk stops.
+/// </summary>
+internal static class MemoryChunks
+{
+    public const int Ignored = -1;
+
+    /// <summary>Cuts a token sequence into chunks of at most <paramref name="chunkLength"/> tokens (an empty text is one empty chunk).</summary>
+    public static IEnumerable<int[]> Split(int[] tokens, int chunkLength)
+    {
+        if (tokens.Length == 0)
+            yield return [];
+        for (int start = 0; start < tokens.Length; start += chunkLength)
+            yield return tokens[start..Math.Min(tokens.Length, start + chunkLength)];
+    }
+
+    /// <summary>The [N, L + 1] token and target rows of <paramref name="chunks"/> (each at most L tokens).</summary>
+    public static (Tensor Tokens, Tensor Targets) Rows(IReadOnlyList<int[]> chunks, int chunkLength, int endOfText, Device device)
+    {
+        int width = chunkLength + 1;
+        var tokens = new long[chunks.Count * width];
+        var targets = new long[chunks.Count * width];
+        for (int b = 0; b < chunks.Count; b++)
+        {
+            var c = chunks[b];
+            if (c.Length > chunkLength)
+                throw new ArgumentException($"A chunk has {c.Length} tokens; at most {chunkLength} fit.", nameof(chunks));
+            for (int i = 0; i < width; i++)
+            {
+                tokens[b * width + i] = i >= 1 && i - 1 < c.Length ? c[i - 1] : endOfText;
+                targets[b * width + i] = i < c.Length ? c[i] : i == c.Length ? endOfText : Ignored;
+            }
+        }
+        return (tensor(tokens, [chunks.Count, width], device: device), tensor(targets, [chunks.Count, width], device: device));
+    }
+
+    /// <summary>n per row: the position of the last real token in the encoder's row (the targets hold n + 1 real entries).</summary>
+    public static Tensor LastReal(Tensor targets) => targets.ge(0).sum(1) - 1;
+
+    /// <summary>Summed cross-entropy of the real targets.</summary>
+    public static Tensor LossSum(Tensor logits, Tensor targets)
+        => functional.cross_entropy(logits.to(ScalarType.Float32).reshape(-1, logits.shape[2]), targets.reshape(-1),
+                                    ignore_index: Ignored, reduction: Reduction.Sum);
+}
+
+/// <summary>
+/// A causal decoder that regenerates a chunk from one memory vector, read as a prepended pseudo-token:
+///   logits = LM([W_m · m, E[c_0], ..., E[c_{L-1}]])
+/// Any architecture of the token-mixer family; position i sees only the memory and c_0..c_{i-1}.
+/// </summary>
+internal sealed class MemoryDecoder : Module<Tensor, Tensor, Tensor>
+{
+    private readonly Linear memoryProjection;
+    private readonly LanguageModel model;
+
+    public MemoryDecoder(int memoryWidth, LanguageModelConfig config) : base(nameof(MemoryDecoder))
+    {
+        MemoryWidth = memoryWidth;
+        Config = config;
+        memoryProjection = Linear(memoryWidth, config.Width);
+        model = new LanguageModel(config);
+        RegisterComponents();
+    }
+
+    public int MemoryWidth { get; }
+
+    public LanguageModelConfig Config { get; }
+
+    public int ChunkLength => Config.ContextLength - 1;
+
+    public void Initialize(int seed)
+    {
+        model.Initialize(seed);
+        using var noGrad = no_grad();
+        var generator = new Generator((ulong)seed + 1);
+        double bound = 1 / Math.Sqrt(MemoryWidth);
+        memoryProjection.weight!.uniform_(-bound, bound, generator);
+        memoryProjection.bias!.uniform_(-bound, bound, generator);
+    }
+
+    /// <summary>[B, M] memories and [B, L + 1] chunk rows (<see cref="MemoryChunks"/>) -> [B, L + 1, V] logits.</summary>
+    public override Tensor forward(Tensor memory, Tensor tokens)
+        => model.Forward(tokens[.., 1..], memoryProjection.forward(memory.to(memoryProjection.weight!.dtype)).unsqueeze(1));
+
+    /// <summary>Greedy regeneration of each memory's chunk, up to the end of text or L tokens.</summary>
+    public List<int[]> Regenerate(Tensor memory, int endOfText)
+    {
+        using var noGrad = no_grad();
+        int batch = (int)memory.shape[0];
+        var rows = new List<int>[batch];
+        for (int b = 0; b < batch; b++)
+            rows[b] = [];
+        var done = new bool[batch];
+        var tokens = full(batch, ChunkLength + 1, endOfText, ScalarType.Int64, memory.device);
+        for (int i = 0; i <= ChunkLength && !done.All(d => d); i++)
+        {
+            using var scope = NewDisposeScope();
+            // Causal: the logits at position i depend only on the memory and tokens before it, so the padding after is never read.
+            var next = forward(memory, tokens)[.., i].argmax(1).cpu().data<long>().ToArray();
+            for (int b = 0; b < batch; b++)
+            {
+                if (done[b])
+                    continue;
+                if (next[b] == endOfText || i == ChunkLength)
+                {
+                    done[b] = true;
+                    continue;
+                }
+                rows[b].Add((int)next[b]);
+                tokens[b, i + 1] = next[b];
+            }
+        }
+        return rows.Select(r => r.ToArray()).ToList();
+    }
+}
+
+/// <summary>Shape of a <see cref="MemoryAutoencoder"/>.</summary>
+internal sealed record MemoryAutoencoderConfig(LanguageModelConfig Encoder, int MemoryWidth, LanguageModelConfig Decoder)
+{
+    public int ChunkLength => Encoder.ContextLength - 1;
+
+    public void Save(BinaryWriter w)
+    {
+        Encoder.Save(w);
+        w.Write(MemoryWidth);
+        Decoder.Save(w);
+    }
+
+    public static MemoryAutoencoderConfig Load(BinaryReader r) => new(LanguageModelConfig.Load(r), r.ReadInt32(), LanguageModelConfig.Load(r));
+}
+
+/// <summary>
+/// A chunk autoencoder (Badger, "Language Model Memory and Memory Models for Language"): a causal encoder's final
+/// hidden state at the chunk's last real position, through a bottleneck, is the chunk's one memory vector
+///   m = W_b · H_enc(EOT c_0..c_{n-1})[n]
+/// and a causal <see cref="MemoryDecoder"/> regenerates the chunk from it.
+/// </summary>
+internal sealed class MemoryAutoencoder : Module<Tensor, Tensor, Tensor>
+{
+    private readonly LanguageModel encoder;
+    private readonly Linear bottleneck;
+    private readonly MemoryDecoder decoder;
+
+    public MemoryAutoencoder(MemoryAutoencoderConfig config) : base(nameof(MemoryAutoencoder))
+    {
+        Config = config;
+        encoder = new LanguageModel(config.Encoder);
+        bottleneck = Linear(config.Encoder.Width, config.MemoryWidth);
+        decoder = new MemoryDecoder(config.MemoryWidth, config.Decoder);
+        RegisterComponents();
+    }
+
+    public MemoryAutoencoderConfig Config { get; }
+
+    public MemoryDecoder Decoder => decoder;
+
+    public long ParameterCount => parameters().Sum(p => p.numel());
+
+    public void Initialize(int seed)
+    {
+        encoder.Initialize(seed);
+        decoder.Initialize(seed + 7919);
+        using var noGrad = no_grad();
+        var generator = new Generator((ulong)seed + 2);
+        double bound = 1 / Math.Sqrt(Config.Encoder.Width);
+        bottleneck.weight!.uniform_(-bound, bound, generator);
+        bottleneck.bias!.uniform_(-bound, bound, generator);
+    }
+
+    /// <summary>[B, L + 1] chunk rows and each row's last real position n [B] -> memories [B, M].</summary>
+    public Tensor Memory(Tensor tokens, Tensor lastReal)
+    {
+        var hidden = encoder.HiddenStates(tokens);
+        var index = lastReal.view(-1, 1, 1).expand(-1, 1, hidden.shape[2]);
+        return bottleneck.forward(hidden.gather(1, index).squeeze(1));
+    }
+
+    /// <summary>Regeneration logits [B, L + 1, V] of chunk rows and their targets (which mark each row's length).</summary>
+    public override Tensor forward(Tensor tokens, Tensor targets) => decoder.forward(Memory(tokens, MemoryChunks.LastReal(targets)), tokens);
+}

@@ -1,0 +1,105 @@
+namespace MLNetMixers;
+
+/// <summary>Options of <c>TrainMixerAutoencoder</c>: the chunk, the memory, the encoder and decoder, and their training.</summary>
+public sealed class MixerAutoencoderOptions
+{
+    /// <summary>The memory vector column the transformer adds.</summary>
+    public string MemoryColumnName = "Memory";
+
+    /// <summary>L: tokens per chunk. Training texts are cut into chunks of L tokens; a transformed text is remembered by its first L.</summary>
+    public int ChunkLength = 128;
+
+    /// <summary>Length of the one memory vector per chunk (the encoder's last hidden state goes through a Width -> MemoryWidth bottleneck).</summary>
+    public int MemoryWidth = 64;
+
+    /// <summary>Token mixer of both the encoder and the decoder.</summary>
+    public MixerLanguageModelArchitecture Architecture = MixerLanguageModelArchitecture.MaskedMixer;
+
+    /// <summary>Characters (learned from the training text) or bytes.</summary>
+    public TextTokenization Tokenization = TextTokenization.Characters;
+
+    /// <summary>Width d of the encoder and the decoder.</summary>
+    public int Width = 128;
+
+    /// <summary>Blocks of the encoder and of the decoder.</summary>
+    public int Depth = 2;
+
+    /// <summary>Heads of the token mixers (attention heads for the transformers).</summary>
+    public int Heads = 1;
+
+    /// <summary>Channel-MLP ratio.</summary>
+    public int MlpRatio = 4;
+
+    /// <summary>Most optimiser steps; <see cref="MaxTrainingTime"/> may end training sooner.</summary>
+    public int Steps = 1000;
+
+    /// <summary>Chunks per step.</summary>
+    public int BatchSize = 16;
+
+    /// <summary>Time budget; the learning-rate schedule follows the clock when it is set. Null: steps only.</summary>
+    public TimeSpan? MaxTrainingTime;
+
+    /// <summary>Peak AdamW learning rate (linear warm-up, then cosine decay to <see cref="MinLearningRateRatio"/> of it).</summary>
+    public double LearningRate = 1e-3;
+
+    /// <summary>Linear warm-up steps.</summary>
+    public int WarmupSteps = 20;
+
+    /// <summary>The cosine decays to LearningRate · MinLearningRateRatio.</summary>
+    public double MinLearningRateRatio = 0.1;
+
+    /// <summary>AdamW's decoupled weight decay.</summary>
+    public double WeightDecay = 0.01;
+
+    /// <summary>Global gradient-norm clip; 0 disables it.</summary>
+    public double GradientClipNorm = 1.0;
+
+    /// <summary>Seed of the initialisation and of the chunks drawn per step.</summary>
+    public int Seed = 0;
+
+    /// <summary>Where the model trains and encodes.</summary>
+    public MixerDevice Device = MixerDevice.Auto;
+
+    /// <summary>CPU threads torch may use while training (restored afterwards); null leaves torch's count as it is.</summary>
+    public int? NumberOfThreads;
+
+    /// <summary>Steps between progress log lines.</summary>
+    public int LogInterval = 50;
+
+    /// <summary>Stops training between steps (OperationCanceledException).</summary>
+    public CancellationToken CancellationToken;
+
+    internal void Validate()
+    {
+        static void AtLeast(int value, int minimum, string name)
+        {
+            if (value < minimum)
+                throw new ArgumentOutOfRangeException(name, value, $"{name} must be at least {minimum}.");
+        }
+        AtLeast(ChunkLength, 1, nameof(ChunkLength));
+        AtLeast(MemoryWidth, 1, nameof(MemoryWidth));
+        AtLeast(Width, 1, nameof(Width));
+        AtLeast(Depth, 1, nameof(Depth));
+        AtLeast(Heads, 1, nameof(Heads));
+        AtLeast(MlpRatio, 1, nameof(MlpRatio));
+        AtLeast(Steps, 0, nameof(Steps));
+        AtLeast(BatchSize, 1, nameof(BatchSize));
+        AtLeast(WarmupSteps, 0, nameof(WarmupSteps));
+        AtLeast(LogInterval, 1, nameof(LogInterval));
+        if (Width % Heads != 0)
+            throw new ArgumentException($"Width ({Width}) must be a multiple of Heads ({Heads}).", nameof(Heads));
+        if (!(LearningRate > 0) || double.IsInfinity(LearningRate))
+            throw new ArgumentOutOfRangeException(nameof(LearningRate), LearningRate, "LearningRate must be a positive finite number.");
+        if (MaxTrainingTime is { } t && t <= TimeSpan.Zero)
+            throw new ArgumentOutOfRangeException(nameof(MaxTrainingTime), t, "MaxTrainingTime must be positive (or null for no time limit).");
+        if (!Enum.IsDefined(Architecture))
+            throw new ArgumentOutOfRangeException(nameof(Architecture), Architecture, "Unknown architecture.");
+        if (Tokenization is not (TextTokenization.Characters or TextTokenization.Bytes))
+            throw new ArgumentException("The autoencoder tokenizes Characters or Bytes.", nameof(Tokenization));
+        if (string.IsNullOrEmpty(MemoryColumnName))
+            throw new ArgumentException("MemoryColumnName must not be empty.", nameof(MemoryColumnName));
+    }
+
+    internal Memory.MemoryTrainingSettings Training => new(Steps, BatchSize, LearningRate, WarmupSteps, MinLearningRateRatio, WeightDecay,
+                                                          GradientClipNorm, MaxTrainingTime, Seed, LogInterval, CancellationToken);
+}

@@ -1,0 +1,124 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using MLNetMixers.Memory;
+using MLNetMixers.Models;
+using MLNetMixers.Tests.Text;
+using static TorchSharp.torch;
+
+namespace MLNetMixers.Tests.Memory;
+
+/// <summary>The chunk autoencoder: memorisation, the memory column, its model zip, and the decoder's causality.</summary>
+public class MixerAutoencoderTests
+{
+    private static readonly string[] Texts = ["the cat sat on the mat.", "a dog ran in the park!", "my hat is red, not tan", "we sing at noon daily"];
+
+    internal static MixerAutoencoderOptions Tiny(int steps = 300) => new()
+    {
+        ChunkLength = 24,
+        MemoryWidth = 32,
+        Width = 32,
+        Depth = 2,
+        BatchSize = 8,
+        Steps = steps,
+        WarmupSteps = 10,
+        LearningRate = 3e-3,
+        NumberOfThreads = 1,
+        Device = MixerDevice.Cpu,
+        Seed = 3,
+    };
+
+    private static MixerAutoencoderTransformer Train(MLContext ml, int steps = 300)
+        => ml.Transforms.Text.TrainMixerAutoencoder("Text", Tiny(steps)).Fit(TextTestHelpers.AsDataView(ml, Texts));
+
+    [Fact]
+    public void RegeneratesMemorisedTextsExactlyFromTheirMemories()
+    {
+        var ml = new MLContext(1);
+        using var model = Train(ml);
+        // Every text starts differently only after a few characters, so the decoder cannot regenerate them without the memory.
+        Assert.Equal(Texts, model.Regenerate(Texts));
+        Assert.Equal(32, model.MemoryWidth);
+        Assert.Equal(24, model.ChunkLength);
+    }
+
+    [Fact]
+    public void AnUntrainedAutoencoderDoesNotRegenerate()
+    {
+        var ml = new MLContext(1);
+        using var model = Train(ml, steps: 0);
+        Assert.DoesNotContain(model.Regenerate(Texts), Texts.Contains);
+    }
+
+    [Fact]
+    public void AddsTheMemoryColumnAndRoundTripsThroughTheModelZip()
+    {
+        var ml = new MLContext(1);
+        using var model = Train(ml, steps: 20);
+        var data = TextTestHelpers.AsDataView(ml, Texts);
+        var transformed = model.Transform(data);
+        var column = transformed.Schema["Memory"];
+        Assert.Equal(32, ((VectorDataViewType)column.Type).Size);
+        var memories = transformed.GetColumn<float[]>("Memory").ToArray();
+        // The column encodes one row at a time, Encode a batch: equal up to float rounding.
+        var batched = model.Encode(Texts);
+        Assert.All(memories.SelectMany(m => m).Zip(batched), p => Assert.Equal(p.Second, p.First, 1e-4f));
+        Assert.NotEqual(memories[0], memories[1]);
+
+        string path = Path.Combine(Path.GetTempPath(), $"autoencoder-{Guid.NewGuid():N}.zip");
+        try
+        {
+            ml.Model.Save(model, data.Schema, path);
+            var loaded = ml.Model.Load(path, out _);
+            var reloaded = loaded.Transform(data).GetColumn<float[]>("Memory").ToArray();
+            for (int i = 0; i < memories.Length; i++)
+                Assert.Equal(memories[i], reloaded[i]);
+            var typed = Assert.IsType<MixerAutoencoderTransformer>(loaded);
+            Assert.Equal(model.Regenerate(Texts), typed.Regenerate(Texts));
+            typed.Dispose();
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public void RejectsANonTextColumnWithASentenceNamingIt()
+    {
+        var ml = new MLContext(1);
+        var data = ml.Data.LoadFromEnumerable(new[] { new { Text = 1f } });
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => ml.Transforms.Text.TrainMixerAutoencoder("Text", Tiny()).Fit(data));
+        Assert.Contains("'Text' must be a scalar String", error.Message);
+    }
+
+    public static TheoryData<string> Kinds() => new() { "masked", "toeplitz", "transformer", "srm" };
+
+    [Theory]
+    [MemberData(nameof(Kinds))]
+    public void TheDecoderIsCausalAndReadsTheMemory(string kind)
+    {
+        set_num_threads(1);
+        var config = TextTestHelpers.Config(kind, contextLength: 13);
+        using var decoder = new MemoryDecoder(memoryWidth: 6, config);
+        decoder.Initialize(5);
+        decoder.eval();
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var generator = new Generator(9);
+        var memory = randn([2, 6], generator: generator);
+        var tokens = randint(0, 11, [2, 13], dtype: ScalarType.Int64, generator: generator);
+        var baseline = decoder.forward(memory, tokens);
+        Assert.Equal(new long[] { 2, 13, 11 }, baseline.shape);
+        foreach (int changed in new[] { 1, 6, 12 })
+        {
+            // tokens[:, j] is c_{j-1}: decoder position j reads it, so positions before j must not change.
+            var altered = tokens.clone();
+            altered[.., changed] = (altered[.., changed] + 1) % 11;
+            var logits = decoder.forward(memory, altered);
+            Assert.True(logits[.., ..changed].allclose(baseline[.., ..changed], rtol: 0, atol: 1e-5), $"{kind}: positions before {changed} changed");
+            Assert.False(logits[.., changed].allclose(baseline[.., changed], rtol: 0, atol: 1e-5), $"{kind}: position {changed} should read its token");
+        }
+        var otherMemory = decoder.forward(memory + 1, tokens);
+        Assert.False(otherMemory[.., 0].allclose(baseline[.., 0], rtol: 0, atol: 1e-5), $"{kind}: the first position should read the memory");
+    }
+}
