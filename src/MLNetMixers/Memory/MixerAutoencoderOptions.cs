@@ -30,7 +30,7 @@ public sealed class MixerAutoencoderOptions
     /// <summary>Channel-MLP ratio.</summary>
     public int MlpRatio = 4;
 
-    /// <summary>Most optimiser steps; <see cref="MaxTrainingTime"/> may end training sooner.</summary>
+    /// <summary>Most optimiser steps; <see cref="MaxTrainingTime"/> may end training sooner. 0 gives the untrained encoder (a baseline of the memory measurement).</summary>
     public int Steps = 1000;
 
     /// <summary>Chunks per step.</summary>
