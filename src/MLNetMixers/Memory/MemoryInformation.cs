@@ -84,19 +84,11 @@ public sealed class MemoryInformationOptions
 
     internal void Validate()
     {
-        foreach (var (value, minimum, name) in new[] { (ChunkLength, 1, nameof(ChunkLength)), (Width, 1, nameof(Width)), (Depth, 1, nameof(Depth)),
-                     (Heads, 1, nameof(Heads)), (MlpRatio, 1, nameof(MlpRatio)), (Steps, 0, nameof(Steps)), (BatchSize, 1, nameof(BatchSize)),
-                     (WarmupSteps, 0, nameof(WarmupSteps)), (LogInterval, 1, nameof(LogInterval)) })
-        {
-            if (value < minimum)
-                throw new ArgumentOutOfRangeException(name, value, $"{name} must be at least {minimum}.");
-        }
-        if (Width % Heads != 0)
-            throw new ArgumentException($"Width ({Width}) must be a multiple of Heads ({Heads}).", nameof(Heads));
-        if (!(LearningRate > 0) || double.IsInfinity(LearningRate))
-            throw new ArgumentOutOfRangeException(nameof(LearningRate), LearningRate, "LearningRate must be a positive finite number.");
-        if (MaxTrainingTime is { } t && t <= TimeSpan.Zero)
-            throw new ArgumentOutOfRangeException(nameof(MaxTrainingTime), t, "MaxTrainingTime must be positive (or null for no time limit).");
+        Training.Validate(ChunkLength, Width, Depth, Heads, MlpRatio);
+        if (!Enum.IsDefined(Architecture))
+            throw new ArgumentOutOfRangeException(nameof(Architecture), Architecture, "Unknown architecture.");
+        if (string.IsNullOrEmpty(TextColumnName) || string.IsNullOrEmpty(MemoryColumnName))
+            throw new ArgumentException("TextColumnName and MemoryColumnName must not be empty.", nameof(MemoryColumnName));
     }
 }
 

@@ -30,7 +30,7 @@ public sealed class MixerAutoencoderOptions
     /// <summary>Channel-MLP ratio.</summary>
     public int MlpRatio = 4;
 
-    /// <summary>Most optimiser steps; <see cref="MaxTrainingTime"/> may end training sooner.</summary>
+    /// <summary>Most optimiser steps; <see cref="MaxTrainingTime"/> may end training sooner. 0 gives the untrained encoder (a baseline of the memory measurement).</summary>
     public int Steps = 1000;
 
     /// <summary>Chunks per step.</summary>
@@ -71,27 +71,9 @@ public sealed class MixerAutoencoderOptions
 
     internal void Validate()
     {
-        static void AtLeast(int value, int minimum, string name)
-        {
-            if (value < minimum)
-                throw new ArgumentOutOfRangeException(name, value, $"{name} must be at least {minimum}.");
-        }
-        AtLeast(ChunkLength, 1, nameof(ChunkLength));
-        AtLeast(MemoryWidth, 1, nameof(MemoryWidth));
-        AtLeast(Width, 1, nameof(Width));
-        AtLeast(Depth, 1, nameof(Depth));
-        AtLeast(Heads, 1, nameof(Heads));
-        AtLeast(MlpRatio, 1, nameof(MlpRatio));
-        AtLeast(Steps, 0, nameof(Steps));
-        AtLeast(BatchSize, 1, nameof(BatchSize));
-        AtLeast(WarmupSteps, 0, nameof(WarmupSteps));
-        AtLeast(LogInterval, 1, nameof(LogInterval));
-        if (Width % Heads != 0)
-            throw new ArgumentException($"Width ({Width}) must be a multiple of Heads ({Heads}).", nameof(Heads));
-        if (!(LearningRate > 0) || double.IsInfinity(LearningRate))
-            throw new ArgumentOutOfRangeException(nameof(LearningRate), LearningRate, "LearningRate must be a positive finite number.");
-        if (MaxTrainingTime is { } t && t <= TimeSpan.Zero)
-            throw new ArgumentOutOfRangeException(nameof(MaxTrainingTime), t, "MaxTrainingTime must be positive (or null for no time limit).");
+        Training.Validate(ChunkLength, Width, Depth, Heads, MlpRatio);
+        if (MemoryWidth < 1)
+            throw new ArgumentOutOfRangeException(nameof(MemoryWidth), MemoryWidth, "MemoryWidth must be at least 1.");
         if (!Enum.IsDefined(Architecture))
             throw new ArgumentOutOfRangeException(nameof(Architecture), Architecture, "Unknown architecture.");
         if (Tokenization is not (TextTokenization.Characters or TextTokenization.Bytes))
