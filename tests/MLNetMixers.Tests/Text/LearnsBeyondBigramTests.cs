@@ -35,7 +35,9 @@ public class LearnsBeyondBigramTests
             Width = 64,
             Depth = 2,
             BatchSize = 16,
-            Steps = 400,
+            // The SRM learns local context more slowly (its mixing is a decaying sum, the decay clipped to [0.9, 1]):
+            // 2.563 nats/char at 400 steps, 2.349 at 800, against this text's bigram 2.516.
+            Steps = architecture == MixerLanguageModelArchitecture.StructuredRecurrentMixer ? 800 : 400,
             WarmupSteps = 20,
             LearningRate = 3e-3,
             NumberOfThreads = 2,
