@@ -4,7 +4,8 @@ namespace MLNetMixers.Cli.Commands;
 
 /// <summary>
 /// <c>generate</c>'s model options: --train-time, --width, --depth, --tokenizer (--architecture is GenerateCommand's), and
-/// the defaults, the comparison's pick for a few minutes on a small CPU (benchmarks/results/LanguageModelComparison.md).
+/// the defaults: the Llama transformer learned fastest per step in the small runs of LearnsBeyondBigramTests (the equal-time
+/// comparison in benchmarks/results/LanguageModelComparison.md could not be completed on a loaded machine).
 /// </summary>
 internal sealed class LanguageModelCliOptions
 {

@@ -42,7 +42,14 @@ internal static class OnnxCommands
         {
             string stem = Path.Combine(folder ?? ".", Path.GetFileNameWithoutExtension(outputPath));
             string prefill = stem + "-prefill.onnx", step = stem + "-step.onnx";
-            WriteAtomically(prefill, p => WriteAtomically(step, s => mlContext.Model.ExportToOnnx(languageModel, p, s)));
+            try
+            {
+                WriteAtomically(prefill, p => WriteAtomically(step, s => mlContext.Model.ExportToOnnx(languageModel, p, s)));
+            }
+            catch (NotSupportedException e)
+            {
+                throw new CliException($"'{modelPath}' cannot be exported: {e.Message}", e);
+            }
             ui.Line($"Wrote {Path.GetFullPath(prefill)} (prompt -> logits and decoding state) and {Path.GetFullPath(step)} (one token -> logits and state).");
             return 0;
         }

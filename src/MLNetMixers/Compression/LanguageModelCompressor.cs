@@ -89,7 +89,8 @@ internal static class LanguageModelCompressor
         long count = BinaryPrimitives.ReadInt64LittleEndian(header.AsSpan(at + 16));
         int lanes = BinaryPrimitives.ReadInt32LittleEndian(header.AsSpan(at + 24));
         int threads = BinaryPrimitives.ReadInt32LittleEndian(header.AsSpan(at + 28));
-        if (length < 0 || count < 0 || count > Array.MaxLength || lanes < 1 || threads < 1)
+        // Symbols are bytes, characters or tokens, almost all of at least one byte: many more symbols than bytes can only be a damaged header.
+        if (length < 0 || count < 0 || count > 8 * (length + 1) || count > Array.MaxLength || lanes < 1 || threads < 1)
             throw new InvalidDataException("The compressed file's header is corrupt.");
 
         using var threadScope = TorchRuntime.UseThreadCount(threads);

@@ -59,7 +59,8 @@ internal sealed class LanguageModel : Module<Tensor, Tensor>
             positionEmbedding = Parameter(randn(config.ContextLength, config.Width) * 0.02);
         blocks = new ModuleList<Module<Tensor, Tensor>>(Enumerable.Range(0, config.Depth)
             .Select(_ => llama
-                ? (Module<Tensor, Tensor>)new LlamaBlock(config.Width, config.Heads, config.MlpRatio, config.Dropout)
+                ? (Module<Tensor, Tensor>)new LlamaBlock(TokenMixers.ForLanguageModel(config.Architecture, config.ContextLength, config.Width, config.Heads),
+                                                         config.Width, config.MlpRatio, config.Dropout)
                 : new MixerBlock(TokenMixers.ForLanguageModel(config.Architecture, config.ContextLength, config.Width, config.Heads),
                                  config.Width, config.MlpRatio, config.Dropout,
                                  channelMlpFirst: config.Architecture == MixerLanguageModelArchitecture.StructuredRecurrentMixer))

@@ -15,19 +15,22 @@ namespace MLNetMixers.Models;
 internal sealed class LlamaBlock : Module<Tensor, Tensor>
 {
     private readonly RmsNorm attentionNorm;
-    private readonly RotaryCausalSelfAttention attention;
+    private readonly Module<Tensor, Tensor> attention;   // the token mixer: RotaryCausalSelfAttention (TokenMixers.ForLanguageModel)
     private readonly RmsNorm mlpNorm;
     private readonly Linear gate;
     private readonly Linear up;
     private readonly Linear down;
     private readonly SeededDropout dropout;
 
+    /// <param name="attention">The block's causal token mixer (an <see cref="ICausalTokenMixer"/>).</param>
+    /// <param name="width">The model width d.</param>
     /// <param name="mlpRatio">The GELU MLP's ratio k; SwiGLU's hidden width is 2k·d/3 (rounded up to a multiple of 8), the same weights as d -> k·d -> d.</param>
-    public LlamaBlock(int width, int heads, int mlpRatio, double dropout) : base(nameof(LlamaBlock))
+    /// <param name="dropout">Dropout after the attention and the MLP.</param>
+    public LlamaBlock(Module<Tensor, Tensor> attention, int width, int mlpRatio, double dropout) : base(nameof(LlamaBlock))
     {
         int hidden = HiddenWidth(width, mlpRatio);
         attentionNorm = new RmsNorm(width);
-        attention = new RotaryCausalSelfAttention(width, heads);
+        this.attention = attention;
         mlpNorm = new RmsNorm(width);
         gate = Linear(width, hidden, hasBias: false);
         up = Linear(width, hidden, hasBias: false);
@@ -53,14 +56,14 @@ internal sealed class LlamaBlock : Module<Tensor, Tensor>
     /// <summary>The block on the prompt, filling the cache with rotated keys and values.</summary>
     public Tensor Prefill(Tensor x, DecodingCache cache)
     {
-        x = Add(x, attention.Prefill(attentionNorm.forward(x), cache));
+        x = Add(x, ((ICausalTokenMixer)attention).Prefill(attentionNorm.forward(x), cache));
         return Add(x, Mlp(x));
     }
 
     /// <summary>The block on the next position.</summary>
     public Tensor Step(Tensor x, DecodingCache cache)
     {
-        x = Add(x, attention.Step(attentionNorm.forward(x), cache));
+        x = Add(x, ((ICausalTokenMixer)attention).Step(attentionNorm.forward(x), cache));
         return Add(x, Mlp(x));
     }
 }

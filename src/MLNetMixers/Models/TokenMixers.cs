@@ -26,6 +26,7 @@ internal static class TokenMixers
             MixerLanguageModelArchitecture.ToeplitzMixer => new ToeplitzTokenMixing(contextLength, width, heads),
             MixerLanguageModelArchitecture.Transformer => new SelfAttention(width, heads, causal: true),
             MixerLanguageModelArchitecture.StructuredRecurrentMixer => new StructuredRecurrentTokenMixing(contextLength, width, heads),
+            MixerLanguageModelArchitecture.LlamaTransformer => new RotaryCausalSelfAttention(width, heads),   // inside a LlamaBlock
             _ => throw new ArgumentOutOfRangeException(nameof(architecture), architecture, "Unknown language-model architecture."),
         };
 

@@ -146,7 +146,11 @@ public sealed class MixerEmbeddingTransformer : RowToRowTransformerBase, IDispos
     private static MixerEmbeddingTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
     {
         Contracts.CheckValue(env, nameof(env));
-        ctx.CheckAtModel(GetVersionInfo());
+        return Persistence.ModelFormat.Read(ctx, GetVersionInfo(), "embedding model", () => Read(env, ctx));
+    }
+
+    private static MixerEmbeddingTransformer Read(IHostEnvironment env, ModelLoadContext ctx)
+    {
         var r = ctx.Reader;
         var columns = new EmbeddingColumn[r.ReadInt32()];
         for (int i = 0; i < columns.Length; i++)

@@ -19,7 +19,7 @@ namespace MLNetMixers;
 
 /// <summary>
 /// A trained causal language model. As a transformer it adds a text column with the continuation of each row's
-/// prompt (generated with the default <see cref="TextGenerationOptions"/> given at training); <see cref="Generate"/>
+/// prompt (generated with the default <see cref="TextGenerationOptions"/> given at training); <see cref="Generate(string, TextGenerationOptions?)"/>
 /// and <see cref="Evaluate(IDataView, string?)"/> are the direct entry points. Immutable; saves into and loads from the ML.NET model zip,
 /// and the same seed gives the same text after loading.
 /// </summary>

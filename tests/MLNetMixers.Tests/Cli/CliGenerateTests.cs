@@ -69,7 +69,7 @@ public sealed class CliGenerateTests
 
         var wrong = CliProcess.Run(Timeout, "generate", "--text", corpus, "--architecture", "lstm");
         Assert.True(wrong.ExitCode == 1, wrong.ToString());
-        Assert.Contains("--architecture 'lstm' is not one of masked, toeplitz, transformer, srm.", wrong.Stderr);
+        Assert.Contains("--architecture 'lstm' is not one of masked, toeplitz, transformer, llama, srm.", wrong.Stderr);
         var missing = CliProcess.Run(Timeout, "generate", "--model", model, "--batch", Path.Combine(folder, "none.txt"));
         Assert.True(missing.ExitCode == 1, missing.ToString());
         Assert.Contains("File not found", missing.Stderr);

@@ -17,7 +17,7 @@ public class OnnxLanguageModelExportTests
     private const int Vocabulary = 11;
 
     [Theory]
-    [MemberData(nameof(TextTestHelpers.ModelKinds), MemberType = typeof(TextTestHelpers))]
+    [MemberData(nameof(TextTestHelpers.ExportableModelKinds), MemberType = typeof(TextTestHelpers))]
     public void StepGraphContinuesAPromptWithTorchSharpsGreedyTokens(string kind)
     {
         using var model = new LanguageModel(TextTestHelpers.Config(kind, ContextLength, Vocabulary));
@@ -94,7 +94,7 @@ public class OnnxLanguageModelExportTests
     }
 
     [Theory]
-    [MemberData(nameof(TextTestHelpers.ModelKinds), MemberType = typeof(TextTestHelpers))]
+    [MemberData(nameof(TextTestHelpers.ExportableModelKinds), MemberType = typeof(TextTestHelpers))]
     public void PrefillGraphGivesTheFullForwardsLogitsAtEveryLength(string kind)
     {
         using var model = new LanguageModel(TextTestHelpers.Config(kind, ContextLength, Vocabulary));
