@@ -8,13 +8,14 @@ namespace MLNetMixers.Onnx;
 /// <list type="bullet">
 /// <item><b>prefill</b>: <c>tokens</c> int64 [batch, T] (1 ≤ T ≤ n_ctx) -> <c>logits</c> [batch, T, V] and, per layer l,
 /// the decoding state <c>state_l</c> (for attention <c>key_l</c> and <c>value_l</c>), each [batch, H, n_ctx, C] with the
-/// prompt's rows first and zeros after them.</item>
+/// prompt's rows first and zeros after them (the structured recurrent mixer: its recurrent state, [batch, H, 1, C]).</item>
 /// <item><b>step</b>: <c>token</c> int64 [batch, 1], <c>position</c> int64 [1] (the token's position, = the number of
 /// tokens before it) and the state -> <c>logits</c> [batch, V] and the state with row <c>position</c> written.</item>
 /// </list>
 /// The state is fixed-size (n_ctx rows) so the step graph has static shapes. Masked mixers keep the normed (projected)
 /// inputs of every position, and their step multiplies one row of the lower-triangular matrix with them; a Toeplitz
-/// mixer's matrix is written out as tril(toeplitz(v)) and decodes the same way.
+/// mixer's matrix is written out as tril(toeplitz(v)) and decodes the same way. The structured recurrent mixer keeps one
+/// vector per head instead (see <see cref="StructuredRecurrentExport"/>).
 /// </summary>
 internal static class LanguageModelOnnxExporter
 {
