@@ -8,13 +8,14 @@ namespace MLNetMixers.Onnx;
 /// <list type="bullet">
 /// <item><b>prefill</b>: <c>tokens</c> int64 [batch, T] (1 ≤ T ≤ n_ctx) -> <c>logits</c> [batch, T, V] and, per layer l,
 /// the decoding state <c>state_l</c> (for attention <c>key_l</c> and <c>value_l</c>), each [batch, H, n_ctx, C] with the
-/// prompt's rows first and zeros after them.</item>
+/// prompt's rows first and zeros after them (the structured recurrent mixer: its recurrent state, [batch, H, 1, C]).</item>
 /// <item><b>step</b>: <c>token</c> int64 [batch, 1], <c>position</c> int64 [1] (the token's position, = the number of
 /// tokens before it) and the state -> <c>logits</c> [batch, V] and the state with row <c>position</c> written.</item>
 /// </list>
 /// The state is fixed-size (n_ctx rows) so the step graph has static shapes. Masked mixers keep the normed (projected)
 /// inputs of every position, and their step multiplies one row of the lower-triangular matrix with them; a Toeplitz
-/// mixer's matrix is written out as tril(toeplitz(v)) and decodes the same way.
+/// mixer's matrix is written out as tril(toeplitz(v)) and decodes the same way. The structured recurrent mixer keeps one
+/// vector per head instead (see <see cref="StructuredRecurrentExport"/>).
 /// </summary>
 internal static class LanguageModelOnnxExporter
 {
@@ -48,11 +49,14 @@ internal static class LanguageModelOnnxExporter
                                OnnxAttribute.Of("axis", 0L));
         for (int l = 0; l < config.Depth; l++)
         {
+            h = ChannelMlpBefore(net, mixers[l], h, l);
             var (mixed, states) = mixers[l].Prefill(net, net.LayerNorm(h, $"blocks.{l}.tokenNorm"), length);
-            h = net.Add(h, mixed);
-            h = net.Add(h, net.ChannelMlp(h, $"blocks.{l}"));
+            h = ChannelMlpAfter(net, mixers[l], net.Add(h, mixed), l);
             for (int s = 0; s < states.Length; s++)
-                graph.Output(graph.Op("Pad", [states[s], padding]), mixers[l].StateNames[s], OnnxElementType.Float, mixers[l].StateShape("batch"));
+            {
+                var state = mixers[l].StateRowsPerPosition ? graph.Op("Pad", [states[s], padding]) : states[s];
+                graph.Output(state, mixers[l].StateNames[s], OnnxElementType.Float, mixers[l].StateShape("batch"));
+            }
         }
         graph.Output(net.Linear(net.LayerNorm(h, "finalNorm"), "head"), "logits", OnnxElementType.Float, "batch", "length", (long)config.VocabularySize);
         return graph;
@@ -74,9 +78,9 @@ internal static class LanguageModelOnnxExporter
         var step = new StepContext(position, here, graph.Op("Sub", [graph.FloatScalar(1f), here]), rows);
         for (int l = 0; l < config.Depth; l++)
         {
+            h = ChannelMlpBefore(net, mixers[l], h, l);
             var (mixed, states) = mixers[l].Step(net, net.LayerNorm(h, $"blocks.{l}.tokenNorm"), inputStates[l], step);
-            h = net.Add(h, mixed);
-            h = net.Add(h, net.ChannelMlp(h, $"blocks.{l}"));
+            h = ChannelMlpAfter(net, mixers[l], net.Add(h, mixed), l);
             for (int s = 0; s < states.Length; s++)
                 graph.Output(states[s], mixers[l].StateNames[s] + "_out", OnnxElementType.Float, mixers[l].StateShape("batch"));
         }
@@ -84,6 +88,14 @@ internal static class LanguageModelOnnxExporter
         graph.Output(graph.Op("Squeeze", [logits, graph.Int64s(1)]), "logits", OnnxElementType.Float, "batch", (long)config.VocabularySize);
         return graph;
     }
+
+    /// <summary>The block's channel-MLP residual when it runs before token mixing (MixerBlock's channelMlpFirst), else h.</summary>
+    private static string ChannelMlpBefore(NetworkGraphWriter net, CausalMixerExport mixer, string h, int layer)
+        => mixer.ChannelMlpFirst ? net.Add(h, net.ChannelMlp(h, $"blocks.{layer}")) : h;
+
+    /// <summary>The block's channel-MLP residual when it runs after token mixing (the default order), else h.</summary>
+    private static string ChannelMlpAfter(NetworkGraphWriter net, CausalMixerExport mixer, string h, int layer)
+        => mixer.ChannelMlpFirst ? h : net.Add(h, net.ChannelMlp(h, $"blocks.{layer}"));
 }
 
 /// <summary>What every layer's step needs: the position, a [n_ctx, 1] one-hot of it and its complement, and 0..n_ctx-1.</summary>
@@ -92,8 +104,8 @@ internal sealed record StepContext(string Position, string Here, string Elsewher
 /// <summary>
 /// One layer's causal token mixer in ONNX: the prefill mixing (also returning the state rows it produced) and the
 /// one-token step. One subclass per kind of state: rows mixed by a lower-triangular matrix (masked and Toeplitz mixers)
-/// and keys and values (attention). A recurrent mixer (a fixed-size hidden state updated per token) becomes one more
-/// subclass whose state is that hidden state, chosen in <see cref="For"/>.
+/// and keys and values (attention), and the structured recurrent mixer's hidden state (one vector per head, no
+/// per-position rows).
 /// </summary>
 internal abstract class CausalMixerExport
 {
@@ -117,9 +129,15 @@ internal abstract class CausalMixerExport
     /// <summary>The layer's state tensors' names (inputs of the step graph; its outputs add "_out").</summary>
     public string[] StateNames { get; }
 
-    public object[] StateShape(string batch) => [batch, (long)Heads, (long)ContextLength, (long)HeadWidth];
+    /// <summary>True when the state keeps one row per position (padded to n_ctx after the prefill); false for a recurrent state.</summary>
+    public virtual bool StateRowsPerPosition => true;
 
-    /// <summary>Mixing of the normed inputs [B, T, d] -> ([B, T, d], the state rows [B, H, T, C] before padding).</summary>
+    /// <summary>True when the block runs its channel MLP before token mixing (the structured recurrent mixer's order).</summary>
+    public virtual bool ChannelMlpFirst => false;
+
+    public virtual object[] StateShape(string batch) => [batch, (long)Heads, (long)ContextLength, (long)HeadWidth];
+
+    /// <summary>Mixing of the normed inputs [B, T, d] -> ([B, T, d], the state rows [B, H, T, C] before padding, or the recurrent state).</summary>
     public abstract (string Mixed, string[] States) Prefill(NetworkGraphWriter net, string normed, string length);
 
     /// <summary>Mixing of one normed row [B, 1, d] -> ([B, 1, d], the updated states [B, H, n_ctx, C]).</summary>
@@ -134,7 +152,8 @@ internal abstract class CausalMixerExport
             MixerLanguageModelArchitecture.MaskedMixer => new TriangularMixerExport(prefix, layer, c, MaskedMatrices(model, prefix, c)),
             MixerLanguageModelArchitecture.ToeplitzMixer => new TriangularMixerExport(prefix, layer, c, ToeplitzMatrices(model, prefix, c)),
             MixerLanguageModelArchitecture.Transformer => new AttentionExport(prefix, layer, c),
-            // A new token mixer gets its export here (a recurrent mixer: its hidden state as the step's state).
+            MixerLanguageModelArchitecture.StructuredRecurrentMixer => StructuredRecurrentExport.Of(model, prefix, layer, c),
+            // A new token mixer gets its export here.
             _ => throw new NotSupportedException($"ONNX export of {c.Architecture} language models is not written yet."),
         };
     }
@@ -169,7 +188,7 @@ internal abstract class CausalMixerExport
         return values;
     }
 
-    private static (float[] Values, long[] Shape) Read(LanguageModel model, string name)
+    internal static (float[] Values, long[] Shape) Read(LanguageModel model, string name)
         => new NetworkGraphWriter(new OnnxGraph("read"), model).Read(name);
 }
 
@@ -268,5 +287,99 @@ internal sealed class AttentionExport : CausalMixerExport
         var later = graph.Op("Greater", [step.Rows, step.Position]);
         var mask = net.Transpose(graph.Op("Where", [later, graph.FloatScalar(float.NegativeInfinity), graph.FloatScalar(0f)]), 1, 0);
         return (Attend(net, qkv[0], keys, values, mask), [keys, values]);
+    }
+}
+
+/// <summary>
+/// The structured recurrent mixer: M[h, t, i] = g_t λ^(t-i) a_i per head (see StructuredRecurrentTokenMixing), between
+/// its in and out projections. The prefill multiplies the dense matrices, computed from the weights at export time; its
+/// state is the recurrence's after the prompt, s = Σ_{i≤T-1} λ^(T-1-i) a_i x_i (row T-1 of the decay-times-a matrix).
+/// The step updates s = λ s + a_t x_t and outputs g_t s + b_t. State: [B, H, 1, C], whatever the position.
+/// </summary>
+internal sealed class StructuredRecurrentExport : CausalMixerExport
+{
+    private readonly float[] matrices;   // g_t λ^(t-i) a_i, [H, n, n]
+    private readonly float[] decayRows;  // λ^(t-i) a_i, [H, n, n]: row t gives the state after position t
+    private readonly float[] input;      // a, [H, n, 1]
+    private readonly float[] output;     // g, [H, n, 1]
+    private readonly float[] lambda;     // λ, [H, 1, 1]
+
+    private StructuredRecurrentExport(string prefix, int layer, LanguageModelConfig c, float[] matrices, float[] decayRows,
+                                      float[] input, float[] output, float[] lambda)
+        : base(prefix, layer, c.ContextLength, lambda.Length, c.Width / lambda.Length, ["state"])
+    {
+        this.matrices = matrices;
+        this.decayRows = decayRows;
+        this.input = input;
+        this.output = output;
+        this.lambda = lambda;
+    }
+
+    public override bool StateRowsPerPosition => false;
+
+    public override bool ChannelMlpFirst => true;
+
+    public override object[] StateShape(string batch) => [batch, (long)Heads, 1L, (long)HeadWidth];
+
+    public static StructuredRecurrentExport Of(LanguageModel model, string prefix, int layer, LanguageModelConfig c)
+    {
+        var (w, shape) = Read(model, prefix + ".weight");
+        var (gamma, _) = Read(model, prefix + ".decay");
+        int heads = (int)shape[0], n = c.ContextLength, columnHeads = (heads + 1) / 2;
+        // The module's decay: λ = clip(γ̃, 0.9, 1)^(1/c), c = max(1, S/512); computed as exp(c⁻¹ log γ) as it does.
+        double exponent = 1.0 / Math.Max(1.0, n / 512.0);
+        var logLambda = gamma.Select(x => (float)(Math.Log(Math.Clamp(x, 0.9f, 1.0f)) * exponent)).ToArray();
+        var input = new float[heads * n];
+        var output = new float[heads * n];
+        var matrices = new float[heads * n * n];
+        var decayRows = new float[heads * n * n];
+        for (int h = 0; h < heads; h++)
+        {
+            for (int t = 0; t < n; t++)
+            {
+                bool column = h < columnHeads; // column-repeat heads: g = w, a = 1; row-repeat heads: g = 1, a = w
+                output[h * n + t] = column ? w[h * n + t] : 1f;
+                input[h * n + t] = column ? 1f : w[h * n + t];
+            }
+            for (int t = 0; t < n; t++)
+            {
+                for (int i = 0; i <= t; i++)
+                {
+                    float decayed = MathF.Exp(logLambda[h] * (t - i)) * input[h * n + i];
+                    decayRows[(h * n + t) * n + i] = decayed;
+                    matrices[(h * n + t) * n + i] = output[h * n + t] * decayed;
+                }
+            }
+        }
+        return new StructuredRecurrentExport(prefix, layer, c, matrices, decayRows, input, output, logLambda.Select(MathF.Exp).ToArray());
+    }
+
+    private string PerPosition(NetworkGraphWriter net, string name, float[] values) => net.Graph.Weight(Prefix + name, values, Heads, ContextLength, 1);
+
+    public override (string Mixed, string[] States) Prefill(NetworkGraphWriter net, string normed, string length)
+    {
+        var graph = net.Graph;
+        var perHead = net.SplitHeads(normed, Prefix + ".inProjection", Heads, HeadWidth); // [B, H, T, C]
+        var square = graph.Op("Concat", [length, length], OnnxAttribute.Of("axis", 0L));
+        var corner = graph.Op("Slice", [graph.Weight(Prefix + ".matrix", matrices, Heads, ContextLength, ContextLength), graph.Int64s(0, 0), square, graph.Int64s(1, 2)]);
+        var bias = graph.Op("Slice", [PerPosition(net, ".bias", net.Read(Prefix + ".bias").Values), graph.Int64s(0), length, graph.Int64s(1)]);
+        var mixed = net.Add(graph.Op("MatMul", [corner, perHead]), bias);
+        // Row T-1 of λ^(t-i) a_i, its first T columns: [H, 1, T] · [B, H, T, C] -> [B, H, 1, C].
+        var last = graph.Op("Sub", [length, graph.Int64s(1)]);
+        var lastRow = graph.Op("Gather", [graph.Weight(Prefix + ".decay_rows", decayRows, Heads, ContextLength, ContextLength), last], OnnxAttribute.Of("axis", 1L));
+        lastRow = graph.Op("Slice", [lastRow, graph.Int64s(0), length, graph.Int64s(2)]);
+        var state = graph.Op("MatMul", [lastRow, perHead]);
+        return (net.MergeHeads(mixed, Prefix + ".outProjection", (long)Heads * HeadWidth), [state]);
+    }
+
+    public override (string Mixed, string[] States) Step(NetworkGraphWriter net, string normedRow, string[] states, StepContext step)
+    {
+        var graph = net.Graph;
+        var x = net.SplitHeads(normedRow, Prefix + ".inProjection", Heads, HeadWidth); // [B, H, 1, C]
+        string At(string name, float[] values) => graph.Op("Gather", [PerPosition(net, name, values), step.Position], OnnxAttribute.Of("axis", 1L)); // [H, 1, 1]
+        var decayed = graph.Op("Mul", [states[0], graph.Weight(Prefix + ".lambda", lambda, Heads, 1, 1)]);
+        var state = net.Add(decayed, graph.Op("Mul", [x, At(".input", input)]));
+        var y = net.Add(graph.Op("Mul", [state, At(".output", output)]), At(".bias", net.Read(Prefix + ".bias").Values));
+        return (net.MergeHeads(y, Prefix + ".outProjection", (long)Heads * HeadWidth), [state]);
     }
 }

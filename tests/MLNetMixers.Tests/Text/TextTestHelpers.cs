@@ -45,9 +45,6 @@ internal static class TextTestHelpers
     /// <summary>Every architecture and head layout, with n_ctx and width small enough for exhaustive checks.</summary>
     public static TheoryData<string> ModelKinds() => new(Kinds);
 
-    /// <summary>The kinds ONNX export covers (the structured recurrent mixer's export is not written).</summary>
-    public static TheoryData<string> ExportableModelKinds() => new(Kinds.Where(k => k != "srm"));
-
     public static LanguageModelConfig Config(string kind, int contextLength = 24, int vocabulary = 11) => kind switch
     {
         "masked" => new(MixerLanguageModelArchitecture.MaskedMixer, vocabulary, contextLength, 16, 2, 1, 2, 0),
