@@ -3,12 +3,21 @@
 //   ./dotnet run --project benchmarks/MLNetMixers.Benchmarks -c Release                      (everything, ~45 min)
 //   ./dotnet run --project benchmarks/MLNetMixers.Benchmarks -c Release -- --only ModelStep   (one section)
 //   ./dotnet run --project benchmarks/MLNetMixers.Benchmarks -c Release -- --smoke            (one tiny step each, to a temp folder)
+//   ./dotnet run --project benchmarks/MLNetMixers.Benchmarks -c Release -- --assemble         (RESULTS.md from the section files, nothing run)
 using MLNetMixers.Benchmarks;
 
 bool smoke = args.Contains("--smoke");
 var only = args.SkipWhile(a => a != "--only").Skip(1).TakeWhile(a => !a.StartsWith("--", StringComparison.Ordinal)).ToList();
 string repository = BenchmarkRunner.FindRepository();
 string command = BenchmarkRunner.BaseCommand + (args.Length > 0 ? " -- " + string.Join(' ', args) : "");
+if (args.Contains("--assemble"))
+{
+    // Branches that each refreshed their own sections meet in RESULTS.md: rebuild it from the section files.
+    string assembled = Path.Combine(repository, "benchmarks", "RESULTS.md");
+    File.WriteAllText(assembled, BenchmarkRunner.Assemble(Path.Combine(repository, "benchmarks", "results"), command));
+    Console.WriteLine($"Report written to {assembled}");
+    return;
+}
 string resultsFolder = smoke
     ? Path.Combine(Path.GetTempPath(), "mlnetmixers-benchmarks-smoke")
     : Path.Combine(repository, "benchmarks", "results");
