@@ -18,11 +18,8 @@ internal sealed record WarmupDecaySchedule(double Peak, long TotalSteps, long Wa
     /// <summary>
     /// The step the schedule is at: the step count, or, under a time budget, the
     /// fraction of the time spent if that is further along. A run the time limit stops thus ends annealed, as if its
-    /// schedule had been planned for the time, rather than at the peak learning rate or mid-warmup. Why it matters: the
-    /// flattened head has T·d inputs (ames: 468 × 64 = 29,952), and an AdamW step moves each weight by about the learning
-    /// rate, so one step at the peak can move the output by many standard deviations of the label; a model stopped there
-    /// is far off. ames, 20 epochs planned, stopped after 30 s (about 50 steps, one thread): R² on the training rows
-    /// -2.6 and held out -3.3 before; 0.37 and 0.25 with the schedule following the time.
+    /// schedule had been planned for the time, rather than at the peak learning rate or mid-warmup: one AdamW step at the
+    /// peak can move a wide head's output by many standard deviations of the label (measured: benchmarks/results/Defaults.md).
     /// </summary>
     public long ScheduleStep(long step, TimeSpan elapsed)
     {
