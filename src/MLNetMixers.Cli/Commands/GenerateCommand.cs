@@ -73,6 +73,9 @@ internal static class GenerateCommand
             {
                 Steps = CliApp.Positive(parse.GetValue(steps), "--steps") ?? int.MaxValue,
                 ContextLength = CliApp.Positive(parse.GetValue(context), "--context") ?? 128,
+                // The comparison's recipe (benchmarks/results/LanguageModelComparison.md): 4,096 tokens per step, AdamW 2e-3.
+                LearningRate = 2e-3,
+                WarmupSteps = 50,
                 Device = CliApp.ParseDevice(parse.GetValue(device)),
                 NumberOfThreads = CliApp.Positive(parse.GetValue(threads), "--threads") ?? CliApp.DefaultThreads,
                 Precision = CliApp.ParsePrecision(parse.GetValue(precision)),
@@ -81,6 +84,7 @@ internal static class GenerateCommand
                 Architecture = kind,
             };
             lm.Apply(parse, options, stepsGiven: parse.GetValue(steps) is not null);
+            options.BatchSize = Math.Max(1, 4096 / options.ContextLength);
             using var cancellation = CliApp.CancelOnCtrlC();
             options.CancellationToken = cancellation.Token;
             return Train(textPath!, parse.GetValue(separator), options, parse.GetValue(output)!, parse.GetValue(prompt)!, ui);
