@@ -70,6 +70,14 @@ internal sealed class NetworkGraphWriter
         => Graph.Op("LayerNormalization", [x, Weight(prefix + ".weight"), Weight(prefix + ".bias")],
                     OnnxAttribute.Of("axis", -1L), OnnxAttribute.Of("epsilon", (float)epsilon));
 
+    /// <summary>RMSNorm over the last axis: x / sqrt(mean(x²) + ε) · g (Llama's; opset 17 has no RMSNormalization).</summary>
+    public string RmsNorm(string x, string prefix, double epsilon = 1e-6)
+    {
+        var meanSquare = Graph.Op("ReduceMean", [Graph.Op("Mul", [x, x])], OnnxAttribute.Of("axes", [-1L]), OnnxAttribute.Of("keepdims", 1L));
+        var scale = Graph.Op("Reciprocal", [Graph.Op("Sqrt", [Graph.Op("Add", [meanSquare, Graph.FloatScalar((float)epsilon)])])]);
+        return Graph.Op("Mul", [Graph.Op("Mul", [x, scale]), Weight(prefix + ".weight")]);
+    }
+
     /// <summary>The exact GELU, x · Φ(x) = x/2 · (1 + erf(x/√2)), from standard operators (ONNX's Gelu op needs opset 20).</summary>
     public string Gelu(string x)
     {
