@@ -78,10 +78,14 @@ internal sealed class NetworkGraphWriter
         return Graph.Op("Mul", [Graph.Op("Mul", [x, scale]), Weight(prefix + ".weight")]);
     }
 
-    /// <summary>The exact GELU, x · Φ(x) = x/2 · (1 + erf(x/√2)), from standard operators (ONNX's Gelu op needs opset 20).</summary>
+    /// <summary>
+    /// The exact GELU, x · Φ(x) = x/2 · (1 + erf(x/√2)), from standard operators (ONNX's Gelu op needs opset 20). Written
+    /// as Div by √2, the form ONNX Runtime's GeluFusion recognises (a Mul by 1/√2 is not), so it runs as one Gelu kernel
+    /// (and BiasGelu with the Linear's bias) instead of five element-wise passes.
+    /// </summary>
     public string Gelu(string x)
     {
-        var erf = Graph.Op("Erf", [Graph.Op("Mul", [x, Graph.FloatScalar((float)(1 / Math.Sqrt(2)))])]);
+        var erf = Graph.Op("Erf", [Graph.Op("Div", [x, Graph.FloatScalar((float)Math.Sqrt(2))])]);
         var half = Graph.Op("Mul", [x, Graph.FloatScalar(0.5f)]);
         return Graph.Op("Mul", [half, Graph.Op("Add", [erf, Graph.FloatScalar(1f)])]);
     }
