@@ -49,12 +49,27 @@ internal sealed class TabularMixer : TabularModel
     public override Tensor Embed(Tensor tokens) => Embed(tokenEmbedding, valueEmbedding, tokens);
 
     /// <summary>The rest of the network from token embeddings to outputs: [batch, T, d] -> [batch, outputs].</summary>
-    public override Tensor ForwardFromEmbeddings(Tensor embedded)
+    public override Tensor ForwardFromEmbeddings(Tensor embedded) => head.forward(Final(embedded).flatten(1));
+
+    public override int RepresentationWidth => Config.Width;
+
+    /// <summary>
+    /// The mean over positions of the final normed hidden states: the tabular paper's observation that the hidden layers
+    /// embed the row, pooled so that its size is the model width whatever the number of fields.
+    /// </summary>
+    public override (Tensor Outputs, Tensor Representation) ForwardWithRepresentation(Tensor tokens)
+    {
+        var normed = Final(Embed(tokens));
+        return (head.forward(normed.flatten(1)), normed.mean([1]));
+    }
+
+    /// <summary>LayerNorm(h) after the blocks: [batch, T, d].</summary>
+    private Tensor Final(Tensor embedded)
     {
         var h = embeddingDropout.forward(Add(embedded, positionEmbedding));
         foreach (var block in blocks)
             h = block.forward(h);
-        return head.forward(FusedLayerNorm.Apply(finalNorm, h).flatten(1));
+        return FusedLayerNorm.Apply(finalNorm, h);
     }
 
 }

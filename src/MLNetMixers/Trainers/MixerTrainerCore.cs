@@ -71,6 +71,9 @@ internal sealed class MixerTrainerCore
         host.CheckUserArg(o.MaxTrainingTime is null || o.MaxTrainingTime > TimeSpan.Zero, nameof(o.MaxTrainingTime), "must be positive");
         host.CheckUserArg(o.NumberOfThreads is null or >= 1, nameof(o.NumberOfThreads), "must be at least 1");
         host.CheckUserArg(Enum.IsDefined(o.Precision), nameof(o.Precision), "must be Float32 or BFloat16");
+        host.CheckUserArg(o.EmbeddingColumnName is null || (o.EmbeddingColumnName.Trim().Length > 0 && o.EmbeddingColumnName is not
+                (MixerPredictionTransformer.ScoreColumnName or MixerPredictionTransformer.ProbabilityColumnName or MixerPredictionTransformer.PredictedLabelColumnName)),
+            nameof(o.EmbeddingColumnName), "must be null or a name other than Score, Probability and PredictedLabel");
     }
 
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
@@ -114,6 +117,8 @@ internal sealed class MixerTrainerCore
                 yield return new SchemaShape.Column(MixerPredictionTransformer.ScoreColumnName, SchemaShape.Column.VectorKind.Scalar, NumberDataViewType.Single, false, new SchemaShape(scoreAnnotations));
                 break;
         }
+        if (options.EmbeddingColumnName is { } embedding)
+            yield return new SchemaShape.Column(embedding, SchemaShape.Column.VectorKind.Vector, NumberDataViewType.Single, false);
     }
 
     public MixerPredictionTransformer Fit(IDataView train, IDataView? validation)
@@ -186,7 +191,8 @@ internal sealed class MixerTrainerCore
             network.Dispose();
             throw;
         }
-        return new MixerPredictionTransformer(host, task.Task, options.FeatureColumnName, shape, network, options.Device, device, scaling, task.LabelKeyValues(label));
+        return new MixerPredictionTransformer(host, task.Task, options.FeatureColumnName, shape, network, options.Device, device, scaling, task.LabelKeyValues(label),
+            options.EmbeddingColumnName);
     }
 
     private void CheckNoMissingLabels(float[] labels, string which)

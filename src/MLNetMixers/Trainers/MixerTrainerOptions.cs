@@ -97,6 +97,14 @@ public abstract class MixerTrainerOptions
     /// </summary>
     public TimeSpan? MaxTrainingTime;
 
+    /// <summary>
+    /// When set, scoring also writes the model's final representation of each row to a column of this name: a vector
+    /// of <see cref="Width"/> floats (the mixer's normed hidden states averaged over positions; the MLP baseline's
+    /// last hidden layer), for k-NN, clustering or another learner. Null (the default) adds no column. Saved with the
+    /// model; the ONNX export does not include it.
+    /// </summary>
+    public string? EmbeddingColumnName;
+
     /// <summary>Where to train and score.</summary>
     public MixerDevice Device = MixerDevice.Auto;
 
