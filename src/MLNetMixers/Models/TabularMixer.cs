@@ -10,6 +10,7 @@ namespace MLNetMixers.Models;
 /// A bidirectional model over an encoded row (Badger, "Small Language Models for Tabular Data",
 /// with the masked-mixer block):
 ///   h0 = E[token] + PLE(token) · W[position] + P[position]     (the middle term for value tokens only)
+///   h0 = G · concat(h0[g·j] .. h0[g·j + g - 1])                 (wide rows only: g adjacent positions per token)
 ///   h  = Block_N(... Block_1(h0))
 ///   y  = W · flatten(LayerNorm(h))
 /// The blocks' token mixer is a learned matrix (<see cref="TabularArchitecture.Mixer"/>) or self-attention, which makes
@@ -26,6 +27,7 @@ internal sealed class TabularMixer : TabularModel
     private readonly LayerNorm finalNorm;
     private readonly Linear head;
     private readonly SeededDropout embeddingDropout;
+    private readonly Linear? grouping;
 
     public TabularMixer(TabularModelConfig config) : base(nameof(TabularMixer))
     {
@@ -34,12 +36,15 @@ internal sealed class TabularMixer : TabularModel
         valueEmbedding = config.ValueTokenStart < 0 ? null : new NumberValueEmbedding(config.SequenceLength, config.VocabularySize, config.ValueTokenStart, config.Width);
         positionEmbedding = Parameter(randn(config.SequenceLength, config.Width) * 0.02);
         blocks = new ModuleList<MixerBlock>(Enumerable.Range(0, config.Depth)
-            .Select(_ => new MixerBlock(TokenMixers.ForTabular(config.Architecture, config.SequenceLength, config.Width, config.Heads),
+            .Select(_ => new MixerBlock(TokenMixers.ForTabular(config.Architecture, config.MixedTokens, config.Width, config.Heads),
                                         config.Width, config.MlpRatio, config.Dropout))
             .ToArray());
         finalNorm = LayerNorm(config.Width);
-        head = Linear(config.SequenceLength * config.Width, config.Outputs);
+        head = Linear(config.MixedTokens * config.Width, config.Outputs);
         embeddingDropout = new SeededDropout(config.Dropout);
+        // A wide row's T x T mixing grows with the square of the columns and every block's cost with T: grouping g
+        // adjacent positions into one token keeps the blocks at MixedTokens whatever the width of the table.
+        grouping = config.PositionsPerToken > 1 ? Linear(config.PositionsPerToken * config.Width, config.Width) : null;
         RegisterComponents();
     }
 
@@ -63,10 +68,20 @@ internal sealed class TabularMixer : TabularModel
         return (head.forward(normed.flatten(1)), normed.mean([1]));
     }
 
-    /// <summary>LayerNorm(h) after the blocks: [batch, T, d].</summary>
+    /// <summary>[B, T, d] -> [B, tokens, g·d]: zero-padded to tokens·g positions, then g adjacent positions side by side.</summary>
+    private static Tensor Group(Tensor h, int g, int tokens)
+    {
+        long padding = (long)tokens * g - h.shape[1];
+        var padded = padding == 0 ? h : functional.pad(h, [0, 0, 0, padding]);
+        return padded.reshape(h.shape[0], tokens, g * h.shape[2]);
+    }
+
+    /// <summary>LayerNorm(h) after the blocks: [batch, tokens, d].</summary>
     private Tensor Final(Tensor embedded)
     {
         var h = embeddingDropout.forward(Add(embedded, positionEmbedding));
+        if (grouping is not null)
+            h = grouping.forward(Group(h, Config.PositionsPerToken, Config.MixedTokens));
         foreach (var block in blocks)
             h = block.forward(h);
         return FusedLayerNorm.Apply(finalNorm, h);

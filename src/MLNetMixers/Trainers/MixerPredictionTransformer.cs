@@ -209,8 +209,8 @@ public sealed class MixerPredictionTransformer : RowToRowTransformerBase, ITrans
 
     private static VersionInfo GetVersionInfo() => new(
         modelSignature: "MXPREDCT",
-        verWrittenCur: 0x00010003, // the row-embedding column
-        verReadableCur: 0x00010002,
+        verWrittenCur: 0x00010004, // the model shape's positions per token (wide tables)
+        verReadableCur: 0x00010004,
         verWeCanReadBack: 0x00010001,
         loaderSignature: LoaderSignature,
         loaderAssemblyName: typeof(MixerPredictionTransformer).Assembly.FullName);
@@ -275,7 +275,7 @@ public sealed class MixerPredictionTransformer : RowToRowTransformerBase, ITrans
         var r = ctx.Reader;
         var task = (MixerTask)r.ReadInt32();
         string featureColumn = r.ReadString();
-        var shape = TabularModelConfig.Load(r, withValueTokens: ctx.Header.ModelVerWritten >= 0x00010002);
+        var shape = TabularModelConfig.Load(r, withValueTokens: ctx.Header.ModelVerWritten >= 0x00010002, withGrouping: ctx.Header.ModelVerWritten >= 0x00010004);
         var requested = (MixerDevice)r.ReadInt32();
         double mean = r.ReadDouble(), std = r.ReadDouble();
         DataViewSchema.Annotations? keyValues = null;

@@ -59,6 +59,7 @@ internal sealed class MixerTrainerCore
         host.CheckNonEmpty(o.FeatureColumnName, nameof(o.FeatureColumnName));
         host.CheckUserArg(o.Width >= 1, nameof(o.Width), "must be at least 1");
         host.CheckUserArg(o.Depth >= 0, nameof(o.Depth), "must be 0 or more");
+        host.CheckUserArg(o.MaxMixedTokens >= 0, nameof(o.MaxMixedTokens), "must be 0 (no grouping) or more");
         host.CheckUserArg(o.MlpRatio >= 1, nameof(o.MlpRatio), "must be at least 1");
         host.CheckUserArg(o.Heads >= 1 && o.Width % o.Heads == 0, nameof(o.Heads), $"must be at least 1 and divide Width ({o.Width})");
         host.CheckUserArg(o.Dropout is null or (>= 0 and < 1), nameof(o.Dropout), "must be in [0, 1)");
@@ -173,7 +174,10 @@ internal sealed class MixerTrainerCore
                     : $" (chosen for {(trainRows.Count < MixerTrainerOptions.SmallTableRows ? "fewer than" : "at least")} {MixerTrainerOptions.SmallTableRows} training rows)."));
 
         var shape = new TabularModelConfig(options.Architecture, sequenceLength, vocabularySize, objective.Outputs,
-            options.Width, options.Depth, options.MlpRatio, options.Heads, dropout, valueTokenStart);
+            options.Width, options.Depth, options.MlpRatio, options.Heads, dropout, valueTokenStart,
+            options.Architecture == TabularArchitecture.Mlp ? 1 : TabularModelConfig.GroupFor(sequenceLength, options.MaxMixedTokens));
+        if (shape.PositionsPerToken > 1)
+            ch.Info($"A wide row ({sequenceLength} positions): {shape.PositionsPerToken} adjacent positions per token, {shape.MixedTokens} tokens mixed (MaxMixedTokens = {options.MaxMixedTokens}).");
         TabularModel network;
         lock (TorchSeedLock)
         {
