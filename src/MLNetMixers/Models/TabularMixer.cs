@@ -54,7 +54,7 @@ internal sealed class TabularMixer : TabularModel
     public override Tensor Embed(Tensor tokens) => Embed(tokenEmbedding, valueEmbedding, tokens);
 
     /// <summary>The rest of the network from token embeddings to outputs: [batch, T, d] -> [batch, outputs].</summary>
-    public override Tensor ForwardFromEmbeddings(Tensor embedded) => head.forward(Final(embedded).flatten(1));
+    public override Tensor ForwardFromEmbeddings(Tensor embedded) => head.forward(HeadInput(Final(embedded)));
 
     public override int RepresentationWidth => Config.Width;
 
@@ -65,8 +65,19 @@ internal sealed class TabularMixer : TabularModel
     public override (Tensor Outputs, Tensor Representation) ForwardWithRepresentation(Tensor tokens)
     {
         var normed = Final(Embed(tokens));
-        return (head.forward(normed.flatten(1)), normed.mean([1]));
+        return (head.forward(HeadInput(normed)), normed.mean([1]));
     }
+
+    /// <summary>
+    /// flatten(LN(h)), divided by sqrt(tokens) in a grouped (wide) model: Adam moves every head weight by about the
+    /// learning rate, so one step moves a logit by about lr · tokens · d, which made wide rows' loss spike. Models
+    /// without grouping keep the plain flatten (saved models score as before).
+    /// </summary>
+    private Tensor HeadInput(Tensor normed)
+        => grouping is null ? normed.flatten(1) : normed.flatten(1).mul(HeadScale(Config));
+
+    /// <summary>The factor of <see cref="HeadInput"/> (also written into the ONNX graph).</summary>
+    internal static double HeadScale(TabularModelConfig config) => config.PositionsPerToken > 1 ? 1 / Math.Sqrt(config.MixedTokens) : 1;
 
     /// <summary>[B, T, d] -> [B, tokens, g·d]: zero-padded to tokens·g positions, then g adjacent positions side by side.</summary>
     private static Tensor Group(Tensor h, int g, int tokens)

@@ -95,7 +95,10 @@ internal static class TabularOnnxExporter
             h = net.Add(h, TokenMixing(net, net.LayerNorm(h, $"{block}.tokenNorm"), $"{block}.tokenMixing", shape));
             h = net.Add(h, net.ChannelMlp(h, block));
         }
-        return net.Linear(net.Reshape(net.LayerNorm(h, "finalNorm"), 0, (long)shape.MixedTokens * shape.Width), "head");
+        var flat = net.Reshape(net.LayerNorm(h, "finalNorm"), 0, (long)shape.MixedTokens * shape.Width);
+        if (shape.PositionsPerToken > 1)
+            flat = net.Graph.Op("Mul", [flat, net.Graph.FloatScalar((float)TabularMixer.HeadScale(shape))]);
+        return net.Linear(flat, "head");
     }
 
     /// <summary>The bidirectional token mixer, recognised by its weights: attention, one mixing matrix, or one per head.</summary>
