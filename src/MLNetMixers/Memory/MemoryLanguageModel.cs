@@ -222,7 +222,7 @@ internal sealed class MemoryWindows : IDisposable
         var valid = Windows.ge(0).unsqueeze(2);
         var index = Windows.clamp_min(0);
         Tensor Gather(Tensor targets, Tensor idx, Tensor ok)
-            => where(ok, targets.index_select(0, idx.reshape(-1)).view(idx.shape[0], idx.shape[1], -1), MemoryChunks.Ignored).reshape(idx.shape[0], -1);
+            => where(ok, targets.index_select(0, idx.reshape(-1)).view(idx.shape[0], idx.shape[1], ChunkLength + 1), MemoryChunks.Ignored).reshape(idx.shape[0], -1);
         var causal = Gather(CausalTargets, index, valid);
         var copy = Gather(CopyTargets, index[.., ..Memories], valid[.., ..Memories]);
         var result = objective switch

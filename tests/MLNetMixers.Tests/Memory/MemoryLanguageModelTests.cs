@@ -151,6 +151,21 @@ public class MemoryLanguageModelTests
     }
 
     [Fact]
+    public void TheNoMemoryControlTrainsAndHasNothingToLose()
+    {
+        var ml = new MLContext(1);
+        var data = TextTestHelpers.AsDataView(ml, Texts);
+        var options = Tiny(steps: 5);
+        options.Memories = 0;
+        options.Objective = MemoryObjective.Causal;
+        using var model = ml.Transforms.Text.TrainMixerMemoryLanguageModel("Text", options).Fit(data);
+        var metrics = model.Evaluate(data);
+        Assert.Equal(metrics.Loss, metrics.LossWithoutMemories);
+        Assert.True(double.IsNaN(metrics.CopyTokenAccuracy));
+        Assert.NotEmpty(model.Generate("the cat sat on the mat. the", new TextGenerationOptions { MaxNewTokens = 12, Seed = 1 }) + "x");
+    }
+
+    [Fact]
     public void RejectsOptionsThatCannotWorkWithASentence()
     {
         var ml = new MLContext(1);
