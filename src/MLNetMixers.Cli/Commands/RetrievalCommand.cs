@@ -49,11 +49,12 @@ internal static class RetrievalCommand
         var output = new Option<string>("--output", "-o") { Description = "Folder for model.zip and metrics.json.", DefaultValueFactory = _ => "mlnet-mixers-retrieval" };
         var seed = new Option<int>("--seed") { Description = "Seed for the split, the models and the evaluation's candidates.", DefaultValueFactory = _ => 1 };
         var threads = new Option<int?>("--threads") { Description = $"CPU threads for torch (default {CliApp.DefaultThreads})." };
+        var checkpoints = new Option<string?>("--checkpoints") { Description = "Folder for periodic InfoNCE checkpoints (one subfolder per architecture); a rerun with the same settings resumes from them." };
 
         var command = new Command("retrieval", "Train a mixer retriever on (query, document) pairs of a CSV file and compare it with BM25 and TF-IDF on held-out pairs.")
         {
             dataset, queryCol, documentCol, validation, split, evalPairs, trainTime, pretrainSteps, architectures, context, width, depth, batch,
-            learningRate, temperature, negatives, candidates, pooling, measurePooling, separate, device, output, seed, threads,
+            learningRate, temperature, negatives, candidates, pooling, measurePooling, separate, device, output, seed, threads, checkpoints,
         };
         command.SetAction(parse =>
         {
@@ -87,6 +88,7 @@ internal static class RetrievalCommand
                 Seed = parse.GetValue(seed),
                 Threads = threadCount,
                 Device = CliApp.ParseDevice(parse.GetValue(device)),
+                CheckpointFolder = parse.GetValue(checkpoints) is { Length: > 0 } folder ? Path.GetFullPath(folder) : null,
             };
             if (settings.Architectures.Count == 0)
                 throw new CliException("--architectures names no architecture.");
