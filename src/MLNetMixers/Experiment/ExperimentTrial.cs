@@ -103,6 +103,9 @@ public sealed class MixerExperimentResult
     /// <summary>True when the CancellationToken stopped the experiment (the model is the best found so far).</summary>
     public bool Cancelled { get; }
 
+    /// <summary>Benchmarks (<see cref="MixerExperimentOptions.KeepFamilyModels"/>): the best model of each family and their ensemble.</summary>
+    internal IReadOnlyDictionary<ExperimentFamily, ITransformer>? FamilyModels { get; init; }
+
     /// <summary>How trials were scored, e.g. "3-fold cross-validation on 800 rows".</summary>
     public string Validation { get; }
 }

@@ -72,14 +72,6 @@ public sealed class MixerExperiment
         long rows = RowCount.Of(data);
         if (rows < 2 * options.NumberOfFolds)
             throw host.Except($"The experiment needs at least {2 * options.NumberOfFolds} training rows for {options.NumberOfFolds}-fold cross-validation; got {rows}.");
-        int classCount = task switch
-        {
-            MixerTask.MulticlassClassification => (int)label.Type.GetKeyCount(),
-            MixerTask.BinaryClassification => 2,
-            _ => 1,
-        };
-        var labelKeyValues = label.Annotations.Schema.GetColumnOrNull(AnnotationUtils.Kinds.KeyValues) is null ? null : label.Annotations;
-
         bool split = rows > options.CrossValidationMaxRows;
         var folds = split
             ? [ml.Data.TrainTestSplit(data, options.ValidationFraction, seed: seed)]
@@ -91,10 +83,7 @@ public sealed class MixerExperiment
         double refitPerTrialSecond = split ? 1 / (1 - options.ValidationFraction) : 1.0 / (folds.Count - 1);
         float[] labels = folds.SelectMany(f => ReadLabels(f.TestSet, label.Name)).ToArray();
 
-        var encoding = options.Encoding ?? new CharacterEncodingOptions();
-        if (encoding.InputColumnNames.Length == 0)
-            encoding.InputColumnNames = features;
-        encoding.OutputColumnName = trainData.Schema.GetColumnOrNull("Features") is null ? "Features" : "__MixerFeatures";
+        PrepareEncoding(trainData.Schema, features);
         var treeFeaturizer = options.SearchTrees ? TreeFeaturizer.Create(ml, data, features) : null;
 
         var mixer = new FamilyState(ExperimentFamily.Mixer, SearchSpace.Mixer(DefaultMixerOptions().Epochs), options.SearchMixer);
@@ -208,29 +197,31 @@ public sealed class MixerExperiment
         var chosen = choices.OrderByDescending(c => c.Metric).ThenBy(c => c.Family == ExperimentFamily.Ensemble).ThenBy(c => c.Family == ExperimentFamily.Mixer).First().Family;
 
         var members = chosen == ExperimentFamily.Ensemble ? new[] { mixer, trees } : [chosen == ExperimentFamily.Mixer ? mixer : trees];
+        if (options.KeepFamilyModels)
+            members = families.Where(f => f.Best is not null).ToArray();
         bool refitted = false;
-        var finals = members.Select(f => f.BestFoldModel!).ToArray();
+        var finals = members.ToDictionary(f => f.Family, f => f.BestFoldModel!);
         double refitEstimate = members.Sum(f => f.Best!.Seconds * refitPerTrialSecond);
         if (options.Refit && !cancelled && !user.IsCancellationRequested && Remaining() >= 0.5 * refitEstimate)
         {
-            var refits = new List<ITransformer>();
+            var refits = new Dictionary<ExperimentFamily, ITransformer>();
             try
             {
                 foreach (var family in members)
                 {
                     options.ObserveFit?.Invoke(family.Family, data, null);
                     var cap = TimeSpan.FromSeconds(Math.Max(1, Remaining() - (family == mixer && members.Length > 1 ? trees.Best!.Seconds * refitPerTrialSecond : 0)));
-                    refits.Add(Fit(family.Family, family.Space, family.BestPosition!, data, treeFeaturizer, cap, user));
+                    refits[family.Family] = Fit(family.Family, family.Space, family.BestPosition!, data, treeFeaturizer, cap, user);
                 }
-                foreach (var old in finals)
+                foreach (var old in finals.Values)
                     (old as IDisposable)?.Dispose();
-                finals = [.. refits];
+                finals = refits;
                 refitted = true;
             }
             catch (OperationCanceledException)
             {
                 // Ctrl+C during the refit: the first-fold models are the best so far.
-                foreach (var partial in refits)
+                foreach (var partial in refits.Values)
                     (partial as IDisposable)?.Dispose();
                 cancelled = true;
             }
@@ -239,17 +230,29 @@ public sealed class MixerExperiment
         foreach (var family in families.Except(members))
             (family.BestFoldModel as IDisposable)?.Dispose();
 
-        var model = chosen == ExperimentFamily.Ensemble ? Compose(finals[0], finals[1], data, classCount, labelKeyValues) : finals[0];
-        return new MixerExperimentResult(model, chosen, trials, metricName, refitted, cancelled, validation);
+        ITransformer ModelOf(ExperimentFamily family)
+            => family == ExperimentFamily.Ensemble ? Compose(finals[ExperimentFamily.Mixer], finals[ExperimentFamily.LightGbm], data) : finals[family];
+        var model = ModelOf(chosen);
+        var familyModels = options.KeepFamilyModels
+            ? finals.Keys.Append(ExperimentFamily.Ensemble).Where(f => f != ExperimentFamily.Ensemble || finals.Count == 2).ToDictionary(f => f, f => f == chosen ? model : ModelOf(f))
+            : null;
+        return new MixerExperimentResult(model, chosen, trials, metricName, refitted, cancelled, validation) { FamilyModels = familyModels };
     }
 
     /// <summary>
     /// mixer -> copy its prediction aside -> trees -> copy theirs aside -> average: each member keeps its own steps, so
     /// the chain saves, loads and scores as any ML.NET pipeline.
     /// </summary>
-    private TransformerChain<ITransformer> Compose(ITransformer mixerModel, ITransformer treesModel, IDataView data, int classCount,
-                                                  DataViewSchema.Annotations? labelKeyValues)
+    internal TransformerChain<ITransformer> Compose(ITransformer mixerModel, ITransformer treesModel, IDataView data)
     {
+        var label = CheckLabel(data.Schema);
+        int classCount = task switch
+        {
+            MixerTask.MulticlassClassification => (int)label.Type.GetKeyCount(),
+            MixerTask.BinaryClassification => 2,
+            _ => 1,
+        };
+        var labelKeyValues = label.Annotations.Schema.GetColumnOrNull(AnnotationUtils.Kinds.KeyValues) is null ? null : label.Annotations;
         string member = task == MixerTask.BinaryClassification ? "Probability" : "Score";
         var mixerScored = mixerModel.Transform(data);
         var copyMixer = ml.Transforms.CopyColumns(EnsembleMixerColumn, member).Fit(mixerScored);
@@ -257,6 +260,26 @@ public sealed class MixerExperiment
         var copyTrees = ml.Transforms.CopyColumns(EnsembleTreesColumn, member).Fit(treesScored);
         var average = new AveragedPredictionTransformer(host, task, [EnsembleMixerColumn, EnsembleTreesColumn], classCount, labelKeyValues);
         return new TransformerChain<ITransformer>(mixerModel, copyMixer, treesModel, copyTrees, average);
+    }
+
+    /// <summary>The encoder's options: the user's (or the defaults) over the features, into a column the data does not have.</summary>
+    private void PrepareEncoding(DataViewSchema schema, string[] features)
+    {
+        options.Encoding ??= new CharacterEncodingOptions();
+        if (options.Encoding.InputColumnNames.Length == 0)
+            options.Encoding.InputColumnNames = features;
+        options.Encoding.OutputColumnName = schema.GetColumnOrNull("Features") is null ? "Features" : "__MixerFeatures";
+    }
+
+    /// <summary>Tests: one family fitted with its trainer's defaults on <paramref name="train"/>, as a first trial fits it.</summary>
+    internal ITransformer FitDefaults(ExperimentFamily family, IDataView train)
+    {
+        CheckLabel(train.Schema);
+        var features = ResolveFeatures(train.Schema);
+        PrepareEncoding(train.Schema, features);
+        var space = family == ExperimentFamily.Mixer ? SearchSpace.Mixer(DefaultMixerOptions().Epochs) : SearchSpace.LightGbm();
+        var featurizer = family == ExperimentFamily.LightGbm ? TreeFeaturizer.Create(ml, train, features) : null;
+        return Fit(family, space, space.Defaults, train, featurizer, TimeSpan.FromMinutes(10), CancellationToken.None);
     }
 
     private ITransformer Fit(ExperimentFamily family, SearchSpace space, int[] position, IDataView train, IEstimator<ITransformer>? treeFeaturizer,

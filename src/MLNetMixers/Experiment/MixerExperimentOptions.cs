@@ -74,6 +74,9 @@ public sealed class MixerExperimentOptions
     /// </summary>
     public CancellationToken CancellationToken;
 
+    /// <summary>Benchmarks: refit the best of every family (and compose their ensemble), in <see cref="MixerExperimentResult.FamilyModels"/>.</summary>
+    internal bool KeepFamilyModels;
+
     /// <summary>Tests: changes every mixer trial's options after sampling (e.g. a tiny width for speed).</summary>
     internal Action<MixerTrainerOptions>? AdjustMixer;
 
