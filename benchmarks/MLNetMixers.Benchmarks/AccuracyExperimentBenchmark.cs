@@ -102,8 +102,8 @@ internal sealed class AccuracyExperimentBenchmark : IBenchmark
             choice.Add(Evaluate(ml, dataset.Kind, result.Model.Transform(split.TestSet)));
             picks.Add(result.Chosen switch { ExperimentFamily.Mixer => "M", ExperimentFamily.LightGbm => "L", _ => "E" });
             trials.Add((result.Trials.Count(t => t.Family == ExperimentFamily.Mixer), result.Trials.Count(t => t.Family == ExperimentFamily.LightGbm)));
-            foreach (var m in models.Values.Distinct())
-                (m as IDisposable)?.Dispose();
+            foreach (var fitted in models.Values.Distinct())
+                (fitted as IDisposable)?.Dispose();
         }
         double mixerGap = Mean(mixer, 0) - Mean(tuned, 0);
         double ensembleGap = Mean(ensemble, 0) - Math.Max(Mean(mixer, 0), Mean(tuned, 0));

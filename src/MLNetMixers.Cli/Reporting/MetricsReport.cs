@@ -74,7 +74,7 @@ internal static class MetricsReport
                 ["threads"] = s.Threads,
             },
             ["models"] = new JsonObject([.. run.Models.Select(m => new KeyValuePair<string, JsonNode?>(m.Model, ModelNode(m)))]),
-            ["experiment"] = run.Experiment is { } e ? ExperimentNode(e) : null,
+            ["experiment"] = run.Experiment is { } experimentResult ? ExperimentNode(experimentResult) : null,
         };
         File.WriteAllText(path, root.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
     }

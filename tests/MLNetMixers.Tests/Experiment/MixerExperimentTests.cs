@@ -265,7 +265,7 @@ public class MixerExperimentTests
 
         var result = Experiment(ml, task, options).Execute(train);
 
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(40), $"a 12 s experiment took {clock.Elapsed}");
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(60), $"a 12 s experiment took {clock.Elapsed}");
         Assert.Equal(result.Trials.Select(t => t.Number), reported.Select(t => t.Number));
         Assert.Contains(result.Trials, t => t.Family == ExperimentFamily.Mixer);
         Assert.True(result.Trials.Count(t => t.Family == ExperimentFamily.LightGbm) >= 2, string.Join("\n", result.Trials));
