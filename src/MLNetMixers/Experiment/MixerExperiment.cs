@@ -13,7 +13,8 @@ namespace MLNetMixers;
 /// <c>mlContext.BinaryClassification.MixerExperiment(options)</c> (and the multiclass and regression catalogs): trials
 /// of the mixer (width, depth, epochs, dropout, learning rate) and of LightGBM (leaves, learning rate, iterations,
 /// minimum rows per leaf), each scored by k-fold cross-validation inside the rows given to <see cref="Execute"/> (one
-/// validation split on large tables). Each family starts at its trainer's defaults, then samples around its best so far;
+/// validation split on large tables). Each family starts at its trainer's defaults (LightGBM's first, being fast), then
+/// samples around its best so far;
 /// the family that has used less time runs next, so the cheap trees get as much of the budget as the mixer. Last, the
 /// average of the best mixer's and best trees' out-of-fold predictions is scored the same way and chosen only when it
 /// beats both. Rows held out for testing must not be passed in: nothing else keeps them out of the choice.
@@ -88,7 +89,8 @@ public sealed class MixerExperiment
 
         var mixer = new FamilyState(ExperimentFamily.Mixer, SearchSpace.Mixer(DefaultMixerOptions().Epochs), options.SearchMixer);
         var trees = new FamilyState(ExperimentFamily.LightGbm, SearchSpace.LightGbm(), options.SearchTrees);
-        var families = new[] { mixer, trees };
+        // The trees' defaults run first: seconds on most tables, they give every budget a working model and a yardstick.
+        var families = new[] { trees, mixer };
         var trials = new List<ExperimentTrial>();
         var random = new Random(seed);
         string metricName = OutOfFoldMetric.Name(task);

@@ -19,7 +19,8 @@ public sealed class CliExperimentTests
         var run = CliProcess.Run(Timeout, "classification", "-d", dataset, "-l", "Class", "--train-time", "12s", "--threads", "1",
             "--no-baseline", "--no-report", "-o", output);
         Assert.True(run.ExitCode == 0, run.ToString());
-        Assert.Contains("trial 1 Mixer", run.Stdout);
+        Assert.Contains("trial 1 LightGbm", run.Stdout);
+        Assert.Contains("trial 2 Mixer", run.Stdout);
         Assert.Contains("Leaderboard (AUC, 3-fold cross-validation", run.Stdout);
 
         using var metrics = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "metrics.json")));
