@@ -64,8 +64,6 @@ public sealed class MixerExperiment
         var budget = options.MaxExperimentTime;
         var user = options.CancellationToken;
         user.ThrowIfCancellationRequested();
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(user);
-        deadline.CancelAfter(budget);
 
         var label = CheckLabel(trainData.Schema);
         string[] features = ResolveFeatures(trainData.Schema);
@@ -132,12 +130,16 @@ public sealed class MixerExperiment
             {
                 for (int f = 0; f < folds.Count; f++)
                 {
-                    deadline.Token.ThrowIfCancellationRequested();
+                    user.ThrowIfCancellationRequested();
+                    // Out of time: a family's later trials are abandoned between folds, but its first runs to the end (its
+                    // folds are time-capped below), so that every family that started has a model to offer.
+                    if (Remaining() <= 0 && family.Best is not null)
+                        throw new OperationCanceledException("The experiment's time is up.");
                     options.ObserveFit?.Invoke(family.Family, folds[f].TrainSet, folds[f].TestSet);
                     // The mixer's time cap leaves room for the folds still to come and the refit: a run the cap stops
                     // still ends with its learning rate annealed, so a small budget gives a short but finished trial.
                     var cap = TimeSpan.FromSeconds(Math.Max(1, (Remaining() - (family == mixer ? trees.Best?.Seconds ?? 0 : 0)) / (folds.Count - f + refitPerTrialSecond * folds.Count)));
-                    var foldModel = Fit(family.Family, family.Space, position, folds[f].TrainSet, treeFeaturizer, cap, deadline.Token);
+                    var foldModel = Fit(family.Family, family.Space, position, folds[f].TrainSet, treeFeaturizer, cap, user);
                     predictions.AddRange(ReadPredictions(foldModel.Transform(folds[f].TestSet)));
                     if (f == 0)
                         firstFoldModel = foldModel;
