@@ -56,7 +56,12 @@ internal sealed class CompressionBenchmark : IBenchmark
             ($"fortunes, last {HeldOutCount}", System.Text.Encoding.UTF8.GetBytes(string.Join("\n%\n", fortunes[^HeldOutCount..]) + "\n")),
             ($"Debian descriptions, last {HeldOutCount}", System.Text.Encoding.UTF8.GetBytes(string.Join("\n\n", debian[^HeldOutCount..]) + "\n")),
         };
-        var training = fortunes[..^HeldOutCount].Concat(debian[..^HeldOutCount]).ToArray();
+        // MLNETMIXERS_COMPRESSION_CORPUS=fortunes: train on the fortunes alone (the language-model comparison's training
+        // text) and code only the fortunes' held-out text; the default trains on both and codes both.
+        bool fortunesOnly = Environment.GetEnvironmentVariable("MLNETMIXERS_COMPRESSION_CORPUS") == "fortunes";
+        var training = fortunesOnly ? fortunes[..^HeldOutCount] : fortunes[..^HeldOutCount].Concat(debian[..^HeldOutCount]).ToArray();
+        if (fortunesOnly)
+            heldOutTexts.RemoveAt(1);
         if (smoke)
         {
             heldOutTexts = heldOutTexts.Select(t => (t.Name, t.Bytes[..2000])).ToList();
@@ -85,7 +90,7 @@ internal sealed class CompressionBenchmark : IBenchmark
             $"Model: character-level {record.Architecture}, n_ctx {record.ContextLength}, width {record.Width}, depth {record.Depth}, " +
             $"{model.ParameterCount:N0} weights; {record.Steps} steps of {record.BatchSize} x {record.ContextLength} characters, AdamW {record.LearningRate} " +
             $"with warm-up and cosine decay to the time budget, {record.Threads} torch thread(s), trained in {record.Seconds / 60:F1} min (on {record.Trained}) on {record.TrainingDocuments:N0} documents " +
-            $"({record.TrainingCharacters:N0} characters): the fortunes but the last {HeldOutCount}, and the Debian descriptions but the last {HeldOutCount} rows. " +
+            $"({record.TrainingCharacters:N0} characters): the fortunes but the last {HeldOutCount}{(fortunesOnly ? "" : $", and the Debian descriptions but the last {HeldOutCount} rows")}. " +
             $"The held-out texts are those {HeldOutCount} fortunes joined by the file's `%` lines, and those {HeldOutCount} descriptions joined by blank lines."));
         context.Report.Note("The mixer codes each character with integer frequencies quantised from the model's distribution (range coder; characters outside " +
             "the training vocabulary are escaped and cost 8 bits more), in lanes stepped together (by default about one per 4 KiB; the second row uses 64, faster for a little size), on 1 torch thread; its size includes the 51-byte header. " +
@@ -113,11 +118,12 @@ internal sealed class CompressionBenchmark : IBenchmark
         var progress = new Progress(log);
         var options = new MixerLanguageModelOptions
         {
-            Architecture = MixerLanguageModelArchitecture.ToeplitzMixer,
-            ContextLength = smoke ? 16 : 128,
+            Architecture = Enum.Parse<MixerLanguageModelArchitecture>(Environment.GetEnvironmentVariable("MLNETMIXERS_COMPRESSION_ARCHITECTURE") ?? "ToeplitzMixer"),
+            Heads = int.Parse(Environment.GetEnvironmentVariable("MLNETMIXERS_COMPRESSION_HEADS") ?? "1", CultureInfo.InvariantCulture),
+            ContextLength = smoke ? 16 : int.Parse(Environment.GetEnvironmentVariable("MLNETMIXERS_COMPRESSION_CONTEXT") ?? "128", CultureInfo.InvariantCulture),
             Width = smoke ? 16 : int.Parse(Environment.GetEnvironmentVariable("MLNETMIXERS_COMPRESSION_WIDTH") ?? "128", CultureInfo.InvariantCulture),
             Depth = smoke ? 1 : 4,
-            BatchSize = smoke ? 2 : 16,
+            BatchSize = smoke ? 2 : int.Parse(Environment.GetEnvironmentVariable("MLNETMIXERS_COMPRESSION_BATCH") ?? "16", CultureInfo.InvariantCulture),
             Steps = steps,
             WarmupSteps = smoke ? 1 : 100,
             MaxTrainingTime = smoke ? null : TimeSpan.FromMinutes(minutes),
@@ -131,7 +137,7 @@ internal sealed class CompressionBenchmark : IBenchmark
         var data = ml.Data.LoadFromEnumerable(training.Select(t => new TextRow { Text = t }));
         var clock = Stopwatch.StartNew();
         var model = ml.Transforms.Text.TrainMixerLanguageModel(nameof(TextRow.Text), options).Fit(data);
-        var record = new TrainingRecord(options.Architecture.ToString(), options.ContextLength, options.Width, options.Depth, options.BatchSize, progress.LastStep,
+        var record = new TrainingRecord(options.Heads > 1 ? $"{options.Architecture} ({options.Heads} heads)" : options.Architecture.ToString(), options.ContextLength, options.Width, options.Depth, options.BatchSize, progress.LastStep,
             options.LearningRate, threads, clock.Elapsed.TotalSeconds, training.Length, training.Sum(t => (long)t.Length),
             DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm 'UTC'", CultureInfo.InvariantCulture));
         if (cache is not null)

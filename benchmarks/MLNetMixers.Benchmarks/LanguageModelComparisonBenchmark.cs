@@ -49,7 +49,7 @@ internal sealed class LanguageModelComparisonBenchmark : IBenchmark
         int width = smoke ? 16 : int.Parse(Setting("WIDTH", "128"));
         int depth = smoke ? 1 : int.Parse(Setting("DEPTH", "4"));
         int threads = smoke ? 1 : int.Parse(Setting("THREADS", "2"));
-        string plotFolder = smoke ? Path.GetTempPath() : Path.Combine(BenchmarkRunner.FindRepository(), "benchmarks", "results");
+        string plotFolder = smoke ? Path.GetTempPath() : Environment.GetEnvironmentVariable("MLNETMIXERS_RESULTS_FOLDER") is { Length: > 0 } folder ? folder : Path.Combine(BenchmarkRunner.FindRepository(), "benchmarks", "results");
 
         context.Report.Note($"Every model: width {width}, depth {depth}, MLP ratio 4, {TokensPerStep} tokens per step (batch = {TokensPerStep}/n_ctx windows at random offsets, " +
                             $"the same for every model), AdamW 2e-3 (weight decay 0.01, clip 1), 50 warm-up steps, cosine decay to 0.1x following the clock, " +
@@ -227,7 +227,7 @@ internal sealed class LanguageModelComparisonBenchmark : IBenchmark
         var rows = new List<IReadOnlyList<string>>();
         for (int order = 1; order <= 5; order++)
         {
-            var (nats, k) = CharacterNgram.HeldOutNats(trainStream, heldOutStream, tokenizer.VocabularySize, order);
+            var (nats, k) = CharacterNgramBaseline.HeldOutNats(trainStream, heldOutStream, tokenizer.VocabularySize, order);
             rows.Add([$"{order}-gram characters, add-k (k = {k:G2}, tuned on the last 10 % of the training text)", $"{nats / chars:F3}", $"{nats / Math.Log(2) / bytes:F3}"]);
         }
         foreach (var (tool, arguments) in new[] { ("gzip", "-9 -c"), ("bzip2", "-9 -c"), ("xz", "-9e -c") })
@@ -290,58 +290,3 @@ internal sealed class LanguageModelComparisonBenchmark : IBenchmark
     }
 }
 
-/// <summary>Add-k character n-gram models, the count model the language models must beat.</summary>
-internal static class CharacterNgram
-{
-    /// <summary>
-    /// Held-out nats (total) of an add-k model of the given order: k is chosen among a few values on the last 10 % of
-    /// the training stream with counts from the first 90 %, then the counts are taken from the whole training stream.
-    /// </summary>
-    public static (double Nats, double K) HeldOutNats(int[] train, int[] heldOut, int vocabulary, int order)
-    {
-        if (vocabulary >= 1 << 15)
-            throw new ArgumentException($"The character vocabulary ({vocabulary}) is too large for the n-gram keys.");
-        int cut = train.Length * 9 / 10;
-        var tuningCounts = Count(train.AsSpan(0, cut), order);
-        double bestK = new[] { 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0 }
-            .MinBy(k => Nats(tuningCounts, train.AsSpan(cut), vocabulary, order, k));
-        return (Nats(Count(train, order), heldOut, vocabulary, order, bestK), bestK);
-    }
-
-    private static (Dictionary<(long, int), int> Joint, Dictionary<long, int> Context) Count(ReadOnlySpan<int> stream, int order)
-    {
-        var joint = new Dictionary<(long, int), int>();
-        var context = new Dictionary<long, int>();
-        for (int i = order - 1; i < stream.Length; i++)
-        {
-            long key = ContextKey(stream, i, order);
-            joint[(key, stream[i])] = joint.GetValueOrDefault((key, stream[i])) + 1;
-            context[key] = context.GetValueOrDefault(key) + 1;
-        }
-        return (joint, context);
-    }
-
-    private static double Nats((Dictionary<(long, int), int> Joint, Dictionary<long, int> Context) counts, ReadOnlySpan<int> stream, int vocabulary, int order, double k)
-    {
-        double nats = 0;
-        for (int i = 1; i < stream.Length; i++)   // every token but the first, as the language models predict
-        {
-            // The first positions of the held-out stream use the context available (shorter n-gram keys are disjoint from full ones).
-            int available = Math.Min(order, i + 1);
-            long key = ContextKey(stream, i, available);
-            double joint = counts.Joint.GetValueOrDefault((key, stream[i]));
-            double context = counts.Context.GetValueOrDefault(key);
-            nats -= Math.Log((joint + k) / (context + k * vocabulary));
-        }
-        return nats;
-    }
-
-    /// <summary>The (order - 1) tokens before position i, packed 15 bits each (vocabularies below 32,768) with the order in the top bits.</summary>
-    private static long ContextKey(ReadOnlySpan<int> stream, int i, int order)
-    {
-        long key = order;
-        for (int j = i - order + 1; j < i; j++)
-            key = key << 15 | (uint)stream[j];
-        return key;
-    }
-}

@@ -18,10 +18,13 @@ if (args.Contains("--assemble"))
     Console.WriteLine($"Report written to {assembled}");
     return;
 }
+// MLNETMIXERS_RESULTS_FOLDER: somewhere else than benchmarks/results, so that two benchmark processes sharing the
+// machine (one model each) do not overwrite each other's section.
 string resultsFolder = smoke
     ? Path.Combine(Path.GetTempPath(), "mlnetmixers-benchmarks-smoke")
-    : Path.Combine(repository, "benchmarks", "results");
+    : Environment.GetEnvironmentVariable("MLNETMIXERS_RESULTS_FOLDER") is { Length: > 0 } folder ? folder : Path.Combine(repository, "benchmarks", "results");
+Directory.CreateDirectory(resultsFolder);
 string report = BenchmarkRunner.Run(smoke, only, Console.Out, BenchmarkRunner.FindDatasetsFolder(), command, resultsFolder);
-string output = smoke ? Path.Combine(resultsFolder, "RESULTS.md") : Path.Combine(repository, "benchmarks", "RESULTS.md");
+string output = smoke || resultsFolder != Path.Combine(repository, "benchmarks", "results") ? Path.Combine(resultsFolder, "RESULTS.md") : Path.Combine(repository, "benchmarks", "RESULTS.md");
 File.WriteAllText(output, report);
 Console.WriteLine($"Report written to {output}");

@@ -73,16 +73,18 @@ internal static class GenerateCommand
             {
                 Steps = CliApp.Positive(parse.GetValue(steps), "--steps") ?? int.MaxValue,
                 ContextLength = CliApp.Positive(parse.GetValue(context), "--context") ?? 128,
+                // The comparison's recipe (benchmarks/results/LanguageModelComparison.md): 4,096 tokens per step, AdamW 2e-3.
+                LearningRate = 2e-3,
+                WarmupSteps = 50,
                 Device = CliApp.ParseDevice(parse.GetValue(device)),
                 NumberOfThreads = CliApp.Positive(parse.GetValue(threads), "--threads") ?? CliApp.DefaultThreads,
                 Precision = CliApp.ParsePrecision(parse.GetValue(precision)),
                 Seed = parse.GetValue(seed),
                 Generation = generation,
                 Architecture = kind,
-                // The SRM needs two heads or more to have both its column- and row-repeat kinds.
-                Heads = kind is MixerLanguageModelArchitecture.StructuredRecurrentMixer or MixerLanguageModelArchitecture.Transformer or MixerLanguageModelArchitecture.LlamaTransformer ? 4 : 1,
             };
             lm.Apply(parse, options, stepsGiven: parse.GetValue(steps) is not null);
+            options.BatchSize = Math.Max(1, 4096 / options.ContextLength);
             using var cancellation = CliApp.CancelOnCtrlC();
             options.CancellationToken = cancellation.Token;
             return Train(textPath!, parse.GetValue(separator), options, parse.GetValue(output)!, parse.GetValue(prompt)!, ui);
@@ -124,6 +126,9 @@ internal static class GenerateCommand
         var metrics = heldOut.Count > 0
             ? model.Evaluate(mlContext.Data.LoadFromEnumerable(heldOut.Select(d => new Document { Text = d })), nameof(Document.Text))
             : null;
+        // Counting is the bar to clear: the 4-gram character model of the same training text, on the same held-out documents.
+        double? fourGram = heldOut.Count > 0 ? CharacterNgramBaseline.HeldOutLoss(train, heldOut, order: 4) : null;
+        double? natsPerCharacter = metrics is null ? null : metrics.Loss * metrics.Tokens / (heldOut.Sum(d => (double)d.Length) + heldOut.Count);
         var json = new JsonObject
         {
             ["tool"] = "mlnet-mixers",
@@ -137,6 +142,7 @@ internal static class GenerateCommand
             ["tokenization"] = options.Tokenization.ToString(),
             ["width"] = options.Width,
             ["depth"] = options.Depth,
+            ["heads"] = options.Heads,
             ["precision"] = CliApp.PrecisionName(options.Precision),
             ["contextLength"] = model.ContextLength,
             ["parameters"] = model.ParameterCount,
@@ -147,13 +153,19 @@ internal static class GenerateCommand
                 ["perplexity"] = metrics.Perplexity,
                 ["bitsPerByte"] = metrics.BitsPerByte,
                 ["tokens"] = metrics.Tokens,
+                ["natsPerCharacter"] = natsPerCharacter,
+                ["fourGramNatsPerCharacter"] = fourGram,
             },
         };
         File.WriteAllText(Path.Combine(staged.Path, TrainRunner.MetricsFileName), json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         options.CancellationToken.ThrowIfCancellationRequested();
         var written = staged.Commit();
         if (metrics is not null)
+        {
             ui.Line($"Held-out: loss {metrics.Loss:F3}, perplexity {metrics.Perplexity:F2}, {metrics.BitsPerByte:F3} bits per byte.");
+            ui.Line($"Held-out: {natsPerCharacter:F3} nats per character against {fourGram:F3} for a 4-gram character count model of the same text"
+                    + (natsPerCharacter < fourGram ? "." : " (the model has not yet beaten counting: train longer with --train-time)."));
+        }
         ui.Line($"Wrote {staged.Destination}: {string.Join(", ", written)} ({model.ParameterCount:N0} parameters).");
         ui.Heading("Sample:");
         ui.Line(prompt + model.Generate(prompt));

@@ -3,15 +3,15 @@ using System.CommandLine;
 namespace MLNetMixers.Cli.Commands;
 
 /// <summary>
-/// <c>generate</c>'s model options: --train-time, --width, --depth, --tokenizer (--architecture is GenerateCommand's), and
-/// the defaults: the Llama transformer learned fastest per step in the small runs of LearnsBeyondBigramTests (the equal-time
-/// comparison in benchmarks/results/LanguageModelComparison.md could not be completed on a loaded machine).
+/// <c>generate</c>'s model options: --train-time, --width, --depth, --heads, --tokenizer (--architecture is GenerateCommand's),
+/// and the defaults: a 4-head masked mixer, the model with the lowest held-out loss at equal training time on this CPU in
+/// benchmarks/results/LanguageModelComparison.md (transformers learn more per token but run several times fewer tokens per second).
 /// </summary>
 internal sealed class LanguageModelCliOptions
 {
     internal static readonly TimeSpan DefaultTrainTime = TimeSpan.FromMinutes(3);
-    internal const MixerLanguageModelArchitecture DefaultArchitecture = MixerLanguageModelArchitecture.LlamaTransformer;
-    internal const string DefaultArchitectureName = "llama";
+    internal const MixerLanguageModelArchitecture DefaultArchitecture = MixerLanguageModelArchitecture.MaskedMixer;
+    internal const string DefaultArchitectureName = "masked";
     internal const int DefaultWidth = 128;
     internal const int DefaultDepth = 4;
 
@@ -23,6 +23,12 @@ internal sealed class LanguageModelCliOptions
     private readonly Option<int?> width = new("--width") { Description = $"Training: model width d; default {DefaultWidth}." };
 
     private readonly Option<int?> depth = new("--depth") { Description = $"Training: number of blocks; default {DefaultDepth}." };
+
+    private readonly Option<int?> heads = new("--heads")
+    {
+        // The SRM needs two heads or more to have both its column- and row-repeat kinds; Toeplitz mixing has one kernel per layer.
+        Description = "Training: token-mixing heads; default 4 (Toeplitz: 1). 1 gives the flat masked mixer.",
+    };
 
     private readonly Option<string?> tokenizer = new("--tokenizer")
     {
@@ -36,6 +42,7 @@ internal sealed class LanguageModelCliOptions
         command.Options.Add(trainTime);
         command.Options.Add(width);
         command.Options.Add(depth);
+        command.Options.Add(heads);
         command.Options.Add(tokenizer);
     }
 
@@ -45,6 +52,9 @@ internal sealed class LanguageModelCliOptions
         options.MaxTrainingTime = budget ?? (stepsGiven ? null : DefaultTrainTime);
         options.Width = CliApp.Positive(parse.GetValue(width), "--width") ?? DefaultWidth;
         options.Depth = CliApp.Positive(parse.GetValue(depth), "--depth") ?? DefaultDepth;
+        options.Heads = CliApp.Positive(parse.GetValue(heads), "--heads") ?? (options.Architecture == MixerLanguageModelArchitecture.ToeplitzMixer ? 1 : 4);
+        if (options.Architecture == MixerLanguageModelArchitecture.StructuredRecurrentMixer && options.Heads < 2)
+            throw new CliException("--heads must be 2 or more for srm (its heads alternate between two kinds of recurrence).");
         options.Tokenization = ParseTokenizer(parse.GetValue(tokenizer));
         if (options.Width % options.Heads != 0 || (options.Architecture == MixerLanguageModelArchitecture.LlamaTransformer && options.Width / options.Heads % 2 != 0))
             throw new CliException($"--width {options.Width} does not split into {options.Heads} {(options.Architecture == MixerLanguageModelArchitecture.LlamaTransformer ? "even-width " : "")}heads for {options.Architecture}; use a multiple of {(options.Architecture == MixerLanguageModelArchitecture.LlamaTransformer ? 8 : options.Heads)}.");

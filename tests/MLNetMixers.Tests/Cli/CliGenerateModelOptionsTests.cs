@@ -27,6 +27,11 @@ public sealed class CliGenerateModelOptionsTests
         Assert.Equal("Subwords", root.GetProperty("tokenization").GetString());
         Assert.Equal(32, root.GetProperty("width").GetInt32());
         Assert.Equal(1, root.GetProperty("depth").GetInt32());
+        Assert.Equal(4, root.GetProperty("heads").GetInt32());
+        // The 4-gram reference is computed on the same held-out documents, in the same unit as the model's figure.
+        var heldOut = root.GetProperty("heldOut");
+        Assert.InRange(heldOut.GetProperty("fourGramNatsPerCharacter").GetDouble(), 1.0, 4.0);
+        Assert.True(heldOut.GetProperty("natsPerCharacter").GetDouble() > 0);
         Assert.Equal(4, root.GetProperty("trainTimeSeconds").GetDouble());
         // The budget bounds training (one step may run past it), so the run cannot take minutes.
         double trainingSeconds = root.GetProperty("trainingSeconds").GetDouble();
@@ -42,6 +47,7 @@ public sealed class CliGenerateModelOptionsTests
     [InlineData("--tokenizer", "words", "--tokenizer 'words' is not one of characters, bytes, subwords.")]
     [InlineData("--train-time", "soon", "--train-time 'soon' is not a duration")]
     [InlineData("--width", "0", "--width must be at least 1; got 0.")]
+    [InlineData("--heads", "0", "--heads must be at least 1; got 0.")]
     public void Bad_model_options_are_one_clear_sentence(string option, string value, string message)
     {
         string folder = TestData.NewTempFolder();
