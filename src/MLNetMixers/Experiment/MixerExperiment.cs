@@ -205,8 +205,9 @@ public sealed class MixerExperiment
             members = families.Where(f => f.Best is not null).ToArray();
         bool refitted = false;
         var finals = members.ToDictionary(f => f.Family, f => f.BestFoldModel!);
-        double refitEstimate = members.Sum(f => f.Best!.Seconds * refitPerTrialSecond);
-        if (options.Refit && !cancelled && !user.IsCancellationRequested && Remaining() >= 0.5 * refitEstimate)
+        // The refit runs even when the search used up the budget: a first-fold model saw only (k-1)/k of the rows, and the
+        // refit costs about one fold's fit. Only cancellation skips it.
+        if (options.Refit && !cancelled && !user.IsCancellationRequested)
         {
             var refits = new Dictionary<ExperimentFamily, ITransformer>();
             try
@@ -214,7 +215,10 @@ public sealed class MixerExperiment
                 foreach (var family in members)
                 {
                     options.ObserveFit?.Invoke(family.Family, data, null);
-                    var cap = TimeSpan.FromSeconds(Math.Max(1, Remaining() - (family == mixer && members.Length > 1 ? trees.Best!.Seconds * refitPerTrialSecond : 0)));
+                    // The mixer's cap is what is left of the budget, but never less than its trial's fold time scaled to every
+                    // row, so that a late refit still trains its epochs.
+                    double reserve = family == mixer && members.Length > 1 ? trees.Best!.Seconds * refitPerTrialSecond : 0;
+                    var cap = TimeSpan.FromSeconds(Math.Max(1.5 * family.Best!.Seconds * refitPerTrialSecond, Remaining() - reserve));
                     refits[family.Family] = Fit(family.Family, family.Space, family.BestPosition!, data, treeFeaturizer, cap, user);
                 }
                 foreach (var old in finals.Values)

@@ -15,8 +15,8 @@ public sealed class MixerExperimentOptions
     public string[] FeatureColumnNames = [];
 
     /// <summary>
-    /// Wall time for the whole experiment: the trials, and refitting the chosen model on every row. The search stops
-    /// starting trials when the next one (estimated from the earlier ones) and the refit would not fit.
+    /// Wall time for the experiment: the search stops starting trials when the next one (estimated from the earlier
+    /// ones) and the refit of the best models would not fit; the refit itself runs last, whatever is left.
     /// </summary>
     public TimeSpan MaxExperimentTime = TimeSpan.FromMinutes(2);
 
@@ -42,8 +42,8 @@ public sealed class MixerExperimentOptions
     public bool Ensemble = true;
 
     /// <summary>
-    /// Refit the chosen model on every row once the search ends (when the budget and the token allow). Otherwise, or
-    /// when refitting cannot run, the model trained on the chosen trial's first fold is returned.
+    /// Refit the chosen model on every row once the search ends (this may overrun the budget by about one fold's fit).
+    /// Otherwise, or when the token cancelled the experiment, the model trained on the chosen trial's first fold is returned.
     /// </summary>
     public bool Refit = true;
 
