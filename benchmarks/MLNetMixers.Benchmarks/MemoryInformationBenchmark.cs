@@ -41,6 +41,13 @@ internal sealed class MemoryInformationBenchmark : IBenchmark
         var train = ml.Data.LoadFromEnumerable(trainChunks.Select(c => new Row { Text = c }).ToList());
         var test = ml.Data.LoadFromEnumerable(testChunks.Select(c => new Row { Text = c }).ToList());
 
+        // MLNETMIXERS_MEMORY_PARTS: "information" (the embedding measurement), "lm" (the memory language model), or both (default).
+        string parts = smoke ? "information,lm" : Environment.GetEnvironmentVariable("MLNETMIXERS_MEMORY_PARTS") ?? "information,lm";
+        if (parts.Contains("lm", StringComparison.Ordinal))
+            MemoryLanguageModels(context, trainingFortunes, fortunes[^300..], widths, width, threads);
+        if (!parts.Contains("information", StringComparison.Ordinal))
+            return;
+
         var measurement = new MemoryInformationOptions
         {
             ChunkLength = chunkLength, Width = width, Depth = 2, Steps = decoderSteps, BatchSize = 16, LearningRate = 1e-3,
@@ -107,6 +114,74 @@ internal sealed class MemoryInformationBenchmark : IBenchmark
                             $"Whole run {clock.Elapsed.TotalMinutes:F1} min.");
         context.Report.Note(Verdict(accuracy));
         context.Report.Table(["encoder", "memory width", "encoder weights", "encoder train s", "held-out token accuracy", "held-out loss (nats/char)", "decoder steps", "decoder s"], rows);
+    }
+
+    /// <summary>
+    /// The memory language model at equal training time: for each chunk length (MLNETMIXERS_MEMORY_CHUNKS, default
+    /// "128,256") and memory width, one run per objective (causal, copy, combined), and per chunk length the no-memory
+    /// control (the same decoder, S = 0). Each run trains MLNETMIXERS_MEMORY_LM_SECONDS (default 60). Held-out loss reading
+    /// the memories, the same model with its slots emptied, and how well chunks are regenerated from the memories alone.
+    /// Documents are runs of consecutive fortunes of at least 4 chunks, so every window has chunks to remember.
+    /// </summary>
+    private static void MemoryLanguageModels(BenchmarkContext context, string[] trainingFortunes, string[] heldOutFortunes, int[] widths, int width, int threads)
+    {
+        bool smoke = context.Smoke;
+        int[] chunkLengths = smoke ? [16] : (Environment.GetEnvironmentVariable("MLNETMIXERS_MEMORY_CHUNKS") ?? "128,256").Split(',').Select(int.Parse).ToArray();
+        double seconds = smoke ? 1 : double.Parse(Environment.GetEnvironmentVariable("MLNETMIXERS_MEMORY_LM_SECONDS") ?? "60", CultureInfo.InvariantCulture);
+        const int memories = 3;
+        var ml = new MLContext(1);
+        var rows = new List<IReadOnlyList<string>>();
+        var clock = Stopwatch.StartNew();
+        foreach (int chunkLength in chunkLengths)
+        {
+            static List<string> Documents(IEnumerable<string> fortunes, int length)
+            {
+                var documents = new List<string>();
+                var current = new System.Text.StringBuilder();
+                foreach (var f in fortunes)
+                {
+                    current.Append(f).Append("\n%\n");
+                    if (current.Length >= length)
+                    {
+                        documents.Add(current.ToString());
+                        current.Clear();
+                    }
+                }
+                if (current.Length > 0)
+                    documents.Add(current.ToString());
+                return documents;
+            }
+            var train = ml.Data.LoadFromEnumerable(Documents(trainingFortunes, 4 * chunkLength).Take(smoke ? 8 : int.MaxValue).Select(d => new Row { Text = d }).ToList());
+            var test = ml.Data.LoadFromEnumerable(Documents(heldOutFortunes, 4 * chunkLength).Take(smoke ? 2 : int.MaxValue).Select(d => new Row { Text = d }).ToList());
+            var runs = new List<(string Name, int MemoryWidth, int Memories, MemoryObjective Objective)> { ("no memory (control)", widths[0], 0, MemoryObjective.Causal) };
+            foreach (int memoryWidth in widths)
+                foreach (var objective in new[] { MemoryObjective.Causal, MemoryObjective.Copy, MemoryObjective.Combined })
+                    runs.Add(($"{objective.ToString().ToLowerInvariant()}", memoryWidth, memories, objective));
+            foreach (var run in runs)
+            {
+                var options = new MixerMemoryLanguageModelOptions
+                {
+                    ChunkLength = chunkLength, MemoryWidth = run.MemoryWidth, Memories = run.Memories, Objective = run.Objective, Width = width, Depth = 2,
+                    BatchSize = 4, Steps = 1_000_000, MaxTrainingTime = TimeSpan.FromSeconds(seconds), LearningRate = 1e-3, NumberOfThreads = threads,
+                    Device = MixerDevice.Cpu, Seed = 1, LogInterval = 100,
+                };
+                var watch = Stopwatch.StartNew();
+                using var model = ml.Transforms.Text.TrainMixerMemoryLanguageModel("Text", options).Fit(train);
+                double trained = watch.Elapsed.TotalSeconds;
+                var m = model.Evaluate(test);
+                context.Log.WriteLine($"   memory LM, chunk {chunkLength}, {run.Name}, width {run.MemoryWidth}: loss {m.Loss:F3}, without memories {m.LossWithoutMemories:F3}, copy accuracy {m.CopyTokenAccuracy:P1}");
+                rows.Add([$"{chunkLength}", run.Name, run.Memories == 0 ? "-" : $"{run.MemoryWidth}", $"{trained:F0}", $"{m.Loss:F3}",
+                          run.Memories == 0 ? "-" : $"{m.LossWithoutMemories:F3}", run.Memories == 0 ? "-" : $"{m.CopyTokenAccuracy:P1}"]);
+            }
+        }
+        context.Report.Section("Memory language model");
+        context.Report.Note($"Fortunes joined into documents of at least 4 chunks (the last 300 fortunes held out), cut into chunks of {string.Join(" and ", chunkLengths)} " +
+                            $"characters. Each model (masked-mixer encoder and decoder, width {width}, depth 2, character tokens) trains {seconds:G3} s (wall clock, batches of 4 " +
+                            $"windows of {memories + 1} chunks, AdamW 1e-3 warm-up and cosine decay following the clock); the decoder reads the memories of the {memories} previous " +
+                            $"chunks. 'held-out loss' reads the memories; 'without memories' is the same model with every slot emptied; 'copy accuracy' is the share of " +
+                            $"held-out chunk tokens regenerated (argmax, teacher-forced) from the memories alone. The control has no memory slots. {threads} torch threads. " +
+                            $"Whole part {clock.Elapsed.TotalMinutes:F1} min.");
+        context.Report.Table(["chunk chars", "objective", "memory width", "train s", "held-out loss (nats/char)", "same model without memories", "copy accuracy"], rows);
     }
 
     /// <summary>

@@ -3,6 +3,7 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.Trainers.LightGbm;
+using Microsoft.ML.Transforms.Onnx;
 
 namespace MLNetMixers.Benchmarks;
 
@@ -58,12 +59,12 @@ internal sealed class OnnxInferenceBenchmark : IBenchmark
         var data = ml.Data.Cache(label.Fit(raw).Transform(raw));
         var rows = ml.Data.CreateEnumerable<Credit>(raw, reuseRowObject: false).ToList();
         int perRound = context.Smoke ? 5 : 300, rounds = context.Smoke ? 1 : 3;
-        int replicas = context.Smoke ? 1 : 2;
+        int replicas = 1, batchRepeats = 1;
         var batchData = ml.Data.LoadFromEnumerable(Enumerable.Repeat(rows, replicas).SelectMany(r => r).ToList());
-        context.Log.WriteLine($"   expected ~3 min: train the mixer (CLI defaults, 2 epochs) and LightGBM on credit_data, {perRound * rounds} single predictions and {rows.Count * replicas} batch rows each, two publishes");
+        context.Log.WriteLine($"   expected ~3 min: train the mixer (CLI defaults, 1 epoch) and LightGBM on credit_data, {perRound * rounds} single predictions and {rows.Count * replicas} batch rows each, two publishes");
 
         // The CLI's mixer: its encoding options and the trainer's defaults (64 wide, 4 deep); epochs only set training time.
-        var mixerOptions = new MixerBinaryTrainer.Options { Epochs = context.Smoke ? 1 : 2, Seed = 1 };
+        var mixerOptions = new MixerBinaryTrainer.Options { Epochs = 1, Seed = 1 };
         var encoding = new CharacterEncodingOptions { InputColumnNames = FeatureColumns, MissingTextValues = [""] };
         if (context.Smoke)
         {
@@ -80,19 +81,35 @@ internal sealed class OnnxInferenceBenchmark : IBenchmark
         var predictor = (MixerPredictionTransformer)torchModel.LastTransformer;
         var encoder = torchModel.Take(2).Last();
 
-        var models = new (string Name, ITransformer Model)[] { ("TorchSharp (model.zip)", torchModel), ("ONNX Runtime (ONNX scoring zip)", onnxModel), ("LightGBM", lightGbm) };
-        var engines = models.Select(m => ml.Model.CreatePredictionEngine<Credit, Prediction>(m.Model, new PredictionEngineOptions { OwnsTransformer = false })).ToArray();
+        // The same ONNX scoring zip loaded by a consumer whose MLContext asks ONNX Runtime for one intra-op thread that
+        // sleeps instead of spinning (ML.NET's default session: every core, spinning): the setting a single-row service uses.
+        var singleThreadMl = new MLContext(seed: 1);
+        singleThreadMl.SetOnnxSessionOption(new OnnxSessionOptions { CreateSessionOptions = () => SingleRowSessionOptions() });
+        var onnxSingleThread = Reload(ml, singleThreadMl, onnxModel, raw.Schema);
+
+        var models = new (string Name, ITransformer Model, MLContext Context)[]
+        {
+            ("TorchSharp (model.zip)", torchModel, ml),
+            ("ONNX Runtime (ONNX scoring zip, ML.NET's default session)", onnxModel, ml),
+            ("ONNX Runtime (ONNX scoring zip, 1 thread, no spinning)", onnxSingleThread, singleThreadMl),
+            ("LightGBM", lightGbm, ml),
+        };
+        var engines = models.Select(m => m.Context.Model.CreatePredictionEngine<Credit, Prediction>(m.Model, new PredictionEngineOptions { OwnsTransformer = false })).ToArray();
         using var encoderEngine = ml.Model.CreatePredictionEngine<Credit, Encoded>(encoder, new PredictionEngineOptions { OwnsTransformer = false });
-        using var session = new InferenceSession(ExportBytes(ml, torchModel));
+        byte[] graph = ExportBytes(ml, torchModel);
+        using var defaultSession = new InferenceSession(graph);
+        using var singleRowOptions = SingleRowSessionOptions();
+        using var singleSession = new InferenceSession(graph, singleRowOptions);
         var tokenIds = encoderEngine.Predict(rows[0]).Features.Select(k => (long)k - 1).ToArray();
         using var input = OrtValue.CreateTensorValueFromMemory(tokenIds, [1, tokenIds.Length]);
         using var runOptions = new RunOptions();
-        var outputNames = session.OutputMetadata.Keys.ToArray();
+        var outputNames = defaultSession.OutputMetadata.Keys.ToArray();
         (string Name, Action<int> Score)[] parts =
         [
             .. engines.Select((engine, m) => (models[m].Name, (Action<int>)(i => engine.Predict(rows[i % rows.Count])))),
             ("  part: EncodeAsCharacters alone (managed)", i => encoderEngine.Predict(rows[i % rows.Count])),
-            ("  part: ONNX Runtime session alone (token ids in)", _ => { using var results = session.Run(runOptions, ["token_ids"], [input], outputNames); }),
+            ("  part: ONNX Runtime session alone, default options (token ids in)", _ => { using var results = defaultSession.Run(runOptions, ["token_ids"], [input], outputNames); }),
+            ("  part: ONNX Runtime session alone, 1 thread, no spinning", _ => { using var results = singleSession.Run(runOptions, ["token_ids"], [input], outputNames); }),
         ];
 
         // Interleaved: every part scores perRound rows in turn, for several rounds, so load changes hit all alike.
@@ -121,31 +138,154 @@ internal sealed class OnnxInferenceBenchmark : IBenchmark
         {
             var sorted = micros[p].Order().ToArray();
             double median = sorted[sorted.Length / 2], p99 = sorted[Math.Min(sorted.Length - 1, (int)(sorted.Length * 0.99))];
-            string batch = p < models.Length ? $"{BatchRowsPerSecond(models[p].Model, batchData, rows.Count * replicas, context.Smoke ? 1 : 2):F0}" : "";
-            table.Add([parts[p].Name, $"{median:F1}", $"{p99:F1}", batch]);
-            context.Log.WriteLine($"   {parts[p].Name.Trim()}: {median:F1} us median, {p99:F1} us p99{(batch.Length > 0 ? $", batch {batch} rows/s" : "")}");
+            table.Add([parts[p].Name, $"{median:F1}", $"{p99:F1}", ""]);
+            context.Log.WriteLine($"   {parts[p].Name.Trim()}: {median:F1} us median, {p99:F1} us p99");
+        }
+        var profile = Profile(graph, input, outputNames, context.Smoke ? 20 : 500);
+        foreach (var row in profile.Table)
+            context.Log.WriteLine($"   profile {string.Join(" | ", row)}");
+        for (int m = 0; m < models.Length; m++)
+        {
+            string batch = $"{BatchRowsPerSecond(models[m].Model, batchData, rows.Count * replicas, batchRepeats):F0}";
+            table[m] = [.. table[m].Take(3), batch];
+            context.Log.WriteLine($"   {models[m].Name}: batch {batch} rows/s");
         }
         foreach (var engine in engines)
             engine.Dispose();
         (onnxModel as IDisposable)?.Dispose();
+        (onnxSingleThread as IDisposable)?.Dispose();
         (torchModel.LastTransformer as IDisposable)?.Dispose();
 
         context.Report.Note($"credit_data (4454 rows, 13 feature columns; the mixer's row is {predictor.SequenceLength} tokens), binary. The mixer is the CLI's "
-            + $"default network (width {predictor.Shape.Width}, depth {predictor.Shape.Depth}, MLP ratio {predictor.Shape.MlpRatio}, value tokens) trained 2 epochs "
+            + $"default network (width {predictor.Shape.Width}, depth {predictor.Shape.Depth}, MLP ratio {predictor.Shape.MlpRatio}, value tokens) trained 1 epoch "
             + "(epochs change the weights, not the cost of scoring); LightGBM 100 iterations on one-hot text columns. Single row: one PredictionEngine per "
             + $"model, {rounds} interleaved rounds of {perRound} Predict calls each (after 100 warm-up calls), every call timed. Batch: Transform of "
-            + $"{rows.Count * replicas} rows (the dataset repeated) read through a cursor, median of 2. Default threads: torch {TorchSharp.torch.get_num_threads()}, "
-            + "ONNX Runtime's default session (ML.NET's ApplyOnnxModel). The two 'part' rows split the ONNX path's single row: the managed character encoding "
-            + "and ONNX Runtime's session run of one row of token ids (no ML.NET around it).");
+            + $"{rows.Count * replicas} rows read through a cursor, {batchRepeats} run(s). Default threads: torch {TorchSharp.torch.get_num_threads()}, "
+            + "ONNX Runtime's default session (ML.NET's ApplyOnnxModel). The 'part' rows split the ONNX path's single row: the managed character encoding "
+            + "and ONNX Runtime's session run (OrtValue API) of one row of token ids, no ML.NET around it. '1 thread, no spinning': the zip loaded by an MLContext "
+            + "with SetOnnxSessionOption (IntraOpNumThreads 1, session.intra_op.allow_spinning 0, graph optimization ALL).");
         context.Report.Table(["model", "single row median µs", "p99 µs", "batch rows/s"], table);
+        context.Report.Note($"Where ONNX Runtime's time goes for one row: its own profiler (1 thread, no spinning, optimization ALL) over "
+            + $"{(context.Smoke ? 20 : 500)} runs; the exported graph has {CountNodes(graph)} nodes, ONNX Runtime runs {profile.Nodes} after its fusions. "
+            + "Kernel time per row by operator type, each node's median over the runs (the rest of a Run is ONNX Runtime's own per-call work).");
+        context.Report.Table(["operator (after ONNX Runtime's fusions)", "nodes", "µs per row", "share"], profile.Table);
 
         if (context.Smoke)
             return;
+        if (Environment.GetEnvironmentVariable("MLNETMIXERS_SKIP_PUBLISH") == "1")
+        {
+            context.Report.Note("Publish folder sizes: not measured in this run (MLNETMIXERS_SKIP_PUBLISH=1).");
+            return;
+        }
         var sizes = PublishSizes(context);
         context.Report.Note("Publish folder of samples/OnnxScoring (`dotnet publish -c Release -r linux-x64`, framework-dependent): as it is (MLNetMixers + "
             + "Microsoft.ML.OnnxRuntime), and the same program with TorchSharp-cpu added (`-p:WithLibTorch=true`), what a TorchSharp-scored model needs. "
             + "The ONNX folder still holds TorchSharp's managed assembly and its small native shim, which MLNetMixers references; libtorch itself is absent.");
         context.Report.Table(["consumer", "publish folder MB", "largest files"], sizes);
+    }
+
+    /// <summary>One intra-op thread that sleeps when idle: no pool to wake and no spinning core per row.</summary>
+    private static SessionOptions SingleRowSessionOptions()
+    {
+        var options = new SessionOptions { IntraOpNumThreads = 1, InterOpNumThreads = 1, GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
+        options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
+        options.AddSessionConfigEntry("session.inter_op.allow_spinning", "0");
+        return options;
+    }
+
+    /// <summary>Saves <paramref name="model"/> and loads it in <paramref name="consumer"/>, as an application would.</summary>
+    private static ITransformer Reload(MLContext producer, MLContext consumer, ITransformer model, DataViewSchema schema)
+    {
+        using var stream = new MemoryStream();
+        producer.Model.Save(model, schema, stream);
+        stream.Position = 0;
+        return consumer.Model.Load(stream, out _);
+    }
+
+    /// <summary>Nodes of the exported graph: the NodeProto entries of the ModelProto's GraphProto.</summary>
+    private static int CountNodes(byte[] model)
+    {
+        var onnxGraph = ProtoFields(model).First(f => f.Field == 7).Payload;
+        return ProtoFields(onnxGraph).Count(f => f.Field == 1);
+    }
+
+    /// <summary>The length-delimited fields of a protobuf message (other wire types skipped).</summary>
+    private static IEnumerable<(int Field, byte[] Payload)> ProtoFields(byte[] message)
+    {
+        int at = 0;
+        while (at < message.Length)
+        {
+            ulong key = Varint(message, ref at);
+            int field = (int)(key >> 3), wire = (int)(key & 7);
+            switch (wire)
+            {
+                case 0: Varint(message, ref at); break;
+                case 1: at += 8; break;
+                case 5: at += 4; break;
+                case 2:
+                    int length = (int)Varint(message, ref at);
+                    yield return (field, message[at..(at + length)]);
+                    at += length;
+                    break;
+                default: throw new InvalidDataException($"Unexpected protobuf wire type {wire}.");
+            }
+        }
+
+        static ulong Varint(byte[] bytes, ref int at)
+        {
+            ulong value = 0;
+            for (int shift = 0; ; shift += 7)
+            {
+                byte b = bytes[at++];
+                value |= (ulong)(b & 0x7f) << shift;
+                if (b < 0x80)
+                    return value;
+            }
+        }
+    }
+
+    /// <summary>ONNX Runtime's profiler over <paramref name="runs"/> single-row runs: kernel microseconds per row by operator type.</summary>
+    private static (int Nodes, List<IReadOnlyList<string>> Table) Profile(byte[] graph, OrtValue input, string[] outputNames, int runs)
+    {
+        string prefix = Path.Combine(Path.GetTempPath(), "mlnetmixers-ort-profile-" + Guid.NewGuid().ToString("N"));
+        string file;
+        using (var options = SingleRowSessionOptions())
+        {
+            options.EnableProfiling = true;
+            options.ProfileOutputPathPrefix = prefix;
+            using var session = new InferenceSession(graph, options);
+            using var runOptions = new RunOptions();
+            for (int i = 0; i < runs; i++)
+            {
+                using var results = session.Run(runOptions, ["token_ids"], [input], outputNames);
+            }
+            file = session.EndProfiling();
+        }
+        try
+        {
+            using var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(file));
+            var kernels = json.RootElement.EnumerateArray()
+                .Where(e => e.TryGetProperty("cat", out var cat) && cat.GetString() == "Node"
+                            && e.GetProperty("name").GetString()!.EndsWith("_kernel_time", StringComparison.Ordinal))
+                .Select(e => (Node: e.GetProperty("name").GetString()!, Op: e.GetProperty("args").GetProperty("op_name").GetString()!, Micros: e.GetProperty("dur").GetDouble()))
+                .ToList();
+            // Each node's median over the runs: a loaded machine preempts some kernels for milliseconds, which a mean would count.
+            var perNode = kernels.GroupBy(k => (k.Node, k.Op))
+                .Select(g => (g.Key.Op, Micros: g.Select(k => k.Micros).Order().ElementAt(g.Count() / 2)))
+                .ToList();
+            double total = perNode.Sum(n => n.Micros);
+            var table = perNode.GroupBy(n => n.Op)
+                .Select(g => (Op: g.Key, Nodes: g.Count(), Micros: g.Sum(n => n.Micros)))
+                .OrderByDescending(g => g.Micros)
+                .Select(g => (IReadOnlyList<string>)[g.Op, $"{g.Nodes}", $"{g.Micros:F1}", $"{g.Micros / total:P0}"])
+                .ToList();
+            table.Add(["all kernels", $"{perNode.Count}", $"{total:F1}", "100 %"]);
+            return (perNode.Count, table);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
     }
 
     private static byte[] ExportBytes(MLContext ml, ITransformer model)

@@ -42,4 +42,21 @@ public static partial class MixerCatalog
         Contracts.CheckValue(catalog, nameof(catalog));
         return MemoryInformation.Measure(CatalogUtils.GetEnvironment(catalog), training, heldOut, encoder, options ?? new MemoryInformationOptions());
     }
+
+    /// <summary>
+    /// Trains a memory language model (Badger, "Language Model Memory and Memory Models for Language"): documents are
+    /// cut into chunks of <see cref="MixerMemoryLanguageModelOptions.ChunkLength"/> tokens, each chunk is remembered as one
+    /// vector (an encoder's last hidden state through a bottleneck), and a causal decoder predicts each chunk reading the
+    /// memories of the chunks before it as prepended pseudo-tokens. Causal, copy or combined objectives; optionally a
+    /// trained autoencoder's encoder, frozen, and the paper's copy-then-objective curriculum.
+    /// </summary>
+    /// <param name="catalog">The text transforms catalog.</param>
+    /// <param name="inputColumnName">Scalar String column, one document per row.</param>
+    /// <param name="options">Chunk, memory, model, objective and training options; null uses the defaults.</param>
+    public static MixerMemoryLanguageModelEstimator TrainMixerMemoryLanguageModel(this TransformsCatalog.TextTransforms catalog,
+        string inputColumnName = "Text", MixerMemoryLanguageModelOptions? options = null)
+    {
+        Contracts.CheckValue(catalog, nameof(catalog));
+        return new MixerMemoryLanguageModelEstimator(CatalogUtils.GetEnvironment(catalog), inputColumnName, options ?? new MixerMemoryLanguageModelOptions());
+    }
 }

@@ -9,6 +9,7 @@ internal static class ExtraCommands
     {
         yield return ExplainCommand.Create(verbose);
         yield return GenerateCommand.Create(verbose);
+        yield return MemoryLanguageModelCommand.Create(verbose);
         yield return OnnxCommands.Export(verbose);
         foreach (var command in CompressionCommands.Create(verbose))
             yield return command;

@@ -202,7 +202,7 @@ internal static class GenerateCommand
             ?? throw new CliException($"'{modelPath}' is not a language model written by 'mlnet-mixers generate --text'.");
     }
 
-    private static MixerLanguageModelArchitecture ParseArchitecture(string? value) => value?.Trim().ToLowerInvariant() switch
+    internal static MixerLanguageModelArchitecture ParseArchitecture(string? value) => value?.Trim().ToLowerInvariant() switch
     {
         null or "" => LanguageModelCliOptions.DefaultArchitecture,
         "masked" => MixerLanguageModelArchitecture.MaskedMixer,

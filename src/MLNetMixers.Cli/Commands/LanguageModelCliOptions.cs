@@ -4,14 +4,14 @@ namespace MLNetMixers.Cli.Commands;
 
 /// <summary>
 /// <c>generate</c>'s model options: --train-time, --width, --depth, --heads, --tokenizer (--architecture is GenerateCommand's),
-/// and the defaults: a 4-head masked mixer, the model with the lowest held-out loss at equal training time on this CPU in
-/// benchmarks/results/LanguageModelComparison.md (transformers learn more per token but run several times fewer tokens per second).
+/// and the defaults: the Toeplitz mixer, lowest in held-out loss at equal training time on this CPU and ahead from the first
+/// minutes on (benchmarks/results/LanguageModelComparison.md); transformers learn more per token but run 2-3x fewer tokens per second.
 /// </summary>
 internal sealed class LanguageModelCliOptions
 {
     internal static readonly TimeSpan DefaultTrainTime = TimeSpan.FromMinutes(3);
-    internal const MixerLanguageModelArchitecture DefaultArchitecture = MixerLanguageModelArchitecture.MaskedMixer;
-    internal const string DefaultArchitectureName = "masked";
+    internal const MixerLanguageModelArchitecture DefaultArchitecture = MixerLanguageModelArchitecture.ToeplitzMixer;
+    internal const string DefaultArchitectureName = "toeplitz";
     internal const int DefaultWidth = 128;
     internal const int DefaultDepth = 4;
 

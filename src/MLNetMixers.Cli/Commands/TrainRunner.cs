@@ -21,7 +21,7 @@ internal static class TrainRunner
 
     /// <summary>Every file a training run may write: a folder holding only these is a previous run, replaced as a whole.</summary>
     public static readonly string[] RunFiles =
-        [ModelFileName, OnnxCommands.OnnxModelFileName, BaselineFileName, MetricsFileName, ConsumeFileName, "attribution-report.html", "field-importance.csv", "character-attributions.csv"];
+        [ModelFileName, OnnxCommands.OnnxModelFileName, BaselineFileName, MetricsFileName, ConsumeFileName, "attribution-report.html", "field-importance.csv", "character-attributions.csv", .. ModelReport.Files];
 
     public static int Run(TrainSettings settings, ConsoleUi ui, CancellationToken cancellation)
     {
@@ -125,6 +125,7 @@ internal static class TrainRunner
         var mixerMetrics = Phase.Run("Evaluating the model", mlContext, names, cancellation, () => ModelMetrics.Evaluate(mlContext, modelName, model.Transform(test), label));
         mixerMetrics.TrainingSeconds = mixerClock.Elapsed.TotalSeconds;
         models.Add(mixerMetrics);
+        var scored = new List<(string Model, IDataView Scored)> { (modelName, model.Transform(test)) };
         Phase.Run("Saving the model", mlContext, names, cancellation, () => { mlContext.Model.Save(model, raw.Schema, Path.Combine(output.Path, ModelFileName)); return 0; });
         // The ONNX export covers the mixer's own steps; trees and the ensemble's average have no converter here.
         if (experiment is null || experiment.Chosen == ExperimentFamily.Mixer)
@@ -147,6 +148,7 @@ internal static class TrainRunner
                 Phase.Run("Saving the LightGBM baseline", mlContext, names, cancellation,
                     () => { mlContext.Model.Save(baseline, raw.Schema, Path.Combine(output.Path, BaselineFileName)); return 0; });
                 models.Add(baselineMetrics);
+                scored.Add(("LightGBM", baseline.Transform(test)));
             }
             catch (CliException e) when (e.InnerException is { } inner)
             {
@@ -191,6 +193,7 @@ internal static class TrainRunner
                 () => ExplainStep.Run(mlContext, model, test, label.Column, output.Path,
                     $"mlnet-mixers: {Describe(label)} on {Path.GetFileName(schema.Path)}", settings.ReportRows, settings.Seed, ui, features.Count)));
         }
+        string? modelReport = WriteModelReport(ui, settings.Verbose, output.Path, label, scored, models);
         summary.ElapsedSeconds = clock.Elapsed.TotalSeconds;
         MetricsReport.WriteJson(summary, Path.Combine(output.Path, MetricsFileName));
 
@@ -199,9 +202,27 @@ internal static class TrainRunner
         ui.Write(MetricsReport.Table(summary));
         if (report is not null)
             ui.Line($"Attribution report: {Path.Combine(output.Destination, Path.GetFileName(report))}");
+        if (modelReport is not null)
+            ui.Line($"Model report: {Path.Combine(output.Destination, Path.GetFileName(modelReport))}");
         ui.Line($"Wrote {output.Destination}: {string.Join(", ", written)}");
         ui.Line($"Done in {clock.Elapsed.TotalSeconds:F0} s.");
         return 0;
+    }
+
+    /// <summary>The charts are a view of metrics already computed: a failure to draw them is a warning, not a failed run.</summary>
+    private static string? WriteModelReport(ConsoleUi ui, bool verbose, string folder, LabelSpec label, List<(string Model, IDataView Scored)> scored, List<ModelMetrics> models)
+    {
+        try
+        {
+            return ModelReport.Write(folder, label, scored, models);
+        }
+        catch (Exception e) when (e is InvalidOperationException or IOException or ArgumentException or TypeInitializationException or DllNotFoundException)
+        {
+            ui.Warning($"The model report (charts) was not written: {e.Message}");
+            if (verbose)
+                ui.Detail(e.ToString());
+            return null;
+        }
     }
 
     /// <summary>

@@ -77,17 +77,19 @@ public sealed class AttributionReport
         return sb.ToString();
     }
 
-    /// <summary>Per-row character scores as CSV: row, position, field, character, score.</summary>
+    /// <summary>Per-row character scores as CSV: row, position, field, character, score, and the field's raw value.</summary>
     public string CharacterCsv()
     {
-        var sb = new StringBuilder("row,prediction,position,field,character,score\n");
+        var sb = new StringBuilder("row,prediction,position,field,character,score,value\n");
         foreach (var row in Rows)
         {
             for (int p = 0; p < row.Characters.Length; p++)
             {
                 sb.Append(row.Row).Append(',').Append(Csv(row.Prediction)).Append(',').Append(p).Append(',')
                   .Append(Csv(row.FieldOfPosition[p] >= 0 ? row.FieldNames[row.FieldOfPosition[p]] : "")).Append(',')
-                  .Append(Csv(row.Characters[p])).Append(',').Append(Num(row.Scores[p])).Append('\n');
+                  .Append(Csv(row.Characters[p])).Append(',').Append(Num(row.Scores[p])).Append(',')
+                  .Append(Csv(row.FieldOfPosition[p] >= 0 && row.FieldOfPosition[p] < row.FieldValues.Length ? row.FieldValues[row.FieldOfPosition[p]] ?? "" : ""))
+                  .Append('\n');
             }
         }
         return sb.ToString();
@@ -130,6 +132,7 @@ public sealed class AttributionReport
           .Append(".seq{font-family:ui-monospace,monospace;font-size:15px;line-height:2em;white-space:pre-wrap}\n")
           .Append(".field{display:inline-block;border:1px solid #888;border-radius:3px;margin:0 3px 3px 0;padding:0 1px}\n")
           .Append(".field .name{display:block;font-family:system-ui,sans-serif;font-size:10px;color:#666;line-height:1.2em}\n")
+          .Append("table.values{margin-top:6px;font-size:.85em}td.value{font-family:ui-monospace,monospace;text-align:left}\n")
           .Append(".ch{display:inline-block;min-width:.65em;text-align:center}.legend span{padding:0 6px}\n")
           .Append("</style></head>\n<body>\n<h1>").Append(H(Title)).Append("</h1>\n<p>Attribution method: <b>").Append(H(Method)).Append("</b>. ")
           .Append(Rows.Count).Append(" rows shown; field importance is the mean |field attribution| over the rows explained.</p>\n")
@@ -186,7 +189,34 @@ public sealed class AttributionReport
             }
             sb.Append("</span>");
         }
-        sb.Append("</div></div>\n");
+        sb.Append("</div>");
+        AppendFieldValues(sb, row);
+        sb.Append("</div>\n");
+    }
+
+    /// <summary>
+    /// The row's fields as the data holds them, beside their attribution: the heat map shows the encoded symbols, and
+    /// a number encoded as one value token reads as a letter there.
+    /// </summary>
+    private static void AppendFieldValues(StringBuilder sb, ExplainedRow row)
+    {
+        if (row.FieldValues.Length == 0)
+            return;
+        float max = 0;
+        foreach (float s in row.FieldScores)
+            max = Math.Max(max, Math.Abs(s));
+        sb.Append("<table class=\"values\"><tr><th>field</th><th>value</th><th>attribution</th></tr>");
+        for (int f = 0; f < row.FieldNames.Length; f++)
+        {
+            float s = f < row.FieldScores.Length ? row.FieldScores[f] : 0;
+            double alpha = max > 0 ? Math.Round(0.85 * Math.Abs(s) / max, 3) : 0;
+            string rgb = s >= 0 ? "214,39,40" : "31,119,180";
+            sb.Append("<tr data-field=\"").Append(H(row.FieldNames[f])).Append("\"><td>").Append(H(row.FieldNames[f]))
+              .Append("</td><td class=\"value\">").Append(H(f < row.FieldValues.Length ? row.FieldValues[f] ?? "" : ""))
+              .Append("</td><td style=\"background:rgba(").Append(rgb).Append(',').Append(alpha.ToString(CultureInfo.InvariantCulture)).Append(")\">")
+              .Append(Num(s)).Append("</td></tr>");
+        }
+        sb.Append("</table>");
     }
 
     private static void AppendCharacter(StringBuilder sb, ExplainedRow row, int p, float max, string fieldName)
@@ -253,4 +283,11 @@ internal sealed record ExplainedRow(
     string[] Characters,
     float[] Scores,
     int[] FieldOfPosition,
-    string[] FieldNames);
+    string[] FieldNames)
+{
+    /// <summary>Each field's raw value as read from the data (null for a field whose source column is not in the data).</summary>
+    public string?[] FieldValues { get; init; } = [];
+
+    /// <summary>Each field's attribution (the explainer's <see cref="MixerExplainOptions.Aggregation"/>).</summary>
+    public float[] FieldScores { get; init; } = [];
+}

@@ -156,7 +156,12 @@ public sealed class MixerExplainer
         long done = 0;
         pch.SetHeader(new ProgressHeader(["rows"]), e => e.SetProgress(0, done, maxRows));
         var columns = new[] { schema[options.CharacterAttributionsColumnName], schema[options.FieldAttributionsColumnName], schema[pipeline.FeatureColumnName] };
-        using var cursor = explained.GetRowCursor(columns);
+        // The raw columns the fields are read from, so that the row view can show "Income 52,310" beside its
+        // attribution: with value tokens a number is one symbol, which says nothing to the reader.
+        var sources = keepRows == 0 ? [] : fields.Select(f => f.SourceColumn).Distinct()
+            .Select(c => schema.GetColumnOrNull(c)).OfType<DataViewSchema.Column>().ToArray();
+        using var cursor = explained.GetRowCursor(columns.Concat(sources));
+        var rawValues = RawValueReader.Create(cursor, sources, fields);
         var characterGetter = cursor.GetGetter<VBuffer<float>>(columns[0]);
         var fieldGetter = cursor.GetGetter<VBuffer<float>>(columns[1]);
         var keyGetter = cursor.GetGetter<VBuffer<uint>>(columns[2]);
@@ -174,7 +179,11 @@ public sealed class MixerExplainer
             {
                 characterGetter(ref characters);
                 keyGetter(ref keys);
-                rows.Add(Row(cursor.Position, keys, characters, classNames, fieldOf, fieldNames, cursor));
+                rows.Add(Row(cursor.Position, keys, characters, classNames, fieldOf, fieldNames, cursor) with
+                {
+                    FieldValues = rawValues(),
+                    FieldScores = values,
+                });
             }
             done++;
             if (done % 50 == 0)

@@ -180,12 +180,16 @@ internal sealed class MemoryAutoencoder : Module<Tensor, Tensor, Tensor>
     }
 
     /// <summary>[B, L + 1] chunk rows and each row's last real position n [B] -> memories [B, M].</summary>
-    public Tensor Memory(Tensor tokens, Tensor lastReal)
-    {
-        var hidden = encoder.HiddenStates(tokens);
-        var index = lastReal.view(-1, 1, 1).expand(-1, 1, hidden.shape[2]);
-        return bottleneck.forward(hidden.gather(1, index).squeeze(1));
-    }
+    public Tensor Memory(Tensor tokens, Tensor lastReal) => bottleneck.forward(LastPosition(encoder.HiddenStates(tokens), lastReal));
+
+    /// <summary>The hidden state [B, D] at each row's last real position of [B, T, D] hidden states.</summary>
+    internal static Tensor LastPosition(Tensor hidden, Tensor lastReal)
+        => hidden.gather(1, lastReal.view(-1, 1, 1).expand(-1, 1, hidden.shape[2])).squeeze(1);
+
+    /// <summary>The encoder's and the bottleneck's weights, named "encoder.*" and "bottleneck.*" (what a memory language model can take over).</summary>
+    internal IEnumerable<(string Name, Tensor Weight)> EncoderParameters()
+        => encoder.named_parameters().Select(p => ("encoder." + p.name, (Tensor)p.parameter))
+            .Concat(bottleneck.named_parameters().Select(p => ("bottleneck." + p.name, (Tensor)p.parameter)));
 
     /// <summary>Regeneration logits [B, L + 1, V] of chunk rows and their targets (which mark each row's length).</summary>
     public override Tensor forward(Tensor tokens, Tensor targets) => decoder.forward(Memory(tokens, MemoryChunks.LastReal(targets)), tokens);

@@ -38,11 +38,22 @@ internal sealed class MlpBaseline : TabularModel
 
     public override Tensor Embed(Tensor tokens) => Embed(tokenEmbedding, valueEmbedding, tokens);
 
-    public override Tensor ForwardFromEmbeddings(Tensor embedded)
+    public override Tensor ForwardFromEmbeddings(Tensor embedded) => head.forward(Hidden(embedded));
+
+    public override int RepresentationWidth => (int)head.weight.shape[1];
+
+    /// <summary>The last hidden layer (the flattened embeddings when there is none): what the head reads.</summary>
+    public override (Tensor Outputs, Tensor Representation) ForwardWithRepresentation(Tensor tokens)
+    {
+        var h = Hidden(Embed(tokens));
+        return (head.forward(h), h);
+    }
+
+    private Tensor Hidden(Tensor embedded)
     {
         var h = embedded.flatten(1);
         foreach (var layer in hidden)
             h = dropout.forward(functional.relu(layer.forward(h)));
-        return head.forward(h);
+        return h;
     }
 }

@@ -23,6 +23,15 @@ internal abstract class TabularModel : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor tokens) => ForwardFromEmbeddings(Embed(tokens));
 
+    /// <summary>Width of <see cref="ForwardWithRepresentation"/>'s row representation.</summary>
+    public abstract int RepresentationWidth { get; }
+
+    /// <summary>
+    /// Outputs [batch, outputs] and the row's final representation [batch, <see cref="RepresentationWidth"/>] from one
+    /// pass: the row embedding of <see cref="MixerTrainerOptions.EmbeddingColumnName"/>.
+    /// </summary>
+    public abstract (Tensor Outputs, Tensor Representation) ForwardWithRepresentation(Tensor tokens);
+
     /// <summary>
     /// E[token]; with value tokens, E of the first value token (one "a number is here" vector for all of them) plus their
     /// piecewise-linear embedding. A free embedding per level let the networks memorise rows by their fine levels.

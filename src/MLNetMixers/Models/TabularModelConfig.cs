@@ -14,8 +14,19 @@ internal sealed record TabularModelConfig(
     int MlpRatio,
     int Heads,
     double Dropout,
-    int ValueTokenStart = -1)
+    int ValueTokenStart = -1,
+    int PositionsPerToken = 1)
 {
+    /// <summary>
+    /// Tokens the blocks mix: T, or ceil(T / <see cref="PositionsPerToken"/>) when adjacent positions are grouped into
+    /// one token (wide tables, see <see cref="MixerTrainerOptions.MaxMixedTokens"/>).
+    /// </summary>
+    public int MixedTokens => (SequenceLength + PositionsPerToken - 1) / PositionsPerToken;
+
+    /// <summary>Positions per token for a row of <paramref name="sequenceLength"/> positions whose blocks mix at most <paramref name="maxMixedTokens"/> tokens (0: no limit).</summary>
+    public static int GroupFor(int sequenceLength, int maxMixedTokens)
+        => maxMixedTokens <= 0 || sequenceLength <= maxMixedTokens ? 1 : (sequenceLength + maxMixedTokens - 1) / maxMixedTokens;
+
     /// <summary>Builds the network with freshly initialised weights (from torch's current random state).</summary>
     public TabularModel Create() => Architecture switch
     {
@@ -47,11 +58,13 @@ internal sealed record TabularModelConfig(
         w.Write(Heads);
         w.Write(Dropout);
         w.Write(ValueTokenStart);
+        w.Write(PositionsPerToken);
     }
 
     /// <param name="r">The reader.</param>
     /// <param name="withValueTokens">Whether the shape was saved with its value-token start (models saved before value tokens were not).</param>
-    public static TabularModelConfig Load(BinaryReader r, bool withValueTokens) => new(
+    /// <param name="withGrouping">Whether it was saved with <see cref="PositionsPerToken"/> (models saved before wide-table grouping were not).</param>
+    public static TabularModelConfig Load(BinaryReader r, bool withValueTokens, bool withGrouping) => new(
         (TabularArchitecture)r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadDouble(),
-        withValueTokens ? r.ReadInt32() : -1);
+        withValueTokens ? r.ReadInt32() : -1, withGrouping ? r.ReadInt32() : 1);
 }

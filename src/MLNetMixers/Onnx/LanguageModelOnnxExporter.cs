@@ -1,4 +1,5 @@
 using MLNetMixers.Models;
+using static TorchSharp.torch;
 
 namespace MLNetMixers.Onnx;
 
@@ -42,15 +43,16 @@ internal static class LanguageModelOnnxExporter
         var net = new NetworkGraphWriter(graph, model);
         var tokens = graph.Input("tokens", OnnxElementType.Int64, "batch", "length");
         var length = graph.Op("Shape", [tokens], OnnxAttribute.Of("start", 1L), OnnxAttribute.Of("end", 2L)); // [T]
-        var positions = graph.Op("Slice", [net.Weight("positionEmbedding"), graph.Int64s(0), length, graph.Int64s(0)]);
-        var h = net.Add(graph.Op("Gather", [net.Weight("tokenEmbedding.weight"), tokens], OnnxAttribute.Of("axis", 0L)), positions);
+        var h = graph.Op("Gather", [net.Weight("tokenEmbedding.weight"), tokens], OnnxAttribute.Of("axis", 0L));
+        if (net.Has("positionEmbedding")) // Llama has none: its attention rotates by position
+            h = net.Add(h, graph.Op("Slice", [net.Weight("positionEmbedding"), graph.Int64s(0), length, graph.Int64s(0)]));
         // Rows after the prompt: the state is padded to n_ctx along its time axis.
         var padding = graph.Op("Concat", [graph.Int64s(0, 0, 0, 0, 0, 0), graph.Op("Sub", [graph.Int64s(config.ContextLength), length]), graph.Int64s(0)],
                                OnnxAttribute.Of("axis", 0L));
         for (int l = 0; l < config.Depth; l++)
         {
             h = ChannelMlpBefore(net, mixers[l], h, l);
-            var (mixed, states) = mixers[l].Prefill(net, net.LayerNorm(h, $"blocks.{l}.tokenNorm"), length);
+            var (mixed, states) = mixers[l].Prefill(net, mixers[l].TokenNorm(net, h, l), length);
             h = ChannelMlpAfter(net, mixers[l], net.Add(h, mixed), l);
             for (int s = 0; s < states.Length; s++)
             {
@@ -58,7 +60,7 @@ internal static class LanguageModelOnnxExporter
                 graph.Output(state, mixers[l].StateNames[s], OnnxElementType.Float, mixers[l].StateShape("batch"));
             }
         }
-        graph.Output(net.Linear(net.LayerNorm(h, "finalNorm"), "head"), "logits", OnnxElementType.Float, "batch", "length", (long)config.VocabularySize);
+        graph.Output(net.Linear(FinalNorm(net, h), "head"), "logits", OnnxElementType.Float, "batch", "length", (long)config.VocabularySize);
         return graph;
     }
 
@@ -70,8 +72,9 @@ internal static class LanguageModelOnnxExporter
         var token = graph.Input("token", OnnxElementType.Int64, "batch", 1L);
         var position = graph.Input("position", OnnxElementType.Int64, 1L);
         var inputStates = mixers.Select(m => m.StateNames.Select(name => graph.Input(name, OnnxElementType.Float, m.StateShape("batch"))).ToArray()).ToArray();
-        var h = net.Add(graph.Op("Gather", [net.Weight("tokenEmbedding.weight"), token], OnnxAttribute.Of("axis", 0L)),
-                        graph.Op("Gather", [net.Weight("positionEmbedding"), position], OnnxAttribute.Of("axis", 0L)));
+        var h = graph.Op("Gather", [net.Weight("tokenEmbedding.weight"), token], OnnxAttribute.Of("axis", 0L));
+        if (net.Has("positionEmbedding"))
+            h = net.Add(h, graph.Op("Gather", [net.Weight("positionEmbedding"), position], OnnxAttribute.Of("axis", 0L)));
         // [n_ctx, 1]: 1 at the token's position; writes the new row into the state.
         var rows = graph.Int64s(Enumerable.Range(0, config.ContextLength).Select(i => (long)i).ToArray(), config.ContextLength, 1);
         var here = graph.Op("Cast", [graph.Op("Equal", [rows, position])], OnnxAttribute.Of("to", (long)OnnxElementType.Float));
@@ -79,23 +82,27 @@ internal static class LanguageModelOnnxExporter
         for (int l = 0; l < config.Depth; l++)
         {
             h = ChannelMlpBefore(net, mixers[l], h, l);
-            var (mixed, states) = mixers[l].Step(net, net.LayerNorm(h, $"blocks.{l}.tokenNorm"), inputStates[l], step);
+            var (mixed, states) = mixers[l].Step(net, mixers[l].TokenNorm(net, h, l), inputStates[l], step);
             h = ChannelMlpAfter(net, mixers[l], net.Add(h, mixed), l);
             for (int s = 0; s < states.Length; s++)
                 graph.Output(states[s], mixers[l].StateNames[s] + "_out", OnnxElementType.Float, mixers[l].StateShape("batch"));
         }
-        var logits = net.Linear(net.LayerNorm(h, "finalNorm"), "head");
+        var logits = net.Linear(FinalNorm(net, h), "head");
         graph.Output(graph.Op("Squeeze", [logits, graph.Int64s(1)]), "logits", OnnxElementType.Float, "batch", (long)config.VocabularySize);
         return graph;
     }
 
     /// <summary>The block's channel-MLP residual when it runs before token mixing (MixerBlock's channelMlpFirst), else h.</summary>
     private static string ChannelMlpBefore(NetworkGraphWriter net, CausalMixerExport mixer, string h, int layer)
-        => mixer.ChannelMlpFirst ? net.Add(h, net.ChannelMlp(h, $"blocks.{layer}")) : h;
+        => mixer.ChannelMlpFirst ? net.Add(h, mixer.ChannelMlp(net, h, layer)) : h;
 
     /// <summary>The block's channel-MLP residual when it runs after token mixing (the default order), else h.</summary>
     private static string ChannelMlpAfter(NetworkGraphWriter net, CausalMixerExport mixer, string h, int layer)
-        => mixer.ChannelMlpFirst ? h : net.Add(h, net.ChannelMlp(h, $"blocks.{layer}"));
+        => mixer.ChannelMlpFirst ? h : net.Add(h, mixer.ChannelMlp(net, h, layer));
+
+    /// <summary>The norm before the head: LayerNorm, or Llama's RMSNorm.</summary>
+    private static string FinalNorm(NetworkGraphWriter net, string h)
+        => net.Has("finalRmsNorm.weight") ? net.RmsNorm(h, "finalRmsNorm") : net.LayerNorm(h, "finalNorm");
 }
 
 /// <summary>What every layer's step needs: the position, a [n_ctx, 1] one-hot of it and its complement, and 0..n_ctx-1.</summary>
@@ -137,6 +144,12 @@ internal abstract class CausalMixerExport
 
     public virtual object[] StateShape(string batch) => [batch, (long)Heads, (long)ContextLength, (long)HeadWidth];
 
+    /// <summary>The block's norm before token mixing (MixerBlock's LayerNorm; Llama's RMSNorm).</summary>
+    public virtual string TokenNorm(NetworkGraphWriter net, string h, int layer) => net.LayerNorm(h, $"blocks.{layer}.tokenNorm");
+
+    /// <summary>The block's channel MLP without its residual (MixerBlock's GELU MLP; Llama's SwiGLU).</summary>
+    public virtual string ChannelMlp(NetworkGraphWriter net, string h, int layer) => net.ChannelMlp(h, $"blocks.{layer}");
+
     /// <summary>Mixing of the normed inputs [B, T, d] -> ([B, T, d], the state rows [B, H, T, C] before padding, or the recurrent state).</summary>
     public abstract (string Mixed, string[] States) Prefill(NetworkGraphWriter net, string normed, string length);
 
@@ -153,6 +166,7 @@ internal abstract class CausalMixerExport
             MixerLanguageModelArchitecture.ToeplitzMixer => new TriangularMixerExport(prefix, layer, c, ToeplitzMatrices(model, prefix, c)),
             MixerLanguageModelArchitecture.Transformer => new AttentionExport(prefix, layer, c),
             MixerLanguageModelArchitecture.StructuredRecurrentMixer => StructuredRecurrentExport.Of(model, prefix, layer, c),
+            MixerLanguageModelArchitecture.LlamaTransformer => new RotaryAttentionExport($"blocks.{layer}.attention", layer, c),
             // A new token mixer gets its export here.
             _ => throw new NotSupportedException($"ONNX export of {c.Architecture} language models is not written yet."),
         };
@@ -250,21 +264,22 @@ internal sealed class TriangularMixerExport : CausalMixerExport
 }
 
 /// <summary>Causal self-attention (the transformer baseline). State: every position's keys and values.</summary>
-internal sealed class AttentionExport : CausalMixerExport
+internal class AttentionExport : CausalMixerExport
 {
     private readonly int width;
 
     public AttentionExport(string prefix, int layer, LanguageModelConfig c)
         : base(prefix, layer, c.ContextLength, c.Heads, c.Width / c.Heads, ["key", "value"]) => width = c.Width;
 
-    private string[] Project(NetworkGraphWriter net, string x) => net.QueryKeyValue(x, Prefix, Heads, HeadWidth);
+    /// <summary>Query, key and value [B, H, T, C] of the prompt (<paramref name="length"/> set) or of one step's row (<paramref name="step"/> set).</summary>
+    protected virtual string[] Project(NetworkGraphWriter net, string x, string? length, StepContext? step) => net.QueryKeyValue(x, Prefix, Heads, HeadWidth);
 
     private string Attend(NetworkGraphWriter net, string q, string k, string v, string mask) => net.Attend(q, k, v, mask, Prefix, HeadWidth, width);
 
     public override (string Mixed, string[] States) Prefill(NetworkGraphWriter net, string normed, string length)
     {
         var graph = net.Graph;
-        var qkv = Project(net, normed);
+        var qkv = Project(net, normed, length, null);
         int n = ContextLength;
         var future = new float[n * n];
         for (int i = 0; i < n; i++)
@@ -280,13 +295,77 @@ internal sealed class AttentionExport : CausalMixerExport
     public override (string Mixed, string[] States) Step(NetworkGraphWriter net, string normedRow, string[] states, StepContext step)
     {
         var graph = net.Graph;
-        var qkv = Project(net, normedRow);
+        var qkv = Project(net, normedRow, null, step);
         var keys = net.Add(graph.Op("Mul", [states[0], step.Elsewhere]), graph.Op("Mul", [qkv[1], step.Here]));
         var values = net.Add(graph.Op("Mul", [states[1], step.Elsewhere]), graph.Op("Mul", [qkv[2], step.Here]));
         // Positions after this one hold zeros: -inf keeps them out of the softmax. [n, 1] -> [1, n].
         var later = graph.Op("Greater", [step.Rows, step.Position]);
         var mask = net.Transpose(graph.Op("Where", [later, graph.FloatScalar(float.NegativeInfinity), graph.FloatScalar(0f)]), 1, 0);
         return (Attend(net, qkv[0], keys, values, mask), [keys, values]);
+    }
+}
+
+/// <summary>
+/// A Llama block's rotary causal self-attention (<see cref="RotaryCausalSelfAttention"/>) with the block's RMSNorm and
+/// SwiGLU MLP. Queries and keys are rotated at their absolute positions (the prompt's 0..T-1, the step's input
+/// <c>position</c>) before attention, so the key cache holds rotated keys as TorchSharp's does. The rotation of the pairs
+/// (a, b) = (x_i, x_{i+C/2}) is x ⊙ [cos, cos] + (x · P) ⊙ [-sin, sin], P the [C, C] permutation that swaps the halves:
+/// one MatMul and element-wise products instead of slicing.
+/// </summary>
+internal sealed class RotaryAttentionExport : AttentionExport
+{
+    private readonly float[] cos;   // [n_ctx, C]: cos(t θ_i) for both halves
+    private readonly float[] sin;   // [n_ctx, C]: -sin(t θ_i) for the first half, sin for the second
+    private readonly float[] swap;  // [C, C]: x · swap = [x_{C/2..}, x_{..C/2}]
+
+    public RotaryAttentionExport(string prefix, int layer, LanguageModelConfig c) : base(prefix, layer, c)
+    {
+        int n = ContextLength, half = HeadWidth / 2;
+        // The module's own tables, so the exported angles are the float32 values TorchSharp rotates with.
+        using var scope = NewDisposeScope();
+        var (cosTable, sinTable) = RotaryCausalSelfAttention.Angles(0, n, HeadWidth, CPU, ScalarType.Float32);
+        float[] c0 = cosTable.contiguous().data<float>().ToArray(), s0 = sinTable.contiguous().data<float>().ToArray();
+        cos = new float[n * HeadWidth];
+        sin = new float[n * HeadWidth];
+        for (int t = 0; t < n; t++)
+        {
+            for (int i = 0; i < half; i++)
+            {
+                cos[t * HeadWidth + i] = cos[t * HeadWidth + half + i] = c0[t * half + i];
+                sin[t * HeadWidth + i] = -s0[t * half + i];
+                sin[t * HeadWidth + half + i] = s0[t * half + i];
+            }
+        }
+        swap = new float[HeadWidth * HeadWidth];
+        for (int j = 0; j < HeadWidth; j++)
+            swap[(j < half ? j + half : j - half) * HeadWidth + j] = 1f;
+    }
+
+    public override string TokenNorm(NetworkGraphWriter net, string h, int layer) => net.RmsNorm(h, $"blocks.{layer}.attentionNorm");
+
+    /// <summary>SwiGLU: down(SiLU(gate(n)) ⊙ up(n)), n = RMSNorm(h).</summary>
+    public override string ChannelMlp(NetworkGraphWriter net, string h, int layer)
+    {
+        string block = $"blocks.{layer}";
+        var normed = net.RmsNorm(h, $"{block}.mlpNorm");
+        var gate = net.Linear(normed, $"{block}.gate");
+        var silu = net.Graph.Op("Mul", [gate, net.Graph.Op("Sigmoid", [gate])]);
+        return net.Linear(net.Graph.Op("Mul", [silu, net.Linear(normed, $"{block}.up")]), $"{block}.down");
+    }
+
+    protected override string[] Project(NetworkGraphWriter net, string x, string? length, StepContext? step)
+    {
+        var graph = net.Graph;
+        var qkv = base.Project(net, x, length, step);
+        var cosTable = graph.Weight(Prefix + ".rotary_cos", cos, ContextLength, HeadWidth);
+        var sinTable = graph.Weight(Prefix + ".rotary_sin", sin, ContextLength, HeadWidth);
+        // [T, C] for the prompt's positions 0..T-1, [1, C] for the step's position: broadcast over [B, H, T, C].
+        string At(string table) => length is not null
+            ? graph.Op("Slice", [table, graph.Int64s(0), length, graph.Int64s(0)])
+            : graph.Op("Gather", [table, step!.Position], OnnxAttribute.Of("axis", 0L));
+        string c = At(cosTable), s = At(sinTable), p = graph.Weight(Prefix + ".rotary_swap", swap, HeadWidth, HeadWidth);
+        string Rotate(string v) => net.Add(graph.Op("Mul", [v, c]), graph.Op("Mul", [graph.Op("MatMul", [v, p]), s]));
+        return [Rotate(qkv[0]), Rotate(qkv[1]), qkv[2]];
     }
 }
 

@@ -70,10 +70,22 @@ internal sealed class NetworkGraphWriter
         => Graph.Op("LayerNormalization", [x, Weight(prefix + ".weight"), Weight(prefix + ".bias")],
                     OnnxAttribute.Of("axis", -1L), OnnxAttribute.Of("epsilon", (float)epsilon));
 
-    /// <summary>The exact GELU, x · Φ(x) = x/2 · (1 + erf(x/√2)), from standard operators (ONNX's Gelu op needs opset 20).</summary>
+    /// <summary>RMSNorm over the last axis: x / sqrt(mean(x²) + ε) · g (Llama's; opset 17 has no RMSNormalization).</summary>
+    public string RmsNorm(string x, string prefix, double epsilon = 1e-6)
+    {
+        var meanSquare = Graph.Op("ReduceMean", [Graph.Op("Mul", [x, x])], OnnxAttribute.Of("axes", [-1L]), OnnxAttribute.Of("keepdims", 1L));
+        var scale = Graph.Op("Reciprocal", [Graph.Op("Sqrt", [Graph.Op("Add", [meanSquare, Graph.FloatScalar((float)epsilon)])])]);
+        return Graph.Op("Mul", [Graph.Op("Mul", [x, scale]), Weight(prefix + ".weight")]);
+    }
+
+    /// <summary>
+    /// The exact GELU, x · Φ(x) = x/2 · (1 + erf(x/√2)), from standard operators (ONNX's Gelu op needs opset 20). Written
+    /// as Div by √2, the form ONNX Runtime's GeluFusion recognises (a Mul by 1/√2 is not), so it runs as one Gelu kernel
+    /// (and BiasGelu with the Linear's bias) instead of five element-wise passes.
+    /// </summary>
     public string Gelu(string x)
     {
-        var erf = Graph.Op("Erf", [Graph.Op("Mul", [x, Graph.FloatScalar((float)(1 / Math.Sqrt(2)))])]);
+        var erf = Graph.Op("Erf", [Graph.Op("Div", [x, Graph.FloatScalar((float)Math.Sqrt(2))])]);
         var half = Graph.Op("Mul", [x, Graph.FloatScalar(0.5f)]);
         return Graph.Op("Mul", [half, Graph.Op("Add", [erf, Graph.FloatScalar(1f)])]);
     }

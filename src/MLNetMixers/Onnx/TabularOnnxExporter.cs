@@ -81,13 +81,24 @@ internal static class TabularOnnxExporter
     private static string MixerBlocks(NetworkGraphWriter net, string h, TabularModelConfig shape)
     {
         h = net.Add(h, net.Weight("positionEmbedding"));
+        if (shape.PositionsPerToken > 1)
+        {
+            // Wide rows: zero-pad to tokens·g positions, put g adjacent positions side by side, project to one token.
+            long g = shape.PositionsPerToken, padding = (long)shape.MixedTokens * g - shape.SequenceLength;
+            if (padding > 0)
+                h = net.Graph.Op("Pad", [h, net.Graph.Int64s(0, 0, 0, 0, padding, 0)]);
+            h = net.Linear(net.Reshape(h, 0, shape.MixedTokens, g * shape.Width), "grouping");
+        }
         for (int b = 0; b < shape.Depth; b++)
         {
             string block = $"blocks.{b}";
             h = net.Add(h, TokenMixing(net, net.LayerNorm(h, $"{block}.tokenNorm"), $"{block}.tokenMixing", shape));
             h = net.Add(h, net.ChannelMlp(h, block));
         }
-        return net.Linear(net.Reshape(net.LayerNorm(h, "finalNorm"), 0, (long)shape.SequenceLength * shape.Width), "head");
+        var flat = net.Reshape(net.LayerNorm(h, "finalNorm"), 0, (long)shape.MixedTokens * shape.Width);
+        if (shape.PositionsPerToken > 1)
+            flat = net.Graph.Op("Mul", [flat, net.Graph.FloatScalar((float)TabularMixer.HeadScale(shape))]);
+        return net.Linear(flat, "head");
     }
 
     /// <summary>The bidirectional token mixer, recognised by its weights: attention, one mixing matrix, or one per head.</summary>

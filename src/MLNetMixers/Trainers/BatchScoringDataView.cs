@@ -27,7 +27,7 @@ internal sealed class BatchScoringDataView : ReadAheadBatchDataView<float[]>
 
     protected override Delegate?[] MakeAppendedGetters(Func<int, bool> isActive, Cursor cursor)
     {
-        int outputs = parent.Shape.Outputs;
-        return parent.MakeOutputGetters(isActive, () => cursor.CurrentBatch.AsMemory(cursor.RowInBatch * outputs, outputs));
+        int width = parent.RawWidth;
+        return parent.MakeOutputGetters(isActive, () => cursor.CurrentBatch.AsMemory(cursor.RowInBatch * width, width));
     }
 }

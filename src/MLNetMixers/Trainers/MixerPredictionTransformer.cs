@@ -47,7 +47,7 @@ public sealed class MixerPredictionTransformer : RowToRowTransformerBase, ITrans
 
     internal MixerPredictionTransformer(IHostEnvironment env, MixerTask task, string featureColumnName, TabularModelConfig shape,
         TabularModel network, MixerDevice requestedDevice, Device device, (double Mean, double Std) targetScaling,
-        DataViewSchema.Annotations? labelKeyValues)
+        DataViewSchema.Annotations? labelKeyValues, string? embeddingColumnName = null)
         : base(Contracts.CheckRef(env, nameof(env)).Register(nameof(MixerPredictionTransformer)))
     {
         Task = task;
@@ -58,6 +58,7 @@ public sealed class MixerPredictionTransformer : RowToRowTransformerBase, ITrans
         Device = device;
         TargetScaling = targetScaling;
         this.labelKeyValues = labelKeyValues;
+        EmbeddingColumnName = embeddingColumnName;
         var classNames = labelKeyValues is null ? null : LabelKeyValueTexts(labelKeyValues);
         prediction = TaskPrediction.For(task, shape.Outputs, targetScaling, labelKeyValues, classNames);
         if (classNames is not null && classNames.Length != ClassCount)
@@ -70,6 +71,15 @@ public sealed class MixerPredictionTransformer : RowToRowTransformerBase, ITrans
 
     /// <summary>The encoded input column the model reads.</summary>
     public string FeatureColumnName { get; }
+
+    /// <summary>The row-embedding column this model adds (<see cref="MixerTrainerOptions.EmbeddingColumnName"/>), or null.</summary>
+    public string? EmbeddingColumnName { get; }
+
+    /// <summary>Width of the row-embedding column.</summary>
+    internal int EmbeddingWidth => Network.RepresentationWidth;
+
+    /// <summary>Floats per row that <see cref="ScoreTokens"/> returns: the raw outputs, then the embedding when there is one.</summary>
+    internal int RawWidth => shape.Outputs + (EmbeddingColumnName is null ? 0 : EmbeddingWidth);
 
     /// <summary>Number of classes: 2 for binary classification, K for multiclass, 1 for regression.</summary>
     public int ClassCount => prediction.ClassCount;
@@ -104,14 +114,20 @@ public sealed class MixerPredictionTransformer : RowToRowTransformerBase, ITrans
         return outputs.device == inputDevice ? outputs : outputs.to(inputDevice);
     }
 
-    /// <summary>Raw outputs of <paramref name="rows"/> rows of token ids, row-major [rows, outputs], on the CPU.</summary>
+    /// <summary>
+    /// Raw outputs of <paramref name="rows"/> rows of token ids, row-major [rows, <see cref="RawWidth"/>] on the CPU:
+    /// each row's outputs followed by its embedding when the model adds one.
+    /// </summary>
     internal float[] ScoreTokens(long[] tokenIds, int rows)
     {
         ObjectDisposedException.ThrowIf(disposed, this);
         using var scope = NewDisposeScope();
         using var inference = inference_mode();  // lighter than no_grad: no version counters or view tracking
         var ids = tensor(tokenIds.AsSpan(0, rows * SequenceLength).ToArray(), [rows, SequenceLength], device: Device);
-        return Network.forward(ids).to(ScalarType.Float32).cpu().data<float>().ToArray();
+        if (EmbeddingColumnName is null)
+            return Network.forward(ids).to(ScalarType.Float32).cpu().data<float>().ToArray();
+        var (outputs, representation) = Network.ForwardWithRepresentation(ids);
+        return cat([outputs, representation], 1).to(ScalarType.Float32).cpu().data<float>().ToArray();
     }
 
     /// <summary>Scores the input in batches of rows through the network.</summary>
@@ -149,7 +165,9 @@ public sealed class MixerPredictionTransformer : RowToRowTransformerBase, ITrans
     }
 
     /// <summary>The prediction columns, with the scorer annotations ML.NET's evaluators look for.</summary>
-    internal DataViewSchema.DetachedColumn[] OutputColumns(DataViewSchema inputSchema) => prediction.Columns(inputSchema);
+    internal DataViewSchema.DetachedColumn[] OutputColumns(DataViewSchema inputSchema) => EmbeddingColumnName is null
+        ? prediction.Columns(inputSchema)
+        : [.. prediction.Columns(inputSchema), new DataViewSchema.DetachedColumn(EmbeddingColumnName, new VectorDataViewType(NumberDataViewType.Single, EmbeddingWidth))];
 
     /// <summary>The prediction columns of a model of <paramref name="task"/> (also those of its ONNX scoring pipeline).</summary>
     internal static DataViewSchema.DetachedColumn[] OutputColumns(DataViewSchema inputSchema, MixerTask task, int classCount,
@@ -160,7 +178,21 @@ public sealed class MixerPredictionTransformer : RowToRowTransformerBase, ITrans
     internal DataViewSchema.Annotations? LabelKeyValues => labelKeyValues;
 
     /// <summary>Column getters over precomputed raw outputs: <paramref name="rawOf"/> gives the current row's outputs.</summary>
-    internal Delegate[] MakeOutputGetters(Func<int, bool> activeOutput, Func<ReadOnlyMemory<float>> rawOf) => prediction.Getters(activeOutput, rawOf);
+    internal Delegate[] MakeOutputGetters(Func<int, bool> activeOutput, Func<ReadOnlyMemory<float>> rawOf)
+    {
+        int outputs = shape.Outputs;
+        var getters = prediction.Getters(activeOutput, () => rawOf()[..outputs]);
+        if (EmbeddingColumnName is null)
+            return getters;
+        int width = EmbeddingWidth;
+        var embedding = activeOutput(getters.Length) ? (ValueGetter<VBuffer<float>>)((ref VBuffer<float> dst) =>
+        {
+            var editor = VBufferEditor.Create(ref dst, width);
+            rawOf().Span.Slice(outputs, width).CopyTo(editor.Values);
+            dst = editor.Commit();
+        }) : null!;
+        return [.. getters, embedding];
+    }
 
     private static ReadOnlyMemory<char>[] LabelKeyValueTexts(DataViewSchema.Annotations keyValues)
     {
@@ -177,8 +209,8 @@ public sealed class MixerPredictionTransformer : RowToRowTransformerBase, ITrans
 
     private static VersionInfo GetVersionInfo() => new(
         modelSignature: "MXPREDCT",
-        verWrittenCur: 0x00010002, // the model shape's value-token start
-        verReadableCur: 0x00010002,
+        verWrittenCur: 0x00010004, // the model shape's positions per token (wide tables)
+        verReadableCur: 0x00010004,
         verWeCanReadBack: 0x00010001,
         loaderSignature: LoaderSignature,
         loaderAssemblyName: typeof(MixerPredictionTransformer).Assembly.FullName);
@@ -200,6 +232,7 @@ public sealed class MixerPredictionTransformer : RowToRowTransformerBase, ITrans
         w.Write(labelKeyValues is not null);
         if (labelKeyValues is not null)
             SaveKeyValues(ctx, labelKeyValues);
+        w.Write(EmbeddingColumnName ?? "");
         ctx.SaveModule("Network", Network);
     }
 
@@ -242,17 +275,19 @@ public sealed class MixerPredictionTransformer : RowToRowTransformerBase, ITrans
         var r = ctx.Reader;
         var task = (MixerTask)r.ReadInt32();
         string featureColumn = r.ReadString();
-        var shape = TabularModelConfig.Load(r, withValueTokens: ctx.Header.ModelVerWritten >= 0x00010002);
+        var shape = TabularModelConfig.Load(r, withValueTokens: ctx.Header.ModelVerWritten >= 0x00010002, withGrouping: ctx.Header.ModelVerWritten >= 0x00010004);
         var requested = (MixerDevice)r.ReadInt32();
         double mean = r.ReadDouble(), std = r.ReadDouble();
         DataViewSchema.Annotations? keyValues = null;
         if (r.ReadBoolean())
             keyValues = LoadKeyValues(env, ctx);
+        string? embedding = ctx.Header.ModelVerWritten >= 0x00010003 ? r.ReadString() : "";
         var device = TorchRuntime.ResolveDevice(env, requested);
         var network = shape.Create();
         ctx.LoadModule("Network", network, shape.RenamedWeight);
         network.to(device);
-        return new MixerPredictionTransformer(env, task, featureColumn, shape, network, requested, device, (mean, std), keyValues);
+        return new MixerPredictionTransformer(env, task, featureColumn, shape, network, requested, device, (mean, std), keyValues,
+            embedding.Length == 0 ? null : embedding);
     }
 
     private static IRowMapper Create(IHostEnvironment env, ModelLoadContext ctx, DataViewSchema inputSchema)

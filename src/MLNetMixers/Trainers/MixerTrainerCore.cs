@@ -59,6 +59,7 @@ internal sealed class MixerTrainerCore
         host.CheckNonEmpty(o.FeatureColumnName, nameof(o.FeatureColumnName));
         host.CheckUserArg(o.Width >= 1, nameof(o.Width), "must be at least 1");
         host.CheckUserArg(o.Depth >= 0, nameof(o.Depth), "must be 0 or more");
+        host.CheckUserArg(o.MaxMixedTokens >= 0, nameof(o.MaxMixedTokens), "must be 0 (no grouping) or more");
         host.CheckUserArg(o.MlpRatio >= 1, nameof(o.MlpRatio), "must be at least 1");
         host.CheckUserArg(o.Heads >= 1 && o.Width % o.Heads == 0, nameof(o.Heads), $"must be at least 1 and divide Width ({o.Width})");
         host.CheckUserArg(o.Dropout is null or (>= 0 and < 1), nameof(o.Dropout), "must be in [0, 1)");
@@ -71,6 +72,9 @@ internal sealed class MixerTrainerCore
         host.CheckUserArg(o.MaxTrainingTime is null || o.MaxTrainingTime > TimeSpan.Zero, nameof(o.MaxTrainingTime), "must be positive");
         host.CheckUserArg(o.NumberOfThreads is null or >= 1, nameof(o.NumberOfThreads), "must be at least 1");
         host.CheckUserArg(Enum.IsDefined(o.Precision), nameof(o.Precision), "must be Float32 or BFloat16");
+        host.CheckUserArg(o.EmbeddingColumnName is null || (o.EmbeddingColumnName.Trim().Length > 0 && o.EmbeddingColumnName is not
+                (MixerPredictionTransformer.ScoreColumnName or MixerPredictionTransformer.ProbabilityColumnName or MixerPredictionTransformer.PredictedLabelColumnName)),
+            nameof(o.EmbeddingColumnName), "must be null or a name other than Score, Probability and PredictedLabel");
     }
 
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
@@ -114,6 +118,8 @@ internal sealed class MixerTrainerCore
                 yield return new SchemaShape.Column(MixerPredictionTransformer.ScoreColumnName, SchemaShape.Column.VectorKind.Scalar, NumberDataViewType.Single, false, new SchemaShape(scoreAnnotations));
                 break;
         }
+        if (options.EmbeddingColumnName is { } embedding)
+            yield return new SchemaShape.Column(embedding, SchemaShape.Column.VectorKind.Vector, NumberDataViewType.Single, false);
     }
 
     public MixerPredictionTransformer Fit(IDataView train, IDataView? validation)
@@ -168,7 +174,10 @@ internal sealed class MixerTrainerCore
                     : $" (chosen for {(trainRows.Count < MixerTrainerOptions.SmallTableRows ? "fewer than" : "at least")} {MixerTrainerOptions.SmallTableRows} training rows)."));
 
         var shape = new TabularModelConfig(options.Architecture, sequenceLength, vocabularySize, objective.Outputs,
-            options.Width, options.Depth, options.MlpRatio, options.Heads, dropout, valueTokenStart);
+            options.Width, options.Depth, options.MlpRatio, options.Heads, dropout, valueTokenStart,
+            options.Architecture == TabularArchitecture.Mlp ? 1 : TabularModelConfig.GroupFor(sequenceLength, options.MaxMixedTokens));
+        if (shape.PositionsPerToken > 1)
+            ch.Info($"A wide row ({sequenceLength} positions): {shape.PositionsPerToken} adjacent positions per token, {shape.MixedTokens} tokens mixed (MaxMixedTokens = {options.MaxMixedTokens}).");
         TabularModel network;
         lock (TorchSeedLock)
         {
@@ -186,7 +195,8 @@ internal sealed class MixerTrainerCore
             network.Dispose();
             throw;
         }
-        return new MixerPredictionTransformer(host, task.Task, options.FeatureColumnName, shape, network, options.Device, device, scaling, task.LabelKeyValues(label));
+        return new MixerPredictionTransformer(host, task.Task, options.FeatureColumnName, shape, network, options.Device, device, scaling, task.LabelKeyValues(label),
+            options.EmbeddingColumnName);
     }
 
     private void CheckNoMissingLabels(float[] labels, string which)

@@ -30,6 +30,14 @@ public abstract class MixerTrainerOptions
     public int Heads = 1;
 
     /// <summary>
+    /// The most tokens the blocks mix. A row encoded into more positions (a wide table: about one position per number
+    /// column, more for text) is mixed as groups of adjacent positions: ceil(T / MaxMixedTokens) positions' embeddings
+    /// are concatenated and projected to one token, so that the T x T mixing and every block's cost stop growing with
+    /// the columns (benchmarks/results/WideTables.md). Attribution still scores every position. 0 never groups.
+    /// </summary>
+    public int MaxMixedTokens = 512;
+
+    /// <summary>
     /// Dropout probability on the embeddings and on each residual branch, in [0, 1). Null (the default) chooses it from
     /// the encoding and the table: 0 with value tokens (<see cref="CharacterEncodingOptions.NumberValueTokens"/>, the
     /// encoder's default: dropping the one token that carries a number hurts); with digits, 0.3 for classification on
@@ -96,6 +104,14 @@ public abstract class MixerTrainerOptions
     /// learning rate annealed to zero (benchmarks/results/Defaults.md#time-budget).
     /// </summary>
     public TimeSpan? MaxTrainingTime;
+
+    /// <summary>
+    /// When set, scoring also writes the model's final representation of each row to a column of this name: a vector
+    /// of <see cref="Width"/> floats (the mixer's normed hidden states averaged over positions; the MLP baseline's
+    /// last hidden layer), for k-NN, clustering or another learner. Null (the default) adds no column. Saved with the
+    /// model; the ONNX export does not include it.
+    /// </summary>
+    public string? EmbeddingColumnName;
 
     /// <summary>Where to train and score.</summary>
     public MixerDevice Device = MixerDevice.Auto;

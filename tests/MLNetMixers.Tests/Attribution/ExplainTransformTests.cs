@@ -126,6 +126,17 @@ public class ExplainTransformTests(ITestOutputHelper output)
         Assert.Equal(5 * encoder.SequenceLength, shaded);
         Assert.Equal(5 * encoder.Fields.Count, Regex.Matches(page, "<span class=\"field\" data-field=").Count);
         Assert.Equal(5, Regex.Matches(page, "class=\"pred\"").Count);
+
+        // Each shown row lists every field's raw value (as the data holds it) beside its attribution.
+        var source = AttributionTestModels.Synthetic(1500, seed: 7);
+        var incomes = Regex.Matches(page, "<tr data-field=\"Income\"><td>Income</td><td class=\"value\">([^<]*)</td>").Select(m => m.Groups[1].Value).ToArray();
+        Assert.Equal(source.Take(5).Select(r => r.Income.ToString(System.Globalization.CultureInfo.InvariantCulture)), incomes);
+        var cities = Regex.Matches(page, "<tr data-field=\"City\"><td>City</td><td class=\"value\">([^<]*)</td>").Select(m => System.Net.WebUtility.HtmlDecode(m.Groups[1].Value)).ToArray();
+        Assert.Equal(source.Take(5).Select(r => r.City), cities);
+        Assert.Equal(5 * encoder.Fields.Count, Regex.Matches(page, "<td class=\"value\">").Count);
+        Assert.StartsWith("row,prediction,position,field,character,score,value", characterCsv[0]);
+        var incomeLine = characterCsv.Skip(1).First(l => l.StartsWith("0,", StringComparison.Ordinal) && l.Contains(",Income,", StringComparison.Ordinal));
+        Assert.EndsWith("," + incomes[0], incomeLine);
         output.WriteLine(html);
     }
 

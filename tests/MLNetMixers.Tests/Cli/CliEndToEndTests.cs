@@ -23,6 +23,15 @@ public sealed class CliEndToEndTests
         Assert.True(run.ExitCode == 0, run.ToString());
         Assert.Contains("positive class 'tested_positive'", run.Stdout);
         Assert.Contains("LightGBM", run.Stdout);
+        // The model report: ROC and precision-recall charts (PNG) of both models, and both confusion matrices.
+        string page = File.ReadAllText(Path.Combine(output, "model-report.html"));
+        foreach (string chart in new[] { "roc.png", "precision-recall.png" })
+        {
+            Assert.Contains($"<img src=\"{chart}\"", page);
+            Assert.Equal(PngSignature, File.ReadAllBytes(Path.Combine(output, chart)).Take(8));
+        }
+        Assert.Contains("data-model=\"Mixer\"", page);
+        Assert.Contains("data-model=\"LightGBM\"", page);
 
         // metrics.json: both models, above chance (AUC 0.5) on the held-out rows, and the run's facts.
         using var metrics = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "metrics.json")));
@@ -83,6 +92,8 @@ public sealed class CliEndToEndTests
         Assert.DoesNotContain("CharacterEncodingTransformer", notMixer.Stderr);
     }
 
+    private static readonly byte[] PngSignature = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A];
+
     private static void AssertReport(string folder, string[] fields)
     {
         var importance = File.ReadAllLines(Path.Combine(folder, "field-importance.csv"));
@@ -107,6 +118,17 @@ public sealed class CliEndToEndTests
         double micro = mixer.GetProperty("MicroAccuracy").GetDouble();
         Assert.True(micro > 0.7, $"mixer micro accuracy {micro:F3} (majority class: 0.44)\n{run}");
         Assert.Equal(new[] { "Adelie", "Chinstrap", "Gentoo" }, mixer.GetProperty("perClass").EnumerateArray().Select(c => c.GetProperty("class").GetString() ?? "").ToArray());
+        // The confusion matrices count every held-out row once, per model.
+        string page = File.ReadAllText(Path.Combine(output, "model-report.html"));
+        long testRows = metrics.RootElement.GetProperty("split").GetProperty("testRows").GetInt64();
+        var tables = System.Text.RegularExpressions.Regex.Matches(page, "<table class=\"confusion\".*?</table>", System.Text.RegularExpressions.RegexOptions.Singleline);
+        Assert.Equal(2, tables.Count);
+        foreach (System.Text.RegularExpressions.Match table in tables)
+        {
+            var cells = System.Text.RegularExpressions.Regex.Matches(table.Value, "<td style=[^>]*>(\\d+)</td>");
+            Assert.Equal(9, cells.Count);
+            Assert.Equal(testRows, cells.Sum(c => long.Parse(c.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture)));
+        }
 
         var assembly = ConsumeModelCompiler.Compile(Path.Combine(output, "ConsumeModel.cs"));
         var prediction = ConsumeModelCompiler.PredictSample(assembly, Path.Combine(output, "model.zip"));
@@ -140,6 +162,13 @@ public sealed class CliEndToEndTests
         Assert.Equal("label", roles["compressive_strength"]);
         double r2 = root.GetProperty("models").GetProperty("Mixer").GetProperty("RSquared").GetDouble();
         Assert.True(r2 > 0.3, $"mixer R^2 {r2:F3} (predicting the mean: 0)\n{run}");
+        string page = File.ReadAllText(Path.Combine(output, "model-report.html"));
+        foreach (string chart in new[] { "predicted-vs-actual.png", "residuals.png" })
+        {
+            Assert.Contains($"<img src=\"{chart}\"", page);
+            Assert.Equal(PngSignature, File.ReadAllBytes(Path.Combine(output, chart)).Take(8));
+        }
+        Assert.DoesNotContain("roc.png", page);
 
         // The model does not read the ignored column: predict works on rows without it.
         var ml = new MLContext(seed: 1);

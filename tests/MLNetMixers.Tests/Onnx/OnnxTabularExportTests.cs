@@ -14,23 +14,28 @@ public class OnnxTabularExportTests
 {
     private const double Tolerance = 1e-4;
 
-    public static TheoryData<string, TabularArchitecture, int, bool> Cases() => new()
+    /// <summary>The last value is MaxMixedTokens: small ones group adjacent positions (the wide-table path) on these narrow tables.</summary>
+    public static TheoryData<string, TabularArchitecture, int, bool, int> Cases() => new()
     {
-        { "binary", TabularArchitecture.Mixer, 1, true },
-        { "binary", TabularArchitecture.Mlp, 1, true },
-        { "binary", TabularArchitecture.Transformer, 2, false },
-        { "multiclass", TabularArchitecture.Mixer, 2, true },
-        { "multiclass", TabularArchitecture.Transformer, 2, true },
-        { "regression", TabularArchitecture.Mixer, 1, false },
-        { "regression", TabularArchitecture.Mlp, 1, false },
+        { "binary", TabularArchitecture.Mixer, 1, true, 512 },
+        { "binary", TabularArchitecture.Mlp, 1, true, 512 },
+        { "binary", TabularArchitecture.Transformer, 2, false, 512 },
+        { "multiclass", TabularArchitecture.Mixer, 2, true, 512 },
+        { "multiclass", TabularArchitecture.Transformer, 2, true, 512 },
+        { "regression", TabularArchitecture.Mixer, 1, false, 512 },
+        { "regression", TabularArchitecture.Mlp, 1, false, 512 },
+        { "binary", TabularArchitecture.Mixer, 1, true, 3 },            // 3 positions per token, the last one padded
+        { "regression", TabularArchitecture.Transformer, 2, false, 16 },
     };
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public void OnnxScoringZipGivesTorchSharpsPredictions(string task, TabularArchitecture architecture, int heads, bool valueTokens)
+    public void OnnxScoringZipGivesTorchSharpsPredictions(string task, TabularArchitecture architecture, int heads, bool valueTokens, int maxMixedTokens)
     {
         var ml = new MLContext(seed: 1);
-        var (data, model) = Train(ml, task, architecture, heads, valueTokens);
+        var (data, model) = Train(ml, task, architecture, heads, valueTokens, maxMixedTokens);
+        var predictor = Flatten(model).OfType<MixerPredictionTransformer>().Single();
+        Assert.Equal(maxMixedTokens < 100 && architecture != TabularArchitecture.Mlp, predictor.Shape.PositionsPerToken > 1);
         var expected = ml.Data.TakeRows(model.Transform(data), 120);
 
         var onnx = ml.Model.ConvertToOnnxScoring(model, data.Schema);
@@ -93,11 +98,13 @@ public class OnnxTabularExportTests
         Assert.Contains("no mixer prediction model", e.Message);
     }
 
-    internal static (IDataView Data, TransformerChain<ITransformer> Model) Train(MLContext ml, string task, TabularArchitecture architecture, int heads, bool valueTokens)
+    internal static (IDataView Data, TransformerChain<ITransformer> Model) Train(MLContext ml, string task, TabularArchitecture architecture, int heads, bool valueTokens,
+        int maxMixedTokens = 512)
     {
         T Small<T>(T options) where T : MixerTrainerOptions
         {
             SmallNetwork.Configure(options, epochs: 2);
+            options.MaxMixedTokens = maxMixedTokens;
             options.Architecture = architecture;
             options.Heads = heads;
             return options;

@@ -53,6 +53,7 @@ internal static class TextTestHelpers
         "toeplitz-heads" => new(MixerLanguageModelArchitecture.ToeplitzMixer, vocabulary, contextLength, 16, 2, 4, 2, 0),
         "transformer" => new(MixerLanguageModelArchitecture.Transformer, vocabulary, contextLength, 16, 2, 4, 2, 0),
         "srm" => new(MixerLanguageModelArchitecture.StructuredRecurrentMixer, vocabulary, contextLength, 16, 2, 4, 2, 0),
+        "llama" => new(MixerLanguageModelArchitecture.LlamaTransformer, vocabulary, contextLength, 16, 2, 4, 2, 0),
         _ => throw new ArgumentOutOfRangeException(nameof(kind)),
     };
 

@@ -1,0 +1,144 @@
+namespace MLNetMixers;
+
+/// <summary>What a memory language model is trained to do.</summary>
+public enum MemoryObjective
+{
+    /// <summary>Next-token prediction of every chunk, reading the memories of the chunks before it.</summary>
+    Causal,
+
+    /// <summary>Information retention: regenerate a chunk from the memories alone (its own the most recent).</summary>
+    Copy,
+
+    /// <summary>Both losses, added, in every step.</summary>
+    Combined,
+}
+
+/// <summary>Options of <c>TrainMixerMemoryLanguageModel</c>: chunks, memories, encoder and decoder, objective and training.</summary>
+public sealed class MixerMemoryLanguageModelOptions
+{
+    /// <summary>Column the transformer adds: each text's cross-entropy under the model, in nats per token (reading its memories).</summary>
+    public string LossColumnName = "Loss";
+
+    /// <summary>L: tokens per chunk; one memory per chunk. Must equal the <see cref="Encoder"/>'s chunk length when one is given.</summary>
+    public int ChunkLength = 128;
+
+    /// <summary>Length of each memory vector. Must equal the <see cref="Encoder"/>'s memory width when one is given.</summary>
+    public int MemoryWidth = 64;
+
+    /// <summary>S: the memories of the S previous chunks the decoder reads (training windows hold S + 1 chunks). 0 gives the no-memory control.</summary>
+    public int Memories = 3;
+
+    /// <summary>Causal, copy, or both (the paper: causal training alone forms poor memories).</summary>
+    public MemoryObjective Objective = MemoryObjective.Combined;
+
+    /// <summary>
+    /// Starts from this trained autoencoder's encoder and bottleneck (its tokenizer, chunk length and memory width too);
+    /// null trains a fresh encoder with the decoder.
+    /// </summary>
+    public MixerAutoencoderTransformer? Encoder;
+
+    /// <summary>Keeps the encoder's weights fixed (every chunk's memory is computed once); only the decoder learns.</summary>
+    public bool FreezeEncoder;
+
+    /// <summary>
+    /// The paper's two-stage curriculum: the first <see cref="CurriculumCopyFraction"/> of the steps and time trains the copy
+    /// objective alone, the rest <see cref="Objective"/>. Best with a frozen high-fidelity <see cref="Encoder"/>.
+    /// </summary>
+    public bool Curriculum;
+
+    /// <summary>Share of the budget the curriculum's copy stage takes.</summary>
+    public double CurriculumCopyFraction = 0.5;
+
+    /// <summary>Token mixer of the encoder (when trained here) and the decoder.</summary>
+    public MixerLanguageModelArchitecture Architecture = MixerLanguageModelArchitecture.MaskedMixer;
+
+    /// <summary>Characters (learned from the training text) or bytes; an <see cref="Encoder"/> brings its own.</summary>
+    public TextTokenization Tokenization = TextTokenization.Characters;
+
+    /// <summary>Width d of the decoder (and of an encoder trained here).</summary>
+    public int Width = 128;
+
+    /// <summary>Blocks of the decoder (and of an encoder trained here).</summary>
+    public int Depth = 2;
+
+    /// <summary>Heads of the token mixers.</summary>
+    public int Heads = 1;
+
+    /// <summary>Channel-MLP ratio.</summary>
+    public int MlpRatio = 4;
+
+    /// <summary>Most optimiser steps; <see cref="MaxTrainingTime"/> may end training sooner.</summary>
+    public int Steps = 1000;
+
+    /// <summary>Windows of S + 1 chunks per step.</summary>
+    public int BatchSize = 8;
+
+    /// <summary>Time budget; the learning-rate schedule follows the clock when it is set. Null: steps only.</summary>
+    public TimeSpan? MaxTrainingTime;
+
+    /// <summary>Peak AdamW learning rate (linear warm-up, then cosine decay).</summary>
+    public double LearningRate = 1e-3;
+
+    /// <summary>Linear warm-up steps.</summary>
+    public int WarmupSteps = 20;
+
+    /// <summary>The cosine decays to LearningRate · MinLearningRateRatio.</summary>
+    public double MinLearningRateRatio = 0.1;
+
+    /// <summary>AdamW's decoupled weight decay.</summary>
+    public double WeightDecay = 0.01;
+
+    /// <summary>Global gradient-norm clip; 0 disables it.</summary>
+    public double GradientClipNorm = 1.0;
+
+    /// <summary>Seed of the initialisation and of the windows drawn per step.</summary>
+    public int Seed = 0;
+
+    /// <summary>Where the model trains.</summary>
+    public MixerDevice Device = MixerDevice.Auto;
+
+    /// <summary>CPU threads torch may use while training (restored afterwards); null leaves torch's count as it is.</summary>
+    public int? NumberOfThreads;
+
+    /// <summary>Steps between progress log lines.</summary>
+    public int LogInterval = 50;
+
+    /// <summary>Stops training between steps (OperationCanceledException).</summary>
+    public CancellationToken CancellationToken;
+
+    internal void Validate()
+    {
+        Training.Validate(ChunkLength, Width, Depth, Heads, MlpRatio);
+        if (MemoryWidth < 1)
+            throw new ArgumentOutOfRangeException(nameof(MemoryWidth), MemoryWidth, "MemoryWidth must be at least 1.");
+        if (Memories < 0)
+            throw new ArgumentOutOfRangeException(nameof(Memories), Memories, "Memories must not be negative.");
+        if (!Enum.IsDefined(Objective))
+            throw new ArgumentOutOfRangeException(nameof(Objective), Objective, "Unknown objective.");
+        if (Memories == 0 && (Objective != MemoryObjective.Causal || Curriculum))
+            throw new ArgumentException("With Memories = 0 there is nothing to copy from: use Objective = Causal without Curriculum.", nameof(Objective));
+        if (!Enum.IsDefined(Architecture))
+            throw new ArgumentOutOfRangeException(nameof(Architecture), Architecture, "Unknown architecture.");
+        if (Tokenization is not (TextTokenization.Characters or TextTokenization.Bytes))
+            throw new ArgumentException("The memory language model tokenizes Characters or Bytes.", nameof(Tokenization));
+        if (!(CurriculumCopyFraction > 0 && CurriculumCopyFraction < 1))
+            throw new ArgumentOutOfRangeException(nameof(CurriculumCopyFraction), CurriculumCopyFraction, "CurriculumCopyFraction must be between 0 and 1.");
+        if (string.IsNullOrEmpty(LossColumnName))
+            throw new ArgumentException("LossColumnName must not be empty.", nameof(LossColumnName));
+        if (Encoder is { } encoder && (encoder.ChunkLength != ChunkLength || encoder.MemoryWidth != MemoryWidth))
+            throw new ArgumentException(
+                $"The Encoder remembers chunks of {encoder.ChunkLength} tokens in {encoder.MemoryWidth} numbers; set ChunkLength and MemoryWidth to match " +
+                $"(they are {ChunkLength} and {MemoryWidth}).", nameof(Encoder));
+    }
+
+    internal Memory.MemoryTrainingSettings Training => new(Steps, BatchSize, LearningRate, WarmupSteps, MinLearningRateRatio, WeightDecay,
+                                                          GradientClipNorm, MaxTrainingTime, Seed, LogInterval, CancellationToken);
+}
+
+/// <summary>Held-out cross-entropy of a memory language model, in nats per token.</summary>
+/// <param name="Loss">Next-token loss, each chunk reading the memories of the chunks before it.</param>
+/// <param name="LossWithoutMemories">The same decoder with every memory slot empty: what the memories are worth is the difference.</param>
+/// <param name="CopyLoss">Loss regenerating each chunk from the memories alone (how much the memories keep); NaN without memories.</param>
+/// <param name="CopyTokenAccuracy">Share of chunk tokens whose argmax regeneration is right; NaN without memories.</param>
+/// <param name="Tokens">Tokens predicted (end markers included).</param>
+public sealed record MemoryLanguageModelMetrics(double Loss, double LossWithoutMemories, double CopyLoss, double CopyTokenAccuracy, long Tokens);
