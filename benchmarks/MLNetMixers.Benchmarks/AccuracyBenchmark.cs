@@ -181,7 +181,7 @@ internal sealed class AccuracyBenchmark : IBenchmark
     }
 
     /// <summary>Binary: a bool label, true for the minority class; multiclass: a key over all rows' values; regression: the float target.</summary>
-    private static IDataView PrepareLabel(MLContext ml, IDataView raw, Dataset dataset)
+    internal static IDataView PrepareLabel(MLContext ml, IDataView raw, Dataset dataset)
     {
         switch (dataset.Kind)
         {
@@ -203,7 +203,7 @@ internal sealed class AccuracyBenchmark : IBenchmark
         }
     }
 
-    private static IEstimator<ITransformer> TreePipeline(MLContext ml, DataViewSchema.Column[] features, Kind kind, bool lightGbm, bool smoke)
+    internal static IEstimator<ITransformer> TreePipeline(MLContext ml, DataViewSchema.Column[] features, Kind kind, bool lightGbm, bool smoke)
     {
         var numeric = features.Where(c => c.Type == NumberDataViewType.Single).Select(c => c.Name).ToArray();
         var text = features.Where(c => c.Type is TextDataViewType).Select(c => c.Name).ToArray();
@@ -373,7 +373,7 @@ internal sealed class AccuracyBenchmark : IBenchmark
     }
 
     /// <summary>[primary, secondary] metric in points.</summary>
-    private static double[] Evaluate(MLContext ml, Kind kind, IDataView scored)
+    internal static double[] Evaluate(MLContext ml, Kind kind, IDataView scored)
     {
         switch (kind)
         {
@@ -389,7 +389,7 @@ internal sealed class AccuracyBenchmark : IBenchmark
         }
     }
 
-    private static double Mean(List<double[]> folds, int metric) => folds.Average(f => f[metric]);
+    internal static double Mean(List<double[]> folds, int metric) => folds.Average(f => f[metric]);
 
     private static double StandardDeviation(List<double[]> folds, int metric)
     {
@@ -397,7 +397,7 @@ internal sealed class AccuracyBenchmark : IBenchmark
         return folds.Count < 2 ? 0 : Math.Sqrt(folds.Sum(f => (f[metric] - mean) * (f[metric] - mean)) / (folds.Count - 1));
     }
 
-    private static string Format(List<double[]> folds)
+    internal static string Format(List<double[]> folds)
     {
         string primary = $"{Mean(folds, 0):F1} ± {StandardDeviation(folds, 0):F1}";
         return folds[0][1] == 0 && folds.All(f => f[1] == 0) ? primary : $"{primary} ({Mean(folds, 1):F1})";

@@ -100,13 +100,14 @@ internal static class CliApp
         var validation = new Option<string?>("--validation-dataset") { Description = "A CSV with the same columns to test on, instead of a split." };
         var split = new Option<double>("--split") { Description = "Fraction of rows held out for testing when no validation dataset is given.", DefaultValueFactory = _ => 0.2 };
         var epochs = new Option<int?>("--epochs") { Description = "Passes over the training rows (default: as many as --train-time allows, at most the task's trainer default: binary 6, multiclass 20, regression 40)." };
-        var trainTime = new Option<string?>("--train-time") { Description = "Time budget for the mixer: seconds (90), or 90s, 5m, 1h, 00:01:30 (default 2m). Without --epochs, the epochs are planned to fit it." };
+        var trainTime = new Option<string?>("--train-time") { Description = "Time budget: seconds (90), or 90s, 5m, 1h, 00:01:30 (default 2m). The experiment spends it on mixer and LightGBM trials; with --no-search, the one mixer's epochs are planned to fit it." };
         var device = DeviceOption("Where the mixer trains.");
         var output = new Option<string>("--output", "-o") { Description = "Folder for model.zip, metrics.json, ConsumeModel.cs and the report.", DefaultValueFactory = _ => "mlnet-mixers-output" };
         var seed = new Option<int>("--seed") { Description = "Seed for the split, the mixer and LightGBM.", DefaultValueFactory = _ => 1 };
         var threads = new Option<int?>("--threads") { Description = $"CPU threads for torch (default {DefaultThreads}: half the cores, at most 4; small models gain little from more, and lose a lot on a busy machine)." };
         var precision = PrecisionOption();
         var noBaseline = new Option<bool>("--no-baseline") { Description = "Skip the LightGBM baseline." };
+        var noSearch = new Option<bool>("--no-search") { Description = "Train one mixer with the task's defaults instead of the experiment (--epochs implies it)." };
         var noReport = new Option<bool>("--no-report") { Description = "Skip the attribution report." };
         var reportRows = new Option<int>("--report-rows") { Description = "Held-out rows the attribution report explains.", DefaultValueFactory = _ => ExplainStep.DefaultRows };
         var culture = CultureOption();
@@ -117,7 +118,7 @@ internal static class CliApp
                 ? "Train a mixer regression model on a CSV file, with a LightGBM baseline."
                 : "Train a mixer classifier (binary or multiclass, from the label's values) on a CSV file, with a LightGBM baseline.")
         {
-            dataset, label, ignore, validation, split, epochs, trainTime, device, precision, output, seed, threads, noBaseline, noReport, reportRows, culture,
+            dataset, label, ignore, validation, split, epochs, trainTime, device, precision, output, seed, threads, noBaseline, noSearch, noReport, reportRows, culture,
         };
         if (!regression)
             command.Options.Add(positive);
@@ -142,6 +143,7 @@ internal static class CliApp
                 Threads = Positive(parse.GetValue(threads), "--threads") ?? DefaultThreads,
                 PositiveClass = regression ? null : parse.GetValue(positive),
                 Baseline = !parse.GetValue(noBaseline),
+                Search = !parse.GetValue(noSearch),
                 Explain = !parse.GetValue(noReport),
                 ReportRows = Positive(parse.GetValue(reportRows), "--report-rows")!.Value,
                 Verbose = ui.Verbose,

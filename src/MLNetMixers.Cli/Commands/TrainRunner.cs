@@ -89,20 +89,49 @@ internal static class TrainRunner
 
         var mixerClock = Stopwatch.StartNew();
         var mixerInput = new MixerStepInput(schema, features, label, train, trainRows, settings, cancellation);
-        var mixer = Phase.Run("Training the mixer", mlContext, names, cancellation,
-            () => ui.Run("Training mixer", report => MixerStep.Train(mlContext, mixerInput, report)));
-        var model = Phase.Run("Training the mixer", mlContext, names, cancellation, () => WithPredictedClass(mlContext, mixer.Model, label, train));
-        ui.Line(mixer.ProbedRowsPerSecond is { } speed
-            ? $"Mixer: {mixer.Epochs} epoch(s), planned from a measured {speed:F0} rows/s and a {(settings.TrainTime ?? MixerStep.DefaultTrainTime).TotalSeconds:F0} s budget."
-            : $"Mixer: {mixer.Epochs} epoch(s).");
-        var mixerMetrics = Phase.Run("Evaluating the mixer", mlContext, names, cancellation, () => ModelMetrics.Evaluate(mlContext, "Mixer", model.Transform(test), label));
+        MixerStepResult? mixer = null;
+        MixerExperimentResult? experiment = null;
+        TransformerChain<ITransformer> model;
+        string modelName = "Mixer";
+        if (settings.Search && settings.Epochs is null)
+        {
+            // The wait ignores Ctrl+C: the experiment itself stops on the token and returns its best model so far,
+            // which the rest of the run then evaluates and saves.
+            experiment = Phase.Run("Running the experiment", mlContext, names, CancellationToken.None,
+                () => ui.Run("Experiment", report => ExperimentStep.Run(mlContext, mixerInput, report)));
+            foreach (string line in ExperimentStep.Leaderboard(experiment))
+                ui.Line(line);
+            modelName = ExperimentStep.ModelName(experiment.Chosen);
+            ui.Line($"Chosen: {modelName} (trial #{experiment.BestTrial.Number}, cross-validated {experiment.MetricName} " +
+                    $"{experiment.BestTrial.Metric.ToString("F4", System.Globalization.CultureInfo.InvariantCulture)}){(experiment.Refitted ? ", refitted on all training rows" : ", its first-fold model")}.");
+            if (experiment.Cancelled)
+            {
+                ui.Warning("Cancelled: the best model found so far is evaluated and saved; the baseline and the report are skipped.");
+                cancellation = CancellationToken.None;
+            }
+            var chosen = experiment.Model as TransformerChain<ITransformer> ?? new TransformerChain<ITransformer>(experiment.Model);
+            model = Phase.Run("Training the mixer", mlContext, names, cancellation, () => WithPredictedClass(mlContext, chosen, label, train));
+        }
+        else
+        {
+            mixer = Phase.Run("Training the mixer", mlContext, names, cancellation,
+                () => ui.Run("Training mixer", report => MixerStep.Train(mlContext, mixerInput, report)));
+            var trained = mixer.Model;
+            model = Phase.Run("Training the mixer", mlContext, names, cancellation, () => WithPredictedClass(mlContext, trained, label, train));
+            ui.Line(mixer.ProbedRowsPerSecond is { } speed
+                ? $"Mixer: {mixer.Epochs} epoch(s), planned from a measured {speed:F0} rows/s and a {(settings.TrainTime ?? MixerStep.DefaultTrainTime).TotalSeconds:F0} s budget."
+                : $"Mixer: {mixer.Epochs} epoch(s).");
+        }
+        var mixerMetrics = Phase.Run("Evaluating the model", mlContext, names, cancellation, () => ModelMetrics.Evaluate(mlContext, modelName, model.Transform(test), label));
         mixerMetrics.TrainingSeconds = mixerClock.Elapsed.TotalSeconds;
         models.Add(mixerMetrics);
-        var scored = new List<(string Model, IDataView Scored)> { ("Mixer", model.Transform(test)) };
-        Phase.Run("Saving the mixer", mlContext, names, cancellation, () => { mlContext.Model.Save(model, raw.Schema, Path.Combine(output.Path, ModelFileName)); return 0; });
-        Phase.Run("Exporting the scoring model", mlContext, names, cancellation, () => OnnxCommands.WriteScoringZip(mlContext, model, raw.Schema, output.Path, ui));
+        var scored = new List<(string Model, IDataView Scored)> { (modelName, model.Transform(test)) };
+        Phase.Run("Saving the model", mlContext, names, cancellation, () => { mlContext.Model.Save(model, raw.Schema, Path.Combine(output.Path, ModelFileName)); return 0; });
+        // The ONNX export covers the mixer's own steps; trees and the ensemble's average have no converter here.
+        if (experiment is null || experiment.Chosen == ExperimentFamily.Mixer)
+            Phase.Run("Exporting the scoring model", mlContext, names, cancellation, () => OnnxCommands.WriteScoringZip(mlContext, model, raw.Schema, output.Path, ui));
 
-        if (settings.Baseline)
+        if (settings.Baseline && experiment?.Cancelled != true)
         {
             // The baseline is a yardstick: when LightGBM cannot fit these rows, the run keeps its mixer and says why.
             try
@@ -148,11 +177,17 @@ internal static class TrainRunner
             StartedUtc = started,
             Models = models,
             Device = MixerStep.DeviceName(settings.Device),
-            EpochsRun = mixer.Epochs,
-            ProbedRowsPerSecond = mixer.ProbedRowsPerSecond,
+            EpochsRun = mixer?.Epochs,
+            ProbedRowsPerSecond = mixer?.ProbedRowsPerSecond,
+            Experiment = experiment,
         };
         string? report = null;
-        if (settings.Explain)
+        if (settings.Explain && experiment is { Chosen: not ExperimentFamily.Mixer })
+        {
+            ui.Line(experiment.Cancelled ? "The attribution report is skipped (cancelled)."
+                : $"The attribution report explains mixer models; the experiment chose {modelName}, so it is skipped (--no-search trains one mixer).");
+        }
+        else if (settings.Explain && experiment?.Cancelled != true)
         {
             report = TryExplain(ui, settings.Verbose, () => Phase.Run("Writing the attribution report", mlContext, names, cancellation,
                 () => ExplainStep.Run(mlContext, model, test, label.Column, output.Path,

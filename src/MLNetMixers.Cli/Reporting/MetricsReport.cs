@@ -22,6 +22,7 @@ internal sealed class RunSummary
     public string? Device { get; init; }
     public int? EpochsRun { get; init; }
     public double? ProbedRowsPerSecond { get; init; }
+    public MixerExperimentResult? Experiment { get; init; }
 }
 
 /// <summary>Writes metrics.json and prints the side-by-side table.</summary>
@@ -73,9 +74,29 @@ internal static class MetricsReport
                 ["threads"] = s.Threads,
             },
             ["models"] = new JsonObject([.. run.Models.Select(m => new KeyValuePair<string, JsonNode?>(m.Model, ModelNode(m)))]),
+            ["experiment"] = run.Experiment is { } experimentResult ? ExperimentNode(experimentResult) : null,
         };
         File.WriteAllText(path, root.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
     }
+
+    /// <summary>The experiment's choice and its leaderboard (cross-validated inside the training rows), best first.</summary>
+    private static JsonObject ExperimentNode(MixerExperimentResult e) => new()
+    {
+        ["chosen"] = e.Chosen.ToString(),
+        ["metric"] = e.MetricName,
+        ["validation"] = e.Validation,
+        ["refitted"] = e.Refitted,
+        ["cancelled"] = e.Cancelled,
+        ["leaderboard"] = new JsonArray([.. e.Leaderboard.Concat(e.Trials.Where(t => t.Error is not null)).Select(t => (JsonNode)new JsonObject
+        {
+            ["trial"] = t.Number,
+            ["family"] = t.Family.ToString(),
+            ["parameters"] = new JsonObject([.. t.Parameters.Select(p => new KeyValuePair<string, JsonNode?>(p.Key, p.Value))]),
+            ["cvMetric"] = Finite(t.Metric),
+            ["seconds"] = Math.Round(t.Seconds, 2),
+            ["error"] = t.Error,
+        })]),
+    };
 
     private static JsonObject ModelNode(ModelMetrics m)
     {

@@ -18,6 +18,9 @@ internal sealed class TrainSettings
     public int? Threads { get; init; }
     public string? PositiveClass { get; init; }
     public bool Baseline { get; init; } = true;
+
+    /// <summary>Spend the budget on the experiment (mixer and LightGBM trials, maybe their ensemble); false: one mixer, as --no-search.</summary>
+    public bool Search { get; init; } = true;
     public bool Explain { get; init; } = true;
     public int ReportRows { get; init; } = ExplainStep.DefaultRows;
     public bool Verbose { get; init; }

@@ -19,7 +19,7 @@ public sealed class CliEndToEndTests
         string output = TestData.NewTempFolder();
         string dataset = TestData.Tabular("weka_diabetes.csv");
         var run = CliProcess.Run(Timeout, "classification", "--dataset", dataset, "--label-col", "class",
-            "--train-time", "15s", "--threads", "1", "--seed", "3", "--output", output, "--report-rows", "12");
+            "--train-time", "15s", "--no-search", "--threads", "1", "--seed", "3", "--output", output, "--report-rows", "12");
         Assert.True(run.ExitCode == 0, run.ToString());
         Assert.Contains("positive class 'tested_positive'", run.Stdout);
         Assert.Contains("LightGBM", run.Stdout);
@@ -88,7 +88,7 @@ public sealed class CliEndToEndTests
 
         var notMixer = CliProcess.Run(Timeout, "explain", "--model", Path.Combine(output, "baseline-lightgbm.zip"), "--dataset", dataset, "--output", reportFolder);
         Assert.True(notMixer.ExitCode == 1, notMixer.ToString());
-        Assert.Contains("baseline-lightgbm.zip' is a LightGBM model (the baseline); explain works on mixer models, such as the model.zip beside it.", notMixer.Stderr);
+        Assert.Contains("baseline-lightgbm.zip' is a LightGBM model (the baseline, or the trees the experiment chose); explain works on mixer models: train with --no-search for one.", notMixer.Stderr);
         Assert.DoesNotContain("CharacterEncodingTransformer", notMixer.Stderr);
     }
 
@@ -109,7 +109,7 @@ public sealed class CliEndToEndTests
     {
         string output = TestData.NewTempFolder();
         var run = CliProcess.Run(Timeout, "classification", "-d", TestData.Tabular("penguins.csv"), "-l", "species",
-            "--train-time", "12s", "--threads", "1", "-o", output, "--no-report");
+            "--train-time", "12s", "--no-search", "--threads", "1", "-o", output, "--no-report");
         Assert.True(run.ExitCode == 0, run.ToString());
         Assert.Contains("multiclass classification, 3 classes (Adelie, Chinstrap, Gentoo)", run.Stdout);
 
@@ -150,7 +150,7 @@ public sealed class CliEndToEndTests
         File.WriteAllLines(validation, lines.Take(1).Concat(body.Where((_, i) => i % 5 == 0)));
 
         var run = CliProcess.Run(Timeout, "regression", "-d", train, "--validation-dataset", validation, "-l", "compressive_strength",
-            "--ignore-cols", "fly_ash", "--train-time", "15s", "--threads", "1", "-o", output, "--no-report");
+            "--ignore-cols", "fly_ash", "--train-time", "15s", "--no-search", "--threads", "1", "-o", output, "--no-report");
         Assert.True(run.ExitCode == 0, run.ToString());
 
         using var metrics = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "metrics.json")));

@@ -1,0 +1,486 @@
+using System.Diagnostics;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Runtime;
+using Microsoft.ML.Trainers.LightGbm;
+using MLNetMixers.Experiment;
+using MLNetMixers.Training;
+
+namespace MLNetMixers;
+
+/// <summary>
+/// A time-budgeted search in the spirit of AutoML's BinaryClassificationExperiment, reached through
+/// <c>mlContext.BinaryClassification.MixerExperiment(options)</c> (and the multiclass and regression catalogs): trials
+/// of the mixer (width, depth, epochs, dropout, learning rate) and of LightGBM (leaves, learning rate, iterations,
+/// minimum rows per leaf), each scored by k-fold cross-validation inside the rows given to <see cref="Execute"/> (one
+/// validation split on large tables). Each family starts at its trainer's defaults (LightGBM's first, being fast), then
+/// samples around its best so far;
+/// the family that has used less time runs next, so the cheap trees get as much of the budget as the mixer. Last, the
+/// average of the best mixer's and best trees' out-of-fold predictions is scored the same way and chosen only when it
+/// beats both. Rows held out for testing must not be passed in: nothing else keeps them out of the choice.
+/// </summary>
+public sealed class MixerExperiment
+{
+    private const string EnsembleMixerColumn = "__EnsembleMixer";
+    private const string EnsembleTreesColumn = "__EnsembleLightGbm";
+
+    /// <summary>A family is dropped after this many failed trials in a row (e.g. LightGBM finding no split on tiny tables).</summary>
+    private const int MaxFailuresInARow = 3;
+
+    private readonly IHost host;
+    private readonly MLContext ml;
+    private readonly MixerTask task;
+    private readonly MixerExperimentOptions options;
+    private readonly int seed;
+
+    internal MixerExperiment(IHostEnvironment env, MixerTask task, MixerExperimentOptions options)
+    {
+        Contracts.CheckValue(env, nameof(env));
+        host = env.Register(nameof(MixerExperiment));
+        host.CheckValue(options, nameof(options));
+        host.CheckUserArg(options.NumberOfFolds >= 2, nameof(options.NumberOfFolds), "must be at least 2");
+        host.CheckUserArg(options.MaxExperimentTime > TimeSpan.Zero, nameof(options.MaxExperimentTime), "must be positive");
+        host.CheckUserArg(options.ValidationFraction is > 0 and < 1, nameof(options.ValidationFraction), "must be in (0, 1)");
+        host.CheckUserArg(options.SearchMixer || options.SearchTrees, nameof(options.SearchMixer), "the experiment needs the mixer, the trees or both");
+        this.task = task;
+        this.options = options;
+        seed = options.Seed ?? (env is IHostEnvironmentInternal { Seed: int s } ? s : 1);
+        // The LightGBM and transform catalogs hang off an MLContext; the catalog's environment is one.
+        ml = env as MLContext ?? new MLContext(seed);
+    }
+
+    /// <summary>What the experiment predicts.</summary>
+    public MixerTask Task => task;
+
+    /// <summary>
+    /// Runs trials until the time budget or the token ends the search, then returns the chosen model (refitted on every
+    /// row of <paramref name="trainData"/> when time allows) and the leaderboard.
+    /// </summary>
+    /// <param name="trainData">The training rows only: the label and the raw feature columns.</param>
+    public MixerExperimentResult Execute(IDataView trainData)
+    {
+        host.CheckValue(trainData, nameof(trainData));
+        var clock = Stopwatch.StartNew();
+        var budget = options.MaxExperimentTime;
+        var user = options.CancellationToken;
+        user.ThrowIfCancellationRequested();
+
+        var label = CheckLabel(trainData.Schema);
+        string[] features = ResolveFeatures(trainData.Schema);
+        var data = ml.Data.Cache(trainData);
+        long rows = RowCount.Of(data);
+        if (rows < 2 * options.NumberOfFolds)
+            throw host.Except($"The experiment needs at least {2 * options.NumberOfFolds} training rows for {options.NumberOfFolds}-fold cross-validation; got {rows}.");
+        bool split = rows > options.CrossValidationMaxRows;
+        var folds = split
+            ? [ml.Data.TrainTestSplit(data, options.ValidationFraction, seed: seed)]
+            : ml.Data.CrossValidationSplit(data, options.NumberOfFolds, seed: seed).ToList();
+        string validation = split
+            ? $"one {options.ValidationFraction:P0} validation split of {rows} rows"
+            : $"{options.NumberOfFolds}-fold cross-validation on {rows} rows";
+        // A full refit costs about one fold's fit scaled to every row.
+        double refitPerTrialSecond = split ? 1 / (1 - options.ValidationFraction) : 1.0 / (folds.Count - 1);
+        float[] labels = folds.SelectMany(f => ReadLabels(f.TestSet, label.Name)).ToArray();
+
+        PrepareEncoding(trainData.Schema, features);
+        var treeFeaturizer = options.SearchTrees ? TreeFeaturizer.Create(ml, data, features) : null;
+
+        var mixer = new FamilyState(ExperimentFamily.Mixer, SearchSpace.Mixer(DefaultMixerOptions().Epochs), options.SearchMixer);
+        var trees = new FamilyState(ExperimentFamily.LightGbm, SearchSpace.LightGbm(), options.SearchTrees);
+        // The trees' defaults run first: seconds on most tables, they give every budget a working model and a yardstick.
+        var families = new[] { trees, mixer };
+        var trials = new List<ExperimentTrial>();
+        var random = new Random(seed);
+        string metricName = OutOfFoldMetric.Name(task);
+        bool cancelled = false;
+
+        double RefitReserve() => families.Where(f => f.Best is not null).Sum(f => f.Best!.Seconds * refitPerTrialSecond);
+        double Remaining() => budget.TotalSeconds - clock.Elapsed.TotalSeconds;
+
+        while (!cancelled)
+        {
+            if (user.IsCancellationRequested)
+            {
+                cancelled = true;
+                break;
+            }
+            // The family that has used less time goes next (a family without a trial first), if its trial fits.
+            FamilyState? family = null;
+            int[]? position = null;
+            foreach (var candidate in families.Where(f => f.Enabled).OrderBy(f => f.Trials > 0).ThenBy(f => f.SecondsSpent))
+            {
+                var next = candidate.Space.Next(candidate.BestPosition, random);
+                double estimate = candidate.Estimate(next) ?? 0;
+                if (candidate.Trials == 0 || estimate + RefitReserve() < Remaining())
+                {
+                    family = candidate;
+                    position = next;
+                    break;
+                }
+            }
+            if (family is null || position is null || Remaining() <= 0)
+                break;
+            family.Space.Tried(position);
+
+            var trialClock = Stopwatch.StartNew();
+            var predictions = new List<float[]>();
+            ITransformer? firstFoldModel = null;
+            string? error = null;
+            try
+            {
+                for (int f = 0; f < folds.Count; f++)
+                {
+                    user.ThrowIfCancellationRequested();
+                    // Out of time: a family's later trials are abandoned between folds, but its first runs to the end (its
+                    // folds are time-capped below), so that every family that started has a model to offer.
+                    if (Remaining() <= 0 && family.Best is not null)
+                        throw new OperationCanceledException("The experiment's time is up.");
+                    options.ObserveFit?.Invoke(family.Family, folds[f].TrainSet, folds[f].TestSet);
+                    // The mixer's time cap leaves room for the folds still to come and the refit: a run the cap stops
+                    // still ends with its learning rate annealed, so a small budget gives a short but finished trial.
+                    var cap = TimeSpan.FromSeconds(Math.Max(1, (Remaining() - (family == mixer ? trees.Best?.Seconds ?? 0 : 0)) / (folds.Count - f + refitPerTrialSecond * folds.Count)));
+                    var foldModel = Fit(family.Family, family.Space, position, folds[f].TrainSet, treeFeaturizer, cap, user);
+                    predictions.AddRange(ReadPredictions(foldModel.Transform(folds[f].TestSet)));
+                    if (f == 0)
+                        firstFoldModel = foldModel;
+                    else
+                        (foldModel as IDisposable)?.Dispose();
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                // The budget or the user stopped this trial mid-way: it is discarded, the best so far stands.
+                (firstFoldModel as IDisposable)?.Dispose();
+                cancelled = user.IsCancellationRequested;
+                break;
+            }
+            catch (Exception failure) when (failure is not OutOfMemoryException)
+            {
+                error = FirstLine(failure.Message);
+                (firstFoldModel as IDisposable)?.Dispose();
+                firstFoldModel = null;
+            }
+
+            double metric = error is null ? OutOfFoldMetric.Compute(task, [.. predictions], labels) : double.NaN;
+            if (error is null && double.IsNaN(metric))
+                error = $"{metricName} is undefined on these rows";
+            var trial = new ExperimentTrial(trials.Count + 1, family.Family, family.Space.Describe(position), metric, metricName, trialClock.Elapsed.TotalSeconds, error);
+            trials.Add(trial);
+            family.Record(trial, position, error is null ? [.. predictions] : null, firstFoldModel);
+            options.Progress?.Report(trial);
+        }
+
+        // The ensemble is scored on the same pooled out-of-fold rows as its members.
+        ExperimentTrial? ensemble = null;
+        if (options.Ensemble && mixer.Best is { } bestMixer && trees.Best is { } bestTrees)
+        {
+            var average = OutOfFoldMetric.Average(mixer.BestPredictions!, trees.BestPredictions!);
+            double metric = OutOfFoldMetric.Compute(task, average, labels);
+            ensemble = new ExperimentTrial(trials.Count + 1, ExperimentFamily.Ensemble,
+                new Dictionary<string, string> { ["Mixer"] = $"#{bestMixer.Number}", ["LightGbm"] = $"#{bestTrees.Number}" }, metric, metricName, 0, null);
+            trials.Add(ensemble);
+            options.Progress?.Report(ensemble);
+        }
+
+        var choices = new List<(ExperimentFamily Family, double Metric)>();
+        if (mixer.Best is { } m)
+            choices.Add((ExperimentFamily.Mixer, m.Metric));
+        if (trees.Best is { } t)
+            choices.Add((ExperimentFamily.LightGbm, t.Metric));
+        if (ensemble is { Metric: var e } && !double.IsNaN(e))
+            choices.Add((ExperimentFamily.Ensemble, e));
+        if (choices.Count == 0)
+        {
+            if (user.IsCancellationRequested)
+                throw new OperationCanceledException("The experiment was cancelled before any trial finished.", user);
+            var errors = trials.Where(x => x.Error is not null).Select(x => $"{x.Family}: {x.Error}").Distinct().ToList();
+            throw host.Except($"No trial finished within the experiment's {budget.TotalSeconds:F0} s" +
+                              (errors.Count > 0 ? $" ({string.Join("; ", errors)})." : "; give it more time."));
+        }
+        // Ties go to the simpler model: a single family before the ensemble, the trees before the mixer.
+        var chosen = choices.OrderByDescending(c => c.Metric).ThenBy(c => c.Family == ExperimentFamily.Ensemble).ThenBy(c => c.Family == ExperimentFamily.Mixer).First().Family;
+
+        var members = chosen == ExperimentFamily.Ensemble ? new[] { mixer, trees } : [chosen == ExperimentFamily.Mixer ? mixer : trees];
+        if (options.KeepFamilyModels)
+            members = families.Where(f => f.Best is not null).ToArray();
+        bool refitted = false;
+        var finals = members.ToDictionary(f => f.Family, f => f.BestFoldModel!);
+        // The refit runs even when the search used up the budget: a first-fold model saw only (k-1)/k of the rows, and the
+        // refit costs about one fold's fit. Only cancellation skips it.
+        if (options.Refit && !cancelled && !user.IsCancellationRequested)
+        {
+            var refits = new Dictionary<ExperimentFamily, ITransformer>();
+            try
+            {
+                foreach (var family in members)
+                {
+                    options.ObserveFit?.Invoke(family.Family, data, null);
+                    // The mixer's cap is what is left of the budget, but never less than its trial's fold time scaled to every
+                    // row, so that a late refit still trains its epochs.
+                    double reserve = family == mixer && members.Length > 1 ? trees.Best!.Seconds * refitPerTrialSecond : 0;
+                    var cap = TimeSpan.FromSeconds(Math.Max(1.5 * family.Best!.Seconds * refitPerTrialSecond, Remaining() - reserve));
+                    refits[family.Family] = Fit(family.Family, family.Space, family.BestPosition!, data, treeFeaturizer, cap, user);
+                }
+                foreach (var old in finals.Values)
+                    (old as IDisposable)?.Dispose();
+                finals = refits;
+                refitted = true;
+            }
+            catch (OperationCanceledException)
+            {
+                // Ctrl+C during the refit: the first-fold models are the best so far.
+                foreach (var partial in refits.Values)
+                    (partial as IDisposable)?.Dispose();
+                cancelled = true;
+            }
+        }
+        // Only the chosen models are kept: release the other family's.
+        foreach (var family in families.Except(members))
+            (family.BestFoldModel as IDisposable)?.Dispose();
+
+        ITransformer ModelOf(ExperimentFamily family)
+            => family == ExperimentFamily.Ensemble ? Compose(finals[ExperimentFamily.Mixer], finals[ExperimentFamily.LightGbm], data) : finals[family];
+        var model = ModelOf(chosen);
+        var familyModels = options.KeepFamilyModels
+            ? finals.Keys.Append(ExperimentFamily.Ensemble).Where(f => f != ExperimentFamily.Ensemble || finals.Count == 2).ToDictionary(f => f, f => f == chosen ? model : ModelOf(f))
+            : null;
+        return new MixerExperimentResult(model, chosen, trials, metricName, refitted, cancelled, validation) { FamilyModels = familyModels };
+    }
+
+    /// <summary>
+    /// mixer -> copy its prediction aside -> trees -> copy theirs aside -> average: each member keeps its own steps, so
+    /// the chain saves, loads and scores as any ML.NET pipeline.
+    /// </summary>
+    internal TransformerChain<ITransformer> Compose(ITransformer mixerModel, ITransformer treesModel, IDataView data)
+    {
+        var label = CheckLabel(data.Schema);
+        int classCount = task switch
+        {
+            MixerTask.MulticlassClassification => (int)label.Type.GetKeyCount(),
+            MixerTask.BinaryClassification => 2,
+            _ => 1,
+        };
+        var labelKeyValues = label.Annotations.Schema.GetColumnOrNull(AnnotationUtils.Kinds.KeyValues) is null ? null : label.Annotations;
+        string member = task == MixerTask.BinaryClassification ? "Probability" : "Score";
+        var mixerScored = mixerModel.Transform(data);
+        var copyMixer = ml.Transforms.CopyColumns(EnsembleMixerColumn, member).Fit(mixerScored);
+        var treesScored = treesModel.Transform(copyMixer.Transform(mixerScored));
+        var copyTrees = ml.Transforms.CopyColumns(EnsembleTreesColumn, member).Fit(treesScored);
+        var average = new AveragedPredictionTransformer(host, task, [EnsembleMixerColumn, EnsembleTreesColumn], classCount, labelKeyValues);
+        return new TransformerChain<ITransformer>(mixerModel, copyMixer, treesModel, copyTrees, average);
+    }
+
+    /// <summary>The encoder's options: the user's (or the defaults) over the features, into a column the data does not have.</summary>
+    private void PrepareEncoding(DataViewSchema schema, string[] features)
+    {
+        options.Encoding ??= new CharacterEncodingOptions();
+        if (options.Encoding.InputColumnNames.Length == 0)
+            options.Encoding.InputColumnNames = features;
+        options.Encoding.OutputColumnName = schema.GetColumnOrNull("Features") is null ? "Features" : "__MixerFeatures";
+    }
+
+    /// <summary>Tests: one family fitted with its trainer's defaults on <paramref name="train"/>, as a first trial fits it.</summary>
+    internal ITransformer FitDefaults(ExperimentFamily family, IDataView train)
+    {
+        CheckLabel(train.Schema);
+        var features = ResolveFeatures(train.Schema);
+        PrepareEncoding(train.Schema, features);
+        var space = family == ExperimentFamily.Mixer ? SearchSpace.Mixer(DefaultMixerOptions().Epochs) : SearchSpace.LightGbm();
+        var featurizer = family == ExperimentFamily.LightGbm ? TreeFeaturizer.Create(ml, train, features) : null;
+        return Fit(family, space, space.Defaults, train, featurizer, TimeSpan.FromMinutes(10), CancellationToken.None);
+    }
+
+    private ITransformer Fit(ExperimentFamily family, SearchSpace space, int[] position, IDataView train, IEstimator<ITransformer>? treeFeaturizer,
+                             TimeSpan cap, CancellationToken token)
+        => family == ExperimentFamily.Mixer ? FitMixer(space, position, train, cap, token) : FitTrees(space, position, train, treeFeaturizer!);
+
+    private ITransformer FitMixer(SearchSpace space, int[] position, IDataView train, TimeSpan cap, CancellationToken token)
+    {
+        var encoding = options.Encoding!;
+        var encoder = ml.Transforms.EncodeAsCharacters(encoding).Fit(train);
+        var o = DefaultMixerOptions();
+        o.LabelColumnName = options.LabelColumnName;
+        o.FeatureColumnName = encoding.OutputColumnName;
+        o.Width = (int)space.Value(position, "Width")!.Value;
+        o.Depth = (int)space.Value(position, "Depth")!.Value;
+        o.Epochs = (int)space.Value(position, "Epochs")!.Value;
+        o.Dropout = space.Value(position, "Dropout");
+        o.LearningRate = space.Value(position, "LearningRate")!.Value;
+        o.Device = options.Device;
+        o.Precision = options.Precision;
+        o.NumberOfThreads = options.NumberOfThreads;
+        o.Seed = seed;
+        o.MaxTrainingTime = cap;
+        o.CancellationToken = token;
+        options.AdjustMixer?.Invoke(o);
+        var encoded = encoder.Transform(train);
+        ITransformer predictor = o switch
+        {
+            MixerBinaryTrainer.Options binary => ml.BinaryClassification.Trainers.Mixer(binary).Fit(encoded),
+            MixerMulticlassTrainer.Options multiclass => ml.MulticlassClassification.Trainers.Mixer(multiclass).Fit(encoded),
+            _ => ml.Regression.Trainers.Mixer((MixerRegressionTrainer.Options)o).Fit(encoded),
+        };
+        return new TransformerChain<ITransformer>(encoder, predictor);
+    }
+
+    private ITransformer FitTrees(SearchSpace space, int[] position, IDataView train, IEstimator<ITransformer> featurizer)
+    {
+        int? leaves = (int?)space.Value(position, "Leaves");
+        double? rate = space.Value(position, "LearningRate");
+        int iterations = (int)(space.Value(position, "Iterations") ?? 100);
+        int? minRows = (int?)space.Value(position, "MinRowsPerLeaf");
+        string features = TreeFeaturizer.FeatureColumnName;
+        IEstimator<ITransformer> trainer = task switch
+        {
+            MixerTask.BinaryClassification => ml.BinaryClassification.Trainers.LightGbm(new LightGbmBinaryTrainer.Options
+            {
+                LabelColumnName = options.LabelColumnName, FeatureColumnName = features, NumberOfLeaves = leaves, LearningRate = rate,
+                NumberOfIterations = iterations, MinimumExampleCountPerLeaf = minRows, Seed = seed, Silent = true, NumberOfThreads = options.NumberOfThreads,
+            }),
+            MixerTask.MulticlassClassification => ml.MulticlassClassification.Trainers.LightGbm(new LightGbmMulticlassTrainer.Options
+            {
+                LabelColumnName = options.LabelColumnName, FeatureColumnName = features, NumberOfLeaves = leaves, LearningRate = rate,
+                NumberOfIterations = iterations, MinimumExampleCountPerLeaf = minRows, Seed = seed, Silent = true, NumberOfThreads = options.NumberOfThreads,
+            }),
+            _ => ml.Regression.Trainers.LightGbm(new LightGbmRegressionTrainer.Options
+            {
+                LabelColumnName = options.LabelColumnName, FeatureColumnName = features, NumberOfLeaves = leaves, LearningRate = rate,
+                NumberOfIterations = iterations, MinimumExampleCountPerLeaf = minRows, Seed = seed, Silent = true, NumberOfThreads = options.NumberOfThreads,
+            }),
+        };
+        return featurizer.Append(trainer).Fit(train);
+    }
+
+    private MixerTrainerOptions DefaultMixerOptions() => task switch
+    {
+        MixerTask.BinaryClassification => new MixerBinaryTrainer.Options(),
+        MixerTask.MulticlassClassification => new MixerMulticlassTrainer.Options(),
+        _ => new MixerRegressionTrainer.Options(),
+    };
+
+    private DataViewSchema.Column CheckLabel(DataViewSchema schema)
+    {
+        var label = schema.GetColumnOrNull(options.LabelColumnName)
+            ?? throw host.ExceptSchemaMismatch(nameof(schema), "label", options.LabelColumnName);
+        bool ok = task switch
+        {
+            MixerTask.BinaryClassification => label.Type is BooleanDataViewType,
+            MixerTask.MulticlassClassification => label.Type is KeyDataViewType { Count: > 0 } key && key.RawType == typeof(uint),
+            _ => label.Type == NumberDataViewType.Single,
+        };
+        if (!ok)
+        {
+            string expected = task switch
+            {
+                MixerTask.BinaryClassification => "Boolean",
+                MixerTask.MulticlassClassification => "a UInt32 key (MapValueToKey)",
+                _ => "Single",
+            };
+            throw host.ExceptSchemaMismatch(nameof(schema), "label", options.LabelColumnName, expected, label.Type.ToString());
+        }
+        return label;
+    }
+
+    private string[] ResolveFeatures(DataViewSchema schema)
+    {
+        var names = options.FeatureColumnNames.Length > 0
+            ? options.FeatureColumnNames
+            : schema.Where(c => !c.IsHidden && c.Name != options.LabelColumnName).Select(c => c.Name).ToArray();
+        foreach (string name in names)
+        {
+            if (schema.GetColumnOrNull(name) is null)
+                throw host.ExceptSchemaMismatch(nameof(schema), "feature", name);
+            if (name == options.LabelColumnName)
+                throw host.ExceptUserArg(nameof(options.FeatureColumnNames), $"Column '{name}' is the label; it cannot also be a feature.");
+        }
+        return names.Length > 0 ? names : throw host.ExceptUserArg(nameof(options.FeatureColumnNames), "No feature column: every column is the label.");
+    }
+
+    /// <summary>0/1, the 0-based class, or the target, per row.</summary>
+    private float[] ReadLabels(IDataView view, string column) => task switch
+    {
+        MixerTask.BinaryClassification => view.GetColumn<bool>(column).Select(b => b ? 1f : 0f).ToArray(),
+        MixerTask.MulticlassClassification => view.GetColumn<uint>(column).Select(k => (float)k - 1).ToArray(),
+        _ => view.GetColumn<float>(column).ToArray(),
+    };
+
+    /// <summary>Per row: the positive-class probability, the class probabilities, or the score.</summary>
+    private IEnumerable<float[]> ReadPredictions(IDataView scored) => task switch
+    {
+        MixerTask.BinaryClassification => scored.GetColumn<float>("Probability").Select(p => new[] { p }),
+        MixerTask.MulticlassClassification => scored.GetColumn<VBuffer<float>>("Score").Select(s => s.DenseValues().ToArray()),
+        _ => scored.GetColumn<float>("Score").Select(s => new[] { s }),
+    };
+
+    private static string FirstLine(string message)
+    {
+        int newline = message.IndexOf('\n');
+        return (newline < 0 ? message : message[..newline]).Trim();
+    }
+
+    /// <summary>A family's search: its grid, its best trial so far (predictions and first-fold model kept) and its time.</summary>
+    private sealed class FamilyState(ExperimentFamily family, SearchSpace space, bool enabled)
+    {
+        private readonly List<(int[] Position, double Seconds)> finished = [];
+        private int failuresInARow;
+
+        public ExperimentFamily Family { get; } = family;
+
+        public SearchSpace Space { get; } = space;
+
+        public bool Enabled { get; private set; } = enabled;
+
+        public int Trials { get; private set; }
+
+        public double SecondsSpent { get; private set; }
+
+        public ExperimentTrial? Best { get; private set; }
+
+        public int[]? BestPosition { get; private set; }
+
+        public float[][]? BestPredictions { get; private set; }
+
+        public ITransformer? BestFoldModel { get; private set; }
+
+        public void Record(ExperimentTrial trial, int[] position, float[][]? predictions, ITransformer? firstFoldModel)
+        {
+            Trials++;
+            SecondsSpent += trial.Seconds;
+            if (predictions is null)
+            {
+                if (++failuresInARow >= MaxFailuresInARow || Best is null && Trials == 1 && Family == ExperimentFamily.Mixer)
+                    Enabled = false;
+                return;
+            }
+            failuresInARow = 0;
+            finished.Add((position, trial.Seconds));
+            if (Best is null || trial.Metric > Best.Metric)
+            {
+                (BestFoldModel as IDisposable)?.Dispose();
+                Best = trial;
+                BestPosition = position;
+                BestPredictions = predictions;
+                BestFoldModel = firstFoldModel;
+            }
+            else
+            {
+                (firstFoldModel as IDisposable)?.Dispose();
+            }
+        }
+
+        /// <summary>
+        /// Seconds a trial at <paramref name="position"/> should take, scaled from the finished ones: the mixer's cost
+        /// grows with epochs x depth x width^1.5 (channel MLP and token mixing), LightGBM's with its iterations.
+        /// </summary>
+        public double? Estimate(int[] position)
+        {
+            if (finished.Count == 0)
+                return null;
+            return finished.Average(f => f.Seconds / Cost(f.Position)) * Cost(position);
+        }
+
+        private double Cost(int[] position) => Family == ExperimentFamily.Mixer
+            ? Space.Value(position, "Epochs")!.Value * Space.Value(position, "Depth")!.Value * Math.Pow(Space.Value(position, "Width")!.Value, 1.5)
+            : Space.Value(position, "Iterations") ?? 100;
+    }
+}

@@ -1,0 +1,288 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+
+namespace MLNetMixers.Tests.Experiment;
+
+/// <summary>
+/// The experiment on tiny synthetic tables with a tiny mixer (width 8, one block, 2 epochs, one thread), so each test
+/// takes seconds: what the held-out rows are kept from, the ensemble's zip, and cancellation.
+/// </summary>
+public class MixerExperimentTests
+{
+    private sealed class Row
+    {
+        public float RowId { get; set; }
+        public float X1 { get; set; }
+        public float X2 { get; set; }
+        public string Colour { get; set; } = "";
+        public bool Flag { get; set; }
+        public string Class { get; set; } = "";
+        public float Target { get; set; }
+    }
+
+    private static readonly string[] Features = ["X1", "X2", "Colour"];
+
+    /// <summary>Rows whose label follows X1, X2 and Colour with some noise, so every family finds a signal.</summary>
+    private static List<Row> Rows(int count, int seed = 7)
+    {
+        var random = new Random(seed);
+        string[] colours = ["red", "green", "blue"];
+        return Enumerable.Range(0, count).Select(i =>
+        {
+            float x1 = (float)(random.NextDouble() * 4 - 2), x2 = (float)(random.NextDouble() * 4 - 2);
+            int c = random.Next(3);
+            double signal = x1 + 0.5 * x2 + (c == 0 ? 1 : 0) + 0.5 * (random.NextDouble() - 0.5);
+            return new Row
+            {
+                RowId = i, X1 = x1, X2 = x2, Colour = colours[c], Flag = signal > 0,
+                Class = signal < -0.7 ? "low" : signal < 0.7 ? "mid" : "high", Target = (float)(3 * signal + 10),
+            };
+        }).ToList();
+    }
+
+    /// <summary>The rows with the task's Label column: Flag (Boolean), Class as a key, or Target.</summary>
+    private static IDataView Labelled(MLContext ml, IEnumerable<Row> rows, MixerTask task)
+    {
+        var data = ml.Data.LoadFromEnumerable(rows);
+        var prepare = task switch
+        {
+            MixerTask.BinaryClassification => (IEstimator<ITransformer>)ml.Transforms.CopyColumns("Label", nameof(Row.Flag)),
+            MixerTask.MulticlassClassification => ml.Transforms.Conversion.MapValueToKey("Label", nameof(Row.Class)),
+            _ => ml.Transforms.CopyColumns("Label", nameof(Row.Target)),
+        };
+        return prepare.Fit(data).Transform(data);
+    }
+
+    private static MixerExperimentOptions Options(TimeSpan budget) => new()
+    {
+        FeatureColumnNames = Features,
+        MaxExperimentTime = budget,
+        NumberOfThreads = 1,
+        Seed = 1,
+        AdjustMixer = o =>
+        {
+            o.Width = 8;
+            o.Depth = 1;
+            o.Epochs = Math.Min(o.Epochs, 2);
+        },
+    };
+
+    private static MixerExperiment Experiment(MLContext ml, MixerTask task, MixerExperimentOptions options) => task switch
+    {
+        MixerTask.BinaryClassification => ml.BinaryClassification.MixerExperiment(options),
+        MixerTask.MulticlassClassification => ml.MulticlassClassification.MixerExperiment(options),
+        _ => ml.Regression.MixerExperiment(options),
+    };
+
+    private static HashSet<float> Ids(IDataView view) => [.. view.GetColumn<float>(nameof(Row.RowId))];
+
+    [Fact]
+    public void No_trial_ever_sees_the_held_out_rows()
+    {
+        var ml = new MLContext(1);
+        var all = Rows(200);
+        var heldOut = all.Where(r => r.RowId % 5 == 0).Select(r => r.RowId).ToHashSet();
+        var train = Labelled(ml, all.Where(r => !heldOut.Contains(r.RowId)), MixerTask.BinaryClassification);
+        var trainIds = Ids(train);
+        var fits = new List<(ExperimentFamily Family, HashSet<float> Fit, HashSet<float>? Scored)>();
+        var options = Options(TimeSpan.FromSeconds(20));
+        options.ObserveFit = (family, fit, scored) => fits.Add((family, Ids(fit), scored is null ? null : Ids(scored)));
+
+        var result = ml.BinaryClassification.MixerExperiment(options).Execute(train);
+
+        Assert.Contains(fits, f => f.Family == ExperimentFamily.Mixer);
+        Assert.Contains(fits, f => f.Family == ExperimentFamily.LightGbm);
+        foreach (var (family, fit, scored) in fits)
+        {
+            Assert.Empty(fit.Intersect(heldOut));
+            Assert.Subset(trainIds, fit);
+            if (scored is null)
+                continue;
+            // A fold is scored on rows its fit did not see, and the folds cover the training rows.
+            Assert.Empty(scored.Intersect(heldOut));
+            Assert.Empty(fit.Intersect(scored));
+            Assert.Equal(trainIds.Count, fit.Count + scored.Count);
+        }
+        Assert.NotEmpty(result.Leaderboard);
+        Assert.All(result.Trials.Where(t => t.Family != ExperimentFamily.Ensemble), t => Assert.True(t.Seconds > 0));
+    }
+
+    [Theory]
+    [InlineData(MixerTask.BinaryClassification)]
+    [InlineData(MixerTask.MulticlassClassification)]
+    [InlineData(MixerTask.Regression)]
+    public void Ensemble_zip_loads_and_scores_like_its_members_averaged(MixerTask task)
+    {
+        var ml = new MLContext(1);
+        // One labelling for both parts, so that the multiclass key values agree.
+        var all = Labelled(ml, Rows(200), task);
+        var train = ml.Data.FilterRowsByColumn(all, nameof(Row.RowId), upperBound: 160);
+        var test = ml.Data.FilterRowsByColumn(all, nameof(Row.RowId), lowerBound: 160);
+        var experiment = Experiment(ml, task, Options(TimeSpan.FromSeconds(30)));
+        var mixer = experiment.FitDefaults(ExperimentFamily.Mixer, train);
+        var trees = experiment.FitDefaults(ExperimentFamily.LightGbm, train);
+        var ensemble = experiment.Compose(mixer, trees, train);
+
+        string path = Path.Combine(TestData.NewTempFolder(), "ensemble.zip");
+        ml.Model.Save(ensemble, train.Schema, path);
+        var loaded = new MLContext(2).Model.Load(path, out _);
+        var scored = loaded.Transform(test);
+
+        string member = task == MixerTask.BinaryClassification ? "Probability" : "Score";
+        if (task == MixerTask.MulticlassClassification)
+        {
+            var m = mixer.Transform(test).GetColumn<VBuffer<float>>(member).Select(v => v.DenseValues().ToArray()).ToList();
+            var t = trees.Transform(test).GetColumn<VBuffer<float>>(member).Select(v => v.DenseValues().ToArray()).ToList();
+            var e = scored.GetColumn<VBuffer<float>>("Score").Select(v => v.DenseValues().ToArray()).ToList();
+            var predicted = scored.GetColumn<uint>("PredictedLabel").ToList();
+            for (int r = 0; r < e.Count; r++)
+            {
+                for (int k = 0; k < e[r].Length; k++)
+                    Assert.Equal((m[r][k] + t[r][k]) / 2, e[r][k], 1e-5);
+                Assert.Equal((uint)Array.IndexOf(e[r], e[r].Max()) + 1, predicted[r]);
+            }
+            var metrics = ml.MulticlassClassification.Evaluate(scored);
+            Assert.True(metrics.MacroAccuracy > 0.5, $"macro accuracy {metrics.MacroAccuracy:F3}");
+        }
+        else
+        {
+            var m = mixer.Transform(test).GetColumn<float>(member).ToList();
+            var t = trees.Transform(test).GetColumn<float>(member).ToList();
+            var e = scored.GetColumn<float>(member).ToList();
+            Assert.Equal(test.GetColumn<float>(nameof(Row.RowId)).Count(), e.Count);
+            for (int r = 0; r < e.Count; r++)
+                Assert.Equal((m[r] + t[r]) / 2, e[r], 1e-5);
+            if (task == MixerTask.BinaryClassification)
+            {
+                var predicted = scored.GetColumn<bool>("PredictedLabel").ToList();
+                Assert.All(Enumerable.Range(0, e.Count), r => Assert.Equal(e[r] > 0.5f, predicted[r]));
+                Assert.True(ml.BinaryClassification.Evaluate(scored).AreaUnderRocCurve > 0.7);
+            }
+            else
+            {
+                Assert.True(ml.Regression.Evaluate(scored).RSquared > 0.3);
+            }
+        }
+        (mixer as IDisposable)?.Dispose();
+        (loaded as IDisposable)?.Dispose();
+    }
+
+    private sealed class Input
+    {
+        public float RowId { get; set; }
+        public float X1 { get; set; }
+        public float X2 { get; set; }
+        public string Colour { get; set; } = "";
+        public bool Flag { get; set; }
+        public string Class { get; set; } = "";
+        public float Target { get; set; }
+    }
+
+    private sealed class BinaryOutput
+    {
+        public float Score { get; set; }
+        public float Probability { get; set; }
+        public bool PredictedLabel { get; set; }
+    }
+
+    [Fact]
+    public void Ensemble_zip_scores_single_rows_through_a_prediction_engine()
+    {
+        var ml = new MLContext(1);
+        var rows = Rows(160);
+        var train = Labelled(ml, rows, MixerTask.BinaryClassification);
+        var experiment = ml.BinaryClassification.MixerExperiment(Options(TimeSpan.FromSeconds(30)));
+        var ensemble = experiment.Compose(experiment.FitDefaults(ExperimentFamily.Mixer, train), experiment.FitDefaults(ExperimentFamily.LightGbm, train), train);
+        string path = Path.Combine(TestData.NewTempFolder(), "ensemble.zip");
+        ml.Model.Save(ensemble, ml.Data.LoadFromEnumerable(rows).Schema, path);
+        var loaded = ml.Model.Load(path, out _);
+
+        var engine = ml.Model.CreatePredictionEngine<Input, BinaryOutput>(loaded);
+        var batch = loaded.Transform(ml.Data.LoadFromEnumerable(rows.Take(5))).GetColumn<float>("Probability").ToArray();
+        for (int i = 0; i < 5; i++)
+        {
+            var r = rows[i];
+            var one = engine.Predict(new Input { RowId = r.RowId, X1 = r.X1, X2 = r.X2, Colour = r.Colour, Flag = r.Flag, Class = r.Class, Target = r.Target });
+            Assert.Equal(batch[i], one.Probability, 1e-5);
+            Assert.Equal(one.Probability > 0.5f, one.PredictedLabel);
+        }
+    }
+
+    /// <summary>Cancels once the first trial of each family has finished: mid-search, with a mixer and a tree model to choose from.</summary>
+    private sealed class CancelAfterBothFamilies(CancellationTokenSource source, List<ExperimentTrial> seen) : IProgress<ExperimentTrial>
+    {
+        public void Report(ExperimentTrial value)
+        {
+            seen.Add(value);
+            if (seen.Any(t => t.Family == ExperimentFamily.Mixer) && seen.Any(t => t.Family == ExperimentFamily.LightGbm))
+                source.Cancel();
+        }
+    }
+
+    [Fact]
+    public void Cancellation_mid_experiment_returns_the_best_model_so_far()
+    {
+        var ml = new MLContext(1);
+        var train = Labelled(ml, Rows(160), MixerTask.BinaryClassification);
+        var test = Labelled(ml, Rows(40, seed: 9), MixerTask.BinaryClassification);
+        using var source = new CancellationTokenSource();
+        var seen = new List<ExperimentTrial>();
+        var options = Options(TimeSpan.FromMinutes(5));
+        options.CancellationToken = source.Token;
+        options.Progress = new CancelAfterBothFamilies(source, seen);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+
+        var result = ml.BinaryClassification.MixerExperiment(options).Execute(train);
+
+        Assert.True(clock.Elapsed < TimeSpan.FromMinutes(2), $"took {clock.Elapsed}");
+        Assert.True(result.Cancelled);
+        Assert.False(result.Refitted);
+        // Two trials ran (and the ensemble of the two was scored); the search stopped there with a 5-minute budget left.
+        Assert.Equal(2, result.Trials.Count(t => t.Family != ExperimentFamily.Ensemble));
+        Assert.Equal(seen.Where(t => !double.IsNaN(t.Metric)).Max(t => t.Metric), result.BestTrial.Metric);
+        // The best so far is a working model: it scores rows it never saw.
+        var auc = ml.BinaryClassification.Evaluate(result.Model.Transform(test)).AreaUnderRocCurve;
+        Assert.True(auc > 0.6, $"AUC {auc:F3}");
+    }
+
+    [Fact]
+    public void Cancellation_before_any_trial_finishes_throws()
+    {
+        var ml = new MLContext(1);
+        var train = Labelled(ml, Rows(60), MixerTask.BinaryClassification);
+        var options = Options(TimeSpan.FromSeconds(30));
+        options.CancellationToken = new CancellationToken(canceled: true);
+        Assert.Throws<OperationCanceledException>(() => ml.BinaryClassification.MixerExperiment(options).Execute(train));
+    }
+
+    [Theory]
+    [InlineData(MixerTask.MulticlassClassification)]
+    [InlineData(MixerTask.Regression)]
+    public void Experiment_spends_its_budget_on_both_families_and_ranks_them(MixerTask task)
+    {
+        var ml = new MLContext(1);
+        var train = Labelled(ml, Rows(150), task);
+        var reported = new List<ExperimentTrial>();
+        var options = Options(TimeSpan.FromSeconds(30));
+        options.Progress = new Collect(reported);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+
+        var result = Experiment(ml, task, options).Execute(train);
+
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(90), $"a 30 s experiment took {clock.Elapsed}");
+        Assert.Equal(result.Trials.Select(t => t.Number), reported.Select(t => t.Number));
+        Assert.Contains(result.Trials, t => t.Family == ExperimentFamily.Mixer);
+        Assert.Contains(result.Trials, t => t.Family == ExperimentFamily.LightGbm);
+        Assert.True(result.Trials.Count(t => t.Family != ExperimentFamily.Ensemble) >= 3, string.Join("\n", result.Trials));
+        var board = result.Leaderboard;
+        Assert.Equal(board.OrderByDescending(t => t.Metric).Select(t => t.Metric), board.Select(t => t.Metric));
+        Assert.Equal(board.First().Metric, result.BestTrial.Metric);
+        Assert.Equal(result.MetricName, task == MixerTask.Regression ? "RSquared" : "MacroAccuracy");
+        Assert.True(result.BestTrial.Metric > (task == MixerTask.Regression ? 0.3 : 0.5), result.BestTrial.ToString());
+    }
+
+    private sealed class Collect(List<ExperimentTrial> trials) : IProgress<ExperimentTrial>
+    {
+        public void Report(ExperimentTrial value) => trials.Add(value);
+    }
+}
