@@ -8,7 +8,7 @@ public static partial class MixerCatalog
 {
     /// <summary>
     /// A time-budgeted search over the mixer's and LightGBM's settings for binary classification, with an ensemble of
-    /// the best of each kept when cross-validation prefers it (see <see cref="MixerExperiment"/>). The label is Boolean.
+    /// the best of each kept when cross-validation prefers it (see <see cref="MLNetMixers.MixerExperiment"/>). The label is Boolean.
     /// </summary>
     /// <param name="catalog">The binary classification catalog.</param>
     /// <param name="options">Columns, time budget, folds, families, progress and cancellation.</param>
