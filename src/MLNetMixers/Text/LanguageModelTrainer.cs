@@ -46,7 +46,7 @@ internal static class LanguageModelTrainer
         if (bf16 is not null && device.type == DeviceType.CPU)
             BFloat16Training.ReportCpuSpeed(ch);
         ch.Info($"{options.Architecture}: {model.ParameterCount:N0} weights, {stream.Length:N0} training tokens, vocabulary {config.VocabularySize}, " +
-                $"n_ctx {config.ContextLength}, {options.Steps} steps of {options.BatchSize} x {window} tokens on {device}" +
+                $"n_ctx {config.ContextLength}, {StepBudget(options)} of {options.BatchSize} x {window} tokens on {device}" +
                 (start > 0 ? $", resumed at step {start}" : ""));
         using var pch = host.StartProgressChannel("Training language model");
         int step = start;
@@ -100,7 +100,7 @@ internal static class LanguageModelTrainer
                 if (options.MaxTrainingTime is { } budget && trainingClock.Elapsed + eta > budget)
                     eta = outOfTime ? TimeSpan.Zero : budget - trainingClock.Elapsed;
                 var progress = new LanguageModelTrainingProgress(step + 1, options.Steps, lossSum / lossCount, lr, tokensPerSecond, eta);
-                ch.Info($"step {progress.Step}/{progress.TotalSteps}  loss {progress.Loss:F4}  lr {lr:G3}  {tokensPerSecond:N0} tokens/s  ETA {eta:hh\\:mm\\:ss}");
+                ch.Info($"step {progress.Step}{(progress.TotalSteps == int.MaxValue ? "" : $"/{progress.TotalSteps}")}  loss {progress.Loss:F4}  lr {lr:G3}  {tokensPerSecond:N0} tokens/s  ETA {eta:hh\\:mm\\:ss}");
                 pch.Checkpoint(progress.Loss, step + 1);
                 options.Progress?.Report(progress);
                 lossSum = 0;
@@ -224,5 +224,13 @@ internal static class LanguageModelTrainer
         (BytePairTokenizer x, BytePairTokenizer y) => x.Merges.SequenceEqual(y.Merges),
         (DetachedTokenizer x, MLTokenizerAdapter y) => x.Fingerprint == y.Fingerprint && x.IdRange == y.IdRange,
         _ => false,
+    };
+
+    /// <summary>"800 steps", "steps for 3 min", or both: a time budget with Steps = int.MaxValue has no step count to show.</summary>
+    private static string StepBudget(MixerLanguageModelOptions options) => (options.Steps, options.MaxTrainingTime) switch
+    {
+        (int.MaxValue, { } time) => $"steps for {time.TotalMinutes:G3} min",
+        (var steps, { } time) => $"{steps} steps (at most {time.TotalMinutes:G3} min)",
+        (var steps, null) => $"{steps} steps",
     };
 }
