@@ -112,7 +112,7 @@ internal static class LanguageModelTrainer
                 SaveCheckpoint(options.CheckpointFolder, step + 1, config, tokenizer, model, bf16, optimizer);
             if (outOfTime)
             {
-                ch.Info($"Stopping after {trainingClock.Elapsed:hh\\:mm\\:ss} (MaxTrainingTime {options.MaxTrainingTime}) at step {step + 1} of {options.Steps}, " +
+                ch.Info($"Stopping after {trainingClock.Elapsed:hh\\:mm\\:ss} (MaxTrainingTime {options.MaxTrainingTime}) at step {step + 1}{(options.Steps == int.MaxValue ? "" : $" of {options.Steps}")}, " +
                         $"learning rate {lr:G3} (the schedule follows the time).");
                 break;
             }
