@@ -89,8 +89,9 @@ internal static partial class BenchmarkRunner
         foreach (var benchmark in All())
         {
             string file = Path.Combine(resultsFolder, benchmark.Name + ".md");
+            // Pictures are linked relative to results/; RESULTS.md sits one folder up.
             if (File.Exists(file))
-                report.AppendLine().Append(File.ReadAllText(file));
+                report.AppendLine().Append(System.Text.RegularExpressions.Regex.Replace(File.ReadAllText(file), @"\]\((?![a-z]+:|/|#)([^)]+\.png)\)", "](results/$1)"));
         }
         return report.ToString();
     }
