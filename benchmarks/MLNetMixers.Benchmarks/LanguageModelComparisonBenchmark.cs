@@ -111,7 +111,7 @@ internal sealed class LanguageModelComparisonBenchmark : IBenchmark
                         double cpu = (process.TotalProcessorTime - cpuBefore).TotalSeconds;
                         long tokens = points.Count > 0 ? points[^1].Tokens : 0;
                         var metrics = model.Evaluate(heldOut);
-                        double natsPerChar = metrics.Loss * metrics.Tokens / (heldOut.Sum(d => (double)d.Length) + heldOut.Length);
+                        double natsPerChar = metrics.NatsPerCharacter;
                         rows.Add([corpus, tokenization.ToString(), n.ToString(), spec.Name, $"{model.ParameterCount:N0}", $"{trained:F0}", $"{cpu:F0}",
                                   $"{tokens:N0}", $"{tokens / trained:N0}", "", "", $"{natsPerChar:F3}", $"{metrics.BitsPerByte:F3}"]);
                         group.Add((rows.Count - 1, points));

@@ -55,7 +55,7 @@ using var model = mlContext.Transforms.Text.TrainMixerLanguageModel(nameof(Fortu
 var metrics = model.Evaluate(heldOut, nameof(Fortune.Text));
 double fourGram = CharacterNgramBaseline.HeldOutLoss(fortunes.Take(trainCount).Select(f => f.Text), fortunes.Skip(trainCount).Select(f => f.Text), order: 4);
 Console.WriteLine($"\nHeld-out: loss {metrics.Loss:F3} nats/char, perplexity {metrics.Perplexity:F2}, {metrics.BitsPerByte:F3} bits per byte over {metrics.Tokens:N0} characters");
-Console.WriteLine($"A 4-gram character count model on the same split: {fourGram:F3} nats/char ({(metrics.Loss < fourGram ? "the model is better" : "the model is NOT better: train longer")}).");
+Console.WriteLine($"A 4-gram character count model on the same split: {fourGram:F3} nats/char ({(metrics.NatsPerCharacter < fourGram ? "the model is better" : "the model is NOT better: train longer")}).");
 
 foreach (var prompt in new[] { "", "The ", "A programmer ", "Q: Why " })
     Console.WriteLine($"\n[{prompt}] -> {prompt}{model.Generate(prompt)}");

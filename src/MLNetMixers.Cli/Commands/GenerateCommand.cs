@@ -128,7 +128,7 @@ internal static class GenerateCommand
             : null;
         // Counting is the bar to clear: the 4-gram character model of the same training text, on the same held-out documents.
         double? fourGram = heldOut.Count > 0 ? CharacterNgramBaseline.HeldOutLoss(train, heldOut, order: 4) : null;
-        double? natsPerCharacter = metrics is null ? null : metrics.Loss * metrics.Tokens / (heldOut.Sum(d => (double)d.Length) + heldOut.Count);
+        double? natsPerCharacter = metrics?.NatsPerCharacter;
         var json = new JsonObject
         {
             ["tool"] = "mlnet-mixers",

@@ -237,4 +237,11 @@ public sealed record LanguageModelTrainingProgress(int Step, int TotalSteps, dou
 /// <param name="Perplexity">exp(Loss).</param>
 /// <param name="BitsPerByte">Total cross-entropy in bits divided by the UTF-8 bytes predicted (each end of text counts as one byte): comparable across tokenizers.</param>
 /// <param name="Tokens">Number of tokens predicted.</param>
-public sealed record LanguageModelMetrics(double Loss, double Perplexity, double BitsPerByte, long Tokens);
+public sealed record LanguageModelMetrics(double Loss, double Perplexity, double BitsPerByte, long Tokens)
+{
+    /// <summary>
+    /// Total cross-entropy in nats divided by the characters predicted (each end of text counts as one): comparable across
+    /// tokenizers and with <see cref="CharacterNgramBaseline.HeldOutLoss"/>; equal to <see cref="Loss"/> for character models.
+    /// </summary>
+    public double NatsPerCharacter { get; init; }
+}

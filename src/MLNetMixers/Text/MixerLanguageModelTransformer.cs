@@ -168,7 +168,8 @@ public sealed partial class MixerLanguageModelTransformer : RowToRowTransformerB
         if (predicted == 0)
             throw new ArgumentException("The held-out text is empty.", nameof(documents));
         double mean = totalNats / predicted;
-        return new LanguageModelMetrics(mean, Math.Exp(mean), totalNats / Math.Log(2) / bytes, predicted);
+        long characters = documents.Sum(d => (long)d.Length) + documents.Count;
+        return new LanguageModelMetrics(mean, Math.Exp(mean), totalNats / Math.Log(2) / bytes, predicted) { NatsPerCharacter = totalNats / characters };
     }
 
     /// <summary>

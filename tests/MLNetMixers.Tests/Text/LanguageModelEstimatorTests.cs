@@ -260,6 +260,8 @@ public class LanguageModelEstimatorTests
         Assert.Equal(Math.Exp(metrics.Loss), metrics.Perplexity, 1e-6);
         Assert.Equal(metrics.Loss / Math.Log(2), metrics.BitsPerByte, 1e-6);
         Assert.InRange(metrics.Loss, 0.5, Math.Log(257) + 0.5);      // trained a little: well below uniform is not required, sanity only
+        long characters = heldOut.Sum(d => (long)d.Length) + heldOut.Length;
+        Assert.Equal(metrics.Loss * metrics.Tokens / characters, metrics.NatsPerCharacter, 1e-6);
     }
 
     [Fact]
