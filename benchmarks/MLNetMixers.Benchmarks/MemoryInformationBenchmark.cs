@@ -12,7 +12,9 @@ namespace MLNetMixers.Benchmarks;
 /// text; the control is no memory at all. Budget knobs: MLNETMIXERS_MEMORY_ENCODER_SECONDS (training time of each
 /// encoder, default 90), MLNETMIXERS_MEMORY_DECODER_STEPS (default 300), MLNETMIXERS_MEMORY_WIDTHS (autoencoder
 /// memory widths, default "64"), MLNETMIXERS_MEMORY_CORPUS ("fortunes" or "debian", the language-model comparison's
-/// split), MLNETMIXERS_MEMORY_CHUNK (chunk length of the measurement, default 128), MLNETMIXERS_MEMORY_THREADS (default 2).
+/// split), MLNETMIXERS_MEMORY_CHUNK (chunk length of the measurement, default 128), MLNETMIXERS_MEMORY_THREADS (default 2),
+/// MLNETMIXERS_MEMORY_DECODING ("unrolled", the default and the paper's, or "teacher-forced": how the autoencoder's decoder and the
+/// measuring decoder read the memory).
 /// </summary>
 internal sealed class MemoryInformationBenchmark : IBenchmark
 {
@@ -29,6 +31,12 @@ internal sealed class MemoryInformationBenchmark : IBenchmark
         int width = smoke ? 16 : 128;
         int threads = smoke ? 1 : int.Parse(Knob("THREADS", "2"), CultureInfo.InvariantCulture);
         string corpus = smoke ? "fortunes" : Knob("CORPUS", "fortunes");
+        var decoding = Knob("DECODING", "unrolled") switch
+        {
+            "unrolled" => MemoryDecoding.Unrolled,
+            "teacher-forced" => MemoryDecoding.TeacherForced,
+            var other => throw new ArgumentException($"MLNETMIXERS_MEMORY_DECODING is '{other}'; use 'unrolled' or 'teacher-forced'."),
+        };
 
         // The language-model comparison's split of the corpus (fortunes: the last 300 held out; Debian: the last 2,000), each text cut into chunks.
         var (trainingTexts, heldOutTexts, corpusDescription) = LanguageModelComparisonBenchmark.LoadCorpus(context, corpus, smoke);
@@ -50,7 +58,7 @@ internal sealed class MemoryInformationBenchmark : IBenchmark
         var measurement = new MemoryInformationOptions
         {
             ChunkLength = chunkLength, Width = width, Depth = 2, Steps = decoderSteps, BatchSize = 16, LearningRate = 1e-3,
-            WarmupSteps = smoke ? 1 : 20, NumberOfThreads = threads, Device = MixerDevice.Cpu, Seed = 1, LogInterval = 100,
+            WarmupSteps = smoke ? 1 : 20, NumberOfThreads = threads, Device = MixerDevice.Cpu, Seed = 1, LogInterval = 100, Decoding = decoding,
         };
         var rows = new List<IReadOnlyList<string>>();
         var accuracy = new Dictionary<string, double>();
@@ -72,7 +80,7 @@ internal sealed class MemoryInformationBenchmark : IBenchmark
             {
                 ChunkLength = chunkLength, MemoryWidth = memoryWidth, Width = width, Depth = 2, BatchSize = 16, Steps = 1_000_000,
                 MaxTrainingTime = TimeSpan.FromSeconds(encoderSeconds), LearningRate = 1e-3, NumberOfThreads = threads, Device = MixerDevice.Cpu,
-                Seed = 1, LogInterval = 100,
+                Seed = 1, LogInterval = 100, Decoding = decoding,
             };
             var watch = Stopwatch.StartNew();
             using (var autoencoder = ml.Transforms.Text.TrainMixerAutoencoder("Text", options).Fit(train))
@@ -106,10 +114,16 @@ internal sealed class MemoryInformationBenchmark : IBenchmark
                             $"{trainChunks.Length:N0} chunks and is scored on {testChunks.Length:N0} held-out chunks. Encoders (character tokens, width {width}, depth 2) " +
                             $"train for {encoderSeconds:G3} s each on the training text (the autoencoder on the chunks, the language models on the whole training " +
                             $"texts at n_ctx {chunkLength + 32}); the language models' memory is the unit-length final hidden state at the chunk's last " +
-                            $"character. Each encoder is then frozen and a fresh masked-mixer decoder (width {width}, depth 2, same seed) reading the memory as a " +
-                            $"prepended pseudo-token trains {decoderSteps} steps of 16 chunks (AdamW 1e-3, warm-up and cosine decay). Token accuracy: held-out " +
-                            $"characters (and the end marker) whose argmax prediction, given the true earlier characters, is right; a causal decoder predicts part of " +
-                            $"the text from its own prefix, hence the no-memory control. {threads} torch thread(s). " +
+                            $"character. Each encoder is then frozen and a fresh masked-mixer decoder (width {width}, depth 2, same seed) " +
+                            (decoding == MemoryDecoding.Unrolled
+                                ? "unrolled as in the paper (every position reads the projected memory and no character; the autoencoder's decoder too) "
+                                : "reading the memory as a prepended pseudo-token with teacher forcing (the autoencoder's decoder too) ") +
+                            $"trains {decoderSteps} steps of 16 chunks (AdamW 1e-3, warm-up and cosine decay). Token accuracy: held-out " +
+                            $"characters (and the end marker) whose argmax prediction is right" +
+                            (decoding == MemoryDecoding.Unrolled
+                                ? "; with no memory the unrolled decoder can only learn each position's character frequencies, hence the control. "
+                                : ", given the true earlier characters; a causal decoder predicts part of the text from its own prefix, hence the no-memory control. ") +
+                            $"{threads} torch thread(s). " +
                             $"Whole run {clock.Elapsed.TotalMinutes:F1} min.");
         context.Report.Note(Verdict(accuracy));
         context.Report.Table(["encoder", "memory width", "encoder weights", "encoder train s", "held-out token accuracy", "held-out loss (nats/char)", "decoder steps", "decoder s"], rows);

@@ -25,6 +25,12 @@ public sealed class MemoryInformationOptions
     /// <summary>L: the decoder regenerates each row's first L tokens (characters) and the end of text after them.</summary>
     public int ChunkLength = 128;
 
+    /// <summary>
+    /// How the fresh decoder reads the memory. Unrolled by default (the paper's measurement): it reads no tokens, so its
+    /// accuracy beyond the no-memory control (per-position frequencies) is what the memory kept, not what a language model guesses.
+    /// </summary>
+    public MemoryDecoding Decoding = MemoryDecoding.Unrolled;
+
     /// <summary>Token mixer of the decoder.</summary>
     public MixerLanguageModelArchitecture Architecture = MixerLanguageModelArchitecture.MaskedMixer;
 
@@ -87,6 +93,8 @@ public sealed class MemoryInformationOptions
         Training.Validate(ChunkLength, Width, Depth, Heads, MlpRatio);
         if (!Enum.IsDefined(Architecture))
             throw new ArgumentOutOfRangeException(nameof(Architecture), Architecture, "Unknown architecture.");
+        if (!Enum.IsDefined(Decoding))
+            throw new ArgumentOutOfRangeException(nameof(Decoding), Decoding, "Unknown memory decoding.");
         if (string.IsNullOrEmpty(TextColumnName) || string.IsNullOrEmpty(MemoryColumnName))
             throw new ArgumentException("TextColumnName and MemoryColumnName must not be empty.", nameof(MemoryColumnName));
     }
@@ -95,7 +103,7 @@ public sealed class MemoryInformationOptions
 /// <summary>
 /// How much of its chunk a frozen embedding keeps, as a fresh decoder trained on it regenerates held-out chunks.
 /// </summary>
-/// <param name="TokenAccuracy">Held-out tokens (and end markers) whose most likely prediction, with the true earlier tokens given, is right (the paper's "token accuracy").</param>
+/// <param name="TokenAccuracy">Held-out tokens (and end markers) whose most likely prediction is right (the paper's "token accuracy"); teacher-forced decoders are given the true earlier tokens.</param>
 /// <param name="Loss">Held-out cross-entropy per token, in nats.</param>
 /// <param name="MemoryWidth">Length of the memories read (0: no encoder, the control).</param>
 /// <param name="TrainingChunks">Chunks the decoder trained on.</param>
@@ -129,7 +137,7 @@ internal static class MemoryInformation
         var device = TorchRuntime.ResolveDevice(host, options.Device);
         var config = new LanguageModelConfig(options.Architecture, tokenizer.VocabularySize, options.ChunkLength + 1, options.Width,
                                              options.Depth, options.Heads, options.MlpRatio, Dropout: 0);
-        using var decoder = new MemoryDecoder(width, config);
+        using var decoder = new MemoryDecoder(width, config, options.Decoding);
         decoder.Initialize(options.Seed);
         decoder.to(device);
         var (tokens, targets) = MemoryChunks.Rows(Chunks(trainTexts), options.ChunkLength, tokenizer.EndOfText, device);
@@ -146,7 +154,7 @@ internal static class MemoryInformation
         return new MemoryInformationResult(accuracy, loss, encoder is null ? 0 : width, trainTexts.Count, testTexts.Count, run.Steps, run.Time);
     }
 
-    /// <summary>Teacher-forced token accuracy and mean cross-entropy of the decoder over the chunks.</summary>
+    /// <summary>Token accuracy and mean cross-entropy of the decoder over the chunks (teacher-forced decoders read the true earlier tokens).</summary>
     private static (double Accuracy, double Loss) Score(MemoryDecoder decoder, int[][] chunks, float[,] memories, int chunkLength, int endOfText, Device device)
     {
         using var noGrad = no_grad();

@@ -56,19 +56,23 @@ internal static class MemoryChunks
 }
 
 /// <summary>
-/// A causal decoder that regenerates a chunk from one memory vector, read as a prepended pseudo-token:
-///   logits = LM([W_m · m, E[c_0], ..., E[c_{L-1}]])
-/// Any architecture of the token-mixer family; position i sees only the memory and c_0..c_{i-1}.
+/// A causal decoder that regenerates a chunk from one memory vector, in one of two <see cref="MemoryDecoding"/> modes:
+///   teacher-forced: logits = LM([W_m · m, E[c_0], ..., E[c_{L-1}]])   (position i sees the memory and c_0..c_{i-1})
+///   unrolled:       logits = LM([W_m · m, W_m · m, ..., W_m · m])     (L + 1 copies, no tokens: position i predicts c_i from the memory alone)
+/// Any architecture of the token-mixer family; the model adds its position embeddings to whichever inputs it reads.
 /// </summary>
 internal sealed class MemoryDecoder : Module<Tensor, Tensor, Tensor>
 {
     private readonly Linear memoryProjection;
     private readonly LanguageModel model;
 
-    public MemoryDecoder(int memoryWidth, LanguageModelConfig config) : base(nameof(MemoryDecoder))
+    public MemoryDecoder(int memoryWidth, LanguageModelConfig config, MemoryDecoding decoding = MemoryDecoding.TeacherForced) : base(nameof(MemoryDecoder))
     {
+        if (!Enum.IsDefined(decoding))
+            throw new ArgumentOutOfRangeException(nameof(decoding), decoding, "Unknown memory decoding.");
         MemoryWidth = memoryWidth;
         Config = config;
+        Decoding = decoding;
         memoryProjection = Linear(memoryWidth, config.Width);
         model = new LanguageModel(config);
         RegisterComponents();
@@ -77,6 +81,8 @@ internal sealed class MemoryDecoder : Module<Tensor, Tensor, Tensor>
     public int MemoryWidth { get; }
 
     public LanguageModelConfig Config { get; }
+
+    public MemoryDecoding Decoding { get; }
 
     public int ChunkLength => Config.ContextLength - 1;
 
@@ -90,15 +96,29 @@ internal sealed class MemoryDecoder : Module<Tensor, Tensor, Tensor>
         memoryProjection.bias!.uniform_(-bound, bound, generator);
     }
 
-    /// <summary>[B, M] memories and [B, L + 1] chunk rows (<see cref="MemoryChunks"/>) -> [B, L + 1, V] logits.</summary>
+    /// <summary>[B, M] memories and [B, L + 1] chunk rows (<see cref="MemoryChunks"/>) -> [B, L + 1, V] logits; unrolled reads only the rows' shape.</summary>
     public override Tensor forward(Tensor memory, Tensor tokens)
-        => model.Forward(tokens[.., 1..], memoryProjection.forward(memory.to(memoryProjection.weight!.dtype)).unsqueeze(1));
+    {
+        var projected = memoryProjection.forward(memory.to(memoryProjection.weight!.dtype)).unsqueeze(1);
+        if (Decoding == MemoryDecoding.TeacherForced)
+            return model.Forward(tokens[.., 1..], projected);
+        // Every position reads the memory and no token: what the decoder gets right, the memory kept.
+        return model.Forward(tokens[.., ..0], projected.expand(-1, tokens.shape[1], -1));
+    }
 
     /// <summary>Greedy regeneration of each memory's chunk, up to the end of text or L tokens.</summary>
     public List<int[]> Regenerate(Tensor memory, int endOfText)
     {
         using var noGrad = no_grad();
         int batch = (int)memory.shape[0];
+        if (Decoding == MemoryDecoding.Unrolled)
+        {
+            using var scope = NewDisposeScope();
+            // No token is read, so one pass predicts every position; the chunk stops at the first end of text.
+            var all = forward(memory, zeros(batch, ChunkLength + 1, ScalarType.Int64, memory.device)).argmax(2).cpu().data<long>().ToArray();
+            return Enumerable.Range(0, batch).Select(b => all.Skip(b * (ChunkLength + 1)).Take(ChunkLength)
+                                                            .TakeWhile(t => t != endOfText).Select(t => (int)t).ToArray()).ToList();
+        }
         var rows = new List<int>[batch];
         for (int b = 0; b < batch; b++)
             rows[b] = [];
@@ -127,7 +147,8 @@ internal sealed class MemoryDecoder : Module<Tensor, Tensor, Tensor>
 }
 
 /// <summary>Shape of a <see cref="MemoryAutoencoder"/>.</summary>
-internal sealed record MemoryAutoencoderConfig(LanguageModelConfig Encoder, int MemoryWidth, LanguageModelConfig Decoder)
+internal sealed record MemoryAutoencoderConfig(LanguageModelConfig Encoder, int MemoryWidth, LanguageModelConfig Decoder,
+                                               MemoryDecoding Decoding = MemoryDecoding.TeacherForced)
 {
     public int ChunkLength => Encoder.ContextLength - 1;
 
@@ -136,16 +157,27 @@ internal sealed record MemoryAutoencoderConfig(LanguageModelConfig Encoder, int 
         Encoder.Save(w);
         w.Write(MemoryWidth);
         Decoder.Save(w);
+        w.Write((int)Decoding);
     }
 
-    public static MemoryAutoencoderConfig Load(BinaryReader r) => new(LanguageModelConfig.Load(r), r.ReadInt32(), LanguageModelConfig.Load(r));
+    /// <summary>Reads a saved config; <paramref name="withDecoding"/> false for zips written before the mode was recorded (all teacher-forced).</summary>
+    public static MemoryAutoencoderConfig Load(BinaryReader r, bool withDecoding)
+    {
+        var encoder = LanguageModelConfig.Load(r);
+        int memoryWidth = r.ReadInt32();
+        var decoder = LanguageModelConfig.Load(r);
+        var decoding = withDecoding ? (MemoryDecoding)r.ReadInt32() : MemoryDecoding.TeacherForced;
+        if (!Enum.IsDefined(decoding))
+            throw Microsoft.ML.Runtime.Contracts.ExceptDecode($"The saved autoencoder's decoding mode {(int)decoding} is unknown.");
+        return new(encoder, memoryWidth, decoder, decoding);
+    }
 }
 
 /// <summary>
 /// A chunk autoencoder (Badger, "Language Model Memory and Memory Models for Language"): a causal encoder's final
 /// hidden state at the chunk's last real position, through a bottleneck, is the chunk's one memory vector
 ///   m = W_b · H_enc(EOT c_0..c_{n-1})[n]
-/// and a causal <see cref="MemoryDecoder"/> regenerates the chunk from it.
+/// and a causal <see cref="MemoryDecoder"/> regenerates the chunk from it (unrolled in the paper: the memory alone).
 /// </summary>
 internal sealed class MemoryAutoencoder : Module<Tensor, Tensor, Tensor>
 {
@@ -158,7 +190,7 @@ internal sealed class MemoryAutoencoder : Module<Tensor, Tensor, Tensor>
         Config = config;
         encoder = new LanguageModel(config.Encoder);
         bottleneck = Linear(config.Encoder.Width, config.MemoryWidth);
-        decoder = new MemoryDecoder(config.MemoryWidth, config.Decoder);
+        decoder = new MemoryDecoder(config.MemoryWidth, config.Decoder, config.Decoding);
         RegisterComponents();
     }
 

@@ -52,7 +52,7 @@ public sealed class MixerAutoencoderEstimator : IEstimator<MixerAutoencoderTrans
         var device = TorchRuntime.ResolveDevice(host, options.Device);
         var side = new LanguageModelConfig(options.Architecture, tokenizer.VocabularySize, options.ChunkLength + 1, options.Width,
                                            options.Depth, options.Heads, options.MlpRatio, Dropout: 0);
-        var model = new MemoryAutoencoder(new MemoryAutoencoderConfig(side, options.MemoryWidth, side));
+        var model = new MemoryAutoencoder(new MemoryAutoencoderConfig(side, options.MemoryWidth, side, options.Decoding));
         try
         {
             model.Initialize(options.Seed);
@@ -63,7 +63,7 @@ public sealed class MixerAutoencoderEstimator : IEstimator<MixerAutoencoderTrans
             {
                 using (var ch = host.Start("Training autoencoder"))
                     ch.Info($"{options.Architecture} autoencoder: {model.ParameterCount:N0} weights, {chunks.Length:N0} chunks of at most " +
-                            $"{options.ChunkLength} tokens, memory width {options.MemoryWidth}");
+                            $"{options.ChunkLength} tokens, memory width {options.MemoryWidth}, {options.Decoding} decoder");
                 MemoryTraining.Train(host, "autoencoder", model, targets,
                     (rows, t) => MemoryChunks.LossSum(model.forward(tokens.index_select(0, rows), t), t), options.Training, device);
             }

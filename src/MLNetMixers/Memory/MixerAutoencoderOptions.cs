@@ -1,5 +1,22 @@
 namespace MLNetMixers;
 
+/// <summary>How a memory decoder reads the one memory vector it regenerates a chunk from.</summary>
+public enum MemoryDecoding
+{
+    /// <summary>
+    /// The memory is a pseudo-token before the chunk's tokens, and position i predicts c_i having read c_0..c_{i-1}
+    /// (teacher forcing; regeneration feeds back its own tokens). The decoder can do well as a language model of its own
+    /// prefix, so the memory gets little of the gradient.
+    /// </summary>
+    TeacherForced = 0,
+
+    /// <summary>
+    /// The paper's unrolled decoder: every position reads the (projected) memory and no token, and position i predicts c_i
+    /// (then the end of text). Everything it gets right beyond per-position frequencies came from the memory.
+    /// </summary>
+    Unrolled = 1,
+}
+
 /// <summary>Options of <c>TrainMixerAutoencoder</c>: the chunk, the memory, the encoder and decoder, and their training.</summary>
 public sealed class MixerAutoencoderOptions
 {
@@ -11,6 +28,12 @@ public sealed class MixerAutoencoderOptions
 
     /// <summary>Length of the one memory vector per chunk (the encoder's last hidden state goes through a Width -> MemoryWidth bottleneck).</summary>
     public int MemoryWidth = 64;
+
+    /// <summary>
+    /// How the decoder reads the memory. Unrolled by default: with no tokens to lean on, all of the decoder's gradient
+    /// teaches the encoder to form memories (the paper's autoencoder; benchmarks/results/MemoryInformation.md).
+    /// </summary>
+    public MemoryDecoding Decoding = MemoryDecoding.Unrolled;
 
     /// <summary>Token mixer of both the encoder and the decoder.</summary>
     public MixerLanguageModelArchitecture Architecture = MixerLanguageModelArchitecture.MaskedMixer;
@@ -76,6 +99,8 @@ public sealed class MixerAutoencoderOptions
             throw new ArgumentOutOfRangeException(nameof(MemoryWidth), MemoryWidth, "MemoryWidth must be at least 1.");
         if (!Enum.IsDefined(Architecture))
             throw new ArgumentOutOfRangeException(nameof(Architecture), Architecture, "Unknown architecture.");
+        if (!Enum.IsDefined(Decoding))
+            throw new ArgumentOutOfRangeException(nameof(Decoding), Decoding, "Unknown memory decoding.");
         if (Tokenization is not (TextTokenization.Characters or TextTokenization.Bytes))
             throw new ArgumentException("The autoencoder tokenizes Characters or Bytes.", nameof(Tokenization));
         if (string.IsNullOrEmpty(MemoryColumnName))

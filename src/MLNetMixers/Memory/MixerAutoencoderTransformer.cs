@@ -59,6 +59,9 @@ public sealed class MixerAutoencoderTransformer : RowToRowTransformerBase, IDisp
     /// <summary>The token mixer of the encoder and decoder.</summary>
     public MixerLanguageModelArchitecture Architecture => model.Config.Encoder.Architecture;
 
+    /// <summary>How the decoder reads the memory (zips saved before the mode was recorded are teacher-forced).</summary>
+    public MemoryDecoding Decoding => model.Config.Decoding;
+
     /// <summary>Trainable weights of encoder, bottleneck and decoder.</summary>
     public long ParameterCount => model.ParameterCount;
 
@@ -110,8 +113,8 @@ public sealed class MixerAutoencoderTransformer : RowToRowTransformerBase, IDisp
 
     private static VersionInfo GetVersionInfo() => new(
         modelSignature: "MXAUTOEN",
-        verWrittenCur: 0x00010001,
-        verReadableCur: 0x00010001,
+        verWrittenCur: 0x00010002, // the decoding mode recorded; older zips are teacher-forced
+        verReadableCur: 0x00010002,
         verWeCanReadBack: 0x00010001,
         loaderSignature: LoaderSignature,
         loaderAssemblyName: typeof(MixerAutoencoderTransformer).Assembly.FullName);
@@ -136,7 +139,7 @@ public sealed class MixerAutoencoderTransformer : RowToRowTransformerBase, IDisp
         ctx.CheckAtModel(GetVersionInfo());
         var r = ctx.Reader;
         string input = r.ReadString(), output = r.ReadString();
-        var config = MemoryAutoencoderConfig.Load(r);
+        var config = MemoryAutoencoderConfig.Load(r, withDecoding: ctx.Header.ModelVerWritten >= 0x00010002);
         var tokenizer = TextTokenizer.Load(r);
         if (tokenizer.VocabularySize != config.Encoder.VocabularySize)
             throw Contracts.ExceptDecode($"The saved tokenizer has {tokenizer.VocabularySize} tokens but the model {config.Encoder.VocabularySize}.");

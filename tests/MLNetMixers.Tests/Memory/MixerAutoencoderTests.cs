@@ -12,8 +12,9 @@ public class MixerAutoencoderTests
 {
     private static readonly string[] Texts = ["the cat sat on the mat.", "a dog ran in the park!", "my hat is red, not tan", "we sing at noon daily"];
 
-    internal static MixerAutoencoderOptions Tiny(int steps = 300) => new()
+    internal static MixerAutoencoderOptions Tiny(int steps = 300, MemoryDecoding decoding = MemoryDecoding.Unrolled) => new()
     {
+        Decoding = decoding,
         ChunkLength = 24,
         MemoryWidth = 32,
         Width = 32,
@@ -27,14 +28,18 @@ public class MixerAutoencoderTests
         Seed = 3,
     };
 
-    private static MixerAutoencoderTransformer Train(MLContext ml, int steps = 300)
-        => ml.Transforms.Text.TrainMixerAutoencoder("Text", Tiny(steps)).Fit(TextTestHelpers.AsDataView(ml, Texts));
+    private static MixerAutoencoderTransformer Train(MLContext ml, int steps = 300, MemoryDecoding decoding = MemoryDecoding.Unrolled)
+        => ml.Transforms.Text.TrainMixerAutoencoder("Text", Tiny(steps, decoding)).Fit(TextTestHelpers.AsDataView(ml, Texts));
 
-    [Fact]
-    public void RegeneratesMemorisedTextsExactlyFromTheirMemories()
+    public static TheoryData<MemoryDecoding> Decodings() => new() { MemoryDecoding.Unrolled, MemoryDecoding.TeacherForced };
+
+    [Theory]
+    [MemberData(nameof(Decodings))]
+    public void RegeneratesMemorisedTextsExactlyFromTheirMemories(MemoryDecoding decoding)
     {
         var ml = new MLContext(1);
-        using var model = Train(ml);
+        using var model = Train(ml, decoding: decoding);
+        Assert.Equal(decoding, model.Decoding);
         // Every text starts differently only after a few characters, so the decoder cannot regenerate them without the memory.
         Assert.Equal(Texts, model.Regenerate(Texts));
         Assert.Equal(32, model.MemoryWidth);
@@ -49,11 +54,12 @@ public class MixerAutoencoderTests
         Assert.DoesNotContain(model.Regenerate(Texts), Texts.Contains);
     }
 
-    [Fact]
-    public void AddsTheMemoryColumnAndRoundTripsThroughTheModelZip()
+    [Theory]
+    [MemberData(nameof(Decodings))]
+    public void AddsTheMemoryColumnAndRoundTripsThroughTheModelZip(MemoryDecoding decoding)
     {
         var ml = new MLContext(1);
-        using var model = Train(ml, steps: 20);
+        using var model = Train(ml, steps: 20, decoding: decoding);
         var data = TextTestHelpers.AsDataView(ml, Texts);
         var transformed = model.Transform(data);
         var column = transformed.Schema["Memory"];
@@ -73,6 +79,7 @@ public class MixerAutoencoderTests
             for (int i = 0; i < memories.Length; i++)
                 Assert.Equal(memories[i], reloaded[i]);
             var typed = Assert.IsType<MixerAutoencoderTransformer>(loaded);
+            Assert.Equal(decoding, typed.Decoding);
             Assert.Equal(model.Regenerate(Texts), typed.Regenerate(Texts));
             typed.Dispose();
         }
@@ -89,6 +96,47 @@ public class MixerAutoencoderTests
         var data = ml.Data.LoadFromEnumerable(new[] { new { Text = 1f } });
         var error = Assert.Throws<ArgumentOutOfRangeException>(() => ml.Transforms.Text.TrainMixerAutoencoder("Text", Tiny()).Fit(data));
         Assert.Contains("'Text' must be a scalar String", error.Message);
+    }
+
+    [Fact]
+    public void AShapeSavedBeforeTheDecodingWasRecordedLoadsAsTeacherForced()
+    {
+        var side = TextTestHelpers.Config("masked", contextLength: 9);
+        using var stream = new MemoryStream();
+        using (var w = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true))
+            new MemoryAutoencoderConfig(side, 16, side, MemoryDecoding.Unrolled).Save(w);
+        var bytes = stream.ToArray();
+        // The older format is the same bytes without the trailing mode.
+        var old = MemoryAutoencoderConfig.Load(new BinaryReader(new MemoryStream(bytes[..^sizeof(int)])), withDecoding: false);
+        Assert.Equal(MemoryDecoding.TeacherForced, old.Decoding);
+        Assert.Equal(16, old.MemoryWidth);
+        var current = MemoryAutoencoderConfig.Load(new BinaryReader(new MemoryStream(bytes)), withDecoding: true);
+        Assert.Equal(MemoryDecoding.Unrolled, current.Decoding);
+        Assert.Equal(side, current.Decoder);
+    }
+
+    [Theory]
+    [MemberData(nameof(Kinds))]
+    public void TheUnrolledDecoderReadsTheMemoryAtEveryPositionAndNoToken(string kind)
+    {
+        set_num_threads(1);
+        var config = TextTestHelpers.Config(kind, contextLength: 13);
+        using var decoder = new MemoryDecoder(memoryWidth: 6, config, MemoryDecoding.Unrolled);
+        decoder.Initialize(5);
+        decoder.eval();
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var generator = new Generator(9);
+        var memory = randn([2, 6], generator: generator);
+        var tokens = randint(0, 11, [2, 13], dtype: ScalarType.Int64, generator: generator);
+        var baseline = decoder.forward(memory, tokens);
+        Assert.Equal(new long[] { 2, 13, 11 }, baseline.shape);
+        Assert.True(decoder.forward(memory, (tokens + 1) % 11).allclose(baseline, rtol: 0, atol: 1e-6), $"{kind}: the unrolled decoder must not read tokens");
+        var otherMemory = decoder.forward(memory + 1, tokens);
+        foreach (int position in new[] { 0, 6, 12 })
+            Assert.False(otherMemory[.., position].allclose(baseline[.., position], rtol: 0, atol: 1e-5), $"{kind}: position {position} should read the memory");
+        // Position embeddings make the positions differ although each reads the same memory.
+        Assert.False(baseline[.., 0].allclose(baseline[.., 12], rtol: 0, atol: 1e-5), $"{kind}: positions should differ");
     }
 
     public static TheoryData<string> Kinds() => new() { "masked", "toeplitz", "transformer", "srm" };
