@@ -13,8 +13,8 @@ namespace MLNetMixers.Benchmarks;
 /// encoder, default 90), MLNETMIXERS_MEMORY_DECODER_STEPS (default 300), MLNETMIXERS_MEMORY_WIDTHS (autoencoder
 /// memory widths, default "64"), MLNETMIXERS_MEMORY_CORPUS ("fortunes" or "debian", the language-model comparison's
 /// split), MLNETMIXERS_MEMORY_CHUNK (chunk length of the measurement, default 128), MLNETMIXERS_MEMORY_THREADS (default 2),
-/// MLNETMIXERS_MEMORY_DECODING ("unrolled", the default and the paper's, or "teacher-forced": how the autoencoder's decoder and the
-/// measuring decoder read the memory).
+/// MLNETMIXERS_MEMORY_DECODING ("teacher-forced", the library's default, or "unrolled", the paper's: how the autoencoder's decoder and
+/// the measuring decoder read the memory).
 /// </summary>
 internal sealed class MemoryInformationBenchmark : IBenchmark
 {
@@ -31,7 +31,7 @@ internal sealed class MemoryInformationBenchmark : IBenchmark
         int width = smoke ? 16 : 128;
         int threads = smoke ? 1 : int.Parse(Knob("THREADS", "2"), CultureInfo.InvariantCulture);
         string corpus = smoke ? "fortunes" : Knob("CORPUS", "fortunes");
-        var decoding = Knob("DECODING", "unrolled") switch
+        var decoding = Knob("DECODING", "teacher-forced") switch
         {
             "unrolled" => MemoryDecoding.Unrolled,
             "teacher-forced" => MemoryDecoding.TeacherForced,

@@ -30,10 +30,10 @@ public sealed class MixerAutoencoderOptions
     public int MemoryWidth = 64;
 
     /// <summary>
-    /// How the decoder reads the memory. Unrolled by default: with no tokens to lean on, all of the decoder's gradient
-    /// teaches the encoder to form memories (the paper's autoencoder; benchmarks/results/MemoryInformation.md).
+    /// How the decoder reads the memory. Teacher-forced stays the default until a benchmark shows the paper's unrolled
+    /// decoder forming better memories in the same time (a short loaded run could not tell; benchmarks/results/MemoryInformation.md).
     /// </summary>
-    public MemoryDecoding Decoding = MemoryDecoding.Unrolled;
+    public MemoryDecoding Decoding = MemoryDecoding.TeacherForced;
 
     /// <summary>Token mixer of both the encoder and the decoder.</summary>
     public MixerLanguageModelArchitecture Architecture = MixerLanguageModelArchitecture.MaskedMixer;
