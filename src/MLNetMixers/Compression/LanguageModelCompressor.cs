@@ -57,6 +57,7 @@ internal static class LanguageModelCompressor
         var table = new FrequencyTable(model.Config.VocabularySize);
         long escapes = symbols.LongCount(s => s.IsEscape);
         int standIn = ByteTokenization.StandIn(tokenizer);
+        long codeBits = 0;
         Run(model, memory, tokenizer, device, symbols.Length, requested, (lane, index) =>
         {
             var symbol = symbols[index];
@@ -72,10 +73,11 @@ internal static class LanguageModelCompressor
             var levels = memory!.LevelsOf(window, device);
             foreach (int level in levels)
                 encoder.Encode((uint)level, 1, (uint)memory.Config.Levels);
+            codeBits += memory.Config.BitsPerWindow;
             return levels;
         });
         encoder.Flush();
-        return new CompressionStatistics(data.Length, HeaderBytes + encoder.BytesWritten, symbols.Length, escapes, requested, threadCount);
+        return new CompressionStatistics(data.Length, HeaderBytes + encoder.BytesWritten, symbols.Length, escapes, requested, threadCount) { MemoryCodeBits = codeBits };
     }
 
     public static long Decompress(LanguageModel model, MemoryCode? memory, TextTokenizer tokenizer, Device device, Stream input, Stream output)
@@ -236,4 +238,7 @@ public sealed record CompressionStatistics(long OriginalBytes, long CompressedBy
 {
     /// <summary>Compressed bits per original byte (NaN for an empty input).</summary>
     public double BitsPerByte => OriginalBytes == 0 ? double.NaN : CompressedBytes * 8.0 / OriginalBytes;
+
+    /// <summary>Of the compressed bits, those of the windows' memory codes (an encoder-augmented model); 0 for a causal model.</summary>
+    public long MemoryCodeBits { get; init; }
 }

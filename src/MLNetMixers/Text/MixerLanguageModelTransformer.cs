@@ -85,7 +85,7 @@ public sealed partial class MixerLanguageModelTransformer : RowToRowTransformerB
     public int ContextLength => model.Config.ContextLength;
 
     /// <summary>Number of trainable weights.</summary>
-    public long ParameterCount => model.ParameterCount;
+    public long ParameterCount => model.ParameterCount + (memoryCode?.ParameterCount ?? 0);
 
     /// <summary>
     /// Continues <paramref name="prompt"/> (empty allowed: generation starts a new document; longer than the context:
