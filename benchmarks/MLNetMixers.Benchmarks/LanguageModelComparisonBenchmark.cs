@@ -17,7 +17,8 @@ namespace MLNetMixers.Benchmarks;
 /// Parameters (environment): MLNETMIXERS_LM_SECONDS (budget per model, default 120), MLNETMIXERS_LM_CONTEXTS
 /// ("128,512"), MLNETMIXERS_LM_CORPORA ("fortunes"; or "debian", or both), MLNETMIXERS_LM_TOKENIZATIONS
 /// ("Characters"; or "Subwords", or both), MLNETMIXERS_LM_MODELS (a subset of the model names below),
-/// MLNETMIXERS_LM_WIDTH (128), MLNETMIXERS_LM_DEPTH (4), MLNETMIXERS_LM_THREADS (2).
+/// MLNETMIXERS_LM_WIDTH (128), MLNETMIXERS_LM_DEPTH (4), MLNETMIXERS_LM_THREADS (2), MLNETMIXERS_LM_CONTEXT_WARMUP
+/// (ContextWarmupFraction, 0).
 /// </summary>
 internal sealed class LanguageModelComparisonBenchmark : IBenchmark
 {
@@ -49,11 +50,13 @@ internal sealed class LanguageModelComparisonBenchmark : IBenchmark
         int width = smoke ? 16 : int.Parse(Setting("WIDTH", "128"));
         int depth = smoke ? 1 : int.Parse(Setting("DEPTH", "4"));
         int threads = smoke ? 1 : int.Parse(Setting("THREADS", "2"));
+        double contextWarmup = smoke ? 0.5 : double.Parse(Setting("CONTEXT_WARMUP", "0"), CultureInfo.InvariantCulture);
         string plotFolder = smoke ? Path.GetTempPath() : Environment.GetEnvironmentVariable("MLNETMIXERS_RESULTS_FOLDER") is { Length: > 0 } folder ? folder : Path.Combine(BenchmarkRunner.FindRepository(), "benchmarks", "results");
 
         context.Report.Note($"Every model: width {width}, depth {depth}, MLP ratio 4, {TokensPerStep} tokens per step (batch = {TokensPerStep}/n_ctx windows at random offsets, " +
                             $"the same for every model), AdamW 2e-3 (weight decay 0.01, clip 1), 50 warm-up steps, cosine decay to 0.1x following the clock, " +
                             $"**{seconds:G} s of training per model** (MaxTrainingTime), {threads} torch threads, CPU, float32. Multi-head models have 4 heads. " +
+                            (contextWarmup > 0 ? $"Windows grow from 64 tokens to n_ctx over the first {contextWarmup:P0} of the budget (ContextWarmupFraction). " : "") +
                             "Held-out loss over consecutive n_ctx windows of the held-out documents (the first positions of a window see little context). " +
                             "nats/char = total held-out nats / (characters + one end of text per document); bits per byte = total bits / (UTF-8 bytes + one per document). " +
                             "'CPU s' is the process's CPU time during training (all threads): on a shared machine it shows how much compute a model really got. " +
@@ -94,6 +97,7 @@ internal sealed class LanguageModelComparisonBenchmark : IBenchmark
                             MaxTrainingTime = TimeSpan.FromSeconds(seconds),
                             WarmupSteps = smoke ? 1 : 50,
                             LearningRate = 2e-3,
+                            ContextWarmupFraction = contextWarmup,
                             Seed = 1,
                             NumberOfThreads = threads,
                             Device = MixerDevice.Cpu,
@@ -150,7 +154,7 @@ internal sealed class LanguageModelComparisonBenchmark : IBenchmark
     }
 
     /// <summary>Fortunes: the last 300 held out (as the earlier comparison). Debian descriptions: the last 2,000 rows held out.</summary>
-    private static (string[] Train, string[] HeldOut, string Description) LoadCorpus(BenchmarkContext context, string corpus, bool smoke)
+    internal static (string[] Train, string[] HeldOut, string Description) LoadCorpus(BenchmarkContext context, string corpus, bool smoke)
     {
         if (corpus == "fortunes")
         {

@@ -11,7 +11,8 @@ namespace MLNetMixers.Benchmarks;
 /// untrained, and the last-token hidden state of causal language models (masked mixer, transformer) trained on the same
 /// text; the control is no memory at all. Budget knobs: MLNETMIXERS_MEMORY_ENCODER_SECONDS (training time of each
 /// encoder, default 90), MLNETMIXERS_MEMORY_DECODER_STEPS (default 300), MLNETMIXERS_MEMORY_WIDTHS (autoencoder
-/// memory widths, default "64").
+/// memory widths, default "64"), MLNETMIXERS_MEMORY_CORPUS ("fortunes" or "debian", the language-model comparison's
+/// split), MLNETMIXERS_MEMORY_CHUNK (chunk length of the measurement, default 128), MLNETMIXERS_MEMORY_THREADS (default 2).
 /// </summary>
 internal sealed class MemoryInformationBenchmark : IBenchmark
 {
@@ -20,23 +21,21 @@ internal sealed class MemoryInformationBenchmark : IBenchmark
     public void Run(BenchmarkContext context)
     {
         bool smoke = context.Smoke;
-        int chunkLength = smoke ? 16 : 128;
-        double encoderSeconds = smoke ? 1 : double.Parse(Environment.GetEnvironmentVariable("MLNETMIXERS_MEMORY_ENCODER_SECONDS") ?? "90", CultureInfo.InvariantCulture);
-        int decoderSteps = smoke ? 2 : int.Parse(Environment.GetEnvironmentVariable("MLNETMIXERS_MEMORY_DECODER_STEPS") ?? "300", CultureInfo.InvariantCulture);
-        int[] widths = smoke ? [8] : (Environment.GetEnvironmentVariable("MLNETMIXERS_MEMORY_WIDTHS") ?? "64").Split(',').Select(int.Parse).ToArray();
+        string Knob(string name, string fallback) => Environment.GetEnvironmentVariable("MLNETMIXERS_MEMORY_" + name) is { Length: > 0 } v ? v : fallback;
+        int chunkLength = smoke ? 16 : int.Parse(Knob("CHUNK", "128"), CultureInfo.InvariantCulture);
+        double encoderSeconds = smoke ? 1 : double.Parse(Knob("ENCODER_SECONDS", "90"), CultureInfo.InvariantCulture);
+        int decoderSteps = smoke ? 2 : int.Parse(Knob("DECODER_STEPS", "300"), CultureInfo.InvariantCulture);
+        int[] widths = smoke ? [8] : Knob("WIDTHS", "64").Split(',').Select(int.Parse).ToArray();
         int width = smoke ? 16 : 128;
-        const int threads = 2;
+        int threads = smoke ? 1 : int.Parse(Knob("THREADS", "2"), CultureInfo.InvariantCulture);
+        string corpus = smoke ? "fortunes" : Knob("CORPUS", "fortunes");
 
-        // Fortunes without backspace overstrikes; the last 300 held out (the language-model comparison's split), each cut into chunks.
-        var fortunes = File.ReadAllText(Path.Combine(context.DatasetsFolder, "text", "fortunes.txt"))
-            .Split("\n%\n", StringSplitOptions.RemoveEmptyEntries)
-            .Where(f => !f.Any(c => c < ' ' && c is not '\n' and not '\t'))
-            .ToArray();
-        var trainingFortunes = fortunes[..^300];
+        // The language-model comparison's split of the corpus (fortunes: the last 300 held out; Debian: the last 2,000), each text cut into chunks.
+        var (trainingTexts, heldOutTexts, corpusDescription) = LanguageModelComparisonBenchmark.LoadCorpus(context, corpus, smoke);
         IEnumerable<string> Chunks(IEnumerable<string> texts) => texts.SelectMany(t => Enumerable.Range(0, (t.Length + chunkLength - 1) / chunkLength)
             .Select(i => t.Substring(i * chunkLength, Math.Min(chunkLength, t.Length - i * chunkLength))));
-        var trainChunks = Chunks(trainingFortunes).Take(smoke ? 64 : 4000).ToArray();
-        var testChunks = Chunks(fortunes[^300..]).Take(smoke ? 16 : 300).ToArray();
+        var trainChunks = Chunks(trainingTexts).Take(smoke ? 64 : 4000).ToArray();
+        var testChunks = Chunks(heldOutTexts).Take(smoke ? 16 : 300).ToArray();
         var ml = new MLContext(1);
         var train = ml.Data.LoadFromEnumerable(trainChunks.Select(c => new Row { Text = c }).ToList());
         var test = ml.Data.LoadFromEnumerable(testChunks.Select(c => new Row { Text = c }).ToList());
@@ -44,7 +43,7 @@ internal sealed class MemoryInformationBenchmark : IBenchmark
         // MLNETMIXERS_MEMORY_PARTS: "information" (the embedding measurement), "lm" (the memory language model), or both (default).
         string parts = smoke ? "information,lm" : Environment.GetEnvironmentVariable("MLNETMIXERS_MEMORY_PARTS") ?? "information,lm";
         if (parts.Contains("lm", StringComparison.Ordinal))
-            MemoryLanguageModels(context, trainingFortunes, fortunes[^300..], widths, width, threads);
+            MemoryLanguageModels(context, corpus, trainingTexts, heldOutTexts, widths, width, threads);
         if (!parts.Contains("information", StringComparison.Ordinal))
             return;
 
@@ -86,7 +85,7 @@ internal sealed class MemoryInformationBenchmark : IBenchmark
             using (var untrained = ml.Transforms.Text.TrainMixerAutoencoder("Text", options).Fit(train))
                 Measure($"masked-mixer autoencoder, untrained", untrained, "Memory", 0, untrained.ParameterCount);
         }
-        var lmTrain = ml.Data.LoadFromEnumerable(trainingFortunes.Select(c => new Row { Text = c }).ToList());
+        var lmTrain = ml.Data.LoadFromEnumerable(trainingTexts.Select(c => new Row { Text = c }).ToList());
         foreach (var architecture in new[] { MixerLanguageModelArchitecture.MaskedMixer, MixerLanguageModelArchitecture.Transformer })
         {
             var options = new MixerLanguageModelOptions
@@ -103,14 +102,14 @@ internal sealed class MemoryInformationBenchmark : IBenchmark
             Measure($"{architecture} language model, last-token hidden state", embedding, "Embedding", seconds, embedding.ParameterCount);
         }
 
-        context.Report.Note($"Fortunes (backspace overstrikes dropped; the last 300 held out) cut into chunks of {chunkLength} characters: the decoder trains on " +
+        context.Report.Note($"{corpusDescription} Cut into chunks of {chunkLength} characters: the decoder trains on " +
                             $"{trainChunks.Length:N0} chunks and is scored on {testChunks.Length:N0} held-out chunks. Encoders (character tokens, width {width}, depth 2) " +
                             $"train for {encoderSeconds:G3} s each on the training text (the autoencoder on the chunks, the language models on the whole training " +
-                            $"fortunes at n_ctx {chunkLength + 32}); the language models' memory is the unit-length final hidden state at the chunk's last " +
+                            $"texts at n_ctx {chunkLength + 32}); the language models' memory is the unit-length final hidden state at the chunk's last " +
                             $"character. Each encoder is then frozen and a fresh masked-mixer decoder (width {width}, depth 2, same seed) reading the memory as a " +
                             $"prepended pseudo-token trains {decoderSteps} steps of 16 chunks (AdamW 1e-3, warm-up and cosine decay). Token accuracy: held-out " +
                             $"characters (and the end marker) whose argmax prediction, given the true earlier characters, is right; a causal decoder predicts part of " +
-                            $"the text from its own prefix, hence the no-memory control. {threads} torch threads on a shared 2-core machine loaded by other jobs. " +
+                            $"the text from its own prefix, hence the no-memory control. {threads} torch thread(s). " +
                             $"Whole run {clock.Elapsed.TotalMinutes:F1} min.");
         context.Report.Note(Verdict(accuracy));
         context.Report.Table(["encoder", "memory width", "encoder weights", "encoder train s", "held-out token accuracy", "held-out loss (nats/char)", "decoder steps", "decoder s"], rows);
@@ -121,9 +120,9 @@ internal sealed class MemoryInformationBenchmark : IBenchmark
     /// "128,256") and memory width, one run per objective (causal, copy, combined), and per chunk length the no-memory
     /// control (the same decoder, S = 0). Each run trains MLNETMIXERS_MEMORY_LM_SECONDS (default 60). Held-out loss reading
     /// the memories, the same model with its slots emptied, and how well chunks are regenerated from the memories alone.
-    /// Documents are runs of consecutive fortunes of at least 4 chunks, so every window has chunks to remember.
+    /// Documents are runs of consecutive texts of at least 4 chunks, so every window has chunks to remember.
     /// </summary>
-    private static void MemoryLanguageModels(BenchmarkContext context, string[] trainingFortunes, string[] heldOutFortunes, int[] widths, int width, int threads)
+    private static void MemoryLanguageModels(BenchmarkContext context, string corpus, string[] trainingTexts, string[] heldOutTexts, int[] widths, int width, int threads)
     {
         bool smoke = context.Smoke;
         int[] chunkLengths = smoke ? [16] : (Environment.GetEnvironmentVariable("MLNETMIXERS_MEMORY_CHUNKS") ?? "128,256").Split(',').Select(int.Parse).ToArray();
@@ -134,13 +133,15 @@ internal sealed class MemoryInformationBenchmark : IBenchmark
         var clock = Stopwatch.StartNew();
         foreach (int chunkLength in chunkLengths)
         {
-            static List<string> Documents(IEnumerable<string> fortunes, int length)
+            // Fortunes are joined as in their file; package descriptions by a blank line.
+            string separator = corpus == "fortunes" ? "\n%\n" : "\n\n";
+            List<string> Documents(IEnumerable<string> texts, int length)
             {
                 var documents = new List<string>();
                 var current = new System.Text.StringBuilder();
-                foreach (var f in fortunes)
+                foreach (var f in texts)
                 {
-                    current.Append(f).Append("\n%\n");
+                    current.Append(f).Append(separator);
                     if (current.Length >= length)
                     {
                         documents.Add(current.ToString());
@@ -151,8 +152,8 @@ internal sealed class MemoryInformationBenchmark : IBenchmark
                     documents.Add(current.ToString());
                 return documents;
             }
-            var train = ml.Data.LoadFromEnumerable(Documents(trainingFortunes, 4 * chunkLength).Take(smoke ? 8 : int.MaxValue).Select(d => new Row { Text = d }).ToList());
-            var test = ml.Data.LoadFromEnumerable(Documents(heldOutFortunes, 4 * chunkLength).Take(smoke ? 2 : int.MaxValue).Select(d => new Row { Text = d }).ToList());
+            var train = ml.Data.LoadFromEnumerable(Documents(trainingTexts, 4 * chunkLength).Take(smoke ? 8 : int.MaxValue).Select(d => new Row { Text = d }).ToList());
+            var test = ml.Data.LoadFromEnumerable(Documents(heldOutTexts, 4 * chunkLength).Take(smoke ? 2 : int.MaxValue).Select(d => new Row { Text = d }).ToList());
             var runs = new List<(string Name, int MemoryWidth, int Memories, MemoryObjective Objective)> { ("no memory (control)", widths[0], 0, MemoryObjective.Causal) };
             foreach (int memoryWidth in widths)
                 foreach (var objective in new[] { MemoryObjective.Causal, MemoryObjective.Copy, MemoryObjective.Combined })
@@ -175,7 +176,7 @@ internal sealed class MemoryInformationBenchmark : IBenchmark
             }
         }
         context.Report.Section("Memory language model");
-        context.Report.Note($"Fortunes joined into documents of at least 4 chunks (the last 300 fortunes held out), cut into chunks of {string.Join(" and ", chunkLengths)} " +
+        context.Report.Note($"{(corpus == "fortunes" ? "Fortunes (the last 300 held out)" : "Debian package descriptions (the last 2,000 held out)")} joined into documents of at least 4 chunks, cut into chunks of {string.Join(" and ", chunkLengths)} " +
                             $"characters. Each model (masked-mixer encoder and decoder, width {width}, depth 2, character tokens) trains {seconds:G3} s (wall clock, batches of 4 " +
                             $"windows of {memories + 1} chunks, AdamW 1e-3 warm-up and cosine decay following the clock); the decoder reads the memories of the {memories} previous " +
                             $"chunks. 'held-out loss' reads the memories; 'without memories' is the same model with every slot emptied; 'copy accuracy' is the share of " +

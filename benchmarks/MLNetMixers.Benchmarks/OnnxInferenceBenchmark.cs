@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Diagnostics;
 using Microsoft.ML;
 using Microsoft.ML.Data;
@@ -46,6 +47,32 @@ internal sealed class OnnxInferenceBenchmark : IBenchmark
     {
         [VectorType]
         public uint[] Features { get; set; } = [];
+    }
+
+    /// <summary>
+    /// The physical limit on one row: its multiply-adds (the channel MLPs' two products and the T x T token mixing per
+    /// block) at the cores' measured FMA peak (<see cref="FmaPeak"/>, best of 5), on one core and on both.
+    /// </summary>
+    private static string Floor(BenchmarkContext context, int tokens, int width, int depth, int mlpRatio, double onnxSingleRowMedian)
+    {
+        double flops = 2.0 * depth * tokens * (2.0 * width * mlpRatio * width + (double)tokens * width);
+        double Peak(int threads)
+        {
+            var fma = new FmaPeak(threads, context.Smoke ? 10_000 : 20_000_000);
+            double best = 0;
+            for (int i = 0; i < 5; i++)
+            {
+                var watch = System.Diagnostics.Stopwatch.StartNew();
+                fma.Run();
+                best = Math.Max(best, fma.Flops / watch.Elapsed.TotalSeconds / 1e9);
+            }
+            return best;
+        }
+        double one = Peak(1), two = Peak(2);
+        return $"Physical floor of one row: {flops / 1e6:F2} MFLOP (channel MLPs and token mixing: 2 · depth · T · (2·d·r·d + T·d)); the FMA peak measured in this run "
+             + $"({new FmaPeak(1, 1).Describe()}, registers only) is {one:F1} GFLOP/s on one thread and {two:F1} on two, so no implementation can score a row in "
+             + $"less than **{flops / one / 1e3:F1} µs on one core or {flops / two / 1e3:F1} µs on both** (with perfect splitting of a {tokens}-row product); the "
+             + $"1-thread ONNX Runtime row above ({onnxSingleRowMedian:F1} µs) runs at {flops / onnxSingleRowMedian / 1e3:F1} GFLOP/s, {100 * flops / onnxSingleRowMedian / 1e3 / one:F0} % of one core's peak.";
     }
 
     private static readonly string[] TextColumns = ["Home", "Marital", "Records", "Job"];
@@ -165,6 +192,7 @@ internal sealed class OnnxInferenceBenchmark : IBenchmark
             + "and ONNX Runtime's session run (OrtValue API) of one row of token ids, no ML.NET around it. '1 thread, no spinning': the zip loaded by an MLContext "
             + "with SetOnnxSessionOption (IntraOpNumThreads 1, session.intra_op.allow_spinning 0, graph optimization ALL).");
         context.Report.Table(["model", "single row median µs", "p99 µs", "batch rows/s"], table);
+        context.Report.Note(Floor(context, predictor.SequenceLength, predictor.Shape.Width, predictor.Shape.Depth, predictor.Shape.MlpRatio, onnxSingleRowMedian: double.Parse(table.First(r => r[0].StartsWith("ONNX Runtime (ONNX scoring zip, 1 thread", StringComparison.Ordinal))[1], CultureInfo.InvariantCulture)));
         context.Report.Note($"Where ONNX Runtime's time goes for one row: its own profiler (1 thread, no spinning, optimization ALL) over "
             + $"{(context.Smoke ? 20 : 500)} runs; the exported graph has {CountNodes(graph)} nodes, ONNX Runtime runs {profile.Nodes} after its fusions. "
             + "Kernel time per row by operator type, each node's median over the runs (the rest of a Run is ONNX Runtime's own per-call work).");

@@ -143,6 +143,7 @@ internal static class GenerateCommand
             ["width"] = options.Width,
             ["depth"] = options.Depth,
             ["heads"] = options.Heads,
+            ["contextWarmup"] = options.ContextWarmupFraction,
             ["precision"] = CliApp.PrecisionName(options.Precision),
             ["contextLength"] = model.ContextLength,
             ["parameters"] = model.ParameterCount,

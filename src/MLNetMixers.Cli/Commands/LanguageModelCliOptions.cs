@@ -3,7 +3,7 @@ using System.CommandLine;
 namespace MLNetMixers.Cli.Commands;
 
 /// <summary>
-/// <c>generate</c>'s model options: --train-time, --width, --depth, --heads, --tokenizer (--architecture is GenerateCommand's),
+/// <c>generate</c>'s model options: --train-time, --width, --depth, --heads, --tokenizer, --context-warmup (--architecture is GenerateCommand's),
 /// and the defaults: the Toeplitz mixer, lowest in held-out loss at equal training time on this CPU and ahead from the first
 /// minutes on (benchmarks/results/LanguageModelComparison.md); transformers learn more per token but run 2-3x fewer tokens per second.
 /// </summary>
@@ -35,6 +35,14 @@ internal sealed class LanguageModelCliOptions
         Description = "Training: characters (default), bytes, or subwords (byte-pair merges learned from the text, 2,048 tokens).",
     };
 
+    private readonly Option<double?> contextWarmup = new("--context-warmup")
+    {
+        Description = $"Training: share of the training over which windows grow from 64 tokens to the full context (0 to 1); default {GptContextWarmup:G} for gpt, whose attention otherwise finds its neighbours late, 0 for the others.",
+    };
+
+    /// <summary>The GPT baseline's sequence-length warm-up (benchmarks/results/LanguageModelComparison.md).</summary>
+    internal const double GptContextWarmup = 0.25;
+
     public static LanguageModelCliOptions Create() => new();
 
     public void AddTo(Command command)
@@ -44,6 +52,7 @@ internal sealed class LanguageModelCliOptions
         command.Options.Add(depth);
         command.Options.Add(heads);
         command.Options.Add(tokenizer);
+        command.Options.Add(contextWarmup);
     }
 
     public void Apply(ParseResult parse, MixerLanguageModelOptions options, bool stepsGiven)
@@ -56,6 +65,9 @@ internal sealed class LanguageModelCliOptions
         if (options.Architecture == MixerLanguageModelArchitecture.StructuredRecurrentMixer && options.Heads < 2)
             throw new CliException("--heads must be 2 or more for srm (its heads alternate between two kinds of recurrence).");
         options.Tokenization = ParseTokenizer(parse.GetValue(tokenizer));
+        options.ContextWarmupFraction = parse.GetValue(contextWarmup) is { } warmup
+            ? warmup is >= 0 and <= 1 ? warmup : throw new CliException($"--context-warmup {warmup} is not between 0 and 1.")
+            : options.Architecture == MixerLanguageModelArchitecture.Transformer ? GptContextWarmup : 0;
         if (options.Width % options.Heads != 0 || (options.Architecture == MixerLanguageModelArchitecture.LlamaTransformer && options.Width / options.Heads % 2 != 0))
             throw new CliException($"--width {options.Width} does not split into {options.Heads} {(options.Architecture == MixerLanguageModelArchitecture.LlamaTransformer ? "even-width " : "")}heads for {options.Architecture}; use a multiple of {(options.Architecture == MixerLanguageModelArchitecture.LlamaTransformer ? 8 : options.Heads)}.");
     }

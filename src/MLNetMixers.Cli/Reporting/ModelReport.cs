@@ -46,12 +46,20 @@ internal static class ModelReport
                 break;
             }
             case LearningTask.Multiclass:
+            {
                 foreach (var (model, view) in scored)
                 {
                     confusions.Add((model, Confusion(Column<uint>(view, label.Column).Select(k => (int)k - 1),
                         Column<uint>(view, "PredictedLabel").Select(k => (int)k - 1), label.Classes.Count)));
                 }
+                // One-versus-rest, micro-averaged: every (row, class) pair is one binary decision scored by that class's probability.
+                var models = scored.Select(s => MicroAveraged(s.Model, Column<uint>(s.Scored, label.Column), Column<VBuffer<float>>(s.Scored, "Score"))).ToArray();
+                ModelCharts.WriteRoc(Path.Combine(folder, RocFile), models);
+                ModelCharts.WritePrecisionRecall(Path.Combine(folder, PrecisionRecallFile), models);
+                charts.Add((RocFile, "ROC curve, one class against the rest, every (row, class) pair pooled: how many right classes each model finds (up) for how many false alarms (right)."));
+                charts.Add((PrecisionRecallFile, "Precision-recall curve over the same pooled (row, class) pairs."));
                 break;
+            }
             default:
             {
                 var models = scored.Select(s => new ModelCharts.RegressionScores(s.Model, Column<float>(s.Scored, label.Column), Column<float>(s.Scored, "Score"))).ToArray();
@@ -71,6 +79,22 @@ internal static class ModelReport
         string path = Path.Combine(folder, FileName);
         File.WriteAllText(path, Html(label, metrics, charts, confusions, File.Exists(Path.Combine(folder, "attribution-report.html"))), new UTF8Encoding(false));
         return path;
+    }
+
+    private static ModelCharts.BinaryScores MicroAveraged(string model, uint[] keys, VBuffer<float>[] probabilities)
+    {
+        var labels = new List<bool>();
+        var scores = new List<float>();
+        for (int row = 0; row < keys.Length; row++)
+        {
+            var values = probabilities[row].DenseValues().ToArray();
+            for (int k = 0; k < values.Length; k++)
+            {
+                labels.Add(keys[row] == k + 1);
+                scores.Add(values[k]);
+            }
+        }
+        return new ModelCharts.BinaryScores(model, labels.ToArray(), scores.ToArray());
     }
 
     private static T[] Column<T>(IDataView view, string name)

@@ -162,7 +162,7 @@ internal sealed class LanguageModel : Module<Tensor, Tensor>
 
     /// <summary>
     /// Draws every weight from a generator of its own seeded with <paramref name="seed"/>, with the usual
-    /// distributions (Linear: U(±1/√fan_in); embeddings: N(0, 1); positions: N(0, 0.02²); mixing weights:
+    /// distributions (Linear: U(±1/√fan_in); embeddings: N(0, 1); positions: N(0, 0.02²), sinusoids for the GPT baseline; mixing weights:
     /// U(±1/√n_ctx); LayerNorm and RMSNorm gains 1, biases 0). Torch's global generator is shared by everything in the process, so
     /// seeding it would not make the weights reproducible while other models are created concurrently.
     /// </summary>
@@ -194,6 +194,9 @@ internal sealed class LanguageModel : Module<Tensor, Tensor>
                     case RmsNorm:
                         p.fill_(name == "weight" ? 1 : 0);
                         break;
+                    case LanguageModel when Config.Architecture == MixerLanguageModelArchitecture.Transformer:
+                        p.copy_(SinusoidalPositions(Config.ContextLength, Config.Width));
+                        break;
                     case LanguageModel:
                         p.normal_(0, 0.02, generator);
                         break;
@@ -203,6 +206,22 @@ internal sealed class LanguageModel : Module<Tensor, Tensor>
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// The original transformer's sin/cos table, [n_ctx, d], each entry of unit order like the N(0, 1) token embeddings.
+    /// The GPT baseline starts its learned positions here rather than at N(0, 0.02²): a shift by k positions is then the
+    /// same rotation everywhere, so what attention learns about neighbours on the short windows of a context warm-up
+    /// (<see cref="MixerLanguageModelOptions.ContextWarmupFraction"/>) also holds at positions not reached yet.
+    /// </summary>
+    internal static Tensor SinusoidalPositions(int positions, int width)
+    {
+        var position = arange(positions, dtype: ScalarType.Float32).unsqueeze(1);
+        var frequency = exp(arange(0, width, 2, dtype: ScalarType.Float32) * (-Math.Log(10000.0) / width));
+        var table = zeros(positions, width);
+        table[.., TensorIndex.Slice(0, null, 2)] = sin(position * frequency);
+        table[.., TensorIndex.Slice(1, null, 2)] = cos(position * frequency[..(width / 2)]);
+        return table;
     }
 
     /// <summary>Number of trainable weights.</summary>

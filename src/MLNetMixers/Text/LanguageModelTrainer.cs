@@ -91,7 +91,8 @@ internal static class LanguageModelTrainer
 
             using (var scope = NewDisposeScope())
             {
-                var (inputs, targets) = SampleBatch(stream, window, options.BatchSize, options.Seed, step, device);
+                int length = WarmupWindow(options, window, step, trainingClock.Elapsed);
+                var (inputs, targets) = SampleBatch(stream, length, options.BatchSize * window / length, options.Seed, step, device);
                 // Dropout noise seeded by (seed, step), like the windows: a resumed run repeats the uninterrupted one.
                 // The loss is computed in float32 whatever the network's precision; bfloat16 gradients go straight to the float32 masters.
                 lastLoss = trainer.Run(
@@ -148,6 +149,27 @@ internal static class LanguageModelTrainer
         {
             return true;
         }
+    }
+
+    /// <summary>
+    /// The window length at this point of training under <see cref="MixerLanguageModelOptions.ContextWarmupFraction"/>:
+    /// linear in the training fraction from 64 tokens to the full window (windows of 64 or fewer never change), rounded
+    /// down to a multiple of 32 and then up to the next length that divides the step's tokens, so every step sees the same
+    /// number of tokens.
+    /// </summary>
+    internal static int WarmupWindow(MixerLanguageModelOptions options, int window, int step, TimeSpan elapsed)
+    {
+        const int first = 64;
+        if (options.ContextWarmupFraction <= 0 || window <= first)
+            return window;
+        double progress = options.MaxTrainingTime is { } budget ? elapsed / budget : step / (double)options.Steps;
+        double ramp = Math.Min(1, progress / options.ContextWarmupFraction);
+        int length = first + (int)(ramp * (window - first));
+        length = Math.Max(first, length / 32 * 32);
+        // Batch = BatchSize · window / length rows: a length that does not divide the tokens of a step is raised to the next one that does.
+        while (options.BatchSize * window % length != 0 && length < window)
+            length++;
+        return Math.Min(length, window);
     }
 
     /// <summary>

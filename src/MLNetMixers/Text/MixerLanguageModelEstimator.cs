@@ -60,6 +60,8 @@ public sealed class MixerLanguageModelEstimator : IEstimator<MixerLanguageModelT
             throw new ArgumentOutOfRangeException(nameof(o.SubwordVocabularySize), o.SubwordVocabularySize, "SubwordVocabularySize must be at least 257 (the 256 bytes and end of text).");
         if (o.WarmupSteps < 0)
             throw new ArgumentOutOfRangeException(nameof(o.WarmupSteps), o.WarmupSteps, "WarmupSteps must not be negative.");
+        if (!(o.ContextWarmupFraction >= 0 && o.ContextWarmupFraction <= 1))
+            throw new ArgumentOutOfRangeException(nameof(o.ContextWarmupFraction), o.ContextWarmupFraction, "ContextWarmupFraction must be between 0 and 1.");
         if (!(o.LearningRate > 0) || double.IsInfinity(o.LearningRate))
             throw new ArgumentOutOfRangeException(nameof(o.LearningRate), o.LearningRate, "LearningRate must be a positive finite number.");
         if (o.Dropout is < 0 or >= 1)

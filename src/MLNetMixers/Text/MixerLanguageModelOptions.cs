@@ -187,6 +187,16 @@ public sealed class MixerLanguageModelOptions
     /// <summary>Linear warm-up from 0 to <see cref="LearningRate"/>.</summary>
     public int WarmupSteps = 50;
 
+    /// <summary>
+    /// Sequence-length warm-up: over this first fraction of training (of <see cref="MaxTrainingTime"/> when set, else of
+    /// <see cref="Steps"/>) the windows grow linearly from 64 tokens to <see cref="ContextLength"/>, with more of them per
+    /// batch so every step sees the same number of tokens. 0 (the default) trains on full windows from the start.
+    /// The GPT baseline needs it at long contexts: its attention starts nearly uniform over every earlier position,
+    /// so at n_ctx 512 the neighbour that predicts the next character carries about 1/256 of the signal and the model
+    /// stays at the bigram level for most of a short run; on short windows it finds its neighbours first.
+    /// </summary>
+    public double ContextWarmupFraction;
+
     /// <summary>The cosine decays to LearningRate · MinLearningRateRatio at the last step.</summary>
     public double MinLearningRateRatio = 0.1;
 

@@ -129,6 +129,12 @@ public sealed class CliEndToEndTests
             Assert.Equal(9, cells.Count);
             Assert.Equal(testRows, cells.Sum(c => long.Parse(c.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture)));
         }
+        // One-versus-rest curves, as for binary labels.
+        foreach (string chart in new[] { "roc.png", "precision-recall.png" })
+        {
+            Assert.Contains($"<img src=\"{chart}\"", page);
+            Assert.Equal(PngSignature, File.ReadAllBytes(Path.Combine(output, chart)).Take(8));
+        }
 
         var assembly = ConsumeModelCompiler.Compile(Path.Combine(output, "ConsumeModel.cs"));
         var prediction = ConsumeModelCompiler.PredictSample(assembly, Path.Combine(output, "model.zip"));

@@ -2,7 +2,7 @@ using System.Text.Json;
 
 namespace MLNetMixers.Tests.Cli;
 
-/// <summary><c>generate</c>'s --train-time, --architecture, --width, --depth and --tokenizer.</summary>
+/// <summary><c>generate</c>'s --train-time, --architecture, --width, --depth, --tokenizer and --context-warmup.</summary>
 [Collection(CliCollection.Name)]
 public sealed class CliGenerateModelOptionsTests
 {
@@ -28,6 +28,7 @@ public sealed class CliGenerateModelOptionsTests
         Assert.Equal(32, root.GetProperty("width").GetInt32());
         Assert.Equal(1, root.GetProperty("depth").GetInt32());
         Assert.Equal(4, root.GetProperty("heads").GetInt32());
+        Assert.Equal(0, root.GetProperty("contextWarmup").GetDouble()); // only gpt warms its context up by default
         // The 4-gram reference is computed on the same held-out documents, in the same unit as the model's figure.
         var heldOut = root.GetProperty("heldOut");
         Assert.InRange(heldOut.GetProperty("fourGramNatsPerCharacter").GetDouble(), 1.0, 4.0);
@@ -48,6 +49,7 @@ public sealed class CliGenerateModelOptionsTests
     [InlineData("--train-time", "soon", "--train-time 'soon' is not a duration")]
     [InlineData("--width", "0", "--width must be at least 1; got 0.")]
     [InlineData("--heads", "0", "--heads must be at least 1; got 0.")]
+    [InlineData("--context-warmup", "2", "--context-warmup 2 is not between 0 and 1.")]
     public void Bad_model_options_are_one_clear_sentence(string option, string value, string message)
     {
         string folder = TestData.NewTempFolder();
