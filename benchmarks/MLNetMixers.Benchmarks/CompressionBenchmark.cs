@@ -14,6 +14,10 @@ namespace MLNetMixers.Benchmarks;
 /// comparison's split (all but the last 300) plus the Debian descriptions but their last 300 rows, and never sees the
 /// held-out texts. Training is the long part: set MLNETMIXERS_COMPRESSION_MODEL to a zip path to keep the trained model
 /// there (it is loaded instead of trained when present, with the settings it was trained with).
+/// One process trains one model: MLNETMIXERS_COMPRESSION_MEMORY_CODE=32x4 makes it the encoder-augmented causal decoder
+/// (m x b bits of memory code per window, in the stream; MLNETMIXERS_COMPRESSION_MEMORY_ENCODER=64x2 its encoder's width x depth),
+/// MLNETMIXERS_COMPRESSION_ENTROPY_ESTIMATOR=model.zip trains it entropy-aware with that estimator; run the variants side
+/// by side for the same minutes to compare them at equal training time.
 /// </summary>
 internal sealed class CompressionBenchmark : IBenchmark
 {
@@ -34,7 +38,8 @@ internal sealed class CompressionBenchmark : IBenchmark
 
     /// <summary>How the model was trained, kept beside the cached zip.</summary>
     private sealed record TrainingRecord(string Architecture, int ContextLength, int Width, int Depth, int BatchSize, int Steps,
-                                         double LearningRate, int Threads, double Seconds, int TrainingDocuments, long TrainingCharacters, string Trained);
+                                         double LearningRate, int Threads, double Seconds, int TrainingDocuments, long TrainingCharacters, string Trained,
+                                         string? Variant = null);
 
     public void Run(BenchmarkContext context)
     {
@@ -75,12 +80,15 @@ internal sealed class CompressionBenchmark : IBenchmark
 
         var (model, record) = LoadOrTrain(ml, training, smoke, context.Log);
         using var _ = model;
+        string variant = record.Variant ?? "causal";
         var rows = new List<IReadOnlyList<string>>();
+        var lossRows = new List<IReadOnlyList<string>>();
         foreach (var (name, bytes) in heldOutTexts)
         {
             context.Log.WriteLine($"   {name}: {bytes.Length:N0} bytes");
-            rows.Add(LanguageModelRow(model, name, bytes, lanes: 0, context.Log));
-            rows.Add(LanguageModelRow(model, name, bytes, lanes: 64, context.Log));
+            rows.Add(LanguageModelRow(model, variant, name, bytes, lanes: 0, context.Log));
+            rows.Add(LanguageModelRow(model, variant, name, bytes, lanes: 64, context.Log));
+            lossRows.Add(HeldOutLossRow(ml, model, variant, name, bytes));
             foreach (var baseline in Baselines(smoke))
             {
                 var row = BaselineRow(baseline, name, bytes);
@@ -92,7 +100,7 @@ internal sealed class CompressionBenchmark : IBenchmark
         }
 
         context.Report.Note(string.Create(CultureInfo.InvariantCulture,
-            $"Model: character-level {record.Architecture}, n_ctx {record.ContextLength}, width {record.Width}, depth {record.Depth}, " +
+            $"Model: character-level {record.Architecture}, {variant}, n_ctx {record.ContextLength}, width {record.Width}, depth {record.Depth}, " +
             $"{model.ParameterCount:N0} weights; {record.Steps} steps of {record.BatchSize} x {record.ContextLength} characters, AdamW {record.LearningRate} " +
             $"with warm-up and cosine decay to the time budget, {record.Threads} torch thread(s), trained in {record.Seconds / 60:F1} min (on {record.Trained}) on {record.TrainingDocuments:N0} documents " +
             $"({record.TrainingCharacters:N0} characters): the fortunes but the last {HeldOutCount}{(corpus == "fortunes-file" ? ", in the file's format (runs of fortunes joined by the % lines)" : fortunesOnly ? "" : $", and the Debian descriptions but the last {HeldOutCount} rows")}. " +
@@ -103,6 +111,9 @@ internal sealed class CompressionBenchmark : IBenchmark
             "bzip2 -9 and xz -9e run as processes (their KB/s include process start). Speeds are wall-clock on a shared, loaded 2-core machine: compare within a run. " +
             "Debian descriptions come in package families with shared text (`foo`, `foo-data`, `foo-doc`), long-range repeats that dictionary coders exploit and a 128-character context cannot.");
         context.Report.Table(["text", "compressor", "bytes", "compressed", "bits per byte", "compress KB/s", "decompress KB/s"], rows);
+        context.Report.Note("Held-out loss of the same model (Evaluate: the text as one document, read in consecutive windows of n_ctx tokens, " +
+            "n_ctx − 1 after an encoder-augmented model's memory token, whose m x b bits per window are included and shown apart):");
+        context.Report.Table(["text", "model", "nats per character", "bits per byte", "of which memory code"], lossRows);
         context.Report.Note("Target (issue 26): at most 2.2 bits per byte on the fortunes' held-out text with a model trained for at most 20 minutes; " +
             "the issue's reference figures on that text: gzip -9 3.46, xz -9e 3.26, bzip2 -9 3.06 bits per byte.");
     }
@@ -139,6 +150,11 @@ internal sealed class CompressionBenchmark : IBenchmark
         int steps = smoke ? 2 : 1_000_000;
         int threads = smoke ? 1 : int.Parse(Environment.GetEnvironmentVariable("MLNETMIXERS_COMPRESSION_THREADS") ?? "1", CultureInfo.InvariantCulture);
         var progress = new Progress(log);
+        var (codeSize, codeBits) = Pair(Environment.GetEnvironmentVariable("MLNETMIXERS_COMPRESSION_MEMORY_CODE"), "MLNETMIXERS_COMPRESSION_MEMORY_CODE", (0, 4));
+        var (encoderWidth, encoderDepth) = Pair(Environment.GetEnvironmentVariable("MLNETMIXERS_COMPRESSION_MEMORY_ENCODER"), "MLNETMIXERS_COMPRESSION_MEMORY_ENCODER", (64, 2));
+        string? estimatorPath = smoke ? null : Environment.GetEnvironmentVariable("MLNETMIXERS_COMPRESSION_ENTROPY_ESTIMATOR");
+        if (smoke && codeSize > 0)
+            (encoderWidth, encoderDepth) = (16, 1);
         var options = new MixerLanguageModelOptions
         {
             Architecture = Enum.Parse<MixerLanguageModelArchitecture>(Environment.GetEnvironmentVariable("MLNETMIXERS_COMPRESSION_ARCHITECTURE") ?? "ToeplitzMixer"),
@@ -156,19 +172,43 @@ internal sealed class CompressionBenchmark : IBenchmark
             Device = MixerDevice.Cpu,
             LogInterval = smoke ? 1 : 20,
             Progress = progress,
+            MemoryCodeSize = codeSize,
+            MemoryCodeBits = codeBits,
+            MemoryEncoderWidth = encoderWidth,
+            MemoryEncoderDepth = encoderDepth,
         };
+        string variant = "causal";
+        if (codeSize > 0)
+            variant = $"encoder-augmented {codeSize} x {codeBits} (encoder {encoderWidth} wide, {encoderDepth} deep)";
+        if (estimatorPath is not null)
+        {
+            log.WriteLine($"   entropy estimator: {estimatorPath}");
+            options.EntropyEstimator = (MixerLanguageModelTransformer)ml.Model.Load(estimatorPath, out _);
+            variant = $"entropy-aware (estimator: {Path.GetFileName(estimatorPath)}, {options.EntropyEstimator.Architecture}, n_ctx {options.EntropyEstimator.ContextLength})";
+        }
         var data = ml.Data.LoadFromEnumerable(training.Select(t => new TextRow { Text = t }));
         var clock = Stopwatch.StartNew();
         var model = ml.Transforms.Text.TrainMixerLanguageModel(nameof(TextRow.Text), options).Fit(data);
         var record = new TrainingRecord(options.Heads > 1 ? $"{options.Architecture} ({options.Heads} heads)" : options.Architecture.ToString(), options.ContextLength, options.Width, options.Depth, options.BatchSize, progress.LastStep,
             options.LearningRate, threads, clock.Elapsed.TotalSeconds, training.Length, training.Sum(t => (long)t.Length),
-            DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm 'UTC'", CultureInfo.InvariantCulture));
+            DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm 'UTC'", CultureInfo.InvariantCulture), variant);
         if (cache is not null)
         {
             ml.Model.Save(model, data.Schema, cache);
             File.WriteAllText(cache + ".json", JsonSerializer.Serialize(record));
         }
         return (model, record);
+    }
+
+    /// <summary>"32x4" as (32, 4); the default when the variable is unset.</summary>
+    private static (int, int) Pair(string? value, string variable, (int, int) unset)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+            return unset;
+        var parts = value.Split('x', 'X');
+        if (parts.Length != 2 || !int.TryParse(parts[0], CultureInfo.InvariantCulture, out int a) || !int.TryParse(parts[1], CultureInfo.InvariantCulture, out int b))
+            throw new ArgumentException($"{variable} must look like 32x4, not '{value}'.");
+        return (a, b);
     }
 
     private sealed class Progress(TextWriter log) : IProgress<LanguageModelTrainingProgress>
@@ -181,7 +221,15 @@ internal sealed class CompressionBenchmark : IBenchmark
                 $"   step {p.Step}: loss {p.Loss:F3} nats, {p.TokensPerSecond:N0} tokens/s, ETA {p.EstimatedRemaining:h\\:mm\\:ss}") : "");
     }
 
-    private static IReadOnlyList<string> LanguageModelRow(MixerLanguageModelTransformer model, string name, byte[] bytes, int lanes, TextWriter log)
+    private static IReadOnlyList<string> HeldOutLossRow(MLContext ml, MixerLanguageModelTransformer model, string variant, string name, byte[] bytes)
+    {
+        var text = System.Text.Encoding.UTF8.GetString(bytes);
+        var metrics = model.Evaluate(ml.Data.LoadFromEnumerable(new[] { new TextRow { Text = text } }), nameof(TextRow.Text));
+        return [name, variant, metrics.NatsPerCharacter.ToString("F4", CultureInfo.InvariantCulture), metrics.BitsPerByte.ToString("F4", CultureInfo.InvariantCulture),
+                metrics.CodeBitsPerByte.ToString("F4", CultureInfo.InvariantCulture)];
+    }
+
+    private static IReadOnlyList<string> LanguageModelRow(MixerLanguageModelTransformer model, string variant, string name, byte[] bytes, int lanes, TextWriter log)
     {
         var options = new LanguageModelCompressionOptions { Lanes = lanes, NumberOfThreads = 1 };
         using var compressed = new MemoryStream();
@@ -194,8 +242,11 @@ internal sealed class CompressionBenchmark : IBenchmark
         double decompressSeconds = clock.Elapsed.TotalSeconds;
         if (!restored.ToArray().AsSpan().SequenceEqual(bytes))
             throw new InvalidOperationException($"The language-model compressor did not restore '{name}' exactly.");
-        log.WriteLine($"   mixer LM: {statistics.BitsPerByte:F3} bits/byte, {statistics.EscapedBytes} escaped, {statistics.Lanes} lanes");
-        return Row(name, $"mixer LM ({statistics.Lanes} lanes)", bytes.Length, statistics.CompressedBytes, compressSeconds, decompressSeconds);
+        double codeBitsPerByte = statistics.MemoryCodeBits / (double)bytes.Length;
+        log.WriteLine($"   mixer LM: {statistics.BitsPerByte:F3} bits/byte ({codeBitsPerByte:F3} of memory code), {statistics.EscapedBytes} escaped, {statistics.Lanes} lanes");
+        string what = statistics.MemoryCodeBits == 0 ? variant
+            : string.Create(CultureInfo.InvariantCulture, $"{variant}, code bits included ({codeBitsPerByte:F3} of the bits per byte)");
+        return Row(name, $"mixer LM, {what} ({statistics.Lanes} lanes)", bytes.Length, statistics.CompressedBytes, compressSeconds, decompressSeconds);
     }
 
     private static IReadOnlyList<string> Row(string name, string compressor, long original, long compressed, double compressSeconds, double decompressSeconds)

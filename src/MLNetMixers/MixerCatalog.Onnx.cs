@@ -43,6 +43,7 @@ public static partial class MixerCatalog
     {
         Contracts.CheckValue(catalog, nameof(catalog));
         Contracts.CheckValue(model, nameof(model));
+        model.RequireCausal("be exported as prefill and step graphs");
         var (prefillGraph, stepGraph) = LanguageModelOnnxExporter.Export(model.Model);
         prefill.Write(prefillGraph);
         step.Write(stepGraph);

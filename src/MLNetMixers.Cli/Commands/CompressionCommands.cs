@@ -61,8 +61,9 @@ internal static class CompressionCommands
             return model.Compress(input, output, options);
         });
         double seconds = clock.Elapsed.TotalSeconds;
+        string codes = statistics.MemoryCodeBits > 0 ? string.Create(CultureInfo.InvariantCulture, $", of which {statistics.MemoryCodeBits:N0} bits of memory codes") : "";
         ui.Line(string.Create(CultureInfo.InvariantCulture,
-            $"{inputPath}: {statistics.OriginalBytes:N0} -> {statistics.CompressedBytes:N0} bytes ({(statistics.OriginalBytes == 0 ? "empty input" : statistics.BitsPerByte.ToString("F3", CultureInfo.InvariantCulture) + " bits per byte")}), " +
+            $"{inputPath}: {statistics.OriginalBytes:N0} -> {statistics.CompressedBytes:N0} bytes ({(statistics.OriginalBytes == 0 ? "empty input" : statistics.BitsPerByte.ToString("F3", CultureInfo.InvariantCulture) + " bits per byte")}{codes}), " +
             $"{statistics.Symbols:N0} symbols ({statistics.EscapedBytes:N0} bytes escaped), {statistics.Lanes} lanes, {statistics.Threads} threads, {statistics.OriginalBytes / 1024.0 / Math.Max(seconds, 1e-9):N1} KB/s."));
         return 0;
     }

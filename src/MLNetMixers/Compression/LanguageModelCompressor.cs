@@ -18,8 +18,9 @@ namespace MLNetMixers.Compression;
 /// <remarks>
 /// Format (little-endian): magic "MMZ" 0x1A, version 1, 16-byte model fingerprint, original length (int64),
 /// first 8 bytes of the original's SHA-256, symbol count (int64), lanes (int32), torch threads (int32), then the
-/// range coder's bytes. Compressed size ≤ Σ −log2 p(token) + symbols · <see cref="FrequencyTable.OverheadBitsPerSymbol"/>
-/// + 8 bits per escaped byte + (<see cref="HeaderBytes"/> + 5) · 8 bits.
+/// range coder's bytes; an encoder-augmented model's window codes (m levels of b bits, uniformly coded) sit in those bytes
+/// before their windows' symbols, the same version (its fingerprint differs from every causal model's). Compressed size ≤ Σ −log2 p(token) + symbols · <see cref="FrequencyTable.OverheadBitsPerSymbol"/>
+/// + 8 bits per escaped byte + m · b bits per window (and per lane's last window) + (<see cref="HeaderBytes"/> + 5) · 8 bits.
 /// </remarks>
 internal static class LanguageModelCompressor
 {
@@ -31,7 +32,7 @@ internal static class LanguageModelCompressor
     /// <summary>Lanes used when none is asked for: about one per 4 KiB of input, at most 64.</summary>
     internal static int AutomaticLanes(long symbols) => (int)Math.Clamp((symbols + 4095) / 4096, 1, 64);
 
-    public static CompressionStatistics Compress(LanguageModel model, TextTokenizer tokenizer, Device device, Stream input, Stream output,
+    public static CompressionStatistics Compress(LanguageModel model, MemoryCode? memory, TextTokenizer tokenizer, Device device, Stream input, Stream output,
                                                  int lanes, int? threads)
     {
         byte[] data = ReadAll(input);
@@ -43,7 +44,7 @@ internal static class LanguageModelCompressor
         var header = new byte[HeaderBytes];
         Magic.CopyTo(header, 0);
         header[4] = Version;
-        Fingerprint(model, tokenizer).CopyTo(header, 5);
+        Fingerprint(model, memory, tokenizer).CopyTo(header, 5);
         int at = 5 + FingerprintBytes;
         BinaryPrimitives.WriteInt64LittleEndian(header.AsSpan(at), data.Length);
         SHA256.HashData(data).AsSpan(0, 8).CopyTo(header.AsSpan(at + 8));
@@ -55,7 +56,9 @@ internal static class LanguageModelCompressor
         var encoder = new RangeEncoder(output);
         var table = new FrequencyTable(model.Config.VocabularySize);
         long escapes = symbols.LongCount(s => s.IsEscape);
-        Run(model, tokenizer, device, symbols.Length, requested, (lane, index) =>
+        int standIn = ByteTokenization.StandIn(tokenizer);
+        long codeBits = 0;
+        Run(model, memory, tokenizer, device, symbols.Length, requested, (lane, index) =>
         {
             var symbol = symbols[index];
             int coded = symbol.IsEscape ? table.Escape : symbol.Token;
@@ -63,12 +66,21 @@ internal static class LanguageModelCompressor
             if (symbol.IsEscape)
                 encoder.Encode(symbol.Byte, 1, 256);
             return symbol;
-        }, table);
+        }, table, (start, end) =>
+        {
+            // The code of symbols [start, end), each level coded uniformly: b bits.
+            var window = symbols.AsSpan(start, end - start).ToArray().Select(s => s.IsEscape ? standIn : s.Token).ToArray();
+            var levels = memory!.LevelsOf(window, device);
+            foreach (int level in levels)
+                encoder.Encode((uint)level, 1, (uint)memory.Config.Levels);
+            codeBits += memory.Config.BitsPerWindow;
+            return levels;
+        });
         encoder.Flush();
-        return new CompressionStatistics(data.Length, HeaderBytes + encoder.BytesWritten, symbols.Length, escapes, requested, threadCount);
+        return new CompressionStatistics(data.Length, HeaderBytes + encoder.BytesWritten, symbols.Length, escapes, requested, threadCount) { MemoryCodeBits = codeBits };
     }
 
-    public static long Decompress(LanguageModel model, TextTokenizer tokenizer, Device device, Stream input, Stream output)
+    public static long Decompress(LanguageModel model, MemoryCode? memory, TextTokenizer tokenizer, Device device, Stream input, Stream output)
     {
         var header = new byte[HeaderBytes];
         int read = input.ReadAtLeast(header, HeaderBytes, throwOnEndOfStream: false);
@@ -78,7 +90,7 @@ internal static class LanguageModelCompressor
             throw new InvalidDataException("The compressed file is truncated: its header is incomplete.");
         if (header[4] != Version)
             throw new InvalidDataException($"The compressed file has format version {header[4]}; this library reads version {Version}.");
-        var fingerprint = Fingerprint(model, tokenizer);
+        var fingerprint = Fingerprint(model, memory, tokenizer);
         if (!header.AsSpan(5, FingerprintBytes).SequenceEqual(fingerprint))
             throw new InvalidDataException(
                 $"The file was compressed with a different language model (fingerprint {Convert.ToHexString(header, 5, FingerprintBytes)}, " +
@@ -97,7 +109,7 @@ internal static class LanguageModelCompressor
         var decoder = new RangeDecoder(input);
         var table = new FrequencyTable(model.Config.VocabularySize);
         var symbols = new Symbol[count];
-        Run(model, tokenizer, device, (int)count, lanes, (lane, index) =>
+        Run(model, memory, tokenizer, device, (int)count, lanes, (lane, index) =>
         {
             int coded = table.Find(decoder.GetFrequency(table.Sum));
             decoder.Decode(table.Start(coded), table.Size(coded));
@@ -106,7 +118,16 @@ internal static class LanguageModelCompressor
             uint b = decoder.GetFrequency(256);
             decoder.Decode(b, 1);
             return symbols[index] = Symbol.Raw((byte)b);
-        }, table);
+        }, table, (start, end) =>
+        {
+            var levels = new int[memory!.Config.Size];
+            for (int i = 0; i < levels.Length; i++)
+            {
+                levels[i] = (int)decoder.GetFrequency((uint)memory.Config.Levels);
+                decoder.Decode((uint)levels[i], 1);
+            }
+            return levels;
+        });
 
         byte[] data = ByteTokenization.Join(symbols, tokenizer);
         if (data.Length != length || !SHA256.HashData(data).AsSpan(0, 8).SequenceEqual(checksum))
@@ -120,9 +141,11 @@ internal static class LanguageModelCompressor
     /// <summary>
     /// Codes symbols 0..count−1 in lanes of ⌈count/lanes⌉ consecutive symbols, position by position, lane by lane.
     /// <paramref name="code"/> codes (or decodes) symbol <c>index</c> with <paramref name="table"/> loaded for it and returns it.
+    /// With a memory code each lane is cut into windows of n_ctx − 1 symbols; at a window's start <paramref name="windowCode"/>
+    /// codes (or decodes) the code of symbols [start, end) of every lane that has any, lane by lane, before any of their symbols.
     /// </summary>
-    private static void Run(LanguageModel model, TextTokenizer tokenizer, Device device, int count, int lanes,
-                            Func<int, int, Symbol> code, FrequencyTable table)
+    private static void Run(LanguageModel model, MemoryCode? memory, TextTokenizer tokenizer, Device device, int count, int lanes,
+                            Func<int, int, Symbol> code, FrequencyTable table, Func<int, int, int[]> windowCode)
     {
         if (count == 0)
             return;
@@ -130,9 +153,25 @@ internal static class LanguageModelCompressor
         int used = (count + chunk - 1) / chunk;
         int standIn = ByteTokenization.StandIn(tokenizer);
         var next = new int[used];
+        int window = memory is null ? int.MaxValue : model.Config.ContextLength - 1;
+        var previous = Enumerable.Repeat(tokenizer.EndOfText, used).ToArray();
         using var modelLanes = new ModelLanes(model, device, used, tokenizer.EndOfText);
         for (int position = 0; position < chunk; position++)
         {
+            if (memory is not null && position % window == 0)
+            {
+                var levels = new int[used][];
+                for (int lane = 0; lane < used; lane++)
+                {
+                    long start = (long)lane * chunk + position;
+                    long end = Math.Min(Math.Min(start + window, (long)(lane + 1) * chunk), count);
+                    // A lane past the end codes nothing more: both sides know the count, so its code is not in the stream.
+                    levels[lane] = start < count ? windowCode((int)start, (int)end) : new int[memory.Config.Size];
+                }
+                using var scope = NewDisposeScope();
+                using var noGrad = no_grad();
+                modelLanes.Restart(memory.MemoryToken(levels, device), previous);
+            }
             for (int lane = 0; lane < used; lane++)
             {
                 long index = (long)lane * chunk + position;
@@ -145,14 +184,16 @@ internal static class LanguageModelCompressor
                 var symbol = code(lane, (int)index);
                 next[lane] = symbol.IsEscape ? standIn : symbol.Token;
             }
-            // Lane 0 always holds a full chunk, so another position means another step.
-            if (position + 1 < chunk)
+            // Lane 0 always holds a full chunk, so another position means another step (or, at a window's end, a new window).
+            if (memory is not null && (position + 1) % window == 0)
+                next.CopyTo(previous, 0);
+            else if (position + 1 < chunk)
                 modelLanes.Advance(next);
         }
     }
 
-    /// <summary>First 16 bytes of the SHA-256 of the model's shape, tokenizer and every weight.</summary>
-    internal static byte[] Fingerprint(LanguageModel model, TextTokenizer tokenizer)
+    /// <summary>First 16 bytes of the SHA-256 of the model's shape, tokenizer and every weight, and those of its memory code if it has one.</summary>
+    internal static byte[] Fingerprint(LanguageModel model, MemoryCode? memory, TextTokenizer tokenizer)
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         using (var buffer = new MemoryStream())
@@ -160,10 +201,14 @@ internal static class LanguageModelCompressor
         {
             model.Config.Save(writer);
             tokenizer.Save(writer);
+            memory?.Config.Save(writer);
             writer.Flush();
             hash.AppendData(buffer.ToArray());
         }
-        foreach (var (name, tensor) in model.state_dict().OrderBy(p => p.Key, StringComparer.Ordinal))
+        var weights = model.state_dict().OrderBy(p => p.Key, StringComparer.Ordinal).ToList();
+        if (memory is not null)
+            weights.AddRange(memory.state_dict().OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => KeyValuePair.Create("memory." + p.Key, p.Value)));
+        foreach (var (name, tensor) in weights)
         {
             hash.AppendData(System.Text.Encoding.UTF8.GetBytes(name));
             using var cpu = tensor.detach().cpu().contiguous();
@@ -193,4 +238,7 @@ public sealed record CompressionStatistics(long OriginalBytes, long CompressedBy
 {
     /// <summary>Compressed bits per original byte (NaN for an empty input).</summary>
     public double BitsPerByte => OriginalBytes == 0 ? double.NaN : CompressedBytes * 8.0 / OriginalBytes;
+
+    /// <summary>Of the compressed bits, those of the windows' memory codes (an encoder-augmented model); 0 for a causal model.</summary>
+    public long MemoryCodeBits { get; init; }
 }

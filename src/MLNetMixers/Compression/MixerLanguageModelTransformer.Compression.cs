@@ -40,7 +40,8 @@ public sealed partial class MixerLanguageModelTransformer
 {
     /// <summary>
     /// Losslessly compresses any bytes (text, binary, empty) with this model driving a range coder. What the tokenizer
-    /// cannot reproduce is coded as escaped raw bytes. Only this same model (checked by a fingerprint of its weights
+    /// cannot reproduce is coded as escaped raw bytes. An encoder-augmented model writes each window's memory code
+    /// (<see cref="MemoryCodeBitsPerWindow"/> bits) before the window's symbols, so the codes' bits are in the size. Only this same model (checked by a fingerprint of its weights
     /// and tokenizer), on the same kind of CPU with the same library and torch build, can decompress the result.
     /// </summary>
     /// <param name="input">Read to its end.</param>
@@ -53,7 +54,7 @@ public sealed partial class MixerLanguageModelTransformer
         options ??= new LanguageModelCompressionOptions();
         Host.CheckUserArg(options.Lanes >= 0, nameof(options.Lanes), "must not be negative");
         Host.CheckUserArg(options.NumberOfThreads is null or >= 1, nameof(options.NumberOfThreads), "must be at least 1");
-        return LanguageModelCompressor.Compress(model, tokenizer, device, input, output, options.Lanes, options.NumberOfThreads);
+        return LanguageModelCompressor.Compress(model, memoryCode, tokenizer, device, input, output, options.Lanes, options.NumberOfThreads);
     }
 
     /// <summary>
@@ -65,13 +66,14 @@ public sealed partial class MixerLanguageModelTransformer
     {
         Host.CheckValue(input, nameof(input));
         Host.CheckValue(output, nameof(output));
-        return LanguageModelCompressor.Decompress(model, tokenizer, device, input, output);
+        return LanguageModelCompressor.Decompress(model, memoryCode, tokenizer, device, input, output);
     }
 
     /// <summary>The bits each token of <paramref name="text"/> costs, read after an end of text as a new document.</summary>
     public TextSurprisal MeasureSurprisal(string text)
     {
         Host.CheckValue(text, nameof(text));
+        RequireCausal("score tokens one by one (its memory code is paid per window: use Evaluate or Compress)");
         int[] tokens = tokenizer.Encode(text);
         float[] bits = SurprisalScorer.Score(model, tokenizer.EndOfText, tokens, device);
         var spans = SurprisalScorer.Spans(tokenizer, text, tokens, bits);

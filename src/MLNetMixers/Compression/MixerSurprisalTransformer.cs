@@ -53,6 +53,7 @@ public sealed class MixerSurprisalTransformer : RowToRowTransformerBase
                                        string outputColumnName, string bitsPerByteColumnName)
         : base(Contracts.CheckRef(env, nameof(env)).Register(nameof(MixerSurprisalTransformer)))
     {
+        languageModel.RequireCausal("score tokens one by one (its memory code is paid per window: use Evaluate or Compress)");
         LanguageModel = languageModel;
         InputColumnName = inputColumnName;
         OutputColumnName = outputColumnName;

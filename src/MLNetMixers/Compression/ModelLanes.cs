@@ -40,6 +40,24 @@ internal sealed class ModelLanes : IDisposable
     /// <summary>The probabilities of lane <paramref name="lane"/>'s next token (torch's float32 softmax of the logits).</summary>
     public ReadOnlySpan<float> Probabilities(int lane) => probabilities.AsSpan(lane * Vocabulary, Vocabulary);
 
+    /// <summary>
+    /// Starts a window of an encoder-augmented model in every lane: the context becomes [memory, previous token], so the
+    /// next logits are those of the window's first token; the window ends before the context fills.
+    /// </summary>
+    /// <param name="memory">[lanes, 1, D] memory tokens.</param>
+    /// <param name="previous">Each lane's last token before the window.</param>
+    public void Restart(Tensor memory, ReadOnlySpan<int> previous)
+    {
+        for (int lane = 0; lane < contexts.Length; lane++)
+        {
+            contexts[lane].Clear();
+            contexts[lane].Add(previous[lane]);
+        }
+        DisposeCaches();
+        caches = model.NewCaches();
+        Run(prefill: true, memory);
+    }
+
     /// <summary>Feeds one token per lane and computes every lane's next logits.</summary>
     public void Advance(ReadOnlySpan<int> tokens)
     {
@@ -59,7 +77,7 @@ internal sealed class ModelLanes : IDisposable
         Run(prefill: full);
     }
 
-    private void Run(bool prefill)
+    private void Run(bool prefill, Tensor? prefix = null)
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
@@ -72,7 +90,7 @@ internal sealed class ModelLanes : IDisposable
                 ids[lane * length + i] = context[context.Count - length + i];
         }
         var batch = tensor(ids, [contexts.Length, length], device: device);
-        var output = prefill ? model.Prefill(batch, caches) : model.Step(batch, caches);
+        var output = prefill ? model.Prefill(batch, caches, prefix) : model.Step(batch, caches);
         // The softmax runs in torch, vectorised; the same shapes on both sides keep it bit-identical.
         probabilities = nn.functional.softmax(output.to(float32), dim: -1).cpu().data<float>().ToArray();
     }

@@ -116,10 +116,13 @@ internal sealed class LanguageModel : Module<Tensor, Tensor>
         return mixer.Apply(h, normed => ((ICausalTokenMixer)mixer.TokenMixer).Step(normed, cache));
     }
 
-    /// <summary>Runs the prompt [B, T] through the model, filling one cache per layer; returns the last position's logits [B, V].</summary>
-    public Tensor Prefill(Tensor tokens, IReadOnlyList<DecodingCache> caches)
+    /// <summary>
+    /// Runs the prompt [B, T] through the model, filling one cache per layer; returns the last position's logits [B, V].
+    /// <paramref name="prefix"/> vectors [B, P, D] (a memory token) come first when given; later steps continue after them.
+    /// </summary>
+    public Tensor Prefill(Tensor tokens, IReadOnlyList<DecodingCache> caches, Tensor? prefix = null)
     {
-        var h = Embed(tokens, start: 0);
+        var h = prefix is null ? Embed(tokens, start: 0) : EmbedAfter(prefix, tokens);
         for (int l = 0; l < blocks.Count; l++)
             h = PrefillBlock(blocks[l], h, caches[l]);
         return head.forward(FinalNorm(h[.., -1]));

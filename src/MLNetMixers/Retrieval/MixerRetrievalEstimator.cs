@@ -100,6 +100,7 @@ public sealed class MixerRetrievalEstimator : IEstimator<MixerEmbeddingTransform
         TextEmbedder queryTower;
         if (options.LanguageModel is { } lm)
         {
+            lm.RequireCausal("embed text for retrieval");
             queryTower = new TextEmbedder(lm.Model, lm.Tokenizer, options.Pooling, device).Clone();
         }
         else
@@ -167,6 +168,7 @@ public sealed class MixerEmbeddingEstimator : IEstimator<MixerEmbeddingTransform
     {
         host.CheckValue(input, nameof(input));
         GetOutputSchema(SchemaShape.Create(input.Schema));
+        languageModel.RequireCausal("embed text");
         var tower = new TextEmbedder(languageModel.Model, languageModel.Tokenizer, pooling, languageModel.Device).Clone();
         return new MixerEmbeddingTransformer(host, tower, tower, [column]);
     }

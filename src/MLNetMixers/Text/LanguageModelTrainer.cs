@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Microsoft.ML.Runtime;
+using MLNetMixers.Compression;
 using MLNetMixers.Models;
 using MLNetMixers.Training;
 using TorchSharp;
@@ -30,22 +31,34 @@ internal static class LanguageModelTrainer
         return stream.ToArray();
     }
 
-    public static LanguageModel Train(IHost host, MixerLanguageModelOptions options, LanguageModelConfig config,
-                                      TextTokenizer tokenizer, int[] stream, Device device)
+    /// <returns>The causal model and, when <see cref="MixerLanguageModelOptions.MemoryCodeSize"/> &gt; 0, the memory code trained with it.</returns>
+    public static (LanguageModel Model, MemoryCode? MemoryCode) Train(IHost host, MixerLanguageModelOptions options, LanguageModelConfig config,
+                                                                     TextTokenizer tokenizer, int[] stream, Device device)
     {
-        int window = Math.Min(config.ContextLength, stream.Length - 1);
         var model = new LanguageModel(config);
         model.Initialize(options.Seed);
         model.to(device);
+        MemoryCode? code = null;
+        if (options.MemoryCodeSize > 0)
+        {
+            code = new MemoryCode(MemoryCodeConfig.For(options, config), config.Width);
+            code.Initialize(options.Seed + 7919);
+            code.to(device);
+        }
+        // With a memory code the memory token takes the window's first position.
+        int window = Math.Min(code is null ? config.ContextLength : config.ContextLength - 1, stream.Length - 1);
         // A sequence of n_ctx tokens is worth a thread of its own.
-        using var trainer = new TrainingStep(model, options.Precision, options.WeightDecay, options.GradientClipNorm, device, minimumRowsPerShard: 1);
+        using var trainer = new TrainingStep(code is null ? model : new CodedLanguageModel(model, code), options.Precision, options.WeightDecay,
+                                             options.GradientClipNorm, device, minimumRowsPerShard: 1);
         var (bf16, optimizer) = (trainer.BFloat16, trainer.Optimizer);
         int start = options.ResumeFromCheckpoint ? TryResume(host, options, config, tokenizer, model, bf16, optimizer) : 0;
 
         using var ch = host.Start("Training language model");
         if (bf16 is not null && device.type == DeviceType.CPU)
             BFloat16Training.ReportCpuSpeed(ch);
-        ch.Info($"{options.Architecture}: {model.ParameterCount:N0} weights, {stream.Length:N0} training tokens, vocabulary {config.VocabularySize}, " +
+        ch.Info($"{options.Architecture}: {model.ParameterCount:N0} weights" +
+                (code is null ? "" : $" and a memory code of {code.Config.Size} x {code.Config.Bits} bits ({code.ParameterCount:N0} weights, encoder width {code.Config.Encoder.Width}, depth {code.Config.Encoder.Depth})") +
+                $", {stream.Length:N0} training tokens, vocabulary {config.VocabularySize}, " +
                 $"n_ctx {config.ContextLength}, {StepBudget(options)} of {options.BatchSize} x {window} tokens on {device}" +
                 (start > 0 ? $", resumed at step {start}" : ""));
         using var pch = host.StartProgressChannel("Training language model");
@@ -54,7 +67,8 @@ internal static class LanguageModelTrainer
 
         var schedule = new WarmupDecaySchedule(options.LearningRate, options.Steps, options.WarmupSteps, LearningRateSchedule.Cosine,
                                                options.MinLearningRateRatio, options.MaxTrainingTime);
-        Func<Tensor, Tensor, Tensor> summedLoss = options.EntropyEstimator is { } estimator
+        Func<Tensor, Tensor, Tensor> summedLoss = code is not null ? (x, y) => code.LossSum(model, x, y)
+            : options.EntropyEstimator is { } estimator
             ? Compression.EntropyAwareLoss.Create(model, Compression.EntropyAwareLoss.ModelOn(estimator, device), config.VocabularySize)
             : (x, y) => nn.functional.cross_entropy(model.forward(x).to(ScalarType.Float32).reshape(-1, config.VocabularySize), y.reshape(-1), reduction: nn.Reduction.Sum);
         model.train();
@@ -120,7 +134,8 @@ internal static class LanguageModelTrainer
         }
         bf16?.RestoreFloat32();
         model.eval();
-        return model;
+        code?.eval();
+        return (model, code);
     }
 
     private static bool IsCancelled(IHost host)

@@ -68,6 +68,23 @@ public sealed class MixerLanguageModelEstimator : IEstimator<MixerLanguageModelT
             throw new ArgumentOutOfRangeException(nameof(o.Dropout), o.Dropout, "Dropout must be in [0, 1).");
         if (o.Tokenization == TextTokenization.Tokenizer && o.Tokenizer is null)
             throw new ArgumentException($"Tokenization is {nameof(TextTokenization.Tokenizer)} but Tokenizer is null.", nameof(o.Tokenizer));
+        if (o.MemoryCodeSize < 0)
+            throw new ArgumentOutOfRangeException(nameof(o.MemoryCodeSize), o.MemoryCodeSize, "MemoryCodeSize must not be negative (0 trains a plain causal model).");
+        if (o.MemoryCodeSize > 0)
+        {
+            if (o.MemoryCodeBits is < 1 or > 16)
+                throw new ArgumentOutOfRangeException(nameof(o.MemoryCodeBits), o.MemoryCodeBits, "MemoryCodeBits must be from 1 to 16.");
+            Positive(o.MemoryEncoderWidth, nameof(o.MemoryEncoderWidth));
+            Positive(o.MemoryEncoderDepth, nameof(o.MemoryEncoderDepth));
+            if (o.MemoryEncoderWidth % o.Heads != 0)
+                throw new ArgumentException($"MemoryEncoderWidth ({o.MemoryEncoderWidth}) must be a multiple of Heads ({o.Heads}).", nameof(o.MemoryEncoderWidth));
+            if (o.ContextLength < 3)
+                throw new ArgumentOutOfRangeException(nameof(o.ContextLength), o.ContextLength, "With a memory code ContextLength must be at least 3 (the memory token takes one position).");
+            if (o.EntropyEstimator is not null)
+                throw new ArgumentException("MemoryCodeSize and EntropyEstimator cannot be combined: entropy-aware training is for causal models.", nameof(o.EntropyEstimator));
+            if (o.CheckpointFolder is not null)
+                throw new ArgumentException("Checkpoints are not written for models with a memory code (MemoryCodeSize > 0): set CheckpointFolder to null.", nameof(o.CheckpointFolder));
+        }
         if (string.IsNullOrEmpty(o.OutputColumnName))
             throw new ArgumentException("OutputColumnName must not be empty.", nameof(o.OutputColumnName));
         Contracts.CheckValue(o.Generation, nameof(o.Generation));
@@ -110,8 +127,8 @@ public sealed class MixerLanguageModelEstimator : IEstimator<MixerLanguageModelT
         var device = TorchRuntime.ResolveDevice(host, options.Device);
         var config = new LanguageModelConfig(options.Architecture, tokenizer.VocabularySize, options.ContextLength, options.Width,
                                              options.Depth, options.Heads, options.MlpRatio, options.Dropout);
-        var model = LanguageModelTrainer.Train(host, options, config, tokenizer, stream, device);
-        return new MixerLanguageModelTransformer(host, model, tokenizer, device, PromptColumnName, options.OutputColumnName, options.Generation.Clone());
+        var (model, memoryCode) = LanguageModelTrainer.Train(host, options, config, tokenizer, stream, device);
+        return new MixerLanguageModelTransformer(host, model, tokenizer, device, PromptColumnName, options.OutputColumnName, options.Generation.Clone(), memoryCode);
     }
 
     /// <summary>Every row of a scalar text column; missing text reads as an empty document.</summary>

@@ -163,6 +163,24 @@ public sealed class MixerLanguageModelOptions
     /// </summary>
     public MixerLanguageModelTransformer? EntropyEstimator;
 
+    /// <summary>
+    /// The encoder-augmented causal decoder ("Know Your Limits"): m &gt; 0 gives the model an encoder that reads each window
+    /// of n_ctx − 1 tokens and passes m numbers of <see cref="MemoryCodeBits"/> bits each to the decoder as a memory token
+    /// before the window. The code has seen the window, so compression writes it into the stream (m · b bits per window)
+    /// and <see cref="MixerLanguageModelTransformer.Evaluate(Microsoft.ML.IDataView, string?)"/> counts it; the model
+    /// compresses and evaluates but does not generate. 0 (the default) is the plain causal model.
+    /// </summary>
+    public int MemoryCodeSize = 0;
+
+    /// <summary>Bits b of each memory-code dimension (2^b levels of a tanh-squashed value, 1 to 16).</summary>
+    public int MemoryCodeBits = 4;
+
+    /// <summary>Width of the memory code's encoder (same architecture and heads as the decoder).</summary>
+    public int MemoryEncoderWidth = 64;
+
+    /// <summary>Blocks of the memory code's encoder.</summary>
+    public int MemoryEncoderDepth = 2;
+
     /// <summary>Peak AdamW learning rate, reached after <see cref="WarmupSteps"/> and then decayed on a cosine.</summary>
     public double LearningRate = 1e-3;
 
@@ -254,4 +272,10 @@ public sealed record LanguageModelMetrics(double Loss, double Perplexity, double
     /// tokenizers and with <see cref="CharacterNgramBaseline.HeldOutLoss"/>; equal to <see cref="Loss"/> for character models.
     /// </summary>
     public double NatsPerCharacter { get; init; }
+
+    /// <summary>
+    /// Of <see cref="BitsPerByte"/>, the bits per byte spent on the memory codes of an encoder-augmented model (m · b bits per
+    /// window of n_ctx − 1 tokens, counted in every figure as a compressed stream carries them); 0 for a causal model.
+    /// </summary>
+    public double CodeBitsPerByte { get; init; }
 }

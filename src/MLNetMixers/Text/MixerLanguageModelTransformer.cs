@@ -27,6 +27,8 @@ public sealed partial class MixerLanguageModelTransformer : RowToRowTransformerB
 {
     internal const string LoaderSignature = "MixerLanguageModel";
     private const string WeightsStream = "LanguageModelWeights";
+    private const string MemoryCodeStream = "MemoryCodeWeights";
+    private const uint MemoryCodeVersion = 0x00010002;
 
     private readonly LanguageModel model;
     private readonly TextTokenizer tokenizer;
@@ -34,12 +36,16 @@ public sealed partial class MixerLanguageModelTransformer : RowToRowTransformerB
     private readonly string promptColumnName;
     private readonly string outputColumnName;
     private readonly TextGenerationOptions generation;
+    private readonly Compression.MemoryCode? memoryCode;
 
     internal MixerLanguageModelTransformer(IHostEnvironment env, LanguageModel model, TextTokenizer tokenizer, Device device,
-                                           string promptColumnName, string outputColumnName, TextGenerationOptions generation)
+                                           string promptColumnName, string outputColumnName, TextGenerationOptions generation,
+                                           Compression.MemoryCode? memoryCode = null)
         : base(Contracts.CheckRef(env, nameof(env)).Register(nameof(MixerLanguageModelTransformer)))
     {
         this.model = model;
+        this.memoryCode = memoryCode;
+        memoryCode?.eval();
         this.tokenizer = tokenizer;
         this.device = device;
         this.promptColumnName = promptColumnName;
@@ -49,6 +55,24 @@ public sealed partial class MixerLanguageModelTransformer : RowToRowTransformerB
     }
 
     internal LanguageModel Model => model;
+
+    /// <summary>The encoder and bottleneck of an encoder-augmented model; null for a causal one.</summary>
+    internal Compression.MemoryCode? MemoryCode => memoryCode;
+
+    /// <summary>m · b: the bits of each window's memory code of an encoder-augmented model; 0 for a causal model.</summary>
+    public int MemoryCodeBitsPerWindow => memoryCode?.Config.BitsPerWindow ?? 0;
+
+    /// <summary>
+    /// Refuses what only a causal model can do: an encoder-augmented decoder predicts a window only after its encoder has
+    /// read that window, so there is no memory to prepend while text is still being written or scored token by token.
+    /// </summary>
+    internal void RequireCausal(string what)
+    {
+        if (memoryCode is not null)
+            throw new InvalidOperationException(
+                $"This language model is encoder-augmented (a {memoryCode.Config.Size} x {memoryCode.Config.Bits}-bit memory code read from the window it predicts), so it cannot {what}: " +
+                "it compresses and evaluates held-out text only. Train it with MemoryCodeSize = 0 for that.");
+    }
 
     internal TextTokenizer Tokenizer => tokenizer;
 
@@ -61,7 +85,7 @@ public sealed partial class MixerLanguageModelTransformer : RowToRowTransformerB
     public int ContextLength => model.Config.ContextLength;
 
     /// <summary>Number of trainable weights.</summary>
-    public long ParameterCount => model.ParameterCount;
+    public long ParameterCount => model.ParameterCount + (memoryCode?.ParameterCount ?? 0);
 
     /// <summary>
     /// Continues <paramref name="prompt"/> (empty allowed: generation starts a new document; longer than the context:
@@ -76,6 +100,7 @@ public sealed partial class MixerLanguageModelTransformer : RowToRowTransformerB
     public string Generate(string prompt, TextGenerationOptions? options = null)
     {
         Host.CheckValue(prompt, nameof(prompt));
+        RequireCausal("generate text");
         return TextGenerator.Generate(model, tokenizer, prompt, options ?? generation, device);
     }
 
@@ -111,6 +136,7 @@ public sealed partial class MixerLanguageModelTransformer : RowToRowTransformerB
         if (options.Any(o => o is null))
             throw Host.ExceptParam(nameof(options), "An entry of the generation options is null.");
         Host.CheckParam(batchSize >= 1, nameof(batchSize), "The batch size must be at least 1.");
+        RequireCausal("generate text");
         return TextGenerator.GenerateBatch(model, tokenizer, prompts, options, device, batchSize);
     }
 
@@ -148,8 +174,9 @@ public sealed partial class MixerLanguageModelTransformer : RowToRowTransformerB
     {
         int[] stream = LanguageModelTrainer.Pack(documents, tokenizer);
         long bytes = documents.Sum(d => (long)System.Text.Encoding.UTF8.GetByteCount(d)) + documents.Count;
-        int n = model.Config.ContextLength;
-        double totalNats = 0;
+        // An encoder-augmented model reads windows of n_ctx − 1 tokens after their memory token, whose m · b bits count as a compressed stream would carry them.
+        int n = memoryCode is null ? model.Config.ContextLength : model.Config.ContextLength - 1;
+        double totalNats = 0, codeNats = 0;
         long predicted = 0;
         using (no_grad())
         {
@@ -158,18 +185,31 @@ public sealed partial class MixerLanguageModelTransformer : RowToRowTransformerB
                 using var scope = NewDisposeScope();
                 int length = Math.Min(n, stream.Length - 1 - start);
                 var window = tensor(stream.AsSpan(start, length + 1).ToArray().Select(t => (long)t).ToArray(), [1, length + 1], device: device);
-                var logits = model.forward(window[.., ..length]);
-                var loss = nn.functional.cross_entropy(logits.reshape(-1, model.Config.VocabularySize), window[.., 1..].reshape(-1),
+                Tensor loss;
+                if (memoryCode is null)
+                {
+                    var logits = model.forward(window[.., ..length]);
+                    loss = nn.functional.cross_entropy(logits.reshape(-1, model.Config.VocabularySize), window[.., 1..].reshape(-1),
                                                        reduction: nn.Reduction.Sum);
+                }
+                else
+                {
+                    loss = memoryCode.LossSum(model, window[.., ..length], window[.., 1..]);
+                    codeNats += memoryCode.Config.BitsPerWindow * Math.Log(2);
+                }
                 totalNats += loss.item<float>();
                 predicted += length;
             }
         }
         if (predicted == 0)
             throw new ArgumentException("The held-out text is empty.", nameof(documents));
+        totalNats += codeNats;
         double mean = totalNats / predicted;
         long characters = documents.Sum(d => (long)d.Length) + documents.Count;
-        return new LanguageModelMetrics(mean, Math.Exp(mean), totalNats / Math.Log(2) / bytes, predicted) { NatsPerCharacter = totalNats / characters };
+        return new LanguageModelMetrics(mean, Math.Exp(mean), totalNats / Math.Log(2) / bytes, predicted)
+        {
+            NatsPerCharacter = totalNats / characters, CodeBitsPerByte = codeNats / Math.Log(2) / bytes,
+        };
     }
 
     /// <summary>
@@ -186,16 +226,20 @@ public sealed partial class MixerLanguageModelTransformer : RowToRowTransformerB
             MLTokenizerAdapter adapter => new DetachedTokenizer(adapter.Tokenizer.GetType().FullName ?? "", adapter.IdRange, adapter.Fingerprint).Attach(tokenizer),
             _ => throw new InvalidOperationException($"This model uses {this.tokenizer.Kind} tokenization, not a Microsoft.ML.Tokenizers tokenizer."),
         };
-        return new MixerLanguageModelTransformer(Host, model, attached, device, promptColumnName, outputColumnName, generation);
+        return new MixerLanguageModelTransformer(Host, model, attached, device, promptColumnName, outputColumnName, generation, memoryCode);
     }
 
     /// <summary>Releases the model's tensors.</summary>
-    public void Dispose() => model.Dispose();
+    public void Dispose()
+    {
+        model.Dispose();
+        memoryCode?.Dispose();
+    }
 
     private static VersionInfo GetVersionInfo() => new(
         modelSignature: "MXLANGMD",
-        verWrittenCur: 0x00010001,
-        verReadableCur: 0x00010001,
+        verWrittenCur: MemoryCodeVersion, // 0x00010002: a memory-code flag (and code) after the generation defaults
+        verReadableCur: MemoryCodeVersion,
         verWeCanReadBack: 0x00010001,
         loaderSignature: LoaderSignature,
         loaderAssemblyName: typeof(MixerLanguageModelTransformer).Assembly.FullName);
@@ -220,6 +264,12 @@ public sealed partial class MixerLanguageModelTransformer : RowToRowTransformerB
         foreach (var stop in generation.StopSequences)
             w.Write(stop);
         ctx.SaveModule(WeightsStream, model);
+        w.Write(memoryCode is not null);
+        if (memoryCode is not null)
+        {
+            memoryCode.Config.Save(w);
+            ctx.SaveModule(MemoryCodeStream, memoryCode);
+        }
     }
 
     private static MixerLanguageModelTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
@@ -250,7 +300,14 @@ public sealed partial class MixerLanguageModelTransformer : RowToRowTransformerB
         var model = new LanguageModel(config);
         ctx.LoadModule(WeightsStream, model);
         model.to(device);
-        return new MixerLanguageModelTransformer(env, model, tokenizer, device, prompt, output, generation);
+        Compression.MemoryCode? memoryCode = null;
+        if (ctx.Header.ModelVerWritten >= MemoryCodeVersion && r.ReadBoolean())
+        {
+            memoryCode = new Compression.MemoryCode(Compression.MemoryCodeConfig.Load(r), config.Width);
+            ctx.LoadModule(MemoryCodeStream, memoryCode);
+            memoryCode.to(device);
+        }
+        return new MixerLanguageModelTransformer(env, model, tokenizer, device, prompt, output, generation, memoryCode);
     }
 
     private static IRowMapper Create(IHostEnvironment env, ModelLoadContext ctx, DataViewSchema inputSchema)

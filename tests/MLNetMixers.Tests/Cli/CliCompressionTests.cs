@@ -6,12 +6,17 @@ namespace MLNetMixers.Tests.Cli;
 
 /// <summary><c>compress</c>, <c>decompress</c> and <c>surprisal</c> run as a user runs them, on a saved language-model zip.</summary>
 [Collection(CliCollection.Name)]
-public sealed class CliCompressionTests : IClassFixture<CompressionFixture>
+public sealed class CliCompressionTests : IClassFixture<CompressionFixture>, IClassFixture<MemoryCodeFixture>
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(2);
     private readonly CompressionFixture models;
+    private readonly MemoryCodeFixture codedModels;
 
-    public CliCompressionTests(CompressionFixture models) => this.models = models;
+    public CliCompressionTests(CompressionFixture models, MemoryCodeFixture codedModels)
+    {
+        this.models = models;
+        this.codedModels = codedModels;
+    }
 
     private static string Save(MixerLanguageModelTransformer model, string folder, string name)
     {
@@ -41,6 +46,27 @@ public sealed class CliCompressionTests : IClassFixture<CompressionFixture>
         Assert.Contains("compressed with a different language model", refused.Stderr);
         Assert.DoesNotContain("Exception", refused.Stderr);
         Assert.Empty(Directory.GetFiles(folder, "wrong.bin*"));
+    }
+
+    [Fact]
+    public void An_encoder_augmented_zip_compresses_with_its_codes_and_refuses_per_token_surprisal()
+    {
+        string folder = TestData.NewTempFolder();
+        string model = Save(codedModels.Coded, folder, "coded.zip");
+        string input = Path.Combine(folder, "input.txt");
+        File.WriteAllText(input, string.Join("\n", TextTestHelpers.FortuneDocuments(5, skip: 500)));
+
+        var compress = CliProcess.Run(Timeout, "compress", "--model", model, "--input", input, "--output", Path.Combine(folder, "input.mmz"));
+        Assert.True(compress.ExitCode == 0, compress.ToString());
+        Assert.Contains("bits of memory codes", compress.Stdout);
+        var decompress = CliProcess.Run(Timeout, "decompress", "--model", model, "--input", Path.Combine(folder, "input.mmz"), "--output", Path.Combine(folder, "restored.txt"));
+        Assert.True(decompress.ExitCode == 0, decompress.ToString());
+        Assert.Equal(File.ReadAllBytes(input), File.ReadAllBytes(Path.Combine(folder, "restored.txt")));
+
+        var surprisal = CliProcess.Run(Timeout, "surprisal", "--model", model, "--input", input);
+        Assert.Equal(1, surprisal.ExitCode);
+        Assert.Contains("encoder-augmented", surprisal.Stderr);
+        Assert.DoesNotContain("Exception", surprisal.Stderr);
     }
 
     [Fact]
