@@ -37,10 +37,10 @@ internal sealed class LanguageModelCliOptions
 
     private readonly Option<double?> contextWarmup = new("--context-warmup")
     {
-        Description = $"Training: share of the training over which windows grow from 64 tokens to the full context (0 to 1); default {GptContextWarmup:G} for gpt, whose attention otherwise finds its neighbours late, 0 for the others.",
+        Description = $"Training: share of the training over which windows grow from 64 tokens to the full context (0 to 1); default {GptContextWarmup:G} for transformer (whose attention otherwise finds its neighbours late) and srm, 0 for the others.",
     };
 
-    /// <summary>The GPT baseline's sequence-length warm-up (benchmarks/results/LanguageModelComparison.md).</summary>
+    /// <summary>The sequence-length warm-up of the GPT baseline and the SRM, both better with it (benchmarks/results/LanguageModelComparison.md).</summary>
     internal const double GptContextWarmup = 0.25;
 
     public static LanguageModelCliOptions Create() => new();
@@ -67,7 +67,7 @@ internal sealed class LanguageModelCliOptions
         options.Tokenization = ParseTokenizer(parse.GetValue(tokenizer));
         options.ContextWarmupFraction = parse.GetValue(contextWarmup) is { } warmup
             ? warmup is >= 0 and <= 1 ? warmup : throw new CliException($"--context-warmup {warmup} is not between 0 and 1.")
-            : options.Architecture == MixerLanguageModelArchitecture.Transformer ? GptContextWarmup : 0;
+            : options.Architecture is MixerLanguageModelArchitecture.Transformer or MixerLanguageModelArchitecture.StructuredRecurrentMixer ? GptContextWarmup : 0;
         if (options.Width % options.Heads != 0 || (options.Architecture == MixerLanguageModelArchitecture.LlamaTransformer && options.Width / options.Heads % 2 != 0))
             throw new CliException($"--width {options.Width} does not split into {options.Heads} {(options.Architecture == MixerLanguageModelArchitecture.LlamaTransformer ? "even-width " : "")}heads for {options.Architecture}; use a multiple of {(options.Architecture == MixerLanguageModelArchitecture.LlamaTransformer ? 8 : options.Heads)}.");
     }

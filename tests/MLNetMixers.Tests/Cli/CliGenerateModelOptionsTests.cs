@@ -28,7 +28,7 @@ public sealed class CliGenerateModelOptionsTests
         Assert.Equal(32, root.GetProperty("width").GetInt32());
         Assert.Equal(1, root.GetProperty("depth").GetInt32());
         Assert.Equal(4, root.GetProperty("heads").GetInt32());
-        Assert.Equal(0, root.GetProperty("contextWarmup").GetDouble()); // only gpt warms its context up by default
+        Assert.Equal(0, root.GetProperty("contextWarmup").GetDouble()); // only transformer and srm warm their context up by default
         // The 4-gram reference is computed on the same held-out documents, in the same unit as the model's figure.
         var heldOut = root.GetProperty("heldOut");
         Assert.InRange(heldOut.GetProperty("fourGramNatsPerCharacter").GetDouble(), 1.0, 4.0);
