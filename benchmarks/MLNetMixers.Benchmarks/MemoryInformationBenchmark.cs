@@ -67,7 +67,8 @@ internal sealed class MemoryInformationBenchmark : IBenchmark
         {
             measurement.MemoryColumnName = column;
             var r = ml.Transforms.Text.MeasureMemoryInformation(train, test, encoder, measurement);
-            accuracy[name] = r.TokenAccuracy;
+            // Autoencoders of several memory widths share a row name; the verdict needs each of them.
+            accuracy[widths.Length > 1 && name.Contains("autoencoder", StringComparison.Ordinal) ? $"{name} (memory width {r.MemoryWidth})" : name] = r.TokenAccuracy;
             context.Log.WriteLine($"   {name}: token accuracy {r.TokenAccuracy:P1}, loss {r.Loss:F3} ({r.TrainingTime.TotalSeconds:F0} s)");
             rows.Add([name, r.MemoryWidth == 0 ? "-" : r.MemoryWidth.ToString(CultureInfo.InvariantCulture), weights == 0 ? "-" : $"{weights:N0}",
                       trainSeconds == 0 ? "-" : $"{trainSeconds:F0}", $"{r.TokenAccuracy:P1}", $"{r.Loss:F3}", $"{r.Steps}", $"{r.TrainingTime.TotalSeconds:F0}"]);
