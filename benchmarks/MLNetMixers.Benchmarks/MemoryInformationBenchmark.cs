@@ -209,6 +209,8 @@ internal sealed class MemoryInformationBenchmark : IBenchmark
         bool smoke = context.Smoke;
         int[] chunkLengths = smoke ? [16] : (Environment.GetEnvironmentVariable("MLNETMIXERS_MEMORY_CHUNKS") ?? "128,256").Split(',').Select(int.Parse).ToArray();
         double seconds = smoke ? 1 : double.Parse(Environment.GetEnvironmentVariable("MLNETMIXERS_MEMORY_LM_SECONDS") ?? "60", CultureInfo.InvariantCulture);
+        // MLNETMIXERS_MEMORY_LM_FROZEN_AUTOENCODER: seconds of autoencoder training before the frozen-encoder run; 0 (default) skips that run.
+        double frozenAutoencoderSeconds = smoke ? 1 : double.Parse(Environment.GetEnvironmentVariable("MLNETMIXERS_MEMORY_LM_FROZEN_AUTOENCODER") ?? "0", CultureInfo.InvariantCulture);
         const int memories = 3;
         var ml = new MLContext(1);
         var rows = new List<IReadOnlyList<string>>();
@@ -236,21 +238,41 @@ internal sealed class MemoryInformationBenchmark : IBenchmark
             }
             var train = ml.Data.LoadFromEnumerable(Documents(trainingTexts, 4 * chunkLength).Take(smoke ? 8 : int.MaxValue).Select(d => new Row { Text = d }).ToList());
             var test = ml.Data.LoadFromEnumerable(Documents(heldOutTexts, 4 * chunkLength).Take(smoke ? 2 : int.MaxValue).Select(d => new Row { Text = d }).ToList());
-            var runs = new List<(string Name, int MemoryWidth, int Memories, MemoryObjective Objective)> { ("no memory (control)", widths[0], 0, MemoryObjective.Causal) };
+            var runs = new List<(string Name, int MemoryWidth, int Memories, MemoryObjective Objective, bool FrozenAutoencoder)>
+                { ("no memory (control)", widths[0], 0, MemoryObjective.Causal, false) };
             foreach (int memoryWidth in widths)
+            {
                 foreach (var objective in new[] { MemoryObjective.Causal, MemoryObjective.Copy, MemoryObjective.Combined })
-                    runs.Add(($"{objective.ToString().ToLowerInvariant()}", memoryWidth, memories, objective));
+                    runs.Add(($"{objective.ToString().ToLowerInvariant()}", memoryWidth, memories, objective, false));
+                // The paper's remedy: a frozen high-fidelity encoder (a chunk autoencoder trained first) and copy-then-combined.
+                if (frozenAutoencoderSeconds > 0)
+                    runs.Add(($"combined after copy, frozen autoencoder (+{frozenAutoencoderSeconds:G3} s)", memoryWidth, memories, MemoryObjective.Combined, true));
+            }
             foreach (var run in runs)
             {
+                MixerAutoencoderTransformer? frozen = null;
+                if (run.FrozenAutoencoder)
+                {
+                    var chunks = Documents(trainingTexts, 4 * chunkLength).SelectMany(d => Enumerable.Range(0, (d.Length + chunkLength - 1) / chunkLength)
+                        .Select(i => new Row { Text = d.Substring(i * chunkLength, Math.Min(chunkLength, d.Length - i * chunkLength)) })).ToList();
+                    frozen = ml.Transforms.Text.TrainMixerAutoencoder("Text", new MixerAutoencoderOptions
+                    {
+                        ChunkLength = chunkLength, MemoryWidth = run.MemoryWidth, Width = width, Depth = 2, BatchSize = 16, Steps = 1_000_000,
+                        MaxTrainingTime = TimeSpan.FromSeconds(frozenAutoencoderSeconds), NumberOfThreads = threads, Device = MixerDevice.Cpu, Seed = 1,
+                        Decoding = MemoryDecoding.Unrolled,
+                    }).Fit(ml.Data.LoadFromEnumerable(chunks));
+                }
                 var options = new MixerMemoryLanguageModelOptions
                 {
                     ChunkLength = chunkLength, MemoryWidth = run.MemoryWidth, Memories = run.Memories, Objective = run.Objective, Width = width, Depth = 2,
                     BatchSize = 4, Steps = 1_000_000, MaxTrainingTime = TimeSpan.FromSeconds(seconds), LearningRate = 1e-3, NumberOfThreads = threads,
                     Device = MixerDevice.Cpu, Seed = 1, LogInterval = 100,
+                    Encoder = frozen, FreezeEncoder = frozen is not null, Curriculum = frozen is not null,
                 };
                 var watch = Stopwatch.StartNew();
                 using var model = ml.Transforms.Text.TrainMixerMemoryLanguageModel("Text", options).Fit(train);
                 double trained = watch.Elapsed.TotalSeconds;
+                frozen?.Dispose();
                 var m = model.Evaluate(test);
                 context.Log.WriteLine($"   memory LM, chunk {chunkLength}, {run.Name}, width {run.MemoryWidth}: loss {m.Loss:F3}, without memories {m.LossWithoutMemories:F3}, copy accuracy {m.CopyTokenAccuracy:P1}");
                 rows.Add([$"{chunkLength}", run.Name, run.Memories == 0 ? "-" : $"{run.MemoryWidth}", $"{trained:F0}", $"{m.Loss:F3}",
@@ -262,7 +284,10 @@ internal sealed class MemoryInformationBenchmark : IBenchmark
                             $"characters. Each model (masked-mixer encoder and decoder, width {width}, depth 2, character tokens) trains {seconds:G3} s (wall clock, batches of 4 " +
                             $"windows of {memories + 1} chunks, AdamW 1e-3 warm-up and cosine decay following the clock); the decoder reads the memories of the {memories} previous " +
                             $"chunks. 'held-out loss' reads the memories; 'without memories' is the same model with every slot emptied; 'copy accuracy' is the share of " +
-                            $"held-out chunk tokens regenerated (argmax, teacher-forced) from the memories alone. The control has no memory slots. {threads} torch threads. " +
+                            $"held-out chunk tokens regenerated (argmax, teacher-forced) from the memories alone. The control has no memory slots. " +
+                            (frozenAutoencoderSeconds > 0 ? $"The 'frozen autoencoder' run is the paper's remedy: a chunk autoencoder (unrolled decoder, chunk-length warm-up) trains {frozenAutoencoderSeconds:G3} s first, " +
+                                                            "is frozen as the encoder, and the decoder trains copy for half its time, then combined; the autoencoder's seconds come on top. " : "") +
+                            $"{threads} torch threads. " +
                             $"Whole part {clock.Elapsed.TotalMinutes:F1} min.");
         context.Report.Table(["chunk chars", "objective", "memory width", "train s", "held-out loss (nats/char)", "same model without memories", "copy accuracy"], rows);
     }
