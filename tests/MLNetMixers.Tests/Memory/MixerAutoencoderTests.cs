@@ -154,11 +154,7 @@ public class MixerAutoencoderTests
     [MemberData(nameof(Kinds))]
     public void EachUnrolledPositionReadsItsOwnCyclicSliceOfTheMemory(string kind)
     {
-        set_num_threads(1);
-        var config = TextTestHelpers.Config(kind, contextLength: 13);
-        using var decoder = new MemoryDecoder(memoryWidth: 6, config, MemoryDecoding.Unrolled);
-        decoder.Initialize(5);
-        decoder.eval();
+        using var decoder = SmallDecoder(kind, MemoryDecoding.Unrolled);
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var memory = randn([2, 6], generator: new Generator(9));
@@ -176,11 +172,7 @@ public class MixerAutoencoderTests
     [MemberData(nameof(Kinds))]
     public void TheUnrolledDecoderReadsTheMemoryAtEveryPositionAndNoToken(string kind)
     {
-        set_num_threads(1);
-        var config = TextTestHelpers.Config(kind, contextLength: 13);
-        using var decoder = new MemoryDecoder(memoryWidth: 6, config, MemoryDecoding.Unrolled);
-        decoder.Initialize(5);
-        decoder.eval();
+        using var decoder = SmallDecoder(kind, MemoryDecoding.Unrolled);
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var generator = new Generator(9);
@@ -196,17 +188,23 @@ public class MixerAutoencoderTests
         Assert.False(baseline[.., 0].allclose(baseline[.., 12], rtol: 0, atol: 1e-5), $"{kind}: positions should differ");
     }
 
+    /// <summary>A 13-position decoder of 6-number memories over 11 tokens, initialised and in evaluation mode, on one thread.</summary>
+    private static MemoryDecoder SmallDecoder(string kind, MemoryDecoding decoding)
+    {
+        set_num_threads(1);
+        var decoder = new MemoryDecoder(memoryWidth: 6, TextTestHelpers.Config(kind, contextLength: 13), decoding);
+        decoder.Initialize(5);
+        decoder.eval();
+        return decoder;
+    }
+
     public static TheoryData<string> Kinds() => new() { "masked", "toeplitz", "transformer", "srm" };
 
     [Theory]
     [MemberData(nameof(Kinds))]
     public void TheDecoderIsCausalAndReadsTheMemory(string kind)
     {
-        set_num_threads(1);
-        var config = TextTestHelpers.Config(kind, contextLength: 13);
-        using var decoder = new MemoryDecoder(memoryWidth: 6, config);
-        decoder.Initialize(5);
-        decoder.eval();
+        using var decoder = SmallDecoder(kind, MemoryDecoding.TeacherForced);
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var generator = new Generator(9);
