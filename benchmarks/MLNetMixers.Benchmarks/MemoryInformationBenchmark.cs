@@ -125,7 +125,7 @@ internal sealed class MemoryInformationBenchmark : IBenchmark
                             $"texts at n_ctx {chunkLength + 32}); the language models' memory is the unit-length final hidden state at the chunk's last " +
                             $"character. Each encoder is then frozen and a fresh masked-mixer decoder (width {width}, depth 2, same seed) " +
                             (decoding == MemoryDecoding.Unrolled
-                                ? "unrolled as in the paper (every position reads the projected memory and no character; the autoencoder's decoder too) "
+                                ? "unrolled as in the paper (every position reads its own cyclic slice of the memory and no character; the autoencoder's decoder too) "
                                 : "reading the memory as a prepended pseudo-token with teacher forcing (the autoencoder's decoder too) ") +
                             $"trains {decoderSteps} steps of 16 chunks (AdamW 1e-3, warm-up and cosine decay). Token accuracy: held-out " +
                             $"characters (and the end marker) whose argmax prediction is right" +
@@ -248,7 +248,9 @@ internal sealed class MemoryInformationBenchmark : IBenchmark
                 if (frozenAutoencoderSeconds > 0)
                     runs.Add(($"combined after copy, frozen autoencoder (+{frozenAutoencoderSeconds:G3} s)", memoryWidth, memories, MemoryObjective.Combined, true));
             }
-            foreach (var run in runs)
+            // MLNETMIXERS_MEMORY_LM_RUNS: which runs, by the start of their names ("no memory", "causal", "copy", "combined"); default all.
+            var only = Environment.GetEnvironmentVariable("MLNETMIXERS_MEMORY_LM_RUNS") is { Length: > 0 } list && !smoke ? list.Split(',') : null;
+            foreach (var run in runs.Where(r => only is null || only.Any(o => r.Name.StartsWith(o, StringComparison.Ordinal))))
             {
                 MixerAutoencoderTransformer? frozen = null;
                 if (run.FrozenAutoencoder)
