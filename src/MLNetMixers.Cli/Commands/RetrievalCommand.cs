@@ -32,7 +32,9 @@ internal static class RetrievalCommand
             AllowMultipleArgumentsPerToken = true,
             DefaultValueFactory = _ => ["masked-mixer", "transformer"],
         };
-        var context = new Option<int>("--context") { Description = "Context length in characters: texts are cut to their start.", DefaultValueFactory = _ => 128 };
+        var context = new Option<int>("--context") { Description = "Context length in tokens: texts are cut to their start.", DefaultValueFactory = _ => 128 };
+        var tokenization = new Option<string>("--tokenizer") { Description = "characters or subwords (byte-pair merges learned from the training pairs).", DefaultValueFactory = _ => "characters" };
+        var vocabulary = new Option<int>("--vocabulary-size") { Description = "Subword vocabulary (bytes, merges, end of text) with --tokenizer subwords.", DefaultValueFactory = _ => 2048 };
         var width = new Option<int>("--width") { Description = "Width (embedding length) of the masked mixer.", DefaultValueFactory = _ => 128 };
         var depth = new Option<int>("--depth") { Description = "Blocks per tower.", DefaultValueFactory = _ => 4 };
         var batch = new Option<int>("--batch-size") { Description = "Queries per InfoNCE step.", DefaultValueFactory = _ => 32 };
@@ -53,7 +55,7 @@ internal static class RetrievalCommand
 
         var command = new Command("retrieval", "Train a mixer retriever on (query, document) pairs of a CSV file and compare it with BM25 and TF-IDF on held-out pairs.")
         {
-            dataset, queryCol, documentCol, validation, split, evalPairs, trainTime, pretrainSteps, architectures, context, width, depth, batch,
+            dataset, queryCol, documentCol, validation, split, evalPairs, trainTime, pretrainSteps, architectures, context, tokenization, vocabulary, width, depth, batch,
             learningRate, temperature, negatives, candidates, pooling, measurePooling, separate, device, output, seed, threads, checkpoints,
         };
         command.SetAction(parse =>
@@ -75,6 +77,13 @@ internal static class RetrievalCommand
                 PretrainSteps = parse.GetValue(pretrainSteps),
                 TrainTime = CliApp.ParseDuration(parse.GetValue(trainTime)) ?? TimeSpan.FromMinutes(5),
                 ContextLength = AtLeast(parse.GetValue(context), 4, "--context"),
+                Tokenization = parse.GetValue(tokenization)?.Trim().ToLowerInvariant() switch
+                {
+                    "characters" or "chars" => TextTokenization.Characters,
+                    "subwords" or "bpe" => TextTokenization.Subwords,
+                    var other => throw new CliException($"--tokenizer must be characters or subwords; got '{other}'."),
+                },
+                SubwordVocabularySize = AtLeast(parse.GetValue(vocabulary), 257, "--vocabulary-size"),
                 Width = AtLeast(parse.GetValue(width), 4, "--width"),
                 Depth = AtLeast(parse.GetValue(depth), 1, "--depth"),
                 BatchSize = AtLeast(parse.GetValue(batch), 2, "--batch-size"),
@@ -188,6 +197,7 @@ internal static class RetrievalCommand
             ["documentColumn"] = documentColumn,
             ["trainPairs"] = trainPairs,
             ["heldOutPairs"] = testPairs,
+            ["tokenizer"] = s.Tokenization == TextTokenization.Subwords ? $"subwords ({s.SubwordVocabularySize})" : "characters",
             ["contextLength"] = s.ContextLength,
             ["depth"] = s.Depth,
             ["pretrainSteps"] = s.PretrainSteps,

@@ -31,8 +31,11 @@ public sealed class MixerRetrievalOptions
     /// <summary>Token mixer of a tower trained from scratch.</summary>
     public MixerLanguageModelArchitecture Architecture = MixerLanguageModelArchitecture.MaskedMixer;
 
-    /// <summary>Tokenization of a tower trained from scratch (characters: learned from both columns).</summary>
+    /// <summary>Tokenization of a tower trained from scratch (characters or subwords: learned from both columns).</summary>
     public TextTokenization Tokenization = TextTokenization.Characters;
+
+    /// <summary>Tokens (256 bytes, the learned merges, end of text) of a from-scratch tower with <see cref="TextTokenization.Subwords"/>.</summary>
+    public int SubwordVocabularySize = 2048;
 
     /// <summary>n_ctx of a tower trained from scratch: texts are cut to their first n_ctx - 1 tokens.</summary>
     public int ContextLength = 256;
