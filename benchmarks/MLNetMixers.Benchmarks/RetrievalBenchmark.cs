@@ -6,10 +6,13 @@ namespace MLNetMixers.Benchmarks;
 
 /// <summary>
 /// Summary -> description retrieval on the Debian package file: BM25 (Lucene.Net) and TF-IDF (FeaturizeText) against
-/// masked mixer and transformer towers at matched weights, frozen language-model embeddings (every pooling) and after
-/// InfoNCE, all on the same held-out pairs and candidates (the experiment the CLI's retrieval command runs); then
-/// indexing speed and query latency over ~40k documents. Budget knobs: MLNETMIXERS_RETRIEVAL_MINUTES (InfoNCE minutes
-/// per architecture, default 5), MLNETMIXERS_RETRIEVAL_PRETRAIN (language-model steps, default 300).
+/// masked mixer and transformer towers at matched weights after InfoNCE (and frozen language-model embeddings when a
+/// language model is pretrained first), all on the same held-out pairs and candidates (the experiment the CLI's
+/// retrieval command runs); then indexing speed and query latency over ~40k documents. Defaults: the budget,
+/// 30 minutes of training in total per architecture, the tokenizer's learning included. MLNETMIXERS_RETRIEVAL_* knobs
+/// for exploration: MINUTES (InfoNCE minutes per architecture, default 29.5), TRANSFORMER_MINUTES, PRETRAIN
+/// (language-model steps, default 0), TOKENIZER (subwords or characters), VOCABULARY, CONTEXT, WIDTH, DEPTH, BATCH,
+/// LEARNING_RATE, TEMPERATURE, THREADS, ARCHITECTURES (comma list), MEASURE_POOLING and LATENCY (0 turns them off).
 /// </summary>
 internal sealed class RetrievalBenchmark : IBenchmark
 {
@@ -30,24 +33,24 @@ internal sealed class RetrievalBenchmark : IBenchmark
         var trainQ = order[heldOut..].Select(i => queries[i]).ToList();
         var trainD = order[heldOut..].Select(i => documents[i]).ToList();
 
-        double minutes = smoke ? 0.02 : Knob("MINUTES", 5.0);
+        double minutes = smoke ? 0.02 : Knob("MINUTES", 29.5);
         var settings = new RetrievalExperimentSettings
         {
             Architectures = smoke ? [MixerLanguageModelArchitecture.MaskedMixer, MixerLanguageModelArchitecture.Transformer]
                 : (Environment.GetEnvironmentVariable("MLNETMIXERS_RETRIEVAL_ARCHITECTURES") ?? "masked-mixer,transformer")
                     .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                     .Select(a => a == "transformer" ? MixerLanguageModelArchitecture.Transformer : MixerLanguageModelArchitecture.MaskedMixer).ToList(),
-            PretrainSteps = smoke ? 2 : (int)Knob("PRETRAIN", 300),
+            PretrainSteps = smoke ? 2 : (int)Knob("PRETRAIN", 0),
             TrainTime = TimeSpan.FromMinutes(minutes),
-            Tokenization = (Environment.GetEnvironmentVariable("MLNETMIXERS_RETRIEVAL_TOKENIZER") ?? "characters") == "subwords"
-                ? TextTokenization.Subwords : TextTokenization.Characters,
-            SubwordVocabularySize = smoke ? 300 : (int)Knob("VOCABULARY", 2048),
-            ContextLength = smoke ? 32 : (int)Knob("CONTEXT", 128),
-            Width = smoke ? 16 : (int)Knob("WIDTH", 64),
+            Tokenization = (Environment.GetEnvironmentVariable("MLNETMIXERS_RETRIEVAL_TOKENIZER") ?? "subwords") == "characters"
+                ? TextTokenization.Characters : TextTokenization.Subwords,
+            SubwordVocabularySize = smoke ? 300 : (int)Knob("VOCABULARY", 8192),
+            ContextLength = smoke ? 32 : (int)Knob("CONTEXT", 160),
+            Width = smoke ? 16 : (int)Knob("WIDTH", 256),
             Depth = smoke ? 1 : (int)Knob("DEPTH", 2),
             TransformerHeads = 4,
-            BatchSize = smoke ? 8 : (int)Knob("BATCH", 32),
-            LearningRate = Knob("LEARNING_RATE", 5e-4),
+            BatchSize = smoke ? 8 : (int)Knob("BATCH", 64),
+            LearningRate = Knob("LEARNING_RATE", 1e-2),
             Temperature = Knob("TEMPERATURE", 0.02),
             MeasurePooling = Knob("MEASURE_POOLING", 1) != 0,
             Threads = (int)Knob("THREADS", 2),
@@ -70,9 +73,11 @@ internal sealed class RetrievalBenchmark : IBenchmark
                                 $"(seeded shuffle), every method scored on the same held-out pairs and the same random candidates (top-1 among k: the " +
                                 $"query's description and k - 1 others; recall@10 and MRR over all {testQ.Count:N0}). {TokensName(settings)}, n_ctx " +
                                 $"{settings.ContextLength} (texts cut to their start), depth {settings.Depth}, masked mixer width {settings.Width}, the " +
-                                $"transformer ({settings.TransformerHeads} heads) at the width that matches its block weights. Language model: " +
-                                $"{settings.PretrainSteps} steps of 16 x {settings.ContextLength} tokens; InfoNCE from it: {minutes:G3} min per " +
-                                $"architecture, in-batch negatives (batch {settings.BatchSize}), τ {settings.Temperature}, {ExperimentPooling(settings)} pooling, " +
+                                $"transformer ({settings.TransformerHeads} heads) at the width that matches its block weights. " +
+                                (settings.PretrainSteps > 0
+                                    ? $"Language model: {settings.PretrainSteps} steps of 16 x {settings.ContextLength} tokens; InfoNCE from it: "
+                                    : "InfoNCE from a fresh initialisation (no language model; the tokenizer's learning counts in train s): ") +
+                                $"{Budgets(settings)}, in-batch negatives (batch {settings.BatchSize}), τ {settings.Temperature}, {ExperimentPooling(settings)} pooling, " +
                                 $"AdamW {settings.LearningRate:G2}, all weights trained. {settings.Threads} torch thread(s) on a shared 2-core machine (" +
                                 $"other jobs ran beside it): times are pessimistic. Whole run {totalMinutes:F1} min.");
             context.Report.Table(
@@ -151,6 +156,11 @@ internal sealed class RetrievalBenchmark : IBenchmark
     private static double Knob(string name, double fallback)
         => Environment.GetEnvironmentVariable("MLNETMIXERS_RETRIEVAL_" + name) is { Length: > 0 } v
             ? double.Parse(v, System.Globalization.CultureInfo.InvariantCulture) : fallback;
+
+    /// <summary>The InfoNCE minutes of each architecture, as the method note states them.</summary>
+    private static string Budgets(RetrievalExperimentSettings s)
+        => string.Join(", ", s.Architectures.Select(a => $"{s.TrainTimeByArchitecture.GetValueOrDefault(a, s.TrainTime).TotalMinutes:G3} min for the " +
+                                                          RetrievalExperiment.ArchitectureName(a)));
 
     private static string TokensName(RetrievalExperimentSettings s)
         => s.Tokenization == TextTokenization.Subwords ? $"Byte-pair subword tokens (vocabulary {s.SubwordVocabularySize:N0}, learned from the training pairs)" : "Character tokens";

@@ -32,13 +32,13 @@ internal static class RetrievalCommand
             AllowMultipleArgumentsPerToken = true,
             DefaultValueFactory = _ => ["masked-mixer", "transformer"],
         };
-        var context = new Option<int>("--context") { Description = "Context length in tokens: texts are cut to their start.", DefaultValueFactory = _ => 128 };
-        var tokenization = new Option<string>("--tokenizer") { Description = "characters or subwords (byte-pair merges learned from the training pairs).", DefaultValueFactory = _ => "characters" };
-        var vocabulary = new Option<int>("--vocabulary-size") { Description = "Subword vocabulary (bytes, merges, end of text) with --tokenizer subwords.", DefaultValueFactory = _ => 2048 };
-        var width = new Option<int>("--width") { Description = "Width (embedding length) of the masked mixer.", DefaultValueFactory = _ => 128 };
-        var depth = new Option<int>("--depth") { Description = "Blocks per tower.", DefaultValueFactory = _ => 4 };
-        var batch = new Option<int>("--batch-size") { Description = "Queries per InfoNCE step.", DefaultValueFactory = _ => 32 };
-        var learningRate = new Option<double>("--learning-rate") { Description = "Peak InfoNCE learning rate.", DefaultValueFactory = _ => 5e-4 };
+        var context = new Option<int>("--context") { Description = "Context length in tokens: texts are cut to their start.", DefaultValueFactory = _ => 160 };
+        var tokenization = new Option<string>("--tokenizer") { Description = "subwords (byte-pair merges learned from the training pairs) or characters.", DefaultValueFactory = _ => "subwords" };
+        var vocabulary = new Option<int>("--vocabulary-size") { Description = "Subword vocabulary (bytes, merges, end of text) with --tokenizer subwords.", DefaultValueFactory = _ => 8192 };
+        var width = new Option<int>("--width") { Description = "Width (embedding length) of the masked mixer.", DefaultValueFactory = _ => 256 };
+        var depth = new Option<int>("--depth") { Description = "Blocks per tower.", DefaultValueFactory = _ => 2 };
+        var batch = new Option<int>("--batch-size") { Description = "Queries per InfoNCE step.", DefaultValueFactory = _ => 64 };
+        var learningRate = new Option<double>("--learning-rate") { Description = "Peak InfoNCE learning rate (the default suits towers from scratch; 5e-4 keeps more of a pretrained language model).", DefaultValueFactory = _ => 1e-2 };
         var temperature = new Option<double>("--temperature") { Description = "InfoNCE temperature τ.", DefaultValueFactory = _ => 0.02 };
         var negatives = new Option<string>("--negatives") { Description = "in-batch (the batch's other documents) or sampled (--candidates - 1 random documents per query).", DefaultValueFactory = _ => "in-batch" };
         negatives.AcceptOnlyFromAmong("in-batch", "sampled");

@@ -23,19 +23,19 @@ internal sealed class RetrievalExperimentSettings
     public int TrainSteps = 100_000;
 
     /// <summary>Tokens of the towers (and of the language model they start from).</summary>
-    public TextTokenization Tokenization = TextTokenization.Characters;
+    public TextTokenization Tokenization = TextTokenization.Subwords;
 
     /// <summary>Vocabulary of <see cref="TextTokenization.Subwords"/> (bytes, learned merges, end of text).</summary>
-    public int SubwordVocabularySize = 2048;
+    public int SubwordVocabularySize = 8192;
 
     /// <summary>Context length in tokens: texts are cut to their first ContextLength - 1 tokens.</summary>
-    public int ContextLength = 128;
-    public int Width = 128;
-    public int Depth = 4;
+    public int ContextLength = 160;
+    public int Width = 256;
+    public int Depth = 2;
     public int TransformerHeads = 4;
-    public int BatchSize = 32;
+    public int BatchSize = 64;
     public double Temperature = 0.02;
-    public double LearningRate = 5e-4;
+    public double LearningRate = 1e-2;
     public RetrievalNegatives Negatives = RetrievalNegatives.InBatch;
     public int Candidates = 8;
     public EmbeddingPooling Pooling = EmbeddingPooling.Mean;
