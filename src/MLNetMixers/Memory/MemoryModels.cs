@@ -46,6 +46,33 @@ internal static class MemoryChunks
         return (tensor(tokens, [chunks.Count, width], device: device), tensor(targets, [chunks.Count, width], device: device));
     }
 
+    /// <summary>
+    /// The targets of rows cut to their first ℓ tokens, [B, ℓ + 1]: a chunk longer than ℓ now ends with the end of text at
+    /// position ℓ, so its last real position is ℓ and the encoder's causal state there has read exactly c_0..c_{ℓ-1}.
+    /// </summary>
+    public static Tensor Truncate(Tensor targets, int length)
+    {
+        if (length + 1 >= targets.shape[1])
+            return targets;
+        var cut = targets[.., ..(length + 1)].clone();
+        var last = cut[.., length];
+        cut[.., length] = where(last.ge(0), full_like(last, EndOfTextOf(targets)), last);
+        return cut;
+    }
+
+    // The end-of-text id is the target right after each row's last real token; every row has one.
+    private static long EndOfTextOf(Tensor targets) => targets.gather(1, (targets.ge(0).sum(1) - 1).unsqueeze(1))[0, 0].item<long>();
+
+    /// <summary>ℓ of a chunk-length warm-up: 16 tokens at the start, growing linearly to L at <paramref name="fraction"/> of the run (multiples of 8).</summary>
+    public static int WarmupLength(int chunkLength, double progress, double fraction)
+    {
+        const int first = 16;
+        if (chunkLength <= first)
+            return chunkLength;
+        double ramp = Math.Min(1, progress / fraction);
+        return Math.Min(chunkLength, Math.Max(first, (first + (int)(ramp * (chunkLength - first))) / 8 * 8));
+    }
+
     /// <summary>n per row: the position of the last real token in the encoder's row (the targets hold n + 1 real entries).</summary>
     public static Tensor LastReal(Tensor targets) => targets.ge(0).sum(1) - 1;
 
@@ -58,7 +85,10 @@ internal static class MemoryChunks
 /// <summary>
 /// A causal decoder that regenerates a chunk from one memory vector, in one of two <see cref="MemoryDecoding"/> modes:
 ///   teacher-forced: logits = LM([W_m · m, E[c_0], ..., E[c_{L-1}]])   (position i sees the memory and c_0..c_{i-1})
-///   unrolled:       logits = LM([W_m · m, W_m · m, ..., W_m · m])     (L + 1 copies, no tokens: position i predicts c_i from the memory alone)
+///   unrolled:       logits = LM([W_m · s_0(m), ..., W_m · s_L(m)])      (no tokens: position i predicts c_i from the memory alone)
+/// where s_i(m) = m[(i mod M) .. (i mod M) + M/2), cyclically, is position i's own slice of the memory (the paper's
+/// unrolled decoder): identical inputs at every position would leave the positions to be told apart only by the small
+/// position embeddings, and a masked mixer's token mixing of equal rows is a per-position scalar, so learning crawled.
 /// Any architecture of the token-mixer family; the model adds its position embeddings to whichever inputs it reads.
 /// </summary>
 internal sealed class MemoryDecoder : Module<Tensor, Tensor, Tensor>
@@ -66,19 +96,28 @@ internal sealed class MemoryDecoder : Module<Tensor, Tensor, Tensor>
     private readonly Linear memoryProjection;
     private readonly LanguageModel model;
 
-    public MemoryDecoder(int memoryWidth, LanguageModelConfig config, MemoryDecoding decoding = MemoryDecoding.TeacherForced) : base(nameof(MemoryDecoder))
+    /// <param name="cyclicSlices">Unrolled only: each position reads its own cyclic slice of the memory (false: the whole
+    /// memory at every position, as autoencoders saved before slices were introduced do).</param>
+    public MemoryDecoder(int memoryWidth, LanguageModelConfig config, MemoryDecoding decoding = MemoryDecoding.TeacherForced, bool cyclicSlices = true)
+        : base(nameof(MemoryDecoder))
     {
         if (!Enum.IsDefined(decoding))
             throw new ArgumentOutOfRangeException(nameof(decoding), decoding, "Unknown memory decoding.");
         MemoryWidth = memoryWidth;
         Config = config;
         Decoding = decoding;
-        memoryProjection = Linear(memoryWidth, config.Width);
+        SliceWidth = decoding == MemoryDecoding.Unrolled && cyclicSlices ? Math.Max(1, memoryWidth / 2) : memoryWidth;
+        memoryProjection = Linear(SliceWidth, config.Width);
         model = new LanguageModel(config);
         RegisterComponents();
     }
 
     public int MemoryWidth { get; }
+
+    /// <summary>How many memory elements each position reads: M/2 for unrolled cyclic slices, else M.</summary>
+    public int SliceWidth { get; }
+
+    public bool CyclicSlices => Decoding == MemoryDecoding.Unrolled && SliceWidth != MemoryWidth;
 
     public LanguageModelConfig Config { get; }
 
@@ -91,7 +130,7 @@ internal sealed class MemoryDecoder : Module<Tensor, Tensor, Tensor>
         model.Initialize(seed);
         using var noGrad = no_grad();
         var generator = new Generator((ulong)seed + 1);
-        double bound = 1 / Math.Sqrt(MemoryWidth);
+        double bound = 1 / Math.Sqrt(SliceWidth);
         memoryProjection.weight!.uniform_(-bound, bound, generator);
         memoryProjection.bias!.uniform_(-bound, bound, generator);
     }
@@ -99,11 +138,17 @@ internal sealed class MemoryDecoder : Module<Tensor, Tensor, Tensor>
     /// <summary>[B, M] memories and [B, L + 1] chunk rows (<see cref="MemoryChunks"/>) -> [B, L + 1, V] logits; unrolled reads only the rows' shape.</summary>
     public override Tensor forward(Tensor memory, Tensor tokens)
     {
-        var projected = memoryProjection.forward(memory.to(memoryProjection.weight!.dtype)).unsqueeze(1);
+        memory = memory.to(memoryProjection.weight!.dtype);
         if (Decoding == MemoryDecoding.TeacherForced)
-            return model.Forward(tokens[.., 1..], projected);
+            return model.Forward(tokens[.., 1..], memoryProjection.forward(memory).unsqueeze(1));
         // Every position reads the memory and no token: what the decoder gets right, the memory kept.
-        return model.Forward(tokens[.., ..0], projected.expand(-1, tokens.shape[1], -1));
+        long positions = tokens.shape[1];
+        if (!CyclicSlices)
+            return model.Forward(tokens[.., ..0], memoryProjection.forward(memory).unsqueeze(1).expand(-1, positions, -1));
+        // index[i, j] = (i + j) mod M: row i is position i's slice.
+        var index = (arange(positions, device: memory.device).unsqueeze(1) + arange(SliceWidth, device: memory.device).unsqueeze(0)).remainder(MemoryWidth);
+        var slices = memory.index_select(1, index.flatten()).view(memory.shape[0], positions, SliceWidth);
+        return model.Forward(tokens[.., ..0], memoryProjection.forward(slices));
     }
 
     /// <summary>Greedy regeneration of each memory's chunk, up to the end of text or L tokens.</summary>
@@ -148,7 +193,7 @@ internal sealed class MemoryDecoder : Module<Tensor, Tensor, Tensor>
 
 /// <summary>Shape of a <see cref="MemoryAutoencoder"/>.</summary>
 internal sealed record MemoryAutoencoderConfig(LanguageModelConfig Encoder, int MemoryWidth, LanguageModelConfig Decoder,
-                                               MemoryDecoding Decoding = MemoryDecoding.TeacherForced)
+                                               MemoryDecoding Decoding = MemoryDecoding.TeacherForced, bool CyclicSlices = true)
 {
     public int ChunkLength => Encoder.ContextLength - 1;
 
@@ -158,10 +203,14 @@ internal sealed record MemoryAutoencoderConfig(LanguageModelConfig Encoder, int 
         w.Write(MemoryWidth);
         Decoder.Save(w);
         w.Write((int)Decoding);
+        w.Write(CyclicSlices);
     }
 
-    /// <summary>Reads a saved config; <paramref name="withDecoding"/> false for zips written before the mode was recorded (all teacher-forced).</summary>
-    public static MemoryAutoencoderConfig Load(BinaryReader r, bool withDecoding)
+    /// <summary>
+    /// Reads a saved config; <paramref name="withDecoding"/> false for zips written before the mode was recorded (all
+    /// teacher-forced), <paramref name="withSlices"/> false for zips written before unrolled decoders read cyclic slices.
+    /// </summary>
+    public static MemoryAutoencoderConfig Load(BinaryReader r, bool withDecoding, bool withSlices)
     {
         var encoder = LanguageModelConfig.Load(r);
         int memoryWidth = r.ReadInt32();
@@ -169,7 +218,8 @@ internal sealed record MemoryAutoencoderConfig(LanguageModelConfig Encoder, int 
         var decoding = withDecoding ? (MemoryDecoding)r.ReadInt32() : MemoryDecoding.TeacherForced;
         if (!Enum.IsDefined(decoding))
             throw Microsoft.ML.Runtime.Contracts.ExceptDecode($"The saved autoencoder's decoding mode {(int)decoding} is unknown.");
-        return new(encoder, memoryWidth, decoder, decoding);
+        bool slices = withSlices && r.ReadBoolean();
+        return new(encoder, memoryWidth, decoder, decoding, slices);
     }
 }
 
@@ -190,7 +240,7 @@ internal sealed class MemoryAutoencoder : Module<Tensor, Tensor, Tensor>
         Config = config;
         encoder = new LanguageModel(config.Encoder);
         bottleneck = Linear(config.Encoder.Width, config.MemoryWidth);
-        decoder = new MemoryDecoder(config.MemoryWidth, config.Decoder, config.Decoding);
+        decoder = new MemoryDecoder(config.MemoryWidth, config.Decoder, config.Decoding, config.CyclicSlices);
         RegisterComponents();
     }
 

@@ -64,8 +64,10 @@ public sealed class MixerAutoencoderEstimator : IEstimator<MixerAutoencoderTrans
                 using (var ch = host.Start("Training autoencoder"))
                     ch.Info($"{options.Architecture} autoencoder: {model.ParameterCount:N0} weights, {chunks.Length:N0} chunks of at most " +
                             $"{options.ChunkLength} tokens, memory width {options.MemoryWidth}, {options.Decoding} decoder");
+                // Under the chunk-length warm-up t may be shorter than the rows: the encoder reads the same first columns.
                 MemoryTraining.Train(host, "autoencoder", model, targets,
-                    (rows, t) => MemoryChunks.LossSum(model.forward(tokens.index_select(0, rows), t), t), options.Training, device);
+                    (rows, t) => MemoryChunks.LossSum(model.forward(tokens.index_select(0, rows)[.., ..(int)t.shape[1]], t), t), options.Training, device,
+                    options.LengthWarmupFraction);
             }
         }
         catch

@@ -11,8 +11,9 @@ public enum MemoryDecoding
     TeacherForced = 0,
 
     /// <summary>
-    /// The paper's unrolled decoder: every position reads the (projected) memory and no token, and position i predicts c_i
-    /// (then the end of text). Everything it gets right beyond per-position frequencies came from the memory.
+    /// The paper's unrolled decoder: every position reads its own cyclic slice of the memory (half of it, starting at the
+    /// position's index) and no token, and position i predicts c_i (then the end of text). Everything it gets right beyond
+    /// per-position frequencies came from the memory.
     /// </summary>
     Unrolled = 1,
 }
@@ -62,6 +63,14 @@ public sealed class MixerAutoencoderOptions
     /// <summary>Time budget; the learning-rate schedule follows the clock when it is set. Null: steps only.</summary>
     public TimeSpan? MaxTrainingTime;
 
+    /// <summary>
+    /// Chunk-length warm-up: chunks are cut to 16 tokens at first and grow to <see cref="ChunkLength"/> over this fraction
+    /// of the training (steps, or time under a budget); 0 trains on whole chunks throughout. A memory of a short chunk forms
+    /// in a few thousand steps where one of a long chunk barely starts, so the autoencoder learns to remember short
+    /// chunks first and extends that to long ones.
+    /// </summary>
+    public double LengthWarmupFraction = 0.5;
+
     /// <summary>Peak AdamW learning rate (linear warm-up, then cosine decay to <see cref="MinLearningRateRatio"/> of it).</summary>
     public double LearningRate = 1e-3;
 
@@ -101,6 +110,8 @@ public sealed class MixerAutoencoderOptions
             throw new ArgumentOutOfRangeException(nameof(Architecture), Architecture, "Unknown architecture.");
         if (!Enum.IsDefined(Decoding))
             throw new ArgumentOutOfRangeException(nameof(Decoding), Decoding, "Unknown memory decoding.");
+        if (!(LengthWarmupFraction >= 0 && LengthWarmupFraction <= 1))
+            throw new ArgumentOutOfRangeException(nameof(LengthWarmupFraction), LengthWarmupFraction, "LengthWarmupFraction must be between 0 and 1.");
         if (Tokenization is not (TextTokenization.Characters or TextTokenization.Bytes))
             throw new ArgumentException("The autoencoder tokenizes Characters or Bytes.", nameof(Tokenization));
         if (string.IsNullOrEmpty(MemoryColumnName))

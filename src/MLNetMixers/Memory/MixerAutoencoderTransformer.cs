@@ -113,8 +113,8 @@ public sealed class MixerAutoencoderTransformer : RowToRowTransformerBase, IDisp
 
     private static VersionInfo GetVersionInfo() => new(
         modelSignature: "MXAUTOEN",
-        verWrittenCur: 0x00010002, // the decoding mode recorded; older zips are teacher-forced
-        verReadableCur: 0x00010002,
+        verWrittenCur: 0x00010003, // 2: the decoding mode recorded (older zips are teacher-forced); 3: unrolled decoders' cyclic slices
+        verReadableCur: 0x00010003,
         verWeCanReadBack: 0x00010001,
         loaderSignature: LoaderSignature,
         loaderAssemblyName: typeof(MixerAutoencoderTransformer).Assembly.FullName);
@@ -139,7 +139,7 @@ public sealed class MixerAutoencoderTransformer : RowToRowTransformerBase, IDisp
         ctx.CheckAtModel(GetVersionInfo());
         var r = ctx.Reader;
         string input = r.ReadString(), output = r.ReadString();
-        var config = MemoryAutoencoderConfig.Load(r, withDecoding: ctx.Header.ModelVerWritten >= 0x00010002);
+        var config = MemoryAutoencoderConfig.Load(r, withDecoding: ctx.Header.ModelVerWritten >= 0x00010002, withSlices: ctx.Header.ModelVerWritten >= 0x00010003);
         var tokenizer = TextTokenizer.Load(r);
         if (tokenizer.VocabularySize != config.Encoder.VocabularySize)
             throw Contracts.ExceptDecode($"The saved tokenizer has {tokenizer.VocabularySize} tokens but the model {config.Encoder.VocabularySize}.");

@@ -99,31 +99,80 @@ public class MixerAutoencoderTests
     }
 
     [Fact]
-    public void AShapeSavedBeforeTheDecodingWasRecordedLoadsAsTeacherForced()
+    public void TheLengthWarmUpCutsChunksToTheirStartAndEndsThemThere()
+    {
+        const int eot = 9;
+        // "abcde" and "xy" as chunk rows of L = 6 (targets: the characters, the end of text, then ignored positions).
+        var (_, targets) = MemoryChunks.Rows([[1, 2, 3, 4, 5], [6, 7]], 6, eot, CPU);
+        var cut = MemoryChunks.Truncate(targets, 3);
+        Assert.Equal(new long[] { 1, 2, 3, eot, 6, 7, eot, -1 }, cut.data<long>().ToArray());
+        Assert.Equal(new long[] { 3, 2 }, MemoryChunks.LastReal(cut).data<long>().ToArray());
+        Assert.Same(targets, MemoryChunks.Truncate(targets, 6));
+        // 16 tokens at first, the whole chunk from the end of the warm-up on, never shorter on the way.
+        var lengths = Enumerable.Range(0, 101).Select(i => MemoryChunks.WarmupLength(128, i / 100.0, 0.5)).ToArray();
+        Assert.Equal(16, lengths[0]);
+        Assert.Equal(128, lengths[50]);
+        Assert.Equal(128, lengths[100]);
+        Assert.True(lengths.Zip(lengths.Skip(1)).All(p => p.First <= p.Second), string.Join(",", lengths));
+        Assert.Equal(12, MemoryChunks.WarmupLength(12, 0, 0.5));
+    }
+
+    [Fact]
+    public void RejectsALengthWarmUpOutsideZeroToOne()
+    {
+        var ml = new MLContext(1);
+        var options = Tiny();
+        options.LengthWarmupFraction = 1.5;
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => ml.Transforms.Text.TrainMixerAutoencoder("Text", options).Fit(TextTestHelpers.AsDataView(ml, Texts)));
+        Assert.Contains("LengthWarmupFraction must be between 0 and 1", error.Message);
+    }
+
+    [Fact]
+    public void ShapesSavedBeforeTheDecodingOrTheSlicesWereRecordedLoadAsTheyWereTrained()
     {
         var side = TextTestHelpers.Config("masked", contextLength: 9);
         using var stream = new MemoryStream();
         using (var w = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true))
             new MemoryAutoencoderConfig(side, 16, side, MemoryDecoding.Unrolled).Save(w);
         var bytes = stream.ToArray();
-        // The older format is the same bytes without the trailing mode.
-        var old = MemoryAutoencoderConfig.Load(new BinaryReader(new MemoryStream(bytes[..^sizeof(int)])), withDecoding: false);
-        Assert.Equal(MemoryDecoding.TeacherForced, old.Decoding);
-        Assert.Equal(16, old.MemoryWidth);
-        var current = MemoryAutoencoderConfig.Load(new BinaryReader(new MemoryStream(bytes)), withDecoding: true);
-        Assert.Equal(MemoryDecoding.Unrolled, current.Decoding);
+        // Older formats are the same bytes without the trailing slice flag (version 2) and mode (version 1).
+        var first = MemoryAutoencoderConfig.Load(new BinaryReader(new MemoryStream(bytes[..^(sizeof(int) + 1)])), withDecoding: false, withSlices: false);
+        Assert.Equal(MemoryDecoding.TeacherForced, first.Decoding);
+        Assert.Equal(16, first.MemoryWidth);
+        var second = MemoryAutoencoderConfig.Load(new BinaryReader(new MemoryStream(bytes[..^1])), withDecoding: true, withSlices: false);
+        Assert.Equal((MemoryDecoding.Unrolled, false), (second.Decoding, second.CyclicSlices));
+        var current = MemoryAutoencoderConfig.Load(new BinaryReader(new MemoryStream(bytes)), withDecoding: true, withSlices: true);
+        Assert.Equal((MemoryDecoding.Unrolled, true), (current.Decoding, current.CyclicSlices));
         Assert.Equal(side, current.Decoder);
+        using var old = new MemoryAutoencoder(second);
+        Assert.Equal(16, old.Decoder.SliceWidth);
+        using var sliced = new MemoryAutoencoder(current);
+        Assert.Equal(8, sliced.Decoder.SliceWidth);
+    }
+
+    [Theory]
+    [MemberData(nameof(Kinds))]
+    public void EachUnrolledPositionReadsItsOwnCyclicSliceOfTheMemory(string kind)
+    {
+        using var decoder = SmallDecoder(kind, MemoryDecoding.Unrolled);
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var memory = randn([2, 6], generator: new Generator(9));
+        var tokens = zeros([2, 13], ScalarType.Int64);
+        var baseline = decoder.forward(memory, tokens);
+        var changed = memory.clone();
+        changed[.., 4] += 1;
+        var logits = decoder.forward(changed, tokens);
+        // Position i reads m[i mod 6 .. i mod 6 + 3): positions 0 and 1 never see m[4]; position 2 is the first that does.
+        Assert.True(logits[.., ..2].allclose(baseline[.., ..2], rtol: 0, atol: 1e-6), $"{kind}: positions 0-1 do not read m[4]");
+        Assert.False(logits[.., 2].allclose(baseline[.., 2], rtol: 0, atol: 1e-5), $"{kind}: position 2 reads m[4]");
     }
 
     [Theory]
     [MemberData(nameof(Kinds))]
     public void TheUnrolledDecoderReadsTheMemoryAtEveryPositionAndNoToken(string kind)
     {
-        set_num_threads(1);
-        var config = TextTestHelpers.Config(kind, contextLength: 13);
-        using var decoder = new MemoryDecoder(memoryWidth: 6, config, MemoryDecoding.Unrolled);
-        decoder.Initialize(5);
-        decoder.eval();
+        using var decoder = SmallDecoder(kind, MemoryDecoding.Unrolled);
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var generator = new Generator(9);
@@ -139,17 +188,23 @@ public class MixerAutoencoderTests
         Assert.False(baseline[.., 0].allclose(baseline[.., 12], rtol: 0, atol: 1e-5), $"{kind}: positions should differ");
     }
 
+    /// <summary>A 13-position decoder of 6-number memories over 11 tokens, initialised and in evaluation mode, on one thread.</summary>
+    private static MemoryDecoder SmallDecoder(string kind, MemoryDecoding decoding)
+    {
+        set_num_threads(1);
+        var decoder = new MemoryDecoder(memoryWidth: 6, TextTestHelpers.Config(kind, contextLength: 13), decoding);
+        decoder.Initialize(5);
+        decoder.eval();
+        return decoder;
+    }
+
     public static TheoryData<string> Kinds() => new() { "masked", "toeplitz", "transformer", "srm" };
 
     [Theory]
     [MemberData(nameof(Kinds))]
     public void TheDecoderIsCausalAndReadsTheMemory(string kind)
     {
-        set_num_threads(1);
-        var config = TextTestHelpers.Config(kind, contextLength: 13);
-        using var decoder = new MemoryDecoder(memoryWidth: 6, config);
-        decoder.Initialize(5);
-        decoder.eval();
+        using var decoder = SmallDecoder(kind, MemoryDecoding.TeacherForced);
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var generator = new Generator(9);
