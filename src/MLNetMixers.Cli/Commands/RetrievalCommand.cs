@@ -25,7 +25,7 @@ internal static class RetrievalCommand
         var split = new Option<double>("--split") { Description = "Fraction of pairs held out when no validation dataset is given.", DefaultValueFactory = _ => 0.05 };
         var evalPairs = new Option<int>("--eval-pairs") { Description = "Most held-out pairs evaluated (each query among all of them).", DefaultValueFactory = _ => 1500 };
         var trainTime = new Option<string?>("--train-time") { Description = "InfoNCE time budget per architecture: 90, 90s, 5m, 1h (default 5m)." };
-        var pretrainSteps = new Option<int>("--pretrain-steps") { Description = "Language-model steps before InfoNCE (frozen embeddings are evaluated after them); 0 trains from scratch.", DefaultValueFactory = _ => 300 };
+        var pretrainSteps = new Option<int>("--pretrain-steps") { Description = "Language-model steps before InfoNCE (frozen embeddings are evaluated after them); 0 (the default) trains the towers from scratch.", DefaultValueFactory = _ => 0 };
         var architectures = new Option<string[]>("--architectures")
         {
             Description = "masked-mixer, transformer, toeplitz-mixer (comma-separated; the first one's retriever is saved). Widths after the first match the masked mixer's weights.",

@@ -11,7 +11,7 @@ internal sealed class RetrievalExperimentSettings
     public List<MixerLanguageModelArchitecture> Architectures = [MixerLanguageModelArchitecture.MaskedMixer];
 
     /// <summary>Language-model steps before contrastive training (frozen embeddings are evaluated after them); 0 trains from scratch.</summary>
-    public int PretrainSteps = 300;
+    public int PretrainSteps = 0;
 
     /// <summary>InfoNCE time budget per architecture.</summary>
     public TimeSpan TrainTime = TimeSpan.FromMinutes(5);
