@@ -6,10 +6,13 @@ namespace MLNetMixers.Benchmarks;
 
 /// <summary>
 /// Summary -> description retrieval on the Debian package file: BM25 (Lucene.Net) and TF-IDF (FeaturizeText) against
-/// masked mixer and transformer towers at matched weights, frozen language-model embeddings (every pooling) and after
-/// InfoNCE, all on the same held-out pairs and candidates (the experiment the CLI's retrieval command runs); then
-/// indexing speed and query latency over ~40k documents. Budget knobs: MLNETMIXERS_RETRIEVAL_MINUTES (InfoNCE minutes
-/// per architecture, default 5), MLNETMIXERS_RETRIEVAL_PRETRAIN (language-model steps, default 300).
+/// masked mixer and transformer towers at matched weights after InfoNCE (and frozen language-model embeddings when a
+/// language model is pretrained first), all on the same held-out pairs and candidates (the experiment the CLI's
+/// retrieval command runs); then indexing speed and query latency over ~40k documents. Defaults: the issue's budget,
+/// at most 30 minutes of training in total per architecture, the tokenizer's learning included. MLNETMIXERS_RETRIEVAL_* knobs
+/// for exploration: MINUTES (InfoNCE minutes per architecture, default 29: the tokenizer's learning and encoding take the rest), TRANSFORMER_MINUTES, PRETRAIN
+/// (language-model steps, default 0), TOKENIZER (subwords or characters), VOCABULARY, CONTEXT, WIDTH, DEPTH, BATCH,
+/// LEARNING_RATE, TEMPERATURE, THREADS, ARCHITECTURES (comma list), MEASURE_POOLING and LATENCY (0 turns them off).
 /// </summary>
 internal sealed class RetrievalBenchmark : IBenchmark
 {
@@ -30,39 +33,53 @@ internal sealed class RetrievalBenchmark : IBenchmark
         var trainQ = order[heldOut..].Select(i => queries[i]).ToList();
         var trainD = order[heldOut..].Select(i => documents[i]).ToList();
 
-        double minutes = smoke ? 0.02 : double.Parse(Environment.GetEnvironmentVariable("MLNETMIXERS_RETRIEVAL_MINUTES") ?? "5", System.Globalization.CultureInfo.InvariantCulture);
+        double minutes = smoke ? 0.02 : Knob("MINUTES", 29);
         var settings = new RetrievalExperimentSettings
         {
-            Architectures = [MixerLanguageModelArchitecture.MaskedMixer, MixerLanguageModelArchitecture.Transformer],
-            PretrainSteps = smoke ? 2 : int.Parse(Environment.GetEnvironmentVariable("MLNETMIXERS_RETRIEVAL_PRETRAIN") ?? "300"),
+            Architectures = smoke ? [MixerLanguageModelArchitecture.MaskedMixer, MixerLanguageModelArchitecture.Transformer]
+                : (Environment.GetEnvironmentVariable("MLNETMIXERS_RETRIEVAL_ARCHITECTURES") ?? "masked-mixer,transformer")
+                    .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                    .Select(a => a == "transformer" ? MixerLanguageModelArchitecture.Transformer : MixerLanguageModelArchitecture.MaskedMixer).ToList(),
+            PretrainSteps = smoke ? 2 : (int)Knob("PRETRAIN", 0),
             TrainTime = TimeSpan.FromMinutes(minutes),
-            ContextLength = smoke ? 32 : 128,
-            Width = smoke ? 16 : 64,
-            Depth = smoke ? 1 : 2,
+            Tokenization = (Environment.GetEnvironmentVariable("MLNETMIXERS_RETRIEVAL_TOKENIZER") ?? "subwords") == "characters"
+                ? TextTokenization.Characters : TextTokenization.Subwords,
+            SubwordVocabularySize = smoke ? 300 : (int)Knob("VOCABULARY", 8192),
+            ContextLength = smoke ? 32 : (int)Knob("CONTEXT", 160),
+            Width = smoke ? 16 : (int)Knob("WIDTH", 256),
+            Depth = smoke ? 1 : (int)Knob("DEPTH", 2),
             TransformerHeads = 4,
-            BatchSize = smoke ? 8 : 32,
-            MeasurePooling = true,
-            Threads = 2,
+            BatchSize = smoke ? 8 : (int)Knob("BATCH", 64),
+            LearningRate = Knob("LEARNING_RATE", 1e-2),
+            Temperature = Knob("TEMPERATURE", 0.02),
+            MeasurePooling = Knob("MEASURE_POOLING", 1) != 0,
+            Threads = (int)Knob("THREADS", 2),
             Device = MixerDevice.Cpu,
             CandidateCounts = smoke ? [2, 8] : [32, 128, 1024],
             LatencyQueries = smoke ? 3 : 100,
         };
+        if (Environment.GetEnvironmentVariable("MLNETMIXERS_RETRIEVAL_TRANSFORMER_MINUTES") is { Length: > 0 })
+            settings.TrainTimeByArchitecture[MixerLanguageModelArchitecture.Transformer] = TimeSpan.FromMinutes(Knob("TRANSFORMER_MINUTES", minutes));
+        // Exploratory runs skip the 40k-document indexing and latency section (MLNETMIXERS_RETRIEVAL_LATENCY=0).
+        bool latency = smoke || Knob("LATENCY", 1) != 0;
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var (methods, model) = RetrievalExperiment.Run(ml, trainQ, trainD, testQ, testD, settings, "Summary", "Description",
-                                                       line => context.Log.WriteLine("   " + line));
+                                                       line => context.Log.WriteLine("   " + line), title => new StepLog(context, title));
         double totalMinutes = clock.Elapsed.TotalMinutes;
         using (model)
         {
             var ks = settings.CandidateCounts;
             context.Report.Note($"Debian package descriptions: {trainQ.Count:N0} (Summary, Description) pairs for training, {testQ.Count:N0} held out " +
                                 $"(seeded shuffle), every method scored on the same held-out pairs and the same random candidates (top-1 among k: the " +
-                                $"query's description and k - 1 others; recall@10 and MRR over all {testQ.Count:N0}). Character tokens, n_ctx " +
+                                $"query's description and k - 1 others; recall@10 and MRR over all {testQ.Count:N0}). {TokensName(settings)}, n_ctx " +
                                 $"{settings.ContextLength} (texts cut to their start), depth {settings.Depth}, masked mixer width {settings.Width}, the " +
-                                $"transformer ({settings.TransformerHeads} heads) at the width that matches its block weights. Language model: " +
-                                $"{settings.PretrainSteps} steps of 16 x {settings.ContextLength} characters; InfoNCE from it: {minutes:G3} min per " +
-                                $"architecture, in-batch negatives (batch {settings.BatchSize}), τ {settings.Temperature}, {ExperimentPooling(settings)} pooling, " +
-                                $"AdamW {settings.LearningRate:G2}, all weights trained. {settings.Threads} torch threads on a shared 2-core machine under heavy " +
-                                $"load from other jobs (load average 20-30): times are pessimistic. Whole run {totalMinutes:F1} min.");
+                                $"transformer ({settings.TransformerHeads} heads) at the width that matches its block weights. " +
+                                (settings.PretrainSteps > 0
+                                    ? $"Language model: {settings.PretrainSteps} steps of 16 x {settings.ContextLength} tokens; InfoNCE from it: "
+                                    : "InfoNCE from a fresh initialisation (no language model; the tokenizer's learning counts in train s): ") +
+                                $"{Budgets(settings)}, in-batch negatives (batch {settings.BatchSize}), τ {settings.Temperature}, {ExperimentPooling(settings)} pooling, " +
+                                $"AdamW {settings.LearningRate:G2}, all weights trained. {settings.Threads} torch thread(s) on a shared 2-core machine (" +
+                                $"other jobs ran beside it): times are pessimistic. Whole run {totalMinutes:F1} min.");
             context.Report.Table(
                 ["method", "weights", "train s", .. ks.Select(k => $"top-1 among {k}"), "recall@10", "MRR"],
                 methods.Select(m => (IReadOnlyList<string>)[m.Name, m.Parameters == 0 ? "-" : $"{m.Parameters:N0}", m.TrainSeconds == 0 ? "-" : $"{m.TrainSeconds:F0}",
@@ -71,6 +88,8 @@ internal sealed class RetrievalBenchmark : IBenchmark
 
             TargetNotes(context, methods, settings);
 
+            if (!latency)
+                return;
             // Indexing and latency over (nearly) the whole file.
             int size = smoke ? 100 : Math.Min(40_000, documents.Count);
             var corpus = documents.Take(size).ToList();
@@ -88,7 +107,7 @@ internal sealed class RetrievalBenchmark : IBenchmark
             double bm25IndexSeconds = clock.Elapsed.TotalSeconds;
             bm25.Search(sample[0], 10);
             double bm25Ms = BenchmarkContext.Median(sample.Select(q => BenchmarkContext.Seconds(() => bm25.Search(q, 10), 1)[0] * 1000));
-            context.Report.Note($"Indexing and top-10 search over {size:N0} documents (median over {sample.Count} queries, 2 torch threads, same loaded machine):");
+            context.Report.Note($"Indexing and top-10 search over {size:N0} documents (median over {sample.Count} queries, {TorchSharp.torch.get_num_threads()} torch thread(s): training's count is restored after it, same machine):");
             context.Report.Table(["method", "index documents/s", "ms per query"],
             [
                 [$"{methods.First(m => m.Kind == "trained").Name} (embed query + scan {size:N0} x {index.Dimension} matrix)", $"{size / mixerIndexSeconds:N0}", $"{mixerMs:F2}"],
@@ -122,6 +141,29 @@ internal sealed class RetrievalBenchmark : IBenchmark
                                 (Top(masked) > Top(transformer) ? "masked mixer is ahead." : Top(masked) < Top(transformer) ? "transformer is ahead." : "two tie."));
         }
     }
+
+    /// <summary>Every 100th InfoNCE step in the log: how many steps the budget bought, and the loss.</summary>
+    private sealed class StepLog(BenchmarkContext context, string title) : IProgress<RetrievalTrainingProgress>
+    {
+        public void Report(RetrievalTrainingProgress p)
+        {
+            if (p.Step % 100 == 0 || p.Fraction >= 1)
+                context.Log.WriteLine($"   {title}: step {p.Step}, {p.Elapsed.TotalSeconds:F0} s, loss {p.Loss:F3}, {p.PairsPerSecond:F1} pairs/s");
+        }
+    }
+
+    /// <summary>A numeric MLNETMIXERS_RETRIEVAL_* setting, or its default.</summary>
+    private static double Knob(string name, double fallback)
+        => Environment.GetEnvironmentVariable("MLNETMIXERS_RETRIEVAL_" + name) is { Length: > 0 } v
+            ? double.Parse(v, System.Globalization.CultureInfo.InvariantCulture) : fallback;
+
+    /// <summary>The InfoNCE minutes of each architecture, as the method note states them.</summary>
+    private static string Budgets(RetrievalExperimentSettings s)
+        => string.Join(", ", s.Architectures.Select(a => $"{s.TrainTimeByArchitecture.GetValueOrDefault(a, s.TrainTime).TotalMinutes:G3} min for the " +
+                                                          RetrievalExperiment.ArchitectureName(a)));
+
+    private static string TokensName(RetrievalExperimentSettings s)
+        => s.Tokenization == TextTokenization.Subwords ? $"Byte-pair subword tokens (vocabulary {s.SubwordVocabularySize:N0}, learned from the training pairs)" : "Character tokens";
 
     private static string ExperimentPooling(RetrievalExperimentSettings s) => RetrievalExperiment.PoolingName(s.Pooling);
 

@@ -25,18 +25,20 @@ internal static class RetrievalCommand
         var split = new Option<double>("--split") { Description = "Fraction of pairs held out when no validation dataset is given.", DefaultValueFactory = _ => 0.05 };
         var evalPairs = new Option<int>("--eval-pairs") { Description = "Most held-out pairs evaluated (each query among all of them).", DefaultValueFactory = _ => 1500 };
         var trainTime = new Option<string?>("--train-time") { Description = "InfoNCE time budget per architecture: 90, 90s, 5m, 1h (default 5m)." };
-        var pretrainSteps = new Option<int>("--pretrain-steps") { Description = "Language-model steps before InfoNCE (frozen embeddings are evaluated after them); 0 trains from scratch.", DefaultValueFactory = _ => 300 };
+        var pretrainSteps = new Option<int>("--pretrain-steps") { Description = "Language-model steps before InfoNCE (frozen embeddings are evaluated after them); 0 (the default) trains the towers from scratch.", DefaultValueFactory = _ => 0 };
         var architectures = new Option<string[]>("--architectures")
         {
             Description = "masked-mixer, transformer, toeplitz-mixer (comma-separated; the first one's retriever is saved). Widths after the first match the masked mixer's weights.",
             AllowMultipleArgumentsPerToken = true,
             DefaultValueFactory = _ => ["masked-mixer", "transformer"],
         };
-        var context = new Option<int>("--context") { Description = "Context length in characters: texts are cut to their start.", DefaultValueFactory = _ => 128 };
-        var width = new Option<int>("--width") { Description = "Width (embedding length) of the masked mixer.", DefaultValueFactory = _ => 128 };
-        var depth = new Option<int>("--depth") { Description = "Blocks per tower.", DefaultValueFactory = _ => 4 };
-        var batch = new Option<int>("--batch-size") { Description = "Queries per InfoNCE step.", DefaultValueFactory = _ => 32 };
-        var learningRate = new Option<double>("--learning-rate") { Description = "Peak InfoNCE learning rate.", DefaultValueFactory = _ => 5e-4 };
+        var context = new Option<int>("--context") { Description = "Context length in tokens: texts are cut to their start.", DefaultValueFactory = _ => 160 };
+        var tokenization = new Option<string>("--tokenizer") { Description = "subwords (byte-pair merges learned from the training pairs) or characters.", DefaultValueFactory = _ => "subwords" };
+        var vocabulary = new Option<int>("--vocabulary-size") { Description = "Subword vocabulary (bytes, merges, end of text) with --tokenizer subwords.", DefaultValueFactory = _ => 8192 };
+        var width = new Option<int>("--width") { Description = "Width (embedding length) of the masked mixer.", DefaultValueFactory = _ => 256 };
+        var depth = new Option<int>("--depth") { Description = "Blocks per tower.", DefaultValueFactory = _ => 2 };
+        var batch = new Option<int>("--batch-size") { Description = "Queries per InfoNCE step.", DefaultValueFactory = _ => 64 };
+        var learningRate = new Option<double>("--learning-rate") { Description = "Peak InfoNCE learning rate (the default suits towers from scratch; 5e-4 keeps more of a pretrained language model).", DefaultValueFactory = _ => 1e-2 };
         var temperature = new Option<double>("--temperature") { Description = "InfoNCE temperature τ.", DefaultValueFactory = _ => 0.02 };
         var negatives = new Option<string>("--negatives") { Description = "in-batch (the batch's other documents) or sampled (--candidates - 1 random documents per query).", DefaultValueFactory = _ => "in-batch" };
         negatives.AcceptOnlyFromAmong("in-batch", "sampled");
@@ -53,7 +55,7 @@ internal static class RetrievalCommand
 
         var command = new Command("retrieval", "Train a mixer retriever on (query, document) pairs of a CSV file and compare it with BM25 and TF-IDF on held-out pairs.")
         {
-            dataset, queryCol, documentCol, validation, split, evalPairs, trainTime, pretrainSteps, architectures, context, width, depth, batch,
+            dataset, queryCol, documentCol, validation, split, evalPairs, trainTime, pretrainSteps, architectures, context, tokenization, vocabulary, width, depth, batch,
             learningRate, temperature, negatives, candidates, pooling, measurePooling, separate, device, output, seed, threads, checkpoints,
         };
         command.SetAction(parse =>
@@ -75,6 +77,13 @@ internal static class RetrievalCommand
                 PretrainSteps = parse.GetValue(pretrainSteps),
                 TrainTime = CliApp.ParseDuration(parse.GetValue(trainTime)) ?? TimeSpan.FromMinutes(5),
                 ContextLength = AtLeast(parse.GetValue(context), 4, "--context"),
+                Tokenization = parse.GetValue(tokenization)?.Trim().ToLowerInvariant() switch
+                {
+                    "characters" or "chars" => TextTokenization.Characters,
+                    "subwords" or "bpe" => TextTokenization.Subwords,
+                    var other => throw new CliException($"--tokenizer must be characters or subwords; got '{other}'."),
+                },
+                SubwordVocabularySize = AtLeast(parse.GetValue(vocabulary), 257, "--vocabulary-size"),
                 Width = AtLeast(parse.GetValue(width), 4, "--width"),
                 Depth = AtLeast(parse.GetValue(depth), 1, "--depth"),
                 BatchSize = AtLeast(parse.GetValue(batch), 2, "--batch-size"),
@@ -188,6 +197,7 @@ internal static class RetrievalCommand
             ["documentColumn"] = documentColumn,
             ["trainPairs"] = trainPairs,
             ["heldOutPairs"] = testPairs,
+            ["tokenizer"] = s.Tokenization == TextTokenization.Subwords ? $"subwords ({s.SubwordVocabularySize})" : "characters",
             ["contextLength"] = s.ContextLength,
             ["depth"] = s.Depth,
             ["pretrainSteps"] = s.PretrainSteps,

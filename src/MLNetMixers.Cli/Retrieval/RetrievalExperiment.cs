@@ -11,21 +11,31 @@ internal sealed class RetrievalExperimentSettings
     public List<MixerLanguageModelArchitecture> Architectures = [MixerLanguageModelArchitecture.MaskedMixer];
 
     /// <summary>Language-model steps before contrastive training (frozen embeddings are evaluated after them); 0 trains from scratch.</summary>
-    public int PretrainSteps = 300;
+    public int PretrainSteps = 0;
 
     /// <summary>InfoNCE time budget per architecture.</summary>
     public TimeSpan TrainTime = TimeSpan.FromMinutes(5);
 
+    /// <summary>InfoNCE time budgets that replace <see cref="TrainTime"/> for some architectures (a baseline trained on a smaller budget).</summary>
+    public Dictionary<MixerLanguageModelArchitecture, TimeSpan> TrainTimeByArchitecture = [];
+
     /// <summary>InfoNCE step limit per architecture (the time budget usually ends training first).</summary>
     public int TrainSteps = 100_000;
 
-    public int ContextLength = 128;
-    public int Width = 128;
-    public int Depth = 4;
+    /// <summary>Tokens of the towers (and of the language model they start from).</summary>
+    public TextTokenization Tokenization = TextTokenization.Subwords;
+
+    /// <summary>Vocabulary of <see cref="TextTokenization.Subwords"/> (bytes, learned merges, end of text).</summary>
+    public int SubwordVocabularySize = 8192;
+
+    /// <summary>Context length in tokens: texts are cut to their first ContextLength - 1 tokens.</summary>
+    public int ContextLength = 160;
+    public int Width = 256;
+    public int Depth = 2;
     public int TransformerHeads = 4;
-    public int BatchSize = 32;
+    public int BatchSize = 64;
     public double Temperature = 0.02;
-    public double LearningRate = 5e-4;
+    public double LearningRate = 1e-2;
     public RetrievalNegatives Negatives = RetrievalNegatives.InBatch;
     public int Candidates = 8;
     public EmbeddingPooling Pooling = EmbeddingPooling.Mean;
@@ -111,8 +121,8 @@ internal static class RetrievalExperiment
             {
                 var lmOptions = new MixerLanguageModelOptions
                 {
-                    Architecture = architecture, ContextLength = settings.ContextLength, Width = width, Depth = settings.Depth, Heads = heads,
-                    BatchSize = 16, Steps = settings.PretrainSteps, WarmupSteps = Math.Max(1, settings.PretrainSteps / 10), LearningRate = 2e-3,
+                    Architecture = architecture, Tokenization = settings.Tokenization, SubwordVocabularySize = settings.SubwordVocabularySize,
+                    ContextLength = settings.ContextLength, Width = width, Depth = settings.Depth, Heads = heads, BatchSize = 16, Steps = settings.PretrainSteps, WarmupSteps = Math.Max(1, settings.PretrainSteps / 10), LearningRate = 2e-3,
                     Seed = settings.Seed, NumberOfThreads = settings.Threads, Device = settings.Device, LogInterval = Math.Max(1, settings.PretrainSteps / 10),
                     Progress = lmProgress?.Invoke($"Language model ({name})"), CancellationToken = cancellation,
                 };
@@ -131,10 +141,11 @@ internal static class RetrievalExperiment
 
             var options = new MixerRetrievalOptions
             {
-                LanguageModel = languageModel, Architecture = architecture, ContextLength = settings.ContextLength, Width = width, Depth = settings.Depth,
+                LanguageModel = languageModel, Architecture = architecture, Tokenization = settings.Tokenization,
+                SubwordVocabularySize = settings.SubwordVocabularySize, ContextLength = settings.ContextLength, Width = width, Depth = settings.Depth,
                 Heads = heads, SeparateTowers = settings.SeparateTowers, Pooling = settings.Pooling, Temperature = settings.Temperature,
                 Negatives = settings.Negatives, Candidates = settings.Candidates, BatchSize = settings.BatchSize, Steps = settings.TrainSteps,
-                MaxTrainingTime = settings.TrainTime, LearningRate = settings.LearningRate, Seed = settings.Seed, NumberOfThreads = settings.Threads,
+                MaxTrainingTime = settings.TrainTimeByArchitecture.GetValueOrDefault(architecture, settings.TrainTime), LearningRate = settings.LearningRate, Seed = settings.Seed, NumberOfThreads = settings.Threads,
                 Device = settings.Device, LogInterval = 10, CancellationToken = cancellation,
                 CheckpointFolder = settings.CheckpointFolder is null ? null : Path.Combine(settings.CheckpointFolder, name),
                 Progress = progress?.Invoke($"InfoNCE ({name})"),

@@ -64,7 +64,9 @@ public sealed class MixerRetrievalEstimator : IEstimator<MixerEmbeddingTransform
         if (!Enum.IsDefined(o.Negatives))
             throw new ArgumentOutOfRangeException(nameof(o.Negatives), o.Negatives, "Unknown negatives.");
         if (o.LanguageModel is null && o.Tokenization == TextTokenization.Tokenizer)
-            throw new ArgumentException("A retriever trained from scratch tokenizes Characters or Bytes; to use a Microsoft.ML.Tokenizers tokenizer, start from a language model trained with it.", nameof(o.Tokenization));
+            throw new ArgumentException("A retriever trained from scratch tokenizes Characters, Bytes or Subwords; to use a Microsoft.ML.Tokenizers tokenizer, start from a language model trained with it.", nameof(o.Tokenization));
+        if (o.LanguageModel is null && o.Tokenization == TextTokenization.Subwords && o.SubwordVocabularySize < 257)
+            throw new ArgumentOutOfRangeException(nameof(o.SubwordVocabularySize), o.SubwordVocabularySize, "SubwordVocabularySize must be at least 257 (the 256 bytes and end of text).");
         if (string.IsNullOrEmpty(o.QueryEmbeddingColumnName) || string.IsNullOrEmpty(o.DocumentEmbeddingColumnName))
             throw new ArgumentException("The embedding column names must not be empty.", nameof(o.QueryEmbeddingColumnName));
         if (o.QueryEmbeddingColumnName == o.DocumentEmbeddingColumnName)
@@ -105,7 +107,7 @@ public sealed class MixerRetrievalEstimator : IEstimator<MixerEmbeddingTransform
         }
         else
         {
-            var tokenizer = TextTokenizer.Create(options.Tokenization, null, queries.Concat(documents));
+            var tokenizer = TextTokenizer.Create(options.Tokenization, null, queries.Concat(documents), options.SubwordVocabularySize);
             var config = new LanguageModelConfig(options.Architecture, tokenizer.VocabularySize, options.ContextLength, options.Width,
                                                  options.Depth, options.Heads, options.MlpRatio, Dropout: 0);
             var model = new LanguageModel(config);

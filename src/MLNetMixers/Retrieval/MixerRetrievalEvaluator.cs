@@ -64,8 +64,9 @@ public static class MixerRetrievalEvaluator
 
             for (int j = 0; j < ks.Length; j++)
             {
-                // The same (seed, query, k) draws the same negatives for every method.
-                var random = new Random(HashCode.Combine(options.Seed, q, ks[j]));
+                // The same (seed, query, k) draws the same negatives for every method and in every process (HashCode.Combine
+                // is salted per process, so it would give each run other candidates).
+                var random = new Random(unchecked((options.Seed * 1_000_003 + q) * 8_191 + ks[j]));
                 for (int i = 0, d = 0; d < count; d++)
                     if (d != q)
                         pool[i++] = d;

@@ -31,17 +31,27 @@ public sealed class MixerRetrievalOptions
     /// <summary>Token mixer of a tower trained from scratch.</summary>
     public MixerLanguageModelArchitecture Architecture = MixerLanguageModelArchitecture.MaskedMixer;
 
-    /// <summary>Tokenization of a tower trained from scratch (characters: learned from both columns).</summary>
-    public TextTokenization Tokenization = TextTokenization.Characters;
+    /// <summary>
+    /// Tokenization of a tower trained from scratch, learned from both columns. Subwords by default: word pieces give
+    /// the rare words a summary shares with its description (program names, formats) a token of their own, which
+    /// characters make the towers assemble first (benchmarks/results/Retrieval.md).
+    /// </summary>
+    public TextTokenization Tokenization = TextTokenization.Subwords;
 
-    /// <summary>n_ctx of a tower trained from scratch: texts are cut to their first n_ctx - 1 tokens.</summary>
-    public int ContextLength = 256;
+    /// <summary>
+    /// Tokens (256 bytes, the learned merges, end of text) of a from-scratch tower with <see cref="TextTokenization.Subwords"/>;
+    /// a larger vocabulary leaves each rare token fewer updates in a short training.
+    /// </summary>
+    public int SubwordVocabularySize = 8192;
+
+    /// <summary>n_ctx of a tower trained from scratch: texts are cut to their first n_ctx - 1 tokens (160 subwords hold most package descriptions whole).</summary>
+    public int ContextLength = 160;
 
     /// <summary>Width d of a tower trained from scratch (the embedding length).</summary>
-    public int Width = 128;
+    public int Width = 256;
 
     /// <summary>Blocks of a tower trained from scratch.</summary>
-    public int Depth = 4;
+    public int Depth = 2;
 
     /// <summary>Heads of a tower trained from scratch.</summary>
     public int Heads = 1;
@@ -79,8 +89,12 @@ public sealed class MixerRetrievalOptions
     /// </summary>
     public TimeSpan? MaxTrainingTime;
 
-    /// <summary>Peak AdamW learning rate (linear warm-up, then cosine decay to <see cref="MinLearningRateRatio"/> of it).</summary>
-    public double LearningRate = 5e-4;
+    /// <summary>
+    /// Peak AdamW learning rate (linear warm-up, then cosine decay to <see cref="MinLearningRateRatio"/> of it). The
+    /// default suits towers trained from scratch; starting from a <see cref="LanguageModel"/>, a lower one (e.g. 5e-4)
+    /// keeps more of what it learned.
+    /// </summary>
+    public double LearningRate = 1e-2;
 
     /// <summary>Linear warm-up steps.</summary>
     public int WarmupSteps = 20;

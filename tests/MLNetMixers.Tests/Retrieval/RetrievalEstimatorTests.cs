@@ -35,6 +35,9 @@ public class RetrievalEstimatorTests
     private static MixerRetrievalOptions Tiny(MixerLanguageModelArchitecture architecture = MixerLanguageModelArchitecture.MaskedMixer) => new()
     {
         Architecture = architecture,
+        // Characters: a fresh subword tower gives each made-up name a few tokens of its own, so its untrained
+        // mean-pooled embeddings already match names and would not show what training learns.
+        Tokenization = TextTokenization.Characters,
         ContextLength = 48,
         Width = 32,
         Depth = 2,
@@ -118,6 +121,32 @@ public class RetrievalEstimatorTests
         var index = loadedRetriever.CreateIndex(documentsOnly);
         Assert.Equal(24, index.Count);
         Assert.Equal(pairs[3].Description, index.Search(direct.AsSpan(3 * model.Dimension, model.Dimension), 1)[0].Document);
+    }
+
+    [Fact]
+    public void Subword_towers_from_scratch_learn_their_merges_from_both_columns_and_round_trip_through_the_zip()
+    {
+        var ml = new MLContext(1);
+        var pairs = Pairs(24);
+        var data = ml.Data.LoadFromEnumerable(pairs);
+        var options = Tiny();
+        options.Tokenization = TextTokenization.Subwords;
+        options.SubwordVocabularySize = 270;
+        options.Steps = 5;
+        using var model = ml.Transforms.Text.TrainMixerRetrieval(nameof(PairRow.Summary), nameof(PairRow.Description), options).Fit(data);
+        var tokenizer = model.QueryTower.Tokenizer;
+        Assert.Equal(TextTokenization.Subwords, tokenizer.Kind);
+        Assert.Equal(270, tokenizer.VocabularySize);            // 256 bytes, 13 merges, end of text: the option reaches the tokenizer
+        // Merges were learned from the text: a frequent filler word takes fewer tokens than its bytes.
+        Assert.True(tokenizer.Encode(" provides").Length < " provides".Length, "no merge learned for ' provides'");
+
+        string path = Path.Combine(TestData.NewTempFolder(), "subword-retriever.zip");
+        ml.Model.Save(model, data.Schema, path);
+        using var loaded = Assert.IsType<MixerEmbeddingTransformer>(ml.Model.Load(path, out _));
+        Assert.Equal(TextTokenization.Subwords, loaded.QueryTower.Tokenizer.Kind);
+        var texts = pairs.Select(p => p.Description).Append("unseen wörds ünicode").ToArray();
+        Assert.Equal(model.EmbedDocuments(texts), loaded.EmbedDocuments(texts));
+        Assert.Equal(model.EmbedQueries(texts), loaded.EmbedQueries(texts));
     }
 
     private sealed class EmbeddedRow
@@ -252,6 +281,10 @@ public class RetrievalEstimatorTests
         var temperature = Tiny();
         temperature.Temperature = 0;
         Assert.Contains("Temperature", Assert.ThrowsAny<ArgumentException>(() => ml.Transforms.Text.TrainMixerRetrieval("Summary", "Description", temperature)).Message);
+        var vocabulary = Tiny();
+        vocabulary.Tokenization = TextTokenization.Subwords;
+        vocabulary.SubwordVocabularySize = 100;
+        Assert.Contains("SubwordVocabularySize", Assert.ThrowsAny<ArgumentException>(() => ml.Transforms.Text.TrainMixerRetrieval("Summary", "Description", vocabulary)).Message);
         var tooFew = Tiny();
         tooFew.Negatives = RetrievalNegatives.Sampled;
         tooFew.Candidates = 8;
