@@ -85,12 +85,7 @@ internal sealed class MemoryInformationBenchmark : IBenchmark
         Measure("no memory (control)", null, "Memory", 0, 0);
         foreach (int memoryWidth in widths)
         {
-            var options = new MixerAutoencoderOptions
-            {
-                ChunkLength = chunkLength, MemoryWidth = memoryWidth, Width = width, Depth = 2, BatchSize = 16, Steps = 1_000_000,
-                MaxTrainingTime = TimeSpan.FromSeconds(encoderSeconds), LearningRate = 1e-3, NumberOfThreads = threads, Device = MixerDevice.Cpu,
-                Seed = 1, LogInterval = 100, Decoding = decoding, LengthWarmupFraction = lengthWarmup,
-            };
+            var options = AutoencoderOptions(chunkLength, memoryWidth, width, threads, encoderSeconds, decoding, lengthWarmup);
             var watch = Stopwatch.StartNew();
             using (var autoencoder = ml.Transforms.Text.TrainMixerAutoencoder("Text", options).Fit(autoencoderTrain))
             {
@@ -149,14 +144,8 @@ internal sealed class MemoryInformationBenchmark : IBenchmark
         var rows = new List<IReadOnlyList<string>>();
         foreach (int memoryWidth in widths)
         {
-            var options = new MixerAutoencoderOptions
-            {
-                ChunkLength = chunkLength, MemoryWidth = memoryWidth, Width = width, Depth = 2, BatchSize = 16, Steps = 1_000_000,
-                MaxTrainingTime = TimeSpan.FromSeconds(encoderSeconds), NumberOfThreads = threads, Device = MixerDevice.Cpu,
-                LearningRate = double.Parse(Environment.GetEnvironmentVariable("MLNETMIXERS_MEMORY_LEARNING_RATE") ?? "1e-3", CultureInfo.InvariantCulture),
-                Seed = 1, LogInterval = 200, Decoding = decoding,
-                LengthWarmupFraction = lengthWarmup,
-            };
+            var options = AutoencoderOptions(chunkLength, memoryWidth, width, threads, encoderSeconds, decoding, lengthWarmup, logInterval: 200);
+            options.LearningRate = double.Parse(Environment.GetEnvironmentVariable("MLNETMIXERS_MEMORY_LEARNING_RATE") ?? "1e-3", CultureInfo.InvariantCulture);
             var curve = new List<string>();
             void OnLog(object? sender, LoggingEventArgs e)
             {
@@ -179,6 +168,15 @@ internal sealed class MemoryInformationBenchmark : IBenchmark
         context.Report.Section("Autoencoder regeneration");
         context.Report.Table(["chunk chars", "memory width", "decoding", "length warm-up", "train s", "last training log line", "held-out characters regenerated", "chunks exact"], rows);
     }
+
+    /// <summary>The benchmark's chunk autoencoder: width <paramref name="width"/>, depth 2, batches of 16, AdamW 1e-3, seed 1, trained for <paramref name="seconds"/> on the CPU.</summary>
+    private static MixerAutoencoderOptions AutoencoderOptions(int chunkLength, int memoryWidth, int width, int threads, double seconds, MemoryDecoding decoding,
+                                                              double lengthWarmup, int logInterval = 100) => new()
+    {
+        ChunkLength = chunkLength, MemoryWidth = memoryWidth, Width = width, Depth = 2, BatchSize = 16, Steps = 1_000_000,
+        MaxTrainingTime = TimeSpan.FromSeconds(seconds), LearningRate = 1e-3, NumberOfThreads = threads, Device = MixerDevice.Cpu,
+        Seed = 1, LogInterval = logInterval, Decoding = decoding, LengthWarmupFraction = lengthWarmup,
+    };
 
     /// <summary>The autoencoder's own greedy regeneration of held-out chunks: characters right at their position, and chunks regenerated exactly.</summary>
     private static (double Characters, int Exact) Regenerated(MixerAutoencoderTransformer autoencoder, string[] chunks)
@@ -257,12 +255,8 @@ internal sealed class MemoryInformationBenchmark : IBenchmark
                 {
                     var chunks = Documents(trainingTexts, 4 * chunkLength).SelectMany(d => Enumerable.Range(0, (d.Length + chunkLength - 1) / chunkLength)
                         .Select(i => new Row { Text = d.Substring(i * chunkLength, Math.Min(chunkLength, d.Length - i * chunkLength)) })).ToList();
-                    frozen = ml.Transforms.Text.TrainMixerAutoencoder("Text", new MixerAutoencoderOptions
-                    {
-                        ChunkLength = chunkLength, MemoryWidth = run.MemoryWidth, Width = width, Depth = 2, BatchSize = 16, Steps = 1_000_000,
-                        MaxTrainingTime = TimeSpan.FromSeconds(frozenAutoencoderSeconds), NumberOfThreads = threads, Device = MixerDevice.Cpu, Seed = 1,
-                        Decoding = MemoryDecoding.Unrolled,
-                    }).Fit(ml.Data.LoadFromEnumerable(chunks));
+                    frozen = ml.Transforms.Text.TrainMixerAutoencoder("Text", AutoencoderOptions(chunkLength, run.MemoryWidth, width, threads, frozenAutoencoderSeconds,
+                        MemoryDecoding.Unrolled, new MixerAutoencoderOptions().LengthWarmupFraction)).Fit(ml.Data.LoadFromEnumerable(chunks));
                 }
                 var options = new MixerMemoryLanguageModelOptions
                 {

@@ -1,3 +1,4 @@
+using MLNetMixers.Training;
 using MLNetMixers.Models;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -50,28 +51,18 @@ internal static class MemoryChunks
     /// The targets of rows cut to their first ℓ tokens, [B, ℓ + 1]: a chunk longer than ℓ now ends with the end of text at
     /// position ℓ, so its last real position is ℓ and the encoder's causal state there has read exactly c_0..c_{ℓ-1}.
     /// </summary>
-    public static Tensor Truncate(Tensor targets, int length)
+    public static Tensor Truncate(Tensor targets, int length, int endOfText)
     {
         if (length + 1 >= targets.shape[1])
             return targets;
         var cut = targets[.., ..(length + 1)].clone();
         var last = cut[.., length];
-        cut[.., length] = where(last.ge(0), full_like(last, EndOfTextOf(targets)), last);
+        cut[.., length] = where(last.ge(0), full_like(last, endOfText), last);
         return cut;
     }
 
-    // The end-of-text id is the target right after each row's last real token; every row has one.
-    private static long EndOfTextOf(Tensor targets) => targets.gather(1, (targets.ge(0).sum(1) - 1).unsqueeze(1))[0, 0].item<long>();
-
     /// <summary>ℓ of a chunk-length warm-up: 16 tokens at the start, growing linearly to L at <paramref name="fraction"/> of the run (multiples of 8).</summary>
-    public static int WarmupLength(int chunkLength, double progress, double fraction)
-    {
-        const int first = 16;
-        if (chunkLength <= first)
-            return chunkLength;
-        double ramp = Math.Min(1, progress / fraction);
-        return Math.Min(chunkLength, Math.Max(first, (first + (int)(ramp * (chunkLength - first))) / 8 * 8));
-    }
+    public static int WarmupLength(int chunkLength, double progress, double fraction) => SequenceWarmup.Length(16, chunkLength, progress, fraction, 8);
 
     /// <summary>n per row: the position of the last real token in the encoder's row (the targets hold n + 1 real entries).</summary>
     public static Tensor LastReal(Tensor targets) => targets.ge(0).sum(1) - 1;

@@ -47,12 +47,13 @@ internal static class MemoryTraining
     /// <param name="lossSum">Summed loss of rows (int64 indices [b]) against their targets [b, L + 1].</param>
     /// <param name="settings">Steps, batch, learning rate.</param>
     /// <param name="device">Where the model is.</param>
-    /// <param name="lengthWarmupFraction">
-    /// Chunk rows only (the autoencoder): above 0, each step's rows are cut to their first ℓ tokens, ℓ growing from 16 to L
-    /// over this fraction of the run, and <paramref name="lossSum"/> gets [b, ℓ + 1] targets (<see cref="MemoryChunks.Truncate"/>).
+    /// <param name="lengthWarmup">
+    /// Chunk rows only (the autoencoder): each step's rows are cut to their first ℓ tokens, ℓ growing from 16 to L over
+    /// this fraction of the run, and <paramref name="lossSum"/> gets [b, ℓ + 1] targets ending in the end-of-text id
+    /// (<see cref="MemoryChunks.Truncate"/>). Null or a fraction of 0 trains on whole rows.
     /// </param>
     public static MemoryTrainingRun Train(IHost host, string what, nn.Module model, Tensor targets, Func<Tensor, Tensor, Tensor> lossSum,
-                                          MemoryTrainingSettings settings, Device device, double lengthWarmupFraction = 0)
+                                          MemoryTrainingSettings settings, Device device, (double Fraction, int EndOfText)? lengthWarmup = null)
     {
         int rows = (int)targets.shape[0];
         using var trainer = new TrainingStep(model, MixerPrecision.Float32, settings.WeightDecay, settings.GradientClipNorm, device, minimumRowsPerShard: 1);
@@ -80,10 +81,10 @@ internal static class MemoryTraining
                 {
                     var index = tensor(picked, device: device);
                     var batchTargets = targets.index_select(0, index);
-                    if (lengthWarmupFraction > 0)
+                    if (lengthWarmup is { Fraction: > 0 } warmup)
                     {
-                        double progress = settings.MaxTrainingTime is { } budget ? clock.Elapsed / budget : step / (double)settings.Steps;
-                        batchTargets = MemoryChunks.Truncate(batchTargets, MemoryChunks.WarmupLength((int)targets.shape[1] - 1, progress, lengthWarmupFraction));
+                        double progress = SequenceWarmup.Progress(settings.MaxTrainingTime, clock.Elapsed, step, settings.Steps);
+                        batchTargets = MemoryChunks.Truncate(batchTargets, MemoryChunks.WarmupLength((int)targets.shape[1] - 1, progress, warmup.Fraction), warmup.EndOfText);
                     }
                     double denominator = Math.Max(1, batchTargets.ge(0).sum().item<long>());
                     loss = trainer.Run(lossSum, index, batchTargets, denominator, DataParallelGradients.Mix((ulong)settings.Seed, (ulong)step),

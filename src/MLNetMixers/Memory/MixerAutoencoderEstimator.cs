@@ -67,7 +67,7 @@ public sealed class MixerAutoencoderEstimator : IEstimator<MixerAutoencoderTrans
                 // Under the chunk-length warm-up t may be shorter than the rows: the encoder reads the same first columns.
                 MemoryTraining.Train(host, "autoencoder", model, targets,
                     (rows, t) => MemoryChunks.LossSum(model.forward(tokens.index_select(0, rows)[.., ..(int)t.shape[1]], t), t), options.Training, device,
-                    options.LengthWarmupFraction);
+                    (options.LengthWarmupFraction, tokenizer.EndOfText));
             }
         }
         catch

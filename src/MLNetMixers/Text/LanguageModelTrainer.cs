@@ -159,13 +159,10 @@ internal static class LanguageModelTrainer
     /// </summary>
     internal static int WarmupWindow(MixerLanguageModelOptions options, int window, int step, TimeSpan elapsed)
     {
-        const int first = 64;
-        if (options.ContextWarmupFraction <= 0 || window <= first)
+        if (options.ContextWarmupFraction <= 0)
             return window;
-        double progress = options.MaxTrainingTime is { } budget ? elapsed / budget : step / (double)options.Steps;
-        double ramp = Math.Min(1, progress / options.ContextWarmupFraction);
-        int length = first + (int)(ramp * (window - first));
-        length = Math.Max(first, length / 32 * 32);
+        int length = SequenceWarmup.Length(64, window, SequenceWarmup.Progress(options.MaxTrainingTime, elapsed, step, options.Steps),
+                                           options.ContextWarmupFraction, 32);
         // Batch = BatchSize · window / length rows: a length that does not divide the tokens of a step is raised to the next one that does.
         while (options.BatchSize * window % length != 0 && length < window)
             length++;

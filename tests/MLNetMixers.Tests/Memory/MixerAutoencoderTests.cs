@@ -104,10 +104,10 @@ public class MixerAutoencoderTests
         const int eot = 9;
         // "abcde" and "xy" as chunk rows of L = 6 (targets: the characters, the end of text, then ignored positions).
         var (_, targets) = MemoryChunks.Rows([[1, 2, 3, 4, 5], [6, 7]], 6, eot, CPU);
-        var cut = MemoryChunks.Truncate(targets, 3);
+        var cut = MemoryChunks.Truncate(targets, 3, eot);
         Assert.Equal(new long[] { 1, 2, 3, eot, 6, 7, eot, -1 }, cut.data<long>().ToArray());
         Assert.Equal(new long[] { 3, 2 }, MemoryChunks.LastReal(cut).data<long>().ToArray());
-        Assert.Same(targets, MemoryChunks.Truncate(targets, 6));
+        Assert.Same(targets, MemoryChunks.Truncate(targets, 6, eot));
         // 16 tokens at first, the whole chunk from the end of the warm-up on, never shorter on the way.
         var lengths = Enumerable.Range(0, 101).Select(i => MemoryChunks.WarmupLength(128, i / 100.0, 0.5)).ToArray();
         Assert.Equal(16, lengths[0]);
