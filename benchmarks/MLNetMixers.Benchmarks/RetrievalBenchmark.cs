@@ -12,7 +12,7 @@ namespace MLNetMixers.Benchmarks;
 /// at most 30 minutes of training in total per architecture, the tokenizer's learning included. MLNETMIXERS_RETRIEVAL_* knobs
 /// for exploration: MINUTES (InfoNCE minutes per architecture, default 29: the tokenizer's learning and encoding take the rest), TRANSFORMER_MINUTES, PRETRAIN
 /// (language-model steps, default 0), TOKENIZER (subwords or characters), VOCABULARY, CONTEXT, WIDTH, DEPTH, BATCH,
-/// LEARNING_RATE, TEMPERATURE, THREADS, ARCHITECTURES (comma list), MEASURE_POOLING and LATENCY (0 turns them off).
+/// LEARNING_RATE, TEMPERATURE, HARD_NEGATIVES (share), SYMMETRIC (1 or 0), THREADS, ARCHITECTURES (comma list), MEASURE_POOLING and LATENCY (0 turns them off).
 /// </summary>
 internal sealed class RetrievalBenchmark : IBenchmark
 {
@@ -52,6 +52,8 @@ internal sealed class RetrievalBenchmark : IBenchmark
             BatchSize = smoke ? 8 : (int)Knob("BATCH", 64),
             LearningRate = Knob("LEARNING_RATE", 1e-2),
             Temperature = Knob("TEMPERATURE", 0.02),
+            HardNegativeShare = Knob("HARD_NEGATIVES", 0),
+            SymmetricLoss = Knob("SYMMETRIC", 0) != 0,
             MeasurePooling = Knob("MEASURE_POOLING", 1) != 0,
             Threads = (int)Knob("THREADS", 2),
             Device = MixerDevice.Cpu,
@@ -77,7 +79,9 @@ internal sealed class RetrievalBenchmark : IBenchmark
                                 (settings.PretrainSteps > 0
                                     ? $"Language model: {settings.PretrainSteps} steps of 16 x {settings.ContextLength} tokens; InfoNCE from it: "
                                     : "InfoNCE from a fresh initialisation (no language model; the tokenizer's learning counts in train s): ") +
-                                $"{Budgets(settings)}, in-batch negatives (batch {settings.BatchSize}), τ {settings.Temperature}, {ExperimentPooling(settings)} pooling, " +
+                                $"{Budgets(settings)}, in-batch negatives (batch {settings.BatchSize}" +
+                                (settings.HardNegativeShare > 0 ? $", {settings.HardNegativeShare:P0} of it pairs with a lexical neighbour" : "") +
+                                (settings.SymmetricLoss ? ", symmetric loss" : "") + $"), τ {settings.Temperature}, {ExperimentPooling(settings)} pooling, " +
                                 $"AdamW {settings.LearningRate:G2}, all weights trained. {settings.Threads} torch thread(s) on a shared 2-core machine (" +
                                 $"other jobs ran beside it): times are pessimistic. Whole run {totalMinutes:F1} min.");
             context.Report.Table(

@@ -38,6 +38,8 @@ internal sealed class RetrievalExperimentSettings
     public double LearningRate = 1e-2;
     public RetrievalNegatives Negatives = RetrievalNegatives.InBatch;
     public int Candidates = 8;
+    public double HardNegativeShare;
+    public bool SymmetricLoss;
     public EmbeddingPooling Pooling = EmbeddingPooling.Mean;
 
     /// <summary>Also evaluate the frozen language model with every pooling (to choose the pooling by measurement).</summary>
@@ -144,7 +146,7 @@ internal static class RetrievalExperiment
                 LanguageModel = languageModel, Architecture = architecture, Tokenization = settings.Tokenization,
                 SubwordVocabularySize = settings.SubwordVocabularySize, ContextLength = settings.ContextLength, Width = width, Depth = settings.Depth,
                 Heads = heads, SeparateTowers = settings.SeparateTowers, Pooling = settings.Pooling, Temperature = settings.Temperature,
-                Negatives = settings.Negatives, Candidates = settings.Candidates, BatchSize = settings.BatchSize, Steps = settings.TrainSteps,
+                Negatives = settings.Negatives, Candidates = settings.Candidates, HardNegativeShare = settings.HardNegativeShare, SymmetricLoss = settings.SymmetricLoss, BatchSize = settings.BatchSize, Steps = settings.TrainSteps,
                 MaxTrainingTime = settings.TrainTimeByArchitecture.GetValueOrDefault(architecture, settings.TrainTime), LearningRate = settings.LearningRate, Seed = settings.Seed, NumberOfThreads = settings.Threads,
                 Device = settings.Device, LogInterval = 10, CancellationToken = cancellation,
                 CheckpointFolder = settings.CheckpointFolder is null ? null : Path.Combine(settings.CheckpointFolder, name),

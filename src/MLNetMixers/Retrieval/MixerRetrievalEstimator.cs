@@ -63,6 +63,8 @@ public sealed class MixerRetrievalEstimator : IEstimator<MixerEmbeddingTransform
             throw new ArgumentOutOfRangeException(nameof(o.Pooling), o.Pooling, "Unknown pooling.");
         if (!Enum.IsDefined(o.Negatives))
             throw new ArgumentOutOfRangeException(nameof(o.Negatives), o.Negatives, "Unknown negatives.");
+        if (!(o.HardNegativeShare is >= 0 and <= 1))
+            throw new ArgumentOutOfRangeException(nameof(o.HardNegativeShare), o.HardNegativeShare, "HardNegativeShare must be between 0 and 1.");
         if (o.LanguageModel is null && o.Tokenization == TextTokenization.Tokenizer)
             throw new ArgumentException("A retriever trained from scratch tokenizes Characters, Bytes or Subwords; to use a Microsoft.ML.Tokenizers tokenizer, start from a language model trained with it.", nameof(o.Tokenization));
         if (o.LanguageModel is null && o.Tokenization == TextTokenization.Subwords && o.SubwordVocabularySize < 257)

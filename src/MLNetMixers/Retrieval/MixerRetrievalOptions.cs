@@ -74,6 +74,16 @@ public sealed class MixerRetrievalOptions
     /// <summary>Where the negatives come from.</summary>
     public RetrievalNegatives Negatives = RetrievalNegatives.InBatch;
 
+    /// <summary>
+    /// Share of each step's negatives that are hard: training pairs whose documents share the query's rarest tokens
+    /// (mined once before training). In-batch, that share of the batch comes as pairs with one of their neighbours;
+    /// sampled, that share of each query's k - 1 negatives. 0 draws every negative at random.
+    /// </summary>
+    public double HardNegativeShare = 0;
+
+    /// <summary>In-batch negatives only: also train document -> query (each document against the batch's queries), the mean of both losses.</summary>
+    public bool SymmetricLoss;
+
     /// <summary>k: candidates per query (one positive, k - 1 sampled negatives) when <see cref="Negatives"/> is Sampled.</summary>
     public int Candidates = 8;
 

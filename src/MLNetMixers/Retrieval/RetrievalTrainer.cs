@@ -29,6 +29,13 @@ internal static class RetrievalTrainer
         var (step, previousSeconds) = options.ResumeFromCheckpoint ? TryResume(host, options, modules, optimizer) : (0, 0.0);
 
         using var ch = host.Start("Training retrieval");
+        int[][]? neighbours = null;
+        if (options.HardNegativeShare > 0)
+        {
+            var mining = Stopwatch.StartNew();
+            neighbours = LexicalNeighbours.Mine(queries, documents, NeighbourPool);
+            ch.Info($"Mined lexical neighbours of {queries.Count:N0} queries in {mining.Elapsed.TotalSeconds:F1} s.");
+        }
         ch.Info($"{queryTower.Model.Config.Architecture}: {(shared ? "one shared tower" : "two towers")} of {queryTower.Model.ParameterCount:N0} weights, " +
                 $"{queries.Count:N0} training pairs, {(options.Negatives == RetrievalNegatives.InBatch ? $"in-batch negatives ({options.BatchSize - 1} per query)" : $"{options.Candidates - 1} sampled negatives per query")}, " +
                 $"τ {options.Temperature}, at most {options.Steps} steps of {options.BatchSize} queries" +
@@ -65,7 +72,7 @@ internal static class RetrievalTrainer
                 {
                     foreach (var m in modules)
                         m.zero_grad();
-                    var lossTensor = StepLoss(options, queryTower, documentTower, queries, documents, step);
+                    var lossTensor = StepLoss(options, queryTower, documentTower, queries, documents, neighbours, step);
                     lossTensor.backward();
                     loss = lossTensor.item<float>();
                     if (options.GradientClipNorm > 0)
@@ -105,34 +112,77 @@ internal static class RetrievalTrainer
         }
     }
 
-    /// <summary>The InfoNCE loss of step <paramref name="step"/>'s batch, drawn from a generator seeded by (seed, step) so a resumed run repeats it.</summary>
+    /// <summary>Each query's hard negative is drawn from its best few lexical neighbours, so that repeated epochs vary it.</summary>
+    private const int NeighbourPool = 4;
+
+    /// <summary>
+    /// The InfoNCE loss of step <paramref name="step"/>'s batch, drawn from a generator seeded by (seed, step) so a
+    /// resumed run repeats it. With <paramref name="neighbours"/> (HardNegativeShare), part of the batch is pairs and
+    /// their lexical neighbours (in-batch negatives), or part of each query's sampled negatives is its neighbours.
+    /// </summary>
     internal static Tensor StepLoss(MixerRetrievalOptions options, TextEmbedder queryTower, TextEmbedder documentTower,
-                                    IReadOnlyList<int[]> queries, IReadOnlyList<int[]> documents, int step)
+                                    IReadOnlyList<int[]> queries, IReadOnlyList<int[]> documents, int[][]? neighbours, int step)
     {
         var random = new Random(unchecked(options.Seed * 1_000_003 + step));
         int n = queries.Count;
         int batch = Math.Min(options.BatchSize, n);
-        var rows = Sample(random, n, batch, exclude: -1);
-        var q = queryTower.Embed(rows.Select(i => queries[i]).ToArray());
         if (options.Negatives == RetrievalNegatives.InBatch)
-            return InfoNce.InBatchLoss(q, documentTower.Embed(rows.Select(i => documents[i]).ToArray()), options.Temperature);
+        {
+            var rows = BatchRows(random, n, batch, neighbours, options.HardNegativeShare);
+            var q = queryTower.Embed(rows.Select(i => queries[i]).ToArray());
+            return InfoNce.InBatchLoss(q, documentTower.Embed(rows.Select(i => documents[i]).ToArray()), options.Temperature, options.SymmetricLoss);
+        }
 
+        var queryRows = Sample(random, n, batch, exclude: -1);
+        var queryEmbeddings = queryTower.Embed(queryRows.Select(i => queries[i]).ToArray());
         int k = Math.Min(options.Candidates, n);
+        int hard = neighbours is null ? 0 : (int)Math.Round((k - 1) * options.HardNegativeShare);
         var candidates = new List<int[]>(batch * k);
-        foreach (int row in rows)
+        foreach (int row in queryRows)
         {
             candidates.Add(documents[row]);
-            foreach (int negative in Sample(random, n, k - 1, exclude: row))
+            var pool = neighbours?[row] ?? [];
+            var mined = pool.OrderBy(_ => random.Next()).Take(hard).ToArray();
+            foreach (int negative in mined)
+                candidates.Add(documents[negative]);
+            foreach (int negative in Sample(random, n, k - 1 - mined.Length, exclude: row, alsoExclude: mined))
                 candidates.Add(documents[negative]);
         }
         var d = documentTower.Embed(candidates).view(batch, k, -1);
-        return InfoNce.SampledLoss(q, d, options.Temperature);
+        return InfoNce.SampledLoss(queryEmbeddings, d, options.Temperature);
     }
 
-    /// <summary><paramref name="count"/> distinct rows of 0..n-1, none equal to <paramref name="exclude"/>.</summary>
-    private static int[] Sample(Random random, int n, int count, int exclude)
+    /// <summary>
+    /// The rows of an in-batch step: round(batch · share / 2) random pairs each followed by one of its lexical
+    /// neighbours (each the other's hard negative), then random pairs; all distinct.
+    /// </summary>
+    internal static int[] BatchRows(Random random, int n, int batch, int[][]? neighbours, double share)
     {
         var chosen = new HashSet<int>();
+        var rows = new List<int>(batch);
+        int seeds = neighbours is null ? 0 : (int)Math.Round(batch * share / 2);
+        for (int attempt = 0; rows.Count < 2 * seeds && attempt < 4 * batch; attempt++)
+        {
+            int row = random.Next(n);
+            var pool = neighbours![row];
+            if (pool.Length == 0 || chosen.Contains(row))
+                continue;
+            int neighbour = pool[random.Next(Math.Min(pool.Length, NeighbourPool))];
+            if (chosen.Contains(neighbour))
+                continue;
+            chosen.Add(row);
+            chosen.Add(neighbour);
+            rows.Add(row);
+            rows.Add(neighbour);
+        }
+        rows.AddRange(Sample(random, n, batch - rows.Count, exclude: -1, alsoExclude: chosen));
+        return rows.ToArray();
+    }
+
+    /// <summary><paramref name="count"/> distinct rows of 0..n-1, none equal to <paramref name="exclude"/> or in <paramref name="alsoExclude"/>.</summary>
+    private static int[] Sample(Random random, int n, int count, int exclude, IEnumerable<int>? alsoExclude = null)
+    {
+        var chosen = new HashSet<int>(alsoExclude ?? []);
         var result = new int[count];
         for (int i = 0; i < count; i++)
         {

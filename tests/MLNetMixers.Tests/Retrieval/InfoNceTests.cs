@@ -94,4 +94,18 @@ public class InfoNceTests
                 Assert.Equal((Shifted(h) - Shifted(-h)) / (2 * h), grad[i * d + j], 2);
             }
     }
+
+    [Fact]
+    public void Symmetric_in_batch_loss_is_the_mean_of_both_directions()
+    {
+        int b = 5, d = 4;
+        var q = UnitRows(b, d, 4);
+        var docs = UnitRows(b, d, 5);
+        var documentsFirst = Enumerable.Range(0, b).Select(i => new[] { docs[i] }.Concat(docs.Where((_, j) => j != i)).ToArray()).ToArray();
+        var queriesFirst = Enumerable.Range(0, b).Select(i => new[] { q[i] }.Concat(q.Where((_, j) => j != i)).ToArray()).ToArray();
+        using var qt = ToTensor(q, grad: false);
+        using var dt = ToTensor(docs, grad: false);
+        using var loss = InfoNce.InBatchLoss(qt, dt, Tau, symmetric: true);
+        Assert.Equal((Direct(q, documentsFirst) + Direct(docs, queriesFirst)) / 2, loss.item<float>(), 4);
+    }
 }

@@ -53,9 +53,11 @@ public class RetrievalEstimatorTests
     };
 
     [Theory]
-    [InlineData(RetrievalNegatives.InBatch, false)]
-    [InlineData(RetrievalNegatives.Sampled, true)]
-    public void Brief_training_retrieves_memorised_pairs_far_above_chance(RetrievalNegatives negatives, bool separateTowers)
+    [InlineData(RetrievalNegatives.InBatch, false, 0, false)]
+    [InlineData(RetrievalNegatives.Sampled, true, 0, false)]
+    [InlineData(RetrievalNegatives.InBatch, false, 0.5, true)]
+    [InlineData(RetrievalNegatives.Sampled, false, 0.5, false)]
+    public void Brief_training_retrieves_memorised_pairs_far_above_chance(RetrievalNegatives negatives, bool separateTowers, double hardShare, bool symmetric)
     {
         var ml = new MLContext(1);
         var pairs = Pairs(32);
@@ -63,6 +65,8 @@ public class RetrievalEstimatorTests
         var options = Tiny();
         options.Negatives = negatives;
         options.SeparateTowers = separateTowers;
+        options.HardNegativeShare = hardShare;
+        options.SymmetricLoss = symmetric;
         options.Candidates = 8;
         options.BatchSize = negatives == RetrievalNegatives.Sampled ? 8 : 16;
 
@@ -285,6 +289,9 @@ public class RetrievalEstimatorTests
         vocabulary.Tokenization = TextTokenization.Subwords;
         vocabulary.SubwordVocabularySize = 100;
         Assert.Contains("SubwordVocabularySize", Assert.ThrowsAny<ArgumentException>(() => ml.Transforms.Text.TrainMixerRetrieval("Summary", "Description", vocabulary)).Message);
+        var share = Tiny();
+        share.HardNegativeShare = 1.5;
+        Assert.Contains("HardNegativeShare", Assert.ThrowsAny<ArgumentException>(() => ml.Transforms.Text.TrainMixerRetrieval("Summary", "Description", share)).Message);
         var tooFew = Tiny();
         tooFew.Negatives = RetrievalNegatives.Sampled;
         tooFew.Candidates = 8;
