@@ -5,7 +5,7 @@ namespace MLNetMixers;
 
 /// <summary>
 /// The output of <see cref="MixerPredictionTransformer.Transform"/>: the input's columns plus the prediction columns,
-/// scored <see cref="MixerPredictionTransformer.ScoringBatchSize"/> rows per network run. A batch is the raw outputs,
+/// scored <see cref="MixerPredictionTransformer.ScoringRows"/> rows per network run. A batch is the raw outputs,
 /// row-major [rows, outputs].
 /// </summary>
 internal sealed class BatchScoringDataView : ReadAheadBatchDataView<float[]>
@@ -14,7 +14,7 @@ internal sealed class BatchScoringDataView : ReadAheadBatchDataView<float[]>
 
     public BatchScoringDataView(MixerPredictionTransformer parent, IDataView input)
         : base(input, parent.CheckFeatureColumn(input.Schema), parent.GetOutputSchema(input.Schema),
-            MixerPredictionTransformer.ScoringBatchSize, parent.SequenceLength,
+            parent.ScoringRows, parent.SequenceLength,
             "The input data view gave a different number of rows to two cursors; it must give the same rows every time.")
     {
         this.parent = parent;

@@ -33,6 +33,12 @@ public sealed class MixerPredictionTransformer : RowToRowTransformerBase, ITrans
     internal const string PredictedLabelColumnName = "PredictedLabel";
     internal const int ScoringBatchSize = 256;
 
+    /// <summary>Most positions (rows x T) per scoring run: 256 rows of a 2,000-column table held about 3 GB of activations.</summary>
+    internal const int MaxScoringPositions = 1 << 16;
+
+    /// <summary>Rows per scoring run: <see cref="ScoringBatchSize"/>, fewer for wide rows so that memory stays bounded.</summary>
+    internal int ScoringRows => Math.Clamp(MaxScoringPositions / Math.Max(1, SequenceLength), 1, ScoringBatchSize);
+
     private readonly TabularModelConfig shape;
     private readonly MixerDevice requestedDevice;
     /// <summary>The label's KeyValues annotation (multiclass), kept to label the predictions; null when it had none.</summary>

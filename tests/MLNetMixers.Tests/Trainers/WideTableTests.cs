@@ -49,4 +49,42 @@ public class WideTableTests
         var loaded = ModelZip.RoundTrip(ml, model, split.TrainSet.Schema, out _);
         Assert.Equal(scored.GetColumn<float>("Score").ToArray(), loaded.Transform(split.TestSet).GetColumn<float>("Score").ToArray());
     }
+
+    [Fact]
+    public void WideRowsAreScoredInSmallerBatchesWithTheSameScores()
+    {
+        // 300 number columns: at least 300 positions, so a scoring run takes at most 65,536 / 300 = 218 rows instead of 256.
+        const int columns = 300, rows = 300;
+        var random = new Random(1);
+        string csv = Path.Combine(TestData.NewTempFolder(), "wide.csv");
+        using (var writer = new StreamWriter(csv))
+        {
+            writer.WriteLine(string.Join(",", Enumerable.Range(0, columns).Select(c => $"c{c}").Append("Label")));
+            for (int r = 0; r < rows; r++)
+            {
+                var values = Enumerable.Range(0, columns).Select(_ => random.NextDouble()).ToArray();
+                writer.WriteLine(string.Join(",", values.Select(v => v.ToString("F3", System.Globalization.CultureInfo.InvariantCulture)))
+                                 + (values[0] + values[1] > 1 ? ",true" : ",false"));
+            }
+        }
+        var ml = new MLContext(seed: 1);
+        var names = Enumerable.Range(0, columns).Select(c => $"c{c}").ToArray();
+        var loaderColumns = names.Select((n, c) => new TextLoader.Column(n, DataKind.Single, c))
+            .Append(new TextLoader.Column("Label", DataKind.Boolean, columns)).ToArray();
+        var data = ml.Data.Cache(ml.Data.LoadFromTextFile(csv, loaderColumns, separatorChar: ',', hasHeader: true));
+        var options = SmallNetwork.Configure(new MixerBinaryTrainer.Options(), epochs: 1);
+        var model = ml.Transforms.EncodeAsCharacters("Features", names).Append(ml.BinaryClassification.Trainers.Mixer(options)).Fit(data);
+        int perRun = model.LastTransformer.ScoringRows;
+        Assert.True(model.LastTransformer.SequenceLength >= columns);
+        Assert.Equal(65_536 / model.LastTransformer.SequenceLength, perRun);
+        Assert.True(perRun < 256);
+
+        var all = model.Transform(data).GetColumn<float>("Score").ToArray();
+        Assert.Equal(rows, all.Length);
+        foreach (int row in new[] { 0, perRun - 1, perRun, rows - 1 })
+        {
+            float alone = model.Transform(ml.Data.TakeRows(row == 0 ? data : ml.Data.SkipRows(data, row), 1)).GetColumn<float>("Score").Single();
+            Assert.Equal(alone, all[row], 5);
+        }
+    }
 }
