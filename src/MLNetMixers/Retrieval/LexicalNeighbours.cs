@@ -39,7 +39,7 @@ internal static class LexicalNeighbours
         {
             foreach (int t in queries[q].Distinct())
             {
-                if (t >= vocabulary || frequency[t] == 0 || frequency[t] > commonest)
+                if (frequency[t] == 0 || frequency[t] > commonest)
                     continue;
                 float idf = MathF.Log((float)n / frequency[t]);
                 foreach (int doc in postings[t])

@@ -35,6 +35,10 @@ public class InfoNceTests
         return total / q.Length;
     }
 
+    /// <summary>Row i's in-batch candidates: its own partner first, then every other row.</summary>
+    private static double[][][] InBatchCandidates(double[][] rows)
+        => rows.Select((own, i) => new[] { own }.Concat(rows.Where((_, j) => j != i)).ToArray()).ToArray();
+
     private static Tensor ToTensor(double[][] rows, bool grad)
         => tensor(rows.SelectMany(r => r).Select(x => (float)x).ToArray(), [rows.Length, rows[0].Length]).requires_grad_(grad);
 
@@ -72,7 +76,7 @@ public class InfoNceTests
         var q = UnitRows(b, d, 2);
         var docs = UnitRows(b, d, 3);
         // Candidates of query i: its own document first, then the others.
-        var candidates = Enumerable.Range(0, b).Select(i => new[] { docs[i] }.Concat(docs.Where((_, j) => j != i)).ToArray()).ToArray();
+        var candidates = InBatchCandidates(docs);
         using var qt = ToTensor(q, grad: false);
         using var dt = ToTensor(docs, grad: true);
         using var loss = InfoNce.InBatchLoss(qt, dt, Tau);
@@ -88,8 +92,7 @@ public class InfoNceTests
                 {
                     var moved = docs.Select(r => (double[])r.Clone()).ToArray();
                     moved[i][j] += delta;
-                    var cands = Enumerable.Range(0, b).Select(x => new[] { moved[x] }.Concat(moved.Where((_, y) => y != x)).ToArray()).ToArray();
-                    return Direct(q, cands);
+                    return Direct(q, InBatchCandidates(moved));
                 }
                 Assert.Equal((Shifted(h) - Shifted(-h)) / (2 * h), grad[i * d + j], 2);
             }
@@ -101,11 +104,9 @@ public class InfoNceTests
         int b = 5, d = 4;
         var q = UnitRows(b, d, 4);
         var docs = UnitRows(b, d, 5);
-        var documentsFirst = Enumerable.Range(0, b).Select(i => new[] { docs[i] }.Concat(docs.Where((_, j) => j != i)).ToArray()).ToArray();
-        var queriesFirst = Enumerable.Range(0, b).Select(i => new[] { q[i] }.Concat(q.Where((_, j) => j != i)).ToArray()).ToArray();
         using var qt = ToTensor(q, grad: false);
         using var dt = ToTensor(docs, grad: false);
         using var loss = InfoNce.InBatchLoss(qt, dt, Tau, symmetric: true);
-        Assert.Equal((Direct(q, documentsFirst) + Direct(docs, queriesFirst)) / 2, loss.item<float>(), 4);
+        Assert.Equal((Direct(q, InBatchCandidates(docs)) + Direct(docs, InBatchCandidates(q))) / 2, loss.item<float>(), 4);
     }
 }
