@@ -45,11 +45,11 @@ internal sealed class AccuracyExperimentBenchmark : IBenchmark
             + "macro accuracy (multiclass), R² (regression). On each training fold, one MixerExperiment with a budget of "
             + $"{budget.TotalSeconds:F0} s (MLNETMIXERS_EXPERIMENT_BUDGET), scoring its trials by 3-fold cross-validation inside the training fold; the mixer "
             + "and LightGBM share that budget (the family that has used less time runs next). Tuned LightGBM and Mixer: each family's best trial refitted on "
-            + "the training fold; Ensemble: their predictions averaged; Choice: the model the experiment picked (mixer, trees or ensemble, by its "
+            + "the training fold; Ensemble: their predictions averaged, the mixer's weight (per fold) chosen on the experiment's out-of-fold rows; Choice: the model the experiment picked (mixer, trees or ensemble, by its "
             + "cross-validated metric), with the picks per fold (M/L/E). LightGBM default: ML.NET's defaults, the Accuracy section's baseline. "
             + $"Refresh with `MLNETMIXERS_EXPERIMENT_BUDGET=120 {BenchmarkRunner.BaseCommand} -- --only {Name}`.");
         context.Report.Table(["dataset", "task", "rows", "LightGBM default", "LightGBM tuned", "Mixer (experiment)", "Ensemble", "Choice", "picks",
-            "Mixer - tuned LightGBM", "Ensemble - best of both", "trials (mixer/trees)"], rows);
+            "Mixer - tuned LightGBM", "Ensemble - best of both", "mixer weights", "trials (mixer/trees)"], rows);
     }
 
     private static IReadOnlyList<string> RunDataset(BenchmarkContext context, Dataset dataset, int folds, TimeSpan budget)
@@ -74,6 +74,7 @@ internal sealed class AccuracyExperimentBenchmark : IBenchmark
         var ensemble = new List<double[]>();
         var choice = new List<double[]>();
         var picks = new List<string>();
+        var weights = new List<string>();
         var trials = new List<(int Mixer, int Trees)>();
         foreach (var split in ml.Data.CrossValidationSplit(data, folds, seed: 1))
         {
@@ -100,6 +101,7 @@ internal sealed class AccuracyExperimentBenchmark : IBenchmark
             mixer.Add(Score(ExperimentFamily.Mixer));
             ensemble.Add(Score(ExperimentFamily.Ensemble));
             choice.Add(Evaluate(ml, dataset.Kind, result.Model.Transform(split.TestSet)));
+            weights.Add(result.Trials.FirstOrDefault(t => t.Family == ExperimentFamily.Ensemble)?.Parameters.GetValueOrDefault("MixerWeight") ?? "-");
             picks.Add(result.Chosen switch { ExperimentFamily.Mixer => "M", ExperimentFamily.LightGbm => "L", _ => "E" });
             trials.Add((result.Trials.Count(t => t.Family == ExperimentFamily.Mixer), result.Trials.Count(t => t.Family == ExperimentFamily.LightGbm)));
             foreach (var fitted in models.Values.Distinct())
@@ -111,7 +113,7 @@ internal sealed class AccuracyExperimentBenchmark : IBenchmark
         [
             dataset.File.Replace(".csv", ""), dataset.Kind.ToString(), rowCount.ToString(),
             Primary(lightGbm), Primary(tuned), Primary(mixer), Primary(ensemble), Primary(choice), string.Join("", picks),
-            Signed(mixerGap), Signed(ensembleGap), $"{trials.Average(t => t.Mixer):F1}/{trials.Average(t => t.Trees):F1}",
+            Signed(mixerGap), Signed(ensembleGap), string.Join(" ", weights), $"{trials.Average(t => t.Mixer):F1}/{trials.Average(t => t.Trees):F1}",
         ];
     }
 

@@ -12,7 +12,7 @@ namespace MLNetMixers.Benchmarks;
 /// at most 30 minutes of training in total per architecture, the tokenizer's learning included. MLNETMIXERS_RETRIEVAL_* knobs
 /// for exploration: MINUTES (InfoNCE minutes per architecture, default 29: the tokenizer's learning and encoding take the rest), TRANSFORMER_MINUTES, PRETRAIN
 /// (language-model steps, default 0), TOKENIZER (subwords or characters), VOCABULARY, CONTEXT, WIDTH, DEPTH, BATCH,
-/// LEARNING_RATE, TEMPERATURE, HARD_NEGATIVES (share), SYMMETRIC (1 or 0), THREADS, ARCHITECTURES (comma list), MEASURE_POOLING and LATENCY (0 turns them off).
+/// LEARNING_RATE, TEMPERATURE, HARD_NEGATIVES (share), SYMMETRIC (1 or 0), DROPOUT, TOKEN_DROPOUT, THREADS, ARCHITECTURES (comma list), MEASURE_POOLING and LATENCY (0 turns them off).
 /// </summary>
 internal sealed class RetrievalBenchmark : IBenchmark
 {
@@ -54,6 +54,8 @@ internal sealed class RetrievalBenchmark : IBenchmark
             Temperature = Knob("TEMPERATURE", 0.02),
             HardNegativeShare = Knob("HARD_NEGATIVES", 0),
             SymmetricLoss = Knob("SYMMETRIC", 0) != 0,
+            Dropout = Knob("DROPOUT", 0),
+            TokenDropout = Knob("TOKEN_DROPOUT", 0),
             MeasurePooling = Knob("MEASURE_POOLING", 1) != 0,
             Threads = (int)Knob("THREADS", 2),
             Device = MixerDevice.Cpu,
@@ -81,7 +83,8 @@ internal sealed class RetrievalBenchmark : IBenchmark
                                     : "InfoNCE from a fresh initialisation (no language model; the tokenizer's learning counts in train s): ") +
                                 $"{Budgets(settings)}, in-batch negatives (batch {settings.BatchSize}" +
                                 (settings.HardNegativeShare > 0 ? $", {settings.HardNegativeShare:P0} of it pairs with a lexical neighbour" : "") +
-                                (settings.SymmetricLoss ? ", symmetric loss" : "") + $"), τ {settings.Temperature}, {ExperimentPooling(settings)} pooling, " +
+                                (settings.SymmetricLoss ? ", symmetric loss" : "") +
+                                (settings.Dropout > 0 ? $", dropout {settings.Dropout}" : "") + (settings.TokenDropout > 0 ? $", token dropout {settings.TokenDropout}" : "") + $"), τ {settings.Temperature}, {ExperimentPooling(settings)} pooling, " +
                                 $"AdamW {settings.LearningRate:G2}, all weights trained. {settings.Threads} torch thread(s) on a shared 2-core machine (" +
                                 $"other jobs ran beside it): times are pessimistic. Whole run {totalMinutes:F1} min.");
             context.Report.Table(

@@ -40,6 +40,8 @@ internal sealed class RetrievalExperimentSettings
     public int Candidates = 8;
     public double HardNegativeShare;
     public bool SymmetricLoss;
+    public double Dropout;
+    public double TokenDropout;
     public EmbeddingPooling Pooling = EmbeddingPooling.Mean;
 
     /// <summary>Also evaluate the frozen language model with every pooling (to choose the pooling by measurement).</summary>
@@ -146,7 +148,7 @@ internal static class RetrievalExperiment
                 LanguageModel = languageModel, Architecture = architecture, Tokenization = settings.Tokenization,
                 SubwordVocabularySize = settings.SubwordVocabularySize, ContextLength = settings.ContextLength, Width = width, Depth = settings.Depth,
                 Heads = heads, SeparateTowers = settings.SeparateTowers, Pooling = settings.Pooling, Temperature = settings.Temperature,
-                Negatives = settings.Negatives, Candidates = settings.Candidates, HardNegativeShare = settings.HardNegativeShare, SymmetricLoss = settings.SymmetricLoss, BatchSize = settings.BatchSize, Steps = settings.TrainSteps,
+                Negatives = settings.Negatives, Candidates = settings.Candidates, HardNegativeShare = settings.HardNegativeShare, SymmetricLoss = settings.SymmetricLoss, Dropout = settings.Dropout, TokenDropout = settings.TokenDropout, BatchSize = settings.BatchSize, Steps = settings.TrainSteps,
                 MaxTrainingTime = settings.TrainTimeByArchitecture.GetValueOrDefault(architecture, settings.TrainTime), LearningRate = settings.LearningRate, Seed = settings.Seed, NumberOfThreads = settings.Threads,
                 Device = settings.Device, LogInterval = 10, CancellationToken = cancellation,
                 CheckpointFolder = settings.CheckpointFolder is null ? null : Path.Combine(settings.CheckpointFolder, name),

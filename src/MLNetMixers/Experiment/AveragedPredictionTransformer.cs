@@ -11,8 +11,9 @@ using MLNetMixers;
 namespace MLNetMixers;
 
 /// <summary>
-/// The ensemble's last step: averages the members' predictions, read from columns the earlier steps of the chain
-/// copied them into, and adds ML.NET's standard prediction columns from the average. Binary: the members'
+/// The ensemble's last step: averages the members' predictions (with weights that sum to 1, equal unless given), read
+/// from columns the earlier steps of the chain copied them into, and adds ML.NET's standard prediction columns from the
+/// average. Binary: the members'
 /// probabilities (Score is the average's logit); multiclass: their class-probability vectors (Score is the averaged
 /// vector, PredictedLabel its most likely class); regression: their scores. The members themselves stay ordinary
 /// steps of the chain, so the whole ensemble saves and loads as one ML.NET model zip.
@@ -22,14 +23,20 @@ public sealed class AveragedPredictionTransformer : RowToRowTransformerBase
     internal const string LoaderSignature = "MixerAveragedPrediction";
 
     private readonly string[] memberColumns;
+    private readonly double[] weights;
     private readonly DataViewSchema.Annotations? labelKeyValues;
     private readonly TaskPrediction prediction;
 
     internal AveragedPredictionTransformer(IHostEnvironment env, MixerTask task, IReadOnlyList<string> memberColumns, int classCount,
-                                           DataViewSchema.Annotations? labelKeyValues)
+                                           DataViewSchema.Annotations? labelKeyValues, IReadOnlyList<double>? weights = null)
         : base(Contracts.CheckRef(env, nameof(env)).Register(nameof(AveragedPredictionTransformer)))
     {
         Host.Check(memberColumns.Count > 0, "An average needs at least one member.");
+        weights ??= Enumerable.Repeat(1.0, memberColumns.Count).ToArray();
+        Host.Check(weights.Count == memberColumns.Count && weights.All(w => w >= 0 && double.IsFinite(w)) && weights.Sum() > 0,
+                   "An average needs one non-negative weight per member, not all zero.");
+        double total = weights.Sum();
+        this.weights = weights.Select(w => w / total).ToArray();
         Task = task;
         this.memberColumns = [.. memberColumns];
         ClassCount = classCount;
@@ -46,6 +53,9 @@ public sealed class AveragedPredictionTransformer : RowToRowTransformerBase
 
     /// <summary>The columns holding each member's prediction.</summary>
     public IReadOnlyList<string> MemberColumns => memberColumns;
+
+    /// <summary>Each member's weight in the average, in the order of <see cref="MemberColumns"/>; they sum to 1.</summary>
+    public IReadOnlyList<double> Weights => weights;
 
     private DataViewType MemberType => Task == MixerTask.MulticlassClassification
         ? new VectorDataViewType(NumberDataViewType.Single, ClassCount)
@@ -89,13 +99,13 @@ public sealed class AveragedPredictionTransformer : RowToRowTransformerBase
 
     private static VersionInfo GetVersionInfo() => new(
         modelSignature: "MXAVGPRD",
-        verWrittenCur: 0x00010001,
+        verWrittenCur: 0x00010002, // member weights
         verReadableCur: 0x00010001,
         verWeCanReadBack: 0x00010001,
         loaderSignature: LoaderSignature,
         loaderAssemblyName: typeof(AveragedPredictionTransformer).Assembly.FullName);
 
-    /// <summary>Writes the task, the class count, the member columns and the label's key values.</summary>
+    /// <summary>Writes the task, the class count, the member columns, the label's key values and the members' weights.</summary>
     public override void SaveModel(ModelSaveContext ctx)
     {
         Host.CheckValue(ctx, nameof(ctx));
@@ -110,6 +120,8 @@ public sealed class AveragedPredictionTransformer : RowToRowTransformerBase
         w.Write(labelKeyValues is not null);
         if (labelKeyValues is not null)
             MixerPredictionTransformer.SaveKeyValues(Host, ctx, labelKeyValues);
+        foreach (double weight in weights)
+            w.Write(weight);
     }
 
     private static AveragedPredictionTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
@@ -129,7 +141,11 @@ public sealed class AveragedPredictionTransformer : RowToRowTransformerBase
             for (int i = 0; i < members; i++)
                 columns[i] = r.ReadString();
             var keyValues = r.ReadBoolean() ? MixerPredictionTransformer.LoadKeyValues(env, ctx) : null;
-            return new AveragedPredictionTransformer(env, task, columns, classes, keyValues);
+            // Format 1.1 averaged with equal weights.
+            double[]? weights = ctx.Header.ModelVerWritten >= 0x00010002 ? Enumerable.Range(0, members).Select(_ => r.ReadDouble()).ToArray() : null;
+            if (weights is not null && (weights.Any(w => !(w >= 0) || double.IsInfinity(w)) || !(weights.Sum() > 0)))
+                throw new FormatException($"member weights {string.Join(", ", weights)}");
+            return new AveragedPredictionTransformer(env, task, columns, classes, keyValues, weights);
         });
     }
 
@@ -171,9 +187,9 @@ public sealed class AveragedPredictionTransformer : RowToRowTransformerBase
             var average = new float[width];
             var raw = new float[width];
             long cachedPosition = -1;
-            Action<double[]>[] adders = memberIndices.Select(index => task == MixerTask.MulticlassClassification
-                ? VectorAdder(input.GetGetter<VBuffer<float>>(input.Schema[index]), width)
-                : ScalarAdder(input.GetGetter<float>(input.Schema[index]))).ToArray();
+            Action<double[]>[] adders = memberIndices.Select((index, m) => task == MixerTask.MulticlassClassification
+                ? VectorAdder(input.GetGetter<VBuffer<float>>(input.Schema[index]), width, parent.weights[m])
+                : ScalarAdder(input.GetGetter<float>(input.Schema[index]), parent.weights[m])).ToArray();
             ReadOnlyMemory<float> RawOf()
             {
                 if (cachedPosition != input.Position)
@@ -182,7 +198,7 @@ public sealed class AveragedPredictionTransformer : RowToRowTransformerBase
                     foreach (var add in adders)
                         add(sum);
                     for (int k = 0; k < width; k++)
-                        average[k] = (float)(sum[k] / adders.Length);
+                        average[k] = (float)sum[k];
                     RawOfAverage(task, average, raw);
                     cachedPosition = input.Position;
                 }
@@ -191,13 +207,13 @@ public sealed class AveragedPredictionTransformer : RowToRowTransformerBase
             return parent.prediction.Getters(activeOutput, RawOf);
         }
 
-        private static Action<double[]> ScalarAdder(ValueGetter<float> getter)
+        private static Action<double[]> ScalarAdder(ValueGetter<float> getter, double weight)
         {
             float value = 0;
-            return sum => { getter(ref value); sum[0] += value; };
+            return sum => { getter(ref value); sum[0] += weight * value; };
         }
 
-        private static Action<double[]> VectorAdder(ValueGetter<VBuffer<float>> getter, int width)
+        private static Action<double[]> VectorAdder(ValueGetter<VBuffer<float>> getter, int width, double weight)
         {
             VBuffer<float> value = default;
             return sum =>
@@ -207,7 +223,7 @@ public sealed class AveragedPredictionTransformer : RowToRowTransformerBase
                 foreach (float v in value.DenseValues())
                 {
                     if (k < width)
-                        sum[k] += v;
+                        sum[k] += weight * v;
                     k++;
                 }
             };

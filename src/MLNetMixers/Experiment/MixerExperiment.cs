@@ -170,14 +170,15 @@ public sealed class MixerExperiment
             options.Progress?.Report(trial);
         }
 
-        // The ensemble is scored on the same pooled out-of-fold rows as its members.
+        // The ensemble is scored on the same pooled out-of-fold rows as its members, its mixer weight chosen there too.
         ExperimentTrial? ensemble = null;
+        double mixerWeight = 0.5;
         if (options.Ensemble && mixer.Best is { } bestMixer && trees.Best is { } bestTrees)
         {
-            var average = OutOfFoldMetric.Average(mixer.BestPredictions!, trees.BestPredictions!);
-            double metric = OutOfFoldMetric.Compute(task, average, labels);
+            (mixerWeight, double metric) = EnsembleWeight(task, mixer.BestPredictions!, trees.BestPredictions!, labels);
             ensemble = new ExperimentTrial(trials.Count + 1, ExperimentFamily.Ensemble,
-                new Dictionary<string, string> { ["Mixer"] = $"#{bestMixer.Number}", ["LightGbm"] = $"#{bestTrees.Number}" }, metric, metricName, 0, null);
+                new Dictionary<string, string> { ["Mixer"] = $"#{bestMixer.Number}", ["LightGbm"] = $"#{bestTrees.Number}", ["MixerWeight"] = $"{mixerWeight:0.0}" },
+                metric, metricName, 0, null);
             trials.Add(ensemble);
             options.Progress?.Report(ensemble);
         }
@@ -239,7 +240,7 @@ public sealed class MixerExperiment
             (family.BestFoldModel as IDisposable)?.Dispose();
 
         ITransformer ModelOf(ExperimentFamily family)
-            => family == ExperimentFamily.Ensemble ? Compose(finals[ExperimentFamily.Mixer], finals[ExperimentFamily.LightGbm], data) : finals[family];
+            => family == ExperimentFamily.Ensemble ? Compose(finals[ExperimentFamily.Mixer], finals[ExperimentFamily.LightGbm], data, mixerWeight) : finals[family];
         var model = ModelOf(chosen);
         var familyModels = options.KeepFamilyModels
             ? finals.Keys.Append(ExperimentFamily.Ensemble).Where(f => f != ExperimentFamily.Ensemble || finals.Count == 2).ToDictionary(f => f, f => f == chosen ? model : ModelOf(f))
@@ -247,11 +248,29 @@ public sealed class MixerExperiment
         return new MixerExperimentResult(model, chosen, trials, metricName, refitted, cancelled, validation) { FamilyModels = familyModels };
     }
 
+    /// <summary>Mixer weights the ensemble may take; the trees get the rest. The ends are left out: they are the members alone.</summary>
+    internal static readonly double[] EnsembleWeights = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
+
     /// <summary>
-    /// mixer -> copy its prediction aside -> trees -> copy theirs aside -> average: each member keeps its own steps, so
-    /// the chain saves, loads and scores as any ML.NET pipeline.
+    /// The mixer weight whose weighted average scores best on the pooled out-of-fold rows, and that score; ties go to the
+    /// weight nearest an equal average. A plain average drags the ensemble below its better member where the other is
+    /// clearly worse (benchmarks/results/AccuracyExperiment.md).
     /// </summary>
-    internal TransformerChain<ITransformer> Compose(ITransformer mixerModel, ITransformer treesModel, IDataView data)
+    internal static (double MixerWeight, double Metric) EnsembleWeight(MixerTask task, float[][] mixerPredictions, float[][] treePredictions, float[] labels)
+    {
+        var scored = EnsembleWeights.Select(w => (Weight: w, Metric: OutOfFoldMetric.Compute(task, OutOfFoldMetric.Average([w, 1 - w], mixerPredictions, treePredictions), labels)))
+                                    .Where(c => !double.IsNaN(c.Metric)).ToList();
+        if (scored.Count == 0)
+            return (0.5, double.NaN);
+        double best = scored.Max(c => c.Metric);
+        return scored.Where(c => c.Metric >= best - 1e-12).OrderBy(c => Math.Abs(c.Weight - 0.5)).ThenBy(c => c.Weight).First();
+    }
+
+    /// <summary>
+    /// mixer -> copy its prediction aside -> trees -> copy theirs aside -> weighted average: each member keeps its own
+    /// steps, so the chain saves, loads and scores as any ML.NET pipeline.
+    /// </summary>
+    internal TransformerChain<ITransformer> Compose(ITransformer mixerModel, ITransformer treesModel, IDataView data, double mixerWeight = 0.5)
     {
         var label = CheckLabel(data.Schema);
         int classCount = task switch
@@ -266,7 +285,8 @@ public sealed class MixerExperiment
         var copyMixer = ml.Transforms.CopyColumns(EnsembleMixerColumn, member).Fit(mixerScored);
         var treesScored = treesModel.Transform(copyMixer.Transform(mixerScored));
         var copyTrees = ml.Transforms.CopyColumns(EnsembleTreesColumn, member).Fit(treesScored);
-        var average = new AveragedPredictionTransformer(host, task, [EnsembleMixerColumn, EnsembleTreesColumn], classCount, labelKeyValues);
+        var average = new AveragedPredictionTransformer(host, task, [EnsembleMixerColumn, EnsembleTreesColumn], classCount, labelKeyValues,
+                                                   [mixerWeight, 1 - mixerWeight]);
         return new TransformerChain<ITransformer>(mixerModel, copyMixer, treesModel, copyTrees, average);
     }
 

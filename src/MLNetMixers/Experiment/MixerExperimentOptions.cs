@@ -38,7 +38,10 @@ public sealed class MixerExperimentOptions
     /// <summary>Run trials of LightGBM (over featurized columns: numbers mean-imputed, categories one-hot, free text featurized).</summary>
     public bool SearchTrees = true;
 
-    /// <summary>Consider the average of the best mixer's and the best trees' predictions; kept only when cross-validation prefers it.</summary>
+    /// <summary>
+    /// Consider a weighted average of the best mixer's and the best trees' predictions (the mixer's weight, 0.1 to 0.9, chosen on
+    /// the out-of-fold rows); kept only when cross-validation prefers it.
+    /// </summary>
     public bool Ensemble = true;
 
     /// <summary>

@@ -23,8 +23,8 @@ internal static class OutOfFoldMetric
         _ => RSquared(predictions.Select(p => p[0]).ToArray(), labels),
     };
 
-    /// <summary>The row-wise average of several trials' predictions.</summary>
-    public static float[][] Average(params float[][][] members)
+    /// <summary>The row-wise weighted average of several trials' predictions (weights summing to 1).</summary>
+    public static float[][] Average(double[] weights, params float[][][] members)
     {
         int rows = members[0].Length;
         var average = new float[rows][];
@@ -33,7 +33,12 @@ internal static class OutOfFoldMetric
             int width = members[0][r].Length;
             average[r] = new float[width];
             for (int k = 0; k < width; k++)
-                average[r][k] = (float)(members.Sum(m => (double)m[r][k]) / members.Length);
+            {
+                double sum = 0;
+                for (int m = 0; m < members.Length; m++)
+                    sum += weights[m] * members[m][r][k];
+                average[r][k] = (float)sum;
+            }
         }
         return average;
     }

@@ -65,6 +65,10 @@ public sealed class MixerRetrievalEstimator : IEstimator<MixerEmbeddingTransform
             throw new ArgumentOutOfRangeException(nameof(o.Negatives), o.Negatives, "Unknown negatives.");
         if (!(o.HardNegativeShare is >= 0 and <= 1))
             throw new ArgumentOutOfRangeException(nameof(o.HardNegativeShare), o.HardNegativeShare, "HardNegativeShare must be between 0 and 1.");
+        if (!(o.Dropout is >= 0 and < 1))
+            throw new ArgumentOutOfRangeException(nameof(o.Dropout), o.Dropout, "Dropout must be at least 0 and below 1.");
+        if (!(o.TokenDropout is >= 0 and < 1))
+            throw new ArgumentOutOfRangeException(nameof(o.TokenDropout), o.TokenDropout, "TokenDropout must be at least 0 and below 1.");
         if (o.LanguageModel is null && o.Tokenization == TextTokenization.Tokenizer)
             throw new ArgumentException("A retriever trained from scratch tokenizes Characters, Bytes or Subwords; to use a Microsoft.ML.Tokenizers tokenizer, start from a language model trained with it.", nameof(o.Tokenization));
         if (o.LanguageModel is null && o.Tokenization == TextTokenization.Subwords && o.SubwordVocabularySize < 257)
@@ -111,7 +115,7 @@ public sealed class MixerRetrievalEstimator : IEstimator<MixerEmbeddingTransform
         {
             var tokenizer = TextTokenizer.Create(options.Tokenization, null, queries.Concat(documents), options.SubwordVocabularySize);
             var config = new LanguageModelConfig(options.Architecture, tokenizer.VocabularySize, options.ContextLength, options.Width,
-                                                 options.Depth, options.Heads, options.MlpRatio, Dropout: 0);
+                                                 options.Depth, options.Heads, options.MlpRatio, options.Dropout);
             var model = new LanguageModel(config);
             model.Initialize(options.Seed);
             model.to(device);

@@ -59,6 +59,15 @@ public sealed class MixerRetrievalOptions
     /// <summary>Channel-MLP ratio of a tower trained from scratch.</summary>
     public int MlpRatio = 4;
 
+    /// <summary>Dropout on each block's residual branches of a tower trained from scratch (training only).</summary>
+    public double Dropout = 0;
+
+    /// <summary>
+    /// Share of each training text's tokens left out at random, drawn afresh every step (training only; embedding reads
+    /// whole texts): an augmentation against the towers memorising the training pairs word for word.
+    /// </summary>
+    public double TokenDropout = 0;
+
     /// <summary>Queries and documents get separate copies of the model (two towers) instead of one shared one.</summary>
     public bool SeparateTowers;
 

@@ -129,12 +129,12 @@ internal static class RetrievalTrainer
         if (options.Negatives == RetrievalNegatives.InBatch)
         {
             var rows = BatchRows(random, n, batch, neighbours, options.HardNegativeShare);
-            var q = queryTower.Embed(rows.Select(i => queries[i]).ToArray());
-            return InfoNce.InBatchLoss(q, documentTower.Embed(rows.Select(i => documents[i]).ToArray()), options.Temperature, options.SymmetricLoss);
+            var q = queryTower.Embed(Augment(rows.Select(i => queries[i]), options, 2 * step, queryTower.Pooling));
+            return InfoNce.InBatchLoss(q, documentTower.Embed(Augment(rows.Select(i => documents[i]), options, 2 * step + 1, documentTower.Pooling)), options.Temperature, options.SymmetricLoss);
         }
 
         var queryRows = Sample(random, n, batch, exclude: -1);
-        var queryEmbeddings = queryTower.Embed(queryRows.Select(i => queries[i]).ToArray());
+        var queryEmbeddings = queryTower.Embed(Augment(queryRows.Select(i => queries[i]), options, 2 * step, queryTower.Pooling));
         int k = Math.Min(options.Candidates, n);
         int hard = neighbours is null ? 0 : (int)Math.Round((k - 1) * options.HardNegativeShare);
         var candidates = new List<int[]>(batch * k);
@@ -148,8 +148,36 @@ internal static class RetrievalTrainer
             foreach (int negative in Sample(random, n, k - 1 - mined.Length, exclude: row, alsoExclude: mined))
                 candidates.Add(documents[negative]);
         }
-        var d = documentTower.Embed(candidates).view(batch, k, -1);
+        var d = documentTower.Embed(Augment(candidates, options, 2 * step + 1, documentTower.Pooling)).view(batch, k, -1);
         return InfoNce.SampledLoss(queryEmbeddings, d, options.Temperature);
+    }
+
+    /// <summary>
+    /// The texts as this step trains on them: with TokenDropout, each token after the leading end of text (and before a
+    /// closing one that EndOfText pooling reads) is left out with that probability, at least one kept. Its own generator
+    /// (seed, step, query or document side), so the batches drawn are the same with and without it.
+    /// </summary>
+    internal static int[][] Augment(IEnumerable<int[]> texts, MixerRetrievalOptions options, int salt, EmbeddingPooling pooling)
+    {
+        if (options.TokenDropout <= 0)
+            return texts.ToArray();
+        var random = new Random(unchecked(options.Seed * 7_919 + salt * 1_000_033 + 17));
+        int tail = pooling == EmbeddingPooling.EndOfText ? 1 : 0;
+        return texts.Select(ids =>
+        {
+            int body = ids.Length - 1 - tail;
+            if (body <= 1)
+                return ids;
+            var kept = new List<int>(ids.Length) { ids[0] };
+            for (int t = 1; t <= body; t++)
+                if (random.NextDouble() >= options.TokenDropout)
+                    kept.Add(ids[t]);
+            if (kept.Count == 1)
+                kept.Add(ids[1 + random.Next(body)]);
+            if (tail == 1)
+                kept.Add(ids[^1]);
+            return kept.ToArray();
+        }).ToArray();
     }
 
     /// <summary>

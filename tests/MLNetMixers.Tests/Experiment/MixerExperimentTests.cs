@@ -1,5 +1,6 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using MLNetMixers.Experiment;
 
 namespace MLNetMixers.Tests.Experiment;
 
@@ -113,6 +114,7 @@ public class MixerExperimentTests
     [InlineData(MixerTask.Regression)]
     public void Ensemble_zip_loads_and_scores_like_its_members_averaged(MixerTask task)
     {
+        const float mixerWeight = 0.3f;
         var ml = new MLContext(1);
         // One labelling for both parts, so that the multiclass key values agree.
         var all = Labelled(ml, Rows(200), task);
@@ -121,7 +123,7 @@ public class MixerExperimentTests
         var experiment = Experiment(ml, task, Options(TimeSpan.FromSeconds(30)));
         var mixer = experiment.FitDefaults(ExperimentFamily.Mixer, train);
         var trees = experiment.FitDefaults(ExperimentFamily.LightGbm, train);
-        var ensemble = experiment.Compose(mixer, trees, train);
+        var ensemble = experiment.Compose(mixer, trees, train, mixerWeight);
 
         string path = Path.Combine(TestData.NewTempFolder(), "ensemble.zip");
         ml.Model.Save(ensemble, train.Schema, path);
@@ -138,7 +140,7 @@ public class MixerExperimentTests
             for (int r = 0; r < e.Count; r++)
             {
                 for (int k = 0; k < e[r].Length; k++)
-                    Assert.Equal((m[r][k] + t[r][k]) / 2, e[r][k], 1e-5);
+                    Assert.Equal(mixerWeight * m[r][k] + (1 - mixerWeight) * t[r][k], e[r][k], 1e-5);
                 Assert.Equal((uint)Array.IndexOf(e[r], e[r].Max()) + 1, predicted[r]);
             }
             var metrics = ml.MulticlassClassification.Evaluate(scored);
@@ -151,7 +153,7 @@ public class MixerExperimentTests
             var e = scored.GetColumn<float>(member).ToList();
             Assert.Equal(test.GetColumn<float>(nameof(Row.RowId)).Count(), e.Count);
             for (int r = 0; r < e.Count; r++)
-                Assert.Equal((m[r] + t[r]) / 2, e[r], 1e-5);
+                Assert.Equal(mixerWeight * m[r] + (1 - mixerWeight) * t[r], e[r], 1e-4);
             if (task == MixerTask.BinaryClassification)
             {
                 var predicted = scored.GetColumn<bool>("PredictedLabel").ToList();
@@ -183,6 +185,23 @@ public class MixerExperimentTests
         public float Score { get; set; }
         public float Probability { get; set; }
         public bool PredictedLabel { get; set; }
+    }
+
+    [Fact]
+    public void Ensemble_weight_leans_towards_the_better_member_on_the_out_of_fold_rows()
+    {
+        // Regression: the mixer predicts the target exactly, the trees only with noise; and the reverse.
+        var random = new Random(3);
+        var labels = Enumerable.Range(0, 200).Select(_ => (float)random.NextDouble()).ToArray();
+        var exact = labels.Select(l => new[] { l }).ToArray();
+        var noisy = labels.Select(l => new[] { l + (float)(random.NextDouble() - 0.5) }).ToArray();
+        var (towardsMixer, metric) = MixerExperiment.EnsembleWeight(MixerTask.Regression, exact, noisy, labels);
+        Assert.Equal(0.9, towardsMixer, 1e-9);
+        Assert.True(metric > OutOfFoldMetric.Compute(MixerTask.Regression, noisy, labels));
+        Assert.Equal(0.1, MixerExperiment.EnsembleWeight(MixerTask.Regression, noisy, exact, labels).MixerWeight, 1e-9);
+        // Members that rank the rows alike give every weight the same AUC: the tie goes to the equal average.
+        var binary = labels.Select(l => l > 0.5f ? 1f : 0f).ToArray();
+        Assert.Equal(0.5, MixerExperiment.EnsembleWeight(MixerTask.BinaryClassification, exact, exact, binary).MixerWeight, 1e-9);
     }
 
     [Fact]

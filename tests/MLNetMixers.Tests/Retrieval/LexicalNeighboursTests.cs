@@ -2,7 +2,7 @@ using MLNetMixers.Retrieval;
 
 namespace MLNetMixers.Tests.Retrieval;
 
-/// <summary>The hard negatives mined before training and the in-batch steps built from them.</summary>
+/// <summary>The hard negatives mined before training, the in-batch steps built from them, and the token-dropout augmentation.</summary>
 public class LexicalNeighboursTests
 {
     // Token ids stand for words: 1 is in every document (too common to rank), 10+ are package names; 30 unrelated
@@ -54,5 +54,26 @@ public class LexicalNeighboursTests
         }
         var plain = RetrievalTrainer.BatchRows(new Random(1), n, 16, neighbours: null, share: 0.5);
         Assert.Equal(16, plain.Distinct().Count());
+    }
+
+    [Fact]
+    public void Token_dropout_leaves_out_about_its_share_but_never_the_markers_or_every_token()
+    {
+        const int eot = 0;
+        var texts = Enumerable.Range(0, 200).Select(i => (int[])[eot, .. Enumerable.Range(1, 50), eot]).Append([eot, 7, eot]).ToArray();
+        var options = new MixerRetrievalOptions { TokenDropout = 0.2, Seed = 3 };
+        var augmented = RetrievalTrainer.Augment(texts, options, salt: 5, EmbeddingPooling.EndOfText);
+        Assert.All(augmented, a => Assert.True(a[0] == eot && a[^1] == eot && a.Length >= 3));
+        // Tokens keep their order: what is left is a subsequence.
+        Assert.All(augmented.Take(200), a => Assert.True(a[1..^1].SequenceEqual(a[1..^1].Order())));
+        double dropped = 1 - augmented.Take(200).Average(a => a.Length - 2) / 50.0;
+        Assert.InRange(dropped, 0.17, 0.23);
+        // The same (seed, salt) draws the same tokens; another salt others; none to drop leaves the texts as they are.
+        Assert.Equal(augmented, RetrievalTrainer.Augment(texts, options, salt: 5, EmbeddingPooling.EndOfText));
+        Assert.NotEqual(augmented, RetrievalTrainer.Augment(texts, options, salt: 6, EmbeddingPooling.EndOfText));
+        Assert.Equal(texts, RetrievalTrainer.Augment(texts, new MixerRetrievalOptions(), salt: 5, EmbeddingPooling.EndOfText));
+        // Mean pooling has no closing marker to keep: the last token may go too.
+        var mean = RetrievalTrainer.Augment([[eot, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]], new MixerRetrievalOptions { TokenDropout = 0.9 }, salt: 1, EmbeddingPooling.Mean);
+        Assert.True(mean[0].Length is >= 2 and < 11 && mean[0][0] == eot);
     }
 }

@@ -53,11 +53,13 @@ public class RetrievalEstimatorTests
     };
 
     [Theory]
-    [InlineData(RetrievalNegatives.InBatch, false, 0, false)]
-    [InlineData(RetrievalNegatives.Sampled, true, 0, false)]
-    [InlineData(RetrievalNegatives.InBatch, false, 0.5, true)]
-    [InlineData(RetrievalNegatives.Sampled, false, 0.5, false)]
-    public void Brief_training_retrieves_memorised_pairs_far_above_chance(RetrievalNegatives negatives, bool separateTowers, double hardShare, bool symmetric)
+    [InlineData(RetrievalNegatives.InBatch, false, 0, false, 0)]
+    [InlineData(RetrievalNegatives.Sampled, true, 0, false, 0)]
+    [InlineData(RetrievalNegatives.InBatch, false, 0.5, true, 0)]
+    [InlineData(RetrievalNegatives.Sampled, false, 0.5, false, 0)]
+    [InlineData(RetrievalNegatives.InBatch, false, 0, false, 0.1)]
+    public void Brief_training_retrieves_memorised_pairs_far_above_chance(RetrievalNegatives negatives, bool separateTowers, double hardShare, bool symmetric,
+                                                                          double dropout)
     {
         var ml = new MLContext(1);
         var pairs = Pairs(32);
@@ -67,6 +69,8 @@ public class RetrievalEstimatorTests
         options.SeparateTowers = separateTowers;
         options.HardNegativeShare = hardShare;
         options.SymmetricLoss = symmetric;
+        options.Dropout = dropout;
+        options.TokenDropout = dropout;
         options.Candidates = 8;
         options.BatchSize = negatives == RetrievalNegatives.Sampled ? 8 : 16;
 
@@ -292,6 +296,12 @@ public class RetrievalEstimatorTests
         var share = Tiny();
         share.HardNegativeShare = 1.5;
         Assert.Contains("HardNegativeShare", Assert.ThrowsAny<ArgumentException>(() => ml.Transforms.Text.TrainMixerRetrieval("Summary", "Description", share)).Message);
+        var dropout = Tiny();
+        dropout.Dropout = 1;
+        Assert.Contains("Dropout", Assert.ThrowsAny<ArgumentException>(() => ml.Transforms.Text.TrainMixerRetrieval("Summary", "Description", dropout)).Message);
+        var tokenDropout = Tiny();
+        tokenDropout.TokenDropout = -0.1;
+        Assert.Contains("TokenDropout", Assert.ThrowsAny<ArgumentException>(() => ml.Transforms.Text.TrainMixerRetrieval("Summary", "Description", tokenDropout)).Message);
         var tooFew = Tiny();
         tooFew.Negatives = RetrievalNegatives.Sampled;
         tooFew.Candidates = 8;
