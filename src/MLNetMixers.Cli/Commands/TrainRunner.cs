@@ -127,8 +127,11 @@ internal static class TrainRunner
         models.Add(mixerMetrics);
         var scored = new List<(string Model, IDataView Scored)> { (modelName, model.Transform(test)) };
         Phase.Run("Saving the model", mlContext, names, cancellation, () => { mlContext.Model.Save(model, raw.Schema, Path.Combine(output.Path, ModelFileName)); return 0; });
-        // The ONNX export covers the mixer's own steps; trees and the ensemble's average have no converter here.
-        if (experiment is null || experiment.Chosen == ExperimentFamily.Mixer)
+        // The ONNX scoring zip replaces the mixer's network (an ensemble's trees and average are managed ML.NET steps and
+        // stay); LightGBM alone has no TorchSharp step to replace.
+        if (experiment?.Chosen == ExperimentFamily.LightGbm)
+            ui.Line($"No {OnnxCommands.OnnxModelFileName}: the chosen LightGBM model has no TorchSharp step, so {ModelFileName} already scores without libtorch.");
+        else
             Phase.Run("Exporting the scoring model", mlContext, names, cancellation, () => OnnxCommands.WriteScoringZip(mlContext, model, raw.Schema, output.Path, ui));
 
         if (settings.Baseline && experiment?.Cancelled != true)

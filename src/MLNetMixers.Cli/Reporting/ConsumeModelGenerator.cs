@@ -75,7 +75,7 @@ internal static class ConsumeModelGenerator
         code.AppendLine("    /// <summary>Where the model zip is read from on first use.</summary>");
         code.AppendLine("    public static string ModelPath { get; set; } = Path.Combine(AppContext.BaseDirectory, \"model.zip\");");
         code.AppendLine();
-        code.AppendLine("    /// <summary>The ONNX scoring zip written beside model.zip: assign it to ModelPath to score with ONNX Runtime.</summary>");
+        code.AppendLine("    /// <summary>The ONNX scoring zip written beside model.zip when the model holds a mixer: assign it to ModelPath to score with ONNX Runtime.</summary>");
         code.AppendLine("    public static string OnnxModelPath { get; } = Path.Combine(AppContext.BaseDirectory, \"model-onnx.zip\");");
         code.AppendLine();
         code.AppendLine("    // A PredictionEngine is not thread-safe: one per thread.");

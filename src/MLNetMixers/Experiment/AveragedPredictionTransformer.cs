@@ -181,6 +181,10 @@ public sealed class AveragedPredictionTransformer : RowToRowTransformerBase
         public override Delegate[] CreateGetters(DataViewRow input, Func<int, bool> activeOutput, out Action disposer)
         {
             disposer = null!;
+            // A cursor over other columns only (the label, say) did not fetch the members: ask for none of their getters.
+            int outputs = GetOutputColumnsCore().Length;
+            if (!Enumerable.Range(0, outputs).Any(activeOutput))
+                return new Delegate[outputs];
             var task = parent.Task;
             int width = task == MixerTask.MulticlassClassification ? parent.ClassCount : 1;
             var sum = new double[width];

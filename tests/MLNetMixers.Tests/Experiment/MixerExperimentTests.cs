@@ -129,6 +129,8 @@ public class MixerExperimentTests
         ml.Model.Save(ensemble, train.Schema, path);
         var loaded = new MLContext(2).Model.Load(path, out _);
         var scored = loaded.Transform(test);
+        // A cursor over an input column alone (as a report reading the label does) passes through the average.
+        Assert.Equal(test.GetColumn<float>(nameof(Row.RowId)), scored.GetColumn<float>(nameof(Row.RowId)));
 
         string member = task == MixerTask.BinaryClassification ? "Probability" : "Score";
         if (task == MixerTask.MulticlassClassification)
@@ -165,9 +167,32 @@ public class MixerExperimentTests
                 Assert.True(ml.Regression.Evaluate(scored).RSquared > 0.3);
             }
         }
+
+        // Its ONNX scoring zip (the mixer scored by ONNX Runtime; the trees and the average stay managed ML.NET steps)
+        // holds no TorchSharp step and predicts what the TorchSharp ensemble predicts.
+        string onnxPath = Path.Combine(TestData.NewTempFolder(), "ensemble-onnx.zip");
+        var onnx = ml.Model.ConvertToOnnxScoring(ensemble, train.Schema);
+        ml.Model.Save(onnx, train.Schema, onnxPath);
+        var onnxLoaded = new MLContext(3).Model.Load(onnxPath, out _);
+        Assert.DoesNotContain(Steps(onnxLoaded), step => step is MixerPredictionTransformer);
+        var want = Scores(scored);
+        var got = Scores(onnxLoaded.Transform(test));
+        Assert.Equal(want.Count, got.Count);
+        for (int r = 0; r < want.Count; r++)
+            for (int k = 0; k < want[r].Length; k++)
+                Assert.True(Math.Abs(want[r][k] - got[r][k]) <= 1e-4 * Math.Max(1, Math.Abs(want[r][k])), $"row {r}, slot {k}: TorchSharp {want[r][k]}, ONNX Runtime {got[r][k]}");
         (mixer as IDisposable)?.Dispose();
         (loaded as IDisposable)?.Dispose();
+        (onnxLoaded as IDisposable)?.Dispose();
     }
+
+    private static IEnumerable<ITransformer> Steps(ITransformer t) => t is IEnumerable<ITransformer> chain ? chain.SelectMany(Steps) : [t];
+
+    /// <summary>Each row's Score: one value (binary, regression) or the class vector (multiclass).</summary>
+    private static List<float[]> Scores(IDataView scored)
+        => scored.Schema["Score"].Type is VectorDataViewType
+            ? scored.GetColumn<VBuffer<float>>("Score").Select(v => v.DenseValues().ToArray()).ToList()
+            : scored.GetColumn<float>("Score").Select(v => new[] { v }).ToList();
 
     private sealed class Input
     {
