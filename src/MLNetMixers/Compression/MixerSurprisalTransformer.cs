@@ -2,6 +2,7 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
 using MLNetMixers;
+using MLNetMixers.Text;
 
 [assembly: LoadableClass(typeof(MixerSurprisalTransformer), null, typeof(SignatureLoadModel),
     "Mixer surprisal", MixerSurprisalTransformer.LoaderSignature)]
@@ -109,15 +110,7 @@ public sealed class MixerSurprisalTransformer : RowToRowTransformerBase
         => Create(env, ctx).MakeRowMapper(inputSchema);
 
     /// <summary>Binds to a schema with the text column (scalar String).</summary>
-    public override IRowMapper MakeRowMapper(DataViewSchema schema)
-    {
-        Host.CheckValue(schema, nameof(schema));
-        if (!schema.TryGetColumnIndex(InputColumnName, out int index))
-            throw Host.ExceptSchemaMismatch(nameof(schema), "text", InputColumnName);
-        if (schema[index].Type is not TextDataViewType)
-            throw Host.ExceptSchemaMismatch(nameof(schema), "text", InputColumnName, "String", schema[index].Type.ToString());
-        return new Mapper(this, schema, index);
-    }
+    public override IRowMapper MakeRowMapper(DataViewSchema schema) => new Mapper(this, schema, TextColumn.Bind(Host, schema, InputColumnName));
 
     private sealed class Mapper : MapperBase
     {

@@ -34,7 +34,7 @@ public sealed class MixerAutoencoderEstimator : IEstimator<MixerAutoencoderTrans
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
         host.CheckValue(inputSchema, nameof(inputSchema));
-        return MixerAutoencoderTransformer.OutputSchema(inputSchema, inputColumnName, options.MemoryColumnName);
+        return TextColumn.WithOutput(inputSchema, inputColumnName, options.MemoryColumnName, SchemaShape.Column.VectorKind.Vector);
     }
 
     /// <summary>Reads the text, trains encoder and decoder together to regenerate every chunk, and returns the transformer.</summary>

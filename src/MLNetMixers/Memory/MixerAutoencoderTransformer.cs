@@ -153,28 +153,8 @@ public sealed class MixerAutoencoderTransformer : RowToRowTransformerBase, IDisp
     private static IRowMapper Create(IHostEnvironment env, ModelLoadContext ctx, DataViewSchema inputSchema)
         => Create(env, ctx).MakeRowMapper(inputSchema);
 
-    /// <summary>The input schema shape plus the memory column; the input column must be scalar text.</summary>
-    internal static SchemaShape OutputSchema(SchemaShape inputSchema, string input, string output)
-    {
-        if (!inputSchema.TryFindColumn(input, out var column))
-            throw new ArgumentOutOfRangeException(nameof(inputSchema), $"The data has no column '{input}'.");
-        if (column.Kind != SchemaShape.Column.VectorKind.Scalar || column.ItemType is not TextDataViewType)
-            throw new ArgumentOutOfRangeException(nameof(inputSchema), $"Column '{input}' must be a scalar String (text) column; it is {column.GetTypeString()}.");
-        var result = inputSchema.ToDictionary(c => c.Name);
-        result[output] = new SchemaShape.Column(output, SchemaShape.Column.VectorKind.Vector, NumberDataViewType.Single, false);
-        return new SchemaShape(result.Values);
-    }
-
     /// <summary>Binds the text column, which must be present and scalar String.</summary>
-    public override IRowMapper MakeRowMapper(DataViewSchema schema)
-    {
-        Host.CheckValue(schema, nameof(schema));
-        if (!schema.TryGetColumnIndex(inputColumnName, out int index))
-            throw Host.ExceptSchemaMismatch(nameof(schema), "text", inputColumnName);
-        if (schema[index].Type is not TextDataViewType)
-            throw Host.ExceptSchemaMismatch(nameof(schema), "text", inputColumnName, "String", schema[index].Type.ToString());
-        return new Mapper(this, schema, index);
-    }
+    public override IRowMapper MakeRowMapper(DataViewSchema schema) => new Mapper(this, schema, TextColumn.Bind(Host, schema, inputColumnName));
 
     private sealed class Mapper : MapperBase
     {

@@ -35,7 +35,7 @@ public sealed class MixerMemoryLanguageModelEstimator : IEstimator<MixerMemoryLa
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
         host.CheckValue(inputSchema, nameof(inputSchema));
-        return MixerMemoryLanguageModelTransformer.OutputSchema(inputSchema, inputColumnName, options.LossColumnName);
+        return TextColumn.WithOutput(inputSchema, inputColumnName, options.LossColumnName, SchemaShape.Column.VectorKind.Scalar);
     }
 
     /// <summary>Reads the documents, trains (the curriculum's copy stage first when asked), and returns the transformer.</summary>
