@@ -46,6 +46,11 @@ internal static class RetrievalCommand
         var pooling = new Option<string>("--pooling") { Description = "mean (default), last-token or end-of-text.", DefaultValueFactory = _ => "mean" };
         pooling.AcceptOnlyFromAmong("last-token", "mean", "end-of-text");
         var measurePooling = new Option<bool>("--measure-pooling") { Description = "Also evaluate the frozen language model with every pooling." };
+        var tokenDropout = new Option<double>("--token-dropout")
+        {
+            Description = "Share of each training text's tokens left out at random every step, against memorising the pairs; 0 turns it off.",
+            DefaultValueFactory = _ => new MixerRetrievalOptions().TokenDropout,
+        };
         var separate = new Option<bool>("--separate-towers") { Description = "Give queries and documents separate copies of the model." };
         var device = CliApp.DeviceOption("Where the models train.");
         var output = new Option<string>("--output", "-o") { Description = "Folder for model.zip and metrics.json.", DefaultValueFactory = _ => "mlnet-mixers-retrieval" };
@@ -56,7 +61,7 @@ internal static class RetrievalCommand
         var command = new Command("retrieval", "Train a mixer retriever on (query, document) pairs of a CSV file and compare it with BM25 and TF-IDF on held-out pairs.")
         {
             dataset, queryCol, documentCol, validation, split, evalPairs, trainTime, pretrainSteps, architectures, context, tokenization, vocabulary, width, depth, batch,
-            learningRate, temperature, negatives, candidates, pooling, measurePooling, separate, device, output, seed, threads, checkpoints,
+            learningRate, temperature, negatives, candidates, pooling, measurePooling, tokenDropout, separate, device, output, seed, threads, checkpoints,
         };
         command.SetAction(parse =>
         {
@@ -69,6 +74,9 @@ internal static class RetrievalCommand
             double tau = parse.GetValue(temperature);
             if (!(tau > 0) || double.IsInfinity(tau))
                 throw new CliException("--temperature must be a positive number.");
+            double dropTokens = parse.GetValue(tokenDropout);
+            if (!(dropTokens >= 0 && dropTokens < 1))
+                throw new CliException($"--token-dropout must be at least 0 and below 1; got {dropTokens.ToString(CultureInfo.InvariantCulture)}.");
             if (parse.GetValue(pretrainSteps) < 0)
                 throw new CliException("--pretrain-steps must not be negative.");
             var settings = new RetrievalExperimentSettings
@@ -93,6 +101,7 @@ internal static class RetrievalCommand
                 Candidates = AtLeast(parse.GetValue(candidates), 2, "--candidates"),
                 Pooling = ParsePooling(parse.GetValue(pooling)),
                 MeasurePooling = parse.GetValue(measurePooling),
+                TokenDropout = dropTokens,
                 SeparateTowers = parse.GetValue(separate),
                 Seed = parse.GetValue(seed),
                 Threads = threadCount,

@@ -41,7 +41,7 @@ internal sealed class RetrievalExperimentSettings
     public double HardNegativeShare;
     public bool SymmetricLoss;
     public double Dropout;
-    public double TokenDropout;
+    public double TokenDropout = new MixerRetrievalOptions().TokenDropout;
     public EmbeddingPooling Pooling = EmbeddingPooling.Mean;
 
     /// <summary>Also evaluate the frozen language model with every pooling (to choose the pooling by measurement).</summary>

@@ -15,7 +15,8 @@ namespace MLNetMixers;
 /// minimum rows per leaf), each scored by k-fold cross-validation inside the rows given to <see cref="Execute"/> (one
 /// validation split on large tables). Each family starts at its trainer's defaults (LightGBM's first, being fast), then
 /// samples around its best so far;
-/// the family that has used less time runs next, so the cheap trees get as much of the budget as the mixer. Last, the
+/// the family that has used less time runs next, so the cheap trees get as much of the budget as the mixer, and a mixer
+/// too slow for the budget caps its trials to leave the trees at least <see cref="TreesMinimumShare"/> of it. Last, the
 /// average of the best mixer's and best trees' out-of-fold predictions is scored the same way and chosen only when it
 /// beats both. Rows held out for testing must not be passed in: nothing else keeps them out of the choice.
 /// </summary>
@@ -23,6 +24,12 @@ public sealed class MixerExperiment
 {
     private const string EnsembleMixerColumn = "__EnsembleMixer";
     private const string EnsembleTreesColumn = "__EnsembleLightGbm";
+
+    /// <summary>
+    /// Share of the budget kept for the trees' search when the mixer's trials are capped by time: without it a slow mixer's
+    /// first trial and refit took the whole budget and the "tuned" trees were only their defaults.
+    /// </summary>
+    internal const double TreesMinimumShare = 0.2;
 
     /// <summary>A family is dropped after this many failed trials in a row (e.g. LightGBM finding no split on tiny tables).</summary>
     private const int MaxFailuresInARow = 3;
@@ -96,6 +103,8 @@ public sealed class MixerExperiment
 
         double RefitReserve() => families.Where(f => f.Best is not null).Sum(f => f.Best!.Seconds * refitPerTrialSecond);
         double Remaining() => budget.TotalSeconds - clock.Elapsed.TotalSeconds;
+        // What a mixer trial leaves untouched: the trees' refit and what is still owed of their minimum share.
+        double TreesReserve() => trees.Best is not { } best ? 0 : best.Seconds + Math.Max(0, TreesMinimumShare * budget.TotalSeconds - trees.SecondsSpent);
 
         while (!cancelled)
         {
@@ -138,7 +147,7 @@ public sealed class MixerExperiment
                     options.ObserveFit?.Invoke(family.Family, folds[f].TrainSet, folds[f].TestSet);
                     // The mixer's time cap leaves room for the folds still to come and the refit: a run the cap stops
                     // still ends with its learning rate annealed, so a small budget gives a short but finished trial.
-                    var cap = TimeSpan.FromSeconds(Math.Max(1, (Remaining() - (family == mixer ? trees.Best?.Seconds ?? 0 : 0)) / (folds.Count - f + refitPerTrialSecond * folds.Count)));
+                    var cap = TimeSpan.FromSeconds(Math.Max(1, (Remaining() - (family == mixer ? TreesReserve() : 0)) / (folds.Count - f + refitPerTrialSecond * folds.Count)));
                     var foldModel = Fit(family.Family, family.Space, position, folds[f].TrainSet, treeFeaturizer, cap, user);
                     predictions.AddRange(ReadPredictions(foldModel.Transform(folds[f].TestSet)));
                     if (f == 0)

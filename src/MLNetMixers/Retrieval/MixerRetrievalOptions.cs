@@ -64,9 +64,12 @@ public sealed class MixerRetrievalOptions
 
     /// <summary>
     /// Share of each training text's tokens left out at random, drawn afresh every step (training only; embedding reads
-    /// whole texts): an augmentation against the towers memorising the training pairs word for word.
+    /// whole texts): an augmentation against the towers memorising the training pairs word for word. The default, a
+    /// quarter, ranked held-out pairs best of the shares the retrieval benchmark tried; 0 turns it off.
     /// </summary>
-    public double TokenDropout = 0;
+    public double TokenDropout = DefaultTokenDropout;
+
+    internal const double DefaultTokenDropout = 0.25;
 
     /// <summary>Queries and documents get separate copies of the model (two towers) instead of one shared one.</summary>
     public bool SeparateTowers;

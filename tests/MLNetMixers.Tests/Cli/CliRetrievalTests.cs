@@ -90,6 +90,11 @@ public sealed class CliRetrievalTests
         Assert.Contains("Summary, Description", missing.Stderr);
         Assert.DoesNotContain("   at ", missing.Stderr);
 
+        var dropout = CliProcess.Run(Timeout, "retrieval", "--dataset", pairs, "--query-col", "Summary", "--document-col", "Description", "--token-dropout", "1");
+        Assert.Equal(1, dropout.ExitCode);
+        Assert.Contains("--token-dropout must be at least 0 and below 1; got 1.", dropout.Stderr);
+        Assert.DoesNotContain("   at ", dropout.Stderr);
+
         var notAModel = CliProcess.Run(Timeout, "search", "--model", pairs, "--index", pairs, "--query", "x");
         Assert.Equal(1, notAModel.ExitCode);
         Assert.Contains("is not an ML.NET model zip", notAModel.Stderr);

@@ -325,6 +325,29 @@ public class MixerExperimentTests
         Assert.True(result.BestTrial.Metric > (task == MixerTask.Regression ? 0.3 : 0.5), result.BestTrial.ToString());
     }
 
+    [Fact]
+    public void A_mixer_too_slow_for_the_budget_leaves_the_trees_their_share()
+    {
+        var ml = new MLContext(1);
+        var train = Labelled(ml, Rows(150), MixerTask.BinaryClassification);
+        var options = Options(TimeSpan.FromSeconds(20));
+        // Far more epochs than 20 s allow: every mixer fit is stopped by its time cap, as on large tables at one thread.
+        options.AdjustMixer = o =>
+        {
+            o.Width = 8;
+            o.Depth = 1;
+            o.Epochs = 5000;
+        };
+
+        var result = ml.BinaryClassification.MixerExperiment(options).Execute(train);
+
+        var trees = result.Trials.Where(t => t.Family == ExperimentFamily.LightGbm).ToList();
+        Assert.Contains(result.Trials, t => t.Family == ExperimentFamily.Mixer && t.Error is null);
+        // Before the share, the mixer's first trial and its refit took the whole budget and the trees ran their defaults only.
+        Assert.True(trees.Count >= 3, string.Join("\n", result.Trials));
+        Assert.True(trees.Sum(t => t.Seconds) >= 0.5 * MixerExperiment.TreesMinimumShare * 20, string.Join("\n", result.Trials));
+    }
+
     private sealed class Collect(List<ExperimentTrial> trials) : IProgress<ExperimentTrial>
     {
         public void Report(ExperimentTrial value) => trials.Add(value);

@@ -68,10 +68,13 @@ public class LexicalNeighboursTests
         Assert.All(augmented.Take(200), a => Assert.True(a[1..^1].SequenceEqual(a[1..^1].Order())));
         double dropped = 1 - augmented.Take(200).Average(a => a.Length - 2) / 50.0;
         Assert.InRange(dropped, 0.17, 0.23);
-        // The same (seed, salt) draws the same tokens; another salt others; none to drop leaves the texts as they are.
+        // The same (seed, salt) draws the same tokens; another salt others; turned off, it leaves the texts as they are.
         Assert.Equal(augmented, RetrievalTrainer.Augment(texts, options, salt: 5, EmbeddingPooling.EndOfText));
         Assert.NotEqual(augmented, RetrievalTrainer.Augment(texts, options, salt: 6, EmbeddingPooling.EndOfText));
-        Assert.Equal(texts, RetrievalTrainer.Augment(texts, new MixerRetrievalOptions(), salt: 5, EmbeddingPooling.EndOfText));
+        Assert.Equal(texts, RetrievalTrainer.Augment(texts, new MixerRetrievalOptions { TokenDropout = 0 }, salt: 5, EmbeddingPooling.EndOfText));
+        // The default drops a quarter: what measured best in the retrieval benchmark.
+        var byDefault = RetrievalTrainer.Augment(texts.Take(200).ToArray(), new MixerRetrievalOptions { Seed = 3 }, salt: 5, EmbeddingPooling.EndOfText);
+        Assert.InRange(1 - byDefault.Average(a => a.Length - 2) / 50.0, 0.22, 0.28);
         // Mean pooling has no closing marker to keep: the last token may go too.
         var mean = RetrievalTrainer.Augment([[eot, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]], new MixerRetrievalOptions { TokenDropout = 0.9 }, salt: 1, EmbeddingPooling.Mean);
         Assert.True(mean[0].Length is >= 2 and < 11 && mean[0][0] == eot);
