@@ -55,7 +55,7 @@ internal sealed class RetrievalBenchmark : IBenchmark
             HardNegativeShare = Knob("HARD_NEGATIVES", 0),
             SymmetricLoss = Knob("SYMMETRIC", 0) != 0,
             Dropout = Knob("DROPOUT", 0),
-            TokenDropout = Knob("TOKEN_DROPOUT", MixerRetrievalOptions.DefaultTokenDropout),
+            TokenDropout = Knob("TOKEN_DROPOUT", new MixerRetrievalOptions().TokenDropout),
             MeasurePooling = Knob("MEASURE_POOLING", 1) != 0,
             Threads = (int)Knob("THREADS", 2),
             Device = MixerDevice.Cpu,

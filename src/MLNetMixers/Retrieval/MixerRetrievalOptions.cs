@@ -67,9 +67,7 @@ public sealed class MixerRetrievalOptions
     /// whole texts): an augmentation against the towers memorising the training pairs word for word. The default, a
     /// quarter, ranked held-out pairs best of the shares the retrieval benchmark tried; 0 turns it off.
     /// </summary>
-    public double TokenDropout = DefaultTokenDropout;
-
-    internal const double DefaultTokenDropout = 0.25;
+    public double TokenDropout = 0.25;
 
     /// <summary>Queries and documents get separate copies of the model (two towers) instead of one shared one.</summary>
     public bool SeparateTowers;
