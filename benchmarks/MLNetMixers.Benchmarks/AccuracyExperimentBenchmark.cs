@@ -5,7 +5,7 @@ using static MLNetMixers.Benchmarks.AccuracyBenchmark;
 namespace MLNetMixers.Benchmarks;
 
 /// <summary>
-/// Issue 29's evidence: on the accuracy benchmark's tables and 3-fold splits (seed 1), the experiment
+/// Issue 29's evidence: on the accuracy benchmark's tables and 3-fold splits (seed 1 unless MLNETMIXERS_EXPERIMENT_SEED), the experiment
 /// (<see cref="MixerExperiment"/>) run on each training fold with a fixed budget, against LightGBM with ML.NET's
 /// defaults. From one experiment per fold come: its best mixer and its best LightGBM (both tuned by the same search in
 /// the same budget, refitted on the whole training fold), their average (the ensemble) and the model the experiment
@@ -23,6 +23,10 @@ internal sealed class AccuracyExperimentBenchmark : IBenchmark
         => smoke ? TimeSpan.FromSeconds(6)
             : TimeSpan.FromSeconds(double.TryParse(Environment.GetEnvironmentVariable("MLNETMIXERS_EXPERIMENT_BUDGET"), System.Globalization.CultureInfo.InvariantCulture, out double s) && s > 0 ? s : 120);
 
+    /// <summary>MLNETMIXERS_EXPERIMENT_SEED: the folds' and the experiments' seed (default 1, the Accuracy section's folds); another seed tells how stable the counts are.</summary>
+    private static int Seed()
+        => int.TryParse(Environment.GetEnvironmentVariable("MLNETMIXERS_EXPERIMENT_SEED"), out int s) && s > 0 ? s : 1;
+
     public void Run(BenchmarkContext context)
     {
         // MLNETMIXERS_ACCURACY_DATASETS=penguins,concrete limits a run to some tables, as for the Accuracy section.
@@ -32,29 +36,30 @@ internal sealed class AccuracyExperimentBenchmark : IBenchmark
             : only is { Length: > 0 } ? All.Where(d => only.Contains(Path.GetFileNameWithoutExtension(d.File))).ToArray() : All;
         int folds = context.Smoke ? 2 : Folds;
         var budget = Budget(context.Smoke);
+        int seed = Seed();
         context.Log.WriteLine($"   expected ~{datasets.Length * folds * (budget.TotalSeconds * 1.2 + 5) / 60:F0} min: {datasets.Length} datasets x {folds} folds x {budget.TotalSeconds} s");
         var rows = new List<IReadOnlyList<string>>();
         foreach (var dataset in datasets)
         {
             var watch = Stopwatch.StartNew();
-            var result = RunDataset(context, dataset, folds, budget);
+            var result = RunDataset(context, dataset, folds, budget, seed);
             rows.Add(result);
             context.Log.WriteLine($"   {dataset.File}: {string.Join(" | ", result)} ({watch.Elapsed.TotalSeconds:F0} s)");
         }
-        context.Report.Note($"{folds}-fold cross-validation, seed 1, the Accuracy section's folds; mean ± standard deviation over folds, in points (x100): AUC (binary), "
+        context.Report.Note($"{folds}-fold cross-validation, seed {seed}{(seed == 1 ? ", the Accuracy section's folds" : " (MLNETMIXERS_EXPERIMENT_SEED; seed 1 gives the Accuracy section's folds)")}; mean ± standard deviation over folds, in points (x100): AUC (binary), "
             + "macro accuracy (multiclass), R² (regression). On each training fold, one MixerExperiment with a budget of "
             + $"{budget.TotalSeconds:F0} s (MLNETMIXERS_EXPERIMENT_BUDGET), scoring its trials by 3-fold cross-validation inside the training fold; the mixer "
             + "and LightGBM share that budget (the family that has used less time runs next). Tuned LightGBM and Mixer: each family's best trial refitted on "
-            + "the training fold; Ensemble: their predictions averaged, the mixer's weight (per fold) chosen on the experiment's out-of-fold rows; Choice: the model the experiment picked (mixer, trees or ensemble, by its "
+            + "the training fold; Ensemble: their predictions averaged, the mixer's weight (per fold) chosen on the experiment's out-of-fold rows; Equal average: the same two members averaged with equal weights, for comparison (not a choice the experiment makes); Choice: the model the experiment picked (mixer, trees or ensemble, by its "
             + "cross-validated metric), with the picks per fold (M/L/E). LightGBM default: ML.NET's defaults, the Accuracy section's baseline. "
             + $"Refresh with `MLNETMIXERS_EXPERIMENT_BUDGET=120 {BenchmarkRunner.BaseCommand} -- --only {Name}`.");
-        context.Report.Table(["dataset", "task", "rows", "LightGBM default", "LightGBM tuned", "Mixer (experiment)", "Ensemble", "Choice", "picks",
-            "Mixer - tuned LightGBM", "Ensemble - best of both", "mixer weights", "trials (mixer/trees)"], rows);
+        context.Report.Table(["dataset", "task", "rows", "LightGBM default", "LightGBM tuned", "Mixer (experiment)", "Ensemble", "Equal average", "Choice", "picks",
+            "Mixer - tuned LightGBM", "Ensemble - best of both", "Equal - best of both", "mixer weights", "trials (mixer/trees)"], rows);
     }
 
-    private static IReadOnlyList<string> RunDataset(BenchmarkContext context, Dataset dataset, int folds, TimeSpan budget)
+    private static IReadOnlyList<string> RunDataset(BenchmarkContext context, Dataset dataset, int folds, TimeSpan budget, int seed)
     {
-        var ml = new MLContext(seed: 1);
+        var ml = new MLContext(seed: seed);
         var raw = RealBatches.LoadCsv(ml, Path.Combine(context.DatasetsFolder, "tabular", dataset.File));
         if (context.Smoke)
             raw = ml.Data.TakeRows(ml.Data.ShuffleRows(raw, seed: 1), 90);
@@ -72,18 +77,19 @@ internal sealed class AccuracyExperimentBenchmark : IBenchmark
         var tuned = new List<double[]>();
         var mixer = new List<double[]>();
         var ensemble = new List<double[]>();
+        var equal = new List<double[]>();
         var choice = new List<double[]>();
         var picks = new List<string>();
         var weights = new List<string>();
         var trials = new List<(int Mixer, int Trees)>();
-        foreach (var split in ml.Data.CrossValidationSplit(data, folds, seed: 1))
+        foreach (var split in ml.Data.CrossValidationSplit(data, folds, seed: seed))
         {
             lightGbm.Add(Evaluate(ml, dataset.Kind, TreePipeline(ml, features, dataset.Kind, lightGbm: true, context.Smoke).Fit(split.TrainSet).Transform(split.TestSet)));
             var options = new MixerExperimentOptions
             {
                 FeatureColumnNames = features.Select(c => c.Name).ToArray(),
                 MaxExperimentTime = budget,
-                Seed = 1,
+                Seed = seed,
                 KeepFamilyModels = true,
                 AdjustMixer = context.Smoke ? o => { o.Width = 8; o.Depth = 1; o.Epochs = 1; } : null,
             };
@@ -100,6 +106,9 @@ internal sealed class AccuracyExperimentBenchmark : IBenchmark
             tuned.Add(Score(ExperimentFamily.LightGbm));
             mixer.Add(Score(ExperimentFamily.Mixer));
             ensemble.Add(Score(ExperimentFamily.Ensemble));
+            // The same refitted members with equal weights: does choosing the weight on the out-of-fold rows pay?
+            equal.Add(models.TryGetValue(ExperimentFamily.Mixer, out var m) && models.TryGetValue(ExperimentFamily.LightGbm, out var t)
+                ? Evaluate(ml, dataset.Kind, experiment.Compose(m, t, split.TrainSet, 0.5).Transform(split.TestSet)) : [double.NaN, double.NaN]);
             choice.Add(Evaluate(ml, dataset.Kind, result.Model.Transform(split.TestSet)));
             weights.Add(result.Trials.FirstOrDefault(t => t.Family == ExperimentFamily.Ensemble)?.Parameters.GetValueOrDefault("MixerWeight") ?? "-");
             picks.Add(result.Chosen switch { ExperimentFamily.Mixer => "M", ExperimentFamily.LightGbm => "L", _ => "E" });
@@ -109,11 +118,12 @@ internal sealed class AccuracyExperimentBenchmark : IBenchmark
         }
         double mixerGap = Mean(mixer, 0) - Mean(tuned, 0);
         double ensembleGap = Mean(ensemble, 0) - Math.Max(Mean(mixer, 0), Mean(tuned, 0));
+        double equalGap = Mean(equal, 0) - Math.Max(Mean(mixer, 0), Mean(tuned, 0));
         return
         [
             dataset.File.Replace(".csv", ""), dataset.Kind.ToString(), rowCount.ToString(),
-            Primary(lightGbm), Primary(tuned), Primary(mixer), Primary(ensemble), Primary(choice), string.Join("", picks),
-            Signed(mixerGap), Signed(ensembleGap), string.Join(" ", weights), $"{trials.Average(t => t.Mixer):F1}/{trials.Average(t => t.Trees):F1}",
+            Primary(lightGbm), Primary(tuned), Primary(mixer), Primary(ensemble), Primary(equal), Primary(choice), string.Join("", picks),
+            Signed(mixerGap), Signed(ensembleGap), Signed(equalGap), string.Join(" ", weights), $"{trials.Average(t => t.Mixer):F1}/{trials.Average(t => t.Trees):F1}",
         ];
     }
 
