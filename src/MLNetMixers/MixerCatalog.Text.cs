@@ -9,7 +9,7 @@ public static partial class MixerCatalog
     /// <summary>
     /// Trains a causal mixer language model on a text column (one document per row) and returns a transformer that
     /// continues the text of a prompt column into a generated-text column. The default is a character-level masked
-    /// mixer; <see cref="MixerLanguageModelOptions.Architecture"/> selects the Toeplitz mixer or a transformer baseline.
+    /// mixer; <see cref="SequenceTrainingOptions.Architecture"/> selects the Toeplitz mixer or a transformer baseline.
     /// </summary>
     /// <param name="catalog">The text transforms catalog.</param>
     /// <param name="textColumnName">The training text: a scalar column of String. Each row is one document.</param>

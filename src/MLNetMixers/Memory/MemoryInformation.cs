@@ -14,8 +14,14 @@ namespace MLNetMixers;
 /// Options of <c>MeasureMemoryInformation</c>: the chunks, and the fresh decoder trained to regenerate them from their
 /// frozen memories. Every encoder compared should be measured with the same options (same decoder, same budget).
 /// </summary>
-public sealed class MemoryInformationOptions
+public sealed class MemoryInformationOptions : SequenceTrainingOptions
 {
+    /// <summary>The measurement's defaults where they differ from <see cref="SequenceTrainingOptions"/>: 500 decoder steps.</summary>
+    public MemoryInformationOptions()
+    {
+        Steps = 500;
+    }
+
     /// <summary>The chunk text column (one chunk per row).</summary>
     public string TextColumnName = "Text";
 
@@ -32,68 +38,11 @@ public sealed class MemoryInformationOptions
     /// </summary>
     public MemoryDecoding Decoding = MemoryDecoding.TeacherForced;
 
-    /// <summary>Token mixer of the decoder.</summary>
-    public MixerLanguageModelArchitecture Architecture = MixerLanguageModelArchitecture.MaskedMixer;
-
-    /// <summary>Width of the decoder.</summary>
-    public int Width = 128;
-
-    /// <summary>Blocks of the decoder.</summary>
-    public int Depth = 2;
-
-    /// <summary>Heads of the decoder's token mixers.</summary>
-    public int Heads = 1;
-
-    /// <summary>Channel-MLP ratio of the decoder.</summary>
-    public int MlpRatio = 4;
-
-    /// <summary>Most decoder training steps (the fixed budget); <see cref="MaxTrainingTime"/> may end training sooner.</summary>
-    public int Steps = 500;
-
-    /// <summary>Chunks per step.</summary>
-    public int BatchSize = 16;
-
-    /// <summary>Time budget of the decoder's training; null: steps only.</summary>
-    public TimeSpan? MaxTrainingTime;
-
-    /// <summary>Peak AdamW learning rate (linear warm-up, then cosine decay).</summary>
-    public double LearningRate = 1e-3;
-
-    /// <summary>Linear warm-up steps.</summary>
-    public int WarmupSteps = 20;
-
-    /// <summary>The cosine decays to LearningRate · MinLearningRateRatio.</summary>
-    public double MinLearningRateRatio = 0.1;
-
-    /// <summary>AdamW's decoupled weight decay.</summary>
-    public double WeightDecay = 0.01;
-
-    /// <summary>Global gradient-norm clip; 0 disables it.</summary>
-    public double GradientClipNorm = 1.0;
-
-    /// <summary>Seed of the decoder's initialisation and of its batches: equal seeds give every encoder the same decoder start.</summary>
-    public int Seed = 0;
-
-    /// <summary>Where the decoder trains.</summary>
-    public MixerDevice Device = MixerDevice.Auto;
-
-    /// <summary>CPU threads torch may use (restored afterwards); null leaves torch's count as it is.</summary>
-    public int? NumberOfThreads;
-
-    /// <summary>Steps between progress log lines.</summary>
-    public int LogInterval = 50;
-
-    /// <summary>Stops training between steps (OperationCanceledException).</summary>
-    public CancellationToken CancellationToken;
-
-    internal MemoryTrainingSettings Training => new(Steps, BatchSize, LearningRate, WarmupSteps, MinLearningRateRatio, WeightDecay,
-                                                   GradientClipNorm, MaxTrainingTime, Seed, LogInterval, CancellationToken);
-
-    internal void Validate()
+        internal void Validate()
     {
-        Training.Validate(ChunkLength, Width, Depth, Heads, MlpRatio);
-        if (!Enum.IsDefined(Architecture))
-            throw new ArgumentOutOfRangeException(nameof(Architecture), Architecture, "Unknown architecture.");
+        ValidateTraining(minimumSteps: 0);
+        if (ChunkLength < 1)
+            throw new ArgumentOutOfRangeException(nameof(ChunkLength), ChunkLength, "ChunkLength must be at least 1.");
         if (!Enum.IsDefined(Decoding))
             throw new ArgumentOutOfRangeException(nameof(Decoding), Decoding, "Unknown memory decoding.");
         if (string.IsNullOrEmpty(TextColumnName) || string.IsNullOrEmpty(MemoryColumnName))
@@ -148,7 +97,7 @@ internal static class MemoryInformation
         using (targets)
         {
             run = MemoryTraining.Train(host, "memory decoder", decoder, targets,
-                (rows, t) => MemoryChunks.LossSum(decoder.forward(memories.index_select(0, rows), tokens.index_select(0, rows)), t), options.Training, device);
+                (rows, t) => MemoryChunks.LossSum(decoder.forward(memories.index_select(0, rows), tokens.index_select(0, rows)), t), options.Settings, device);
         }
 
         var (accuracy, loss) = Score(decoder, Chunks(testTexts), testMemories, options.ChunkLength, tokenizer.EndOfText, device);

@@ -6,30 +6,6 @@ using static TorchSharp.torch;
 
 namespace MLNetMixers.Memory;
 
-/// <summary>What a memory model's training run needs besides its model and data.</summary>
-internal sealed record MemoryTrainingSettings(int Steps, int BatchSize, double LearningRate, int WarmupSteps, double MinLearningRateRatio,
-                                              double WeightDecay, double GradientClipNorm, TimeSpan? MaxTrainingTime, int Seed, int LogInterval,
-                                              CancellationToken CancellationToken)
-{
-    /// <summary>Checks the training settings and the shape of the model they train, naming the option at fault.</summary>
-    public void Validate(int chunkLength, int width, int depth, int heads, int mlpRatio)
-    {
-        foreach (var (value, minimum, name) in new[] { (chunkLength, 1, "ChunkLength"), (width, 1, "Width"), (depth, 1, "Depth"), (heads, 1, "Heads"),
-                     (mlpRatio, 1, "MlpRatio"), (Steps, 0, nameof(Steps)), (BatchSize, 1, nameof(BatchSize)), (WarmupSteps, 0, nameof(WarmupSteps)),
-                     (LogInterval, 1, nameof(LogInterval)) })
-        {
-            if (value < minimum)
-                throw new ArgumentOutOfRangeException(name, value, $"{name} must be at least {minimum}.");
-        }
-        if (width % heads != 0)
-            throw new ArgumentException($"Width ({width}) must be a multiple of Heads ({heads}).", "Heads");
-        if (!(LearningRate > 0) || double.IsInfinity(LearningRate))
-            throw new ArgumentOutOfRangeException(nameof(LearningRate), LearningRate, "LearningRate must be a positive finite number.");
-        if (MaxTrainingTime is { } t && t <= TimeSpan.Zero)
-            throw new ArgumentOutOfRangeException(nameof(MaxTrainingTime), t, "MaxTrainingTime must be positive (or null for no time limit).");
-    }
-}
-
 /// <summary>How a memory training run ended.</summary>
 internal sealed record MemoryTrainingRun(int Steps, TimeSpan Time, double FinalLoss);
 
@@ -53,7 +29,7 @@ internal static class MemoryTraining
     /// (<see cref="MemoryChunks.Truncate"/>). Null or a fraction of 0 trains on whole rows.
     /// </param>
     public static MemoryTrainingRun Train(IHost host, string what, nn.Module model, Tensor targets, Func<Tensor, Tensor, Tensor> lossSum,
-                                          MemoryTrainingSettings settings, Device device, (double Fraction, int EndOfText)? lengthWarmup = null)
+                                          SequenceTrainingSettings settings, Device device, (double Fraction, int EndOfText)? lengthWarmup = null)
     {
         int rows = (int)targets.shape[0];
         using var trainer = new TrainingStep(model, MixerPrecision.Float32, settings.WeightDecay, settings.GradientClipNorm, device, minimumRowsPerShard: 1);

@@ -66,7 +66,7 @@ public sealed class MixerAutoencoderEstimator : IEstimator<MixerAutoencoderTrans
                             $"{options.ChunkLength} tokens, memory width {options.MemoryWidth}, {options.Decoding} decoder");
                 // Under the chunk-length warm-up t may be shorter than the rows: the encoder reads the same first columns.
                 MemoryTraining.Train(host, "autoencoder", model, targets,
-                    (rows, t) => MemoryChunks.LossSum(model.forward(tokens.index_select(0, rows)[.., ..(int)t.shape[1]], t), t), options.Training, device,
+                    (rows, t) => MemoryChunks.LossSum(model.forward(tokens.index_select(0, rows)[.., ..(int)t.shape[1]], t), t), options.Settings, device,
                     (options.LengthWarmupFraction, tokenizer.EndOfText));
             }
         }

@@ -18,8 +18,12 @@ public enum MemoryDecoding
     Unrolled = 1,
 }
 
-/// <summary>Options of <c>TrainMixerAutoencoder</c>: the chunk, the memory, the encoder and decoder, and their training.</summary>
-public sealed class MixerAutoencoderOptions
+/// <summary>
+/// Options of <c>TrainMixerAutoencoder</c>: the chunk, the memory, the encoder and decoder, and their training. The shape
+/// (<see cref="SequenceTrainingOptions.Width"/>, <see cref="SequenceTrainingOptions.Depth"/>, ...) is each of the encoder and
+/// the decoder; <see cref="SequenceTrainingOptions.Steps"/> = 0 gives the untrained encoder (a baseline of the memory measurement).
+/// </summary>
+public sealed class MixerAutoencoderOptions : SequenceTrainingOptions
 {
     /// <summary>The memory vector column the transformer adds.</summary>
     public string MemoryColumnName = "Memory";
@@ -36,32 +40,8 @@ public sealed class MixerAutoencoderOptions
     /// </summary>
     public MemoryDecoding Decoding = MemoryDecoding.TeacherForced;
 
-    /// <summary>Token mixer of both the encoder and the decoder.</summary>
-    public MixerLanguageModelArchitecture Architecture = MixerLanguageModelArchitecture.MaskedMixer;
-
     /// <summary>Characters (learned from the training text) or bytes.</summary>
     public TextTokenization Tokenization = TextTokenization.Characters;
-
-    /// <summary>Width d of the encoder and the decoder.</summary>
-    public int Width = 128;
-
-    /// <summary>Blocks of the encoder and of the decoder.</summary>
-    public int Depth = 2;
-
-    /// <summary>Heads of the token mixers (attention heads for the transformers).</summary>
-    public int Heads = 1;
-
-    /// <summary>Channel-MLP ratio.</summary>
-    public int MlpRatio = 4;
-
-    /// <summary>Most optimiser steps; <see cref="MaxTrainingTime"/> may end training sooner. 0 gives the untrained encoder (a baseline of the memory measurement).</summary>
-    public int Steps = 1000;
-
-    /// <summary>Chunks per step.</summary>
-    public int BatchSize = 16;
-
-    /// <summary>Time budget; the learning-rate schedule follows the clock when it is set. Null: steps only.</summary>
-    public TimeSpan? MaxTrainingTime;
 
     /// <summary>
     /// Chunk-length warm-up: chunks are cut to 16 tokens at first and grow to <see cref="ChunkLength"/> over this fraction
@@ -71,43 +51,13 @@ public sealed class MixerAutoencoderOptions
     /// </summary>
     public double LengthWarmupFraction = 0.5;
 
-    /// <summary>Peak AdamW learning rate (linear warm-up, then cosine decay to <see cref="MinLearningRateRatio"/> of it).</summary>
-    public double LearningRate = 1e-3;
-
-    /// <summary>Linear warm-up steps.</summary>
-    public int WarmupSteps = 20;
-
-    /// <summary>The cosine decays to LearningRate · MinLearningRateRatio.</summary>
-    public double MinLearningRateRatio = 0.1;
-
-    /// <summary>AdamW's decoupled weight decay.</summary>
-    public double WeightDecay = 0.01;
-
-    /// <summary>Global gradient-norm clip; 0 disables it.</summary>
-    public double GradientClipNorm = 1.0;
-
-    /// <summary>Seed of the initialisation and of the chunks drawn per step.</summary>
-    public int Seed = 0;
-
-    /// <summary>Where the model trains and encodes.</summary>
-    public MixerDevice Device = MixerDevice.Auto;
-
-    /// <summary>CPU threads torch may use while training (restored afterwards); null leaves torch's count as it is.</summary>
-    public int? NumberOfThreads;
-
-    /// <summary>Steps between progress log lines.</summary>
-    public int LogInterval = 50;
-
-    /// <summary>Stops training between steps (OperationCanceledException).</summary>
-    public CancellationToken CancellationToken;
-
     internal void Validate()
     {
-        Training.Validate(ChunkLength, Width, Depth, Heads, MlpRatio);
+        ValidateTraining(minimumSteps: 0);
+        if (ChunkLength < 1)
+            throw new ArgumentOutOfRangeException(nameof(ChunkLength), ChunkLength, "ChunkLength must be at least 1.");
         if (MemoryWidth < 1)
             throw new ArgumentOutOfRangeException(nameof(MemoryWidth), MemoryWidth, "MemoryWidth must be at least 1.");
-        if (!Enum.IsDefined(Architecture))
-            throw new ArgumentOutOfRangeException(nameof(Architecture), Architecture, "Unknown architecture.");
         if (!Enum.IsDefined(Decoding))
             throw new ArgumentOutOfRangeException(nameof(Decoding), Decoding, "Unknown memory decoding.");
         if (!(LengthWarmupFraction >= 0 && LengthWarmupFraction <= 1))
@@ -117,7 +67,4 @@ public sealed class MixerAutoencoderOptions
         if (string.IsNullOrEmpty(MemoryColumnName))
             throw new ArgumentException("MemoryColumnName must not be empty.", nameof(MemoryColumnName));
     }
-
-    internal Memory.MemoryTrainingSettings Training => new(Steps, BatchSize, LearningRate, WarmupSteps, MinLearningRateRatio, WeightDecay,
-                                                          GradientClipNorm, MaxTrainingTime, Seed, LogInterval, CancellationToken);
 }

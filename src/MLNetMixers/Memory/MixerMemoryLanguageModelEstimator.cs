@@ -71,7 +71,7 @@ public sealed class MixerMemoryLanguageModelEstimator : IEstimator<MixerMemoryLa
             // A frozen encoder's memories never change: compute them once and train the decoder side alone.
             using var bank = options.FreezeEncoder ? windows.Bank(model) : null;
             nn.Module trained = options.FreezeEncoder ? model.Reader : model;
-            var settings = options.Training;
+            var settings = options.Settings;
             if (options.Curriculum)
             {
                 var copy = settings with
@@ -98,7 +98,7 @@ public sealed class MixerMemoryLanguageModelEstimator : IEstimator<MixerMemoryLa
     }
 
     private void Stage(MemoryLanguageModel model, nn.Module trained, MemoryWindows windows, Tensor? bank, MemoryObjective objective,
-                       MemoryTrainingSettings settings, Device device)
+                       SequenceTrainingSettings settings, Device device)
     {
         if (settings.Steps <= 0)
             return;

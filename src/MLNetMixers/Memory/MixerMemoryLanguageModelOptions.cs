@@ -14,8 +14,14 @@ public enum MemoryObjective
 }
 
 /// <summary>Options of <c>TrainMixerMemoryLanguageModel</c>: chunks, memories, encoder and decoder, objective and training.</summary>
-public sealed class MixerMemoryLanguageModelOptions
+public sealed class MixerMemoryLanguageModelOptions : SequenceTrainingOptions
 {
+    /// <summary>The memory language model's defaults where they differ from <see cref="SequenceTrainingOptions"/>: 8 sequences per step (each holds several chunks).</summary>
+    public MixerMemoryLanguageModelOptions()
+    {
+        BatchSize = 8;
+    }
+
     /// <summary>Column the transformer adds: each text's cross-entropy under the model, in nats per token (reading its memories).</summary>
     public string LossColumnName = "Loss";
 
@@ -49,66 +55,14 @@ public sealed class MixerMemoryLanguageModelOptions
     /// <summary>Share of the budget the curriculum's copy stage takes.</summary>
     public double CurriculumCopyFraction = 0.5;
 
-    /// <summary>Token mixer of the encoder (when trained here) and the decoder.</summary>
-    public MixerLanguageModelArchitecture Architecture = MixerLanguageModelArchitecture.MaskedMixer;
-
     /// <summary>Characters (learned from the training text) or bytes; an <see cref="Encoder"/> brings its own.</summary>
     public TextTokenization Tokenization = TextTokenization.Characters;
 
-    /// <summary>Width d of the decoder (and of an encoder trained here).</summary>
-    public int Width = 128;
-
-    /// <summary>Blocks of the decoder (and of an encoder trained here).</summary>
-    public int Depth = 2;
-
-    /// <summary>Heads of the token mixers.</summary>
-    public int Heads = 1;
-
-    /// <summary>Channel-MLP ratio.</summary>
-    public int MlpRatio = 4;
-
-    /// <summary>Most optimiser steps; <see cref="MaxTrainingTime"/> may end training sooner.</summary>
-    public int Steps = 1000;
-
-    /// <summary>Windows of S + 1 chunks per step.</summary>
-    public int BatchSize = 8;
-
-    /// <summary>Time budget; the learning-rate schedule follows the clock when it is set. Null: steps only.</summary>
-    public TimeSpan? MaxTrainingTime;
-
-    /// <summary>Peak AdamW learning rate (linear warm-up, then cosine decay).</summary>
-    public double LearningRate = 1e-3;
-
-    /// <summary>Linear warm-up steps.</summary>
-    public int WarmupSteps = 20;
-
-    /// <summary>The cosine decays to LearningRate · MinLearningRateRatio.</summary>
-    public double MinLearningRateRatio = 0.1;
-
-    /// <summary>AdamW's decoupled weight decay.</summary>
-    public double WeightDecay = 0.01;
-
-    /// <summary>Global gradient-norm clip; 0 disables it.</summary>
-    public double GradientClipNorm = 1.0;
-
-    /// <summary>Seed of the initialisation and of the windows drawn per step.</summary>
-    public int Seed = 0;
-
-    /// <summary>Where the model trains.</summary>
-    public MixerDevice Device = MixerDevice.Auto;
-
-    /// <summary>CPU threads torch may use while training (restored afterwards); null leaves torch's count as it is.</summary>
-    public int? NumberOfThreads;
-
-    /// <summary>Steps between progress log lines.</summary>
-    public int LogInterval = 50;
-
-    /// <summary>Stops training between steps (OperationCanceledException).</summary>
-    public CancellationToken CancellationToken;
-
     internal void Validate()
     {
-        Training.Validate(ChunkLength, Width, Depth, Heads, MlpRatio);
+        ValidateTraining(minimumSteps: 0);
+        if (ChunkLength < 1)
+            throw new ArgumentOutOfRangeException(nameof(ChunkLength), ChunkLength, "ChunkLength must be at least 1.");
         if (MemoryWidth < 1)
             throw new ArgumentOutOfRangeException(nameof(MemoryWidth), MemoryWidth, "MemoryWidth must be at least 1.");
         if (Memories < 0)
@@ -117,8 +71,6 @@ public sealed class MixerMemoryLanguageModelOptions
             throw new ArgumentOutOfRangeException(nameof(Objective), Objective, "Unknown objective.");
         if (Memories == 0 && (Objective != MemoryObjective.Causal || Curriculum))
             throw new ArgumentException("With Memories = 0 there is nothing to copy from: use Objective = Causal without Curriculum.", nameof(Objective));
-        if (!Enum.IsDefined(Architecture))
-            throw new ArgumentOutOfRangeException(nameof(Architecture), Architecture, "Unknown architecture.");
         if (Tokenization is not (TextTokenization.Characters or TextTokenization.Bytes))
             throw new ArgumentException("The memory language model tokenizes Characters or Bytes.", nameof(Tokenization));
         if (!(CurriculumCopyFraction > 0 && CurriculumCopyFraction < 1))
@@ -130,9 +82,6 @@ public sealed class MixerMemoryLanguageModelOptions
                 $"The Encoder remembers chunks of {encoder.ChunkLength} tokens in {encoder.MemoryWidth} numbers; set ChunkLength and MemoryWidth to match " +
                 $"(they are {ChunkLength} and {MemoryWidth}).", nameof(Encoder));
     }
-
-    internal Memory.MemoryTrainingSettings Training => new(Steps, BatchSize, LearningRate, WarmupSteps, MinLearningRateRatio, WeightDecay,
-                                                          GradientClipNorm, MaxTrainingTime, Seed, LogInterval, CancellationToken);
 }
 
 /// <summary>Held-out cross-entropy of a memory language model, in nats per token.</summary>

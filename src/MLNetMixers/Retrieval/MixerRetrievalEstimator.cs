@@ -40,25 +40,12 @@ public sealed class MixerRetrievalEstimator : IEstimator<MixerEmbeddingTransform
             if (value < minimum)
                 throw new ArgumentOutOfRangeException(name, value, $"{name} must be at least {minimum}.");
         }
+        o.ValidateTraining(minimumBatchSize: 2);
         AtLeast(o.ContextLength, 3, nameof(o.ContextLength));
-        AtLeast(o.Width, 1, nameof(o.Width));
-        AtLeast(o.Depth, 1, nameof(o.Depth));
-        AtLeast(o.Heads, 1, nameof(o.Heads));
-        AtLeast(o.MlpRatio, 1, nameof(o.MlpRatio));
-        AtLeast(o.BatchSize, 2, nameof(o.BatchSize));
         AtLeast(o.Candidates, 2, nameof(o.Candidates));
-        AtLeast(o.Steps, 1, nameof(o.Steps));
         AtLeast(o.CheckpointInterval, 1, nameof(o.CheckpointInterval));
-        AtLeast(o.LogInterval, 1, nameof(o.LogInterval));
-        AtLeast(o.WarmupSteps, 0, nameof(o.WarmupSteps));
-        if (o.Width % o.Heads != 0)
-            throw new ArgumentException($"Width ({o.Width}) must be a multiple of Heads ({o.Heads}).", nameof(o.Heads));
         if (!(o.Temperature > 0) || double.IsInfinity(o.Temperature))
             throw new ArgumentOutOfRangeException(nameof(o.Temperature), o.Temperature, "Temperature must be a positive finite number.");
-        if (!(o.LearningRate > 0) || double.IsInfinity(o.LearningRate))
-            throw new ArgumentOutOfRangeException(nameof(o.LearningRate), o.LearningRate, "LearningRate must be a positive finite number.");
-        if (o.MaxTrainingTime is { } t && t <= TimeSpan.Zero)
-            throw new ArgumentOutOfRangeException(nameof(o.MaxTrainingTime), t, "MaxTrainingTime must be positive (or null for no time limit).");
         if (!Enum.IsDefined(o.Pooling))
             throw new ArgumentOutOfRangeException(nameof(o.Pooling), o.Pooling, "Unknown pooling.");
         if (!Enum.IsDefined(o.Negatives))

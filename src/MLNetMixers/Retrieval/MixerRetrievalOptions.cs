@@ -14,8 +14,21 @@ public enum RetrievalNegatives
 }
 
 /// <summary>Options of <c>TrainMixerRetrieval</c>: the towers, the InfoNCE objective and its training.</summary>
-public sealed class MixerRetrievalOptions
+public sealed class MixerRetrievalOptions : SequenceTrainingOptions
 {
+    /// <summary>
+    /// Retrieval's defaults where they differ from <see cref="SequenceTrainingOptions"/>: width 256, 32 queries per step,
+    /// a progress report every 25 steps, and a peak learning rate of 1e-2, which suits towers trained from scratch;
+    /// starting from a <see cref="LanguageModel"/>, a lower one (e.g. 5e-4) keeps more of what it learned.
+    /// </summary>
+    public MixerRetrievalOptions()
+    {
+        Width = 256;
+        BatchSize = 32;
+        LearningRate = 1e-2;
+        LogInterval = 25;
+    }
+
     /// <summary>Embedding column made from the query column.</summary>
     public string QueryEmbeddingColumnName = "QueryEmbedding";
 
@@ -24,12 +37,9 @@ public sealed class MixerRetrievalOptions
 
     /// <summary>
     /// A trained language model to start from (its weights are copied; it is left as it is). Null trains the towers from
-    /// a fresh initialisation with <see cref="Architecture"/>, <see cref="Width"/>, ...
+    /// a fresh initialisation with <see cref="SequenceTrainingOptions.Architecture"/>, <see cref="SequenceTrainingOptions.Width"/>, ...
     /// </summary>
     public MixerLanguageModelTransformer? LanguageModel;
-
-    /// <summary>Token mixer of a tower trained from scratch.</summary>
-    public MixerLanguageModelArchitecture Architecture = MixerLanguageModelArchitecture.MaskedMixer;
 
     /// <summary>
     /// Tokenization of a tower trained from scratch, learned from both columns. Subwords by default: word pieces give
@@ -46,18 +56,6 @@ public sealed class MixerRetrievalOptions
 
     /// <summary>n_ctx of a tower trained from scratch: texts are cut to their first n_ctx - 1 tokens (160 subwords hold most package descriptions whole).</summary>
     public int ContextLength = 160;
-
-    /// <summary>Width d of a tower trained from scratch (the embedding length).</summary>
-    public int Width = 256;
-
-    /// <summary>Blocks of a tower trained from scratch.</summary>
-    public int Depth = 2;
-
-    /// <summary>Heads of a tower trained from scratch.</summary>
-    public int Heads = 1;
-
-    /// <summary>Channel-MLP ratio of a tower trained from scratch.</summary>
-    public int MlpRatio = 4;
 
     /// <summary>Dropout on each block's residual branches of a tower trained from scratch (training only).</summary>
     public double Dropout = 0;
@@ -97,46 +95,6 @@ public sealed class MixerRetrievalOptions
     /// <summary>k: candidates per query (one positive, k - 1 sampled negatives) when <see cref="Negatives"/> is Sampled.</summary>
     public int Candidates = 8;
 
-    /// <summary>Queries per optimiser step.</summary>
-    public int BatchSize = 32;
-
-    /// <summary>Most optimiser steps; <see cref="MaxTrainingTime"/> may end training sooner.</summary>
-    public int Steps = 1000;
-
-    /// <summary>
-    /// Time budget: training stops when it is spent, and the learning-rate schedule runs on whichever of steps or time is
-    /// further along, so a budget-limited run still decays fully. Null: steps only.
-    /// </summary>
-    public TimeSpan? MaxTrainingTime;
-
-    /// <summary>
-    /// Peak AdamW learning rate (linear warm-up, then cosine decay to <see cref="MinLearningRateRatio"/> of it). The
-    /// default suits towers trained from scratch; starting from a <see cref="LanguageModel"/>, a lower one (e.g. 5e-4)
-    /// keeps more of what it learned.
-    /// </summary>
-    public double LearningRate = 1e-2;
-
-    /// <summary>Linear warm-up steps.</summary>
-    public int WarmupSteps = 20;
-
-    /// <summary>The cosine decays to LearningRate · MinLearningRateRatio at the end.</summary>
-    public double MinLearningRateRatio = 0.1;
-
-    /// <summary>AdamW's decoupled weight decay on matrices.</summary>
-    public double WeightDecay = 0.01;
-
-    /// <summary>Global gradient-norm clip; 0 disables it.</summary>
-    public double GradientClipNorm = 1.0;
-
-    /// <summary>Seed of a fresh initialisation and of the batches and negatives drawn per step.</summary>
-    public int Seed = 0;
-
-    /// <summary>Where the towers train and embed.</summary>
-    public MixerDevice Device = MixerDevice.Auto;
-
-    /// <summary>CPU threads torch may use while training (restored afterwards); null leaves torch's count as it is.</summary>
-    public int? NumberOfThreads;
-
     /// <summary>Folder for periodic checkpoints (towers, optimiser, step, elapsed time); null disables them.</summary>
     public string? CheckpointFolder;
 
@@ -146,14 +104,9 @@ public sealed class MixerRetrievalOptions
     /// <summary>Continue from the checkpoint in <see cref="CheckpointFolder"/> when it holds one of the same towers.</summary>
     public bool ResumeFromCheckpoint = true;
 
-    /// <summary>Steps between progress reports.</summary>
-    public int LogInterval = 25;
-
     /// <summary>Receives loss, pairs/s and how far training is.</summary>
     public IProgress<RetrievalTrainingProgress>? Progress;
 
-    /// <summary>Stops training between steps (OperationCanceledException; a checkpoint is written first when a folder is set).</summary>
-    public CancellationToken CancellationToken;
 }
 
 /// <summary>A progress report of retrieval training.</summary>

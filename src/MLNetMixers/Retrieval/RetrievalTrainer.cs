@@ -11,8 +11,9 @@ namespace MLNetMixers.Retrieval;
 
 /// <summary>
 /// Contrastive training of the towers: each step draws a batch of training pairs, embeds the queries and their
-/// candidate documents, and takes one AdamW step on the InfoNCE loss (all weights train, as in the paper), with
-/// warm-up and cosine decay over steps or time, progress, cancellation and checkpoints.
+/// candidate documents, and takes one step of the shared <see cref="TrainingStep"/> (clipping, AdamW) on the InfoNCE loss
+/// (all weights train, as in the paper), on the shared <see cref="WarmupDecaySchedule"/> over steps or time, with progress,
+/// cancellation and checkpoints.
 /// </summary>
 internal static class RetrievalTrainer
 {
@@ -24,8 +25,11 @@ internal static class RetrievalTrainer
     {
         bool shared = ReferenceEquals(queryTower, documentTower);
         var modules = shared ? new[] { queryTower.Model } : new[] { queryTower.Model, documentTower.Model };
-        var weights = modules.SelectMany(m => m.parameters()).ToArray();
-        using var optimizer = new AdamWOptimizer(weights, options.WeightDecay);
+        // InfoNCE scores every query against the whole batch, so the loss is not a sum over rows to shard: one backward pass, then the shared update.
+        using var trainer = new TrainingStep(modules, options.WeightDecay, options.GradientClipNorm);
+        var optimizer = trainer.Optimizer;
+        var schedule = new WarmupDecaySchedule(options.LearningRate, options.Steps, options.WarmupSteps, LearningRateSchedule.Cosine,
+                                               options.MinLearningRateRatio, options.MaxTrainingTime, WarmupByStep: true);
         var (step, previousSeconds) = options.ResumeFromCheckpoint ? TryResume(host, options, modules, optimizer) : (0, 0.0);
 
         using var ch = host.Start("Training retrieval");
@@ -66,7 +70,7 @@ internal static class RetrievalTrainer
                     throw new OperationCanceledException($"Retrieval training was cancelled at step {step}.", options.CancellationToken);
                 }
 
-                lr = LearningRateAt(step, fraction, options);
+                lr = schedule.At(step, TimeSpan.FromSeconds(elapsed));
                 float loss;
                 using (var scope = NewDisposeScope())
                 {
@@ -75,9 +79,7 @@ internal static class RetrievalTrainer
                     var lossTensor = StepLoss(options, queryTower, documentTower, queries, documents, neighbours, step);
                     lossTensor.backward();
                     loss = lossTensor.item<float>();
-                    if (options.GradientClipNorm > 0)
-                        nn.utils.clip_grad_norm_(weights, options.GradientClipNorm);
-                    optimizer.Step(lr);
+                    trainer.Update(lr);
                 }
                 if (!float.IsFinite(loss))
                     throw new InvalidOperationException($"The retrieval loss became {loss} at step {step}; lower LearningRate or raise Temperature.");
@@ -229,15 +231,6 @@ internal static class RetrievalTrainer
         double byStep = step / (double)o.Steps;
         double byTime = o.MaxTrainingTime is { } t ? elapsedSeconds / Math.Max(t.TotalSeconds, 1e-9) : 0;
         return Math.Max(byStep, byTime);
-    }
-
-    /// <summary>Linear warm-up over the first steps, then cosine decay on the training fraction down to MinLearningRateRatio · peak.</summary>
-    internal static double LearningRateAt(int step, double fraction, MixerRetrievalOptions o)
-    {
-        if (step < o.WarmupSteps)
-            return o.LearningRate * (step + 1) / o.WarmupSteps;
-        double floor = o.LearningRate * o.MinLearningRateRatio;
-        return floor + (o.LearningRate - floor) * 0.5 * (1 + Math.Cos(Math.PI * Math.Clamp(fraction, 0, 1)));
     }
 
     private static bool IsCancelled(IHost host)

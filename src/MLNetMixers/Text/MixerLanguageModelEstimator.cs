@@ -37,33 +37,19 @@ public sealed class MixerLanguageModelEstimator : IEstimator<MixerLanguageModelT
             if (value < 1)
                 throw new ArgumentOutOfRangeException(name, value, $"{name} must be at least 1.");
         }
+        o.ValidateTraining();
         Positive(o.ContextLength, nameof(o.ContextLength));
-        Positive(o.Width, nameof(o.Width));
-        Positive(o.Depth, nameof(o.Depth));
-        Positive(o.Heads, nameof(o.Heads));
-        Positive(o.MlpRatio, nameof(o.MlpRatio));
-        Positive(o.BatchSize, nameof(o.BatchSize));
-        Positive(o.Steps, nameof(o.Steps));
         Positive(o.CheckpointInterval, nameof(o.CheckpointInterval));
-        Positive(o.LogInterval, nameof(o.LogInterval));
         if (!Enum.IsDefined(o.Precision))
             throw new ArgumentOutOfRangeException(nameof(o.Precision), o.Precision, "Precision must be Float32 or BFloat16.");
         if (o.ContextLength < 2)
             throw new ArgumentOutOfRangeException(nameof(o.ContextLength), o.ContextLength, "ContextLength must be at least 2.");
-        if (o.Width % o.Heads != 0)
-            throw new ArgumentException($"Width ({o.Width}) must be a multiple of Heads ({o.Heads}).", nameof(o.Heads));
-        if (o.MaxTrainingTime is { } limit && limit <= TimeSpan.Zero)
-            throw new ArgumentOutOfRangeException(nameof(o.MaxTrainingTime), limit, "MaxTrainingTime must be positive (or null for no limit).");
         if (o.Architecture == MixerLanguageModelArchitecture.LlamaTransformer && o.Width / o.Heads % 2 != 0)
             throw new ArgumentException($"The Llama transformer's rotary positions need an even head width; Width {o.Width} / Heads {o.Heads} = {o.Width / o.Heads}.", nameof(o.Heads));
         if (o.Tokenization == TextTokenization.Subwords && o.SubwordVocabularySize < 257)
             throw new ArgumentOutOfRangeException(nameof(o.SubwordVocabularySize), o.SubwordVocabularySize, "SubwordVocabularySize must be at least 257 (the 256 bytes and end of text).");
-        if (o.WarmupSteps < 0)
-            throw new ArgumentOutOfRangeException(nameof(o.WarmupSteps), o.WarmupSteps, "WarmupSteps must not be negative.");
         if (!(o.ContextWarmupFraction >= 0 && o.ContextWarmupFraction <= 1))
             throw new ArgumentOutOfRangeException(nameof(o.ContextWarmupFraction), o.ContextWarmupFraction, "ContextWarmupFraction must be between 0 and 1.");
-        if (!(o.LearningRate > 0) || double.IsInfinity(o.LearningRate))
-            throw new ArgumentOutOfRangeException(nameof(o.LearningRate), o.LearningRate, "LearningRate must be a positive finite number.");
         if (o.Dropout is < 0 or >= 1)
             throw new ArgumentOutOfRangeException(nameof(o.Dropout), o.Dropout, "Dropout must be in [0, 1).");
         if (o.Tokenization == TextTokenization.Tokenizer && o.Tokenizer is null)

@@ -7,7 +7,7 @@ public enum MixerLanguageModelArchitecture
 {
     /// <summary>
     /// Masked mixer (Badger, "Masked Mixers for Language Generation and Retrieval"): a learned lower-triangular
-    /// matrix over the sequence per layer (per head when <see cref="MixerLanguageModelOptions.Heads"/> &gt; 1).
+    /// matrix over the sequence per layer (per head when <see cref="SequenceTrainingOptions.Heads"/> &gt; 1).
     /// </summary>
     MaskedMixer,
 
@@ -26,7 +26,7 @@ public enum MixerLanguageModelArchitecture
     /// (row-repeat heads) with a learned per-head decay λ and a per-position bias, with projections in and out; blocks run
     /// the channel MLP before token mixing. It trains as a masked matmul and generates as a recurrence: one state vector
     /// per head per layer, so memory per sequence does not grow with the text and many sequences decode at once.
-    /// Use <see cref="MixerLanguageModelOptions.Heads"/> ≥ 2 to have both kinds of head. Like the masked mixer its
+    /// Use <see cref="SequenceTrainingOptions.Heads"/> ≥ 2 to have both kinds of head. Like the masked mixer its
     /// weights are indexed by absolute position, so generation past n_ctx slides the window (see
     /// <see cref="MixerLanguageModelTransformer.Generate(string, TextGenerationOptions?)"/>).
     /// </summary>
@@ -104,16 +104,20 @@ public sealed class TextGenerationOptions
 }
 
 /// <summary>Options of <c>TrainMixerLanguageModel</c>: the model, its training, and how it generates.</summary>
-public sealed class MixerLanguageModelOptions
+public sealed class MixerLanguageModelOptions : SequenceTrainingOptions
 {
+    /// <summary>The language model's defaults where they differ from <see cref="SequenceTrainingOptions"/>: 4 blocks and a 50-step warm-up.</summary>
+    public MixerLanguageModelOptions()
+    {
+        Depth = 4;
+        WarmupSteps = 50;
+    }
+
     /// <summary>Column holding prompts when the transformer maps rows; null means the training text column.</summary>
     public string? PromptColumnName;
 
     /// <summary>Text column the transformer adds: the text generated after each prompt.</summary>
     public string OutputColumnName = "GeneratedText";
-
-    /// <summary>Token mixer of every block.</summary>
-    public MixerLanguageModelArchitecture Architecture = MixerLanguageModelArchitecture.MaskedMixer;
 
     /// <summary>How text becomes tokens.</summary>
     public TextTokenization Tokenization = TextTokenization.Characters;
@@ -127,33 +131,8 @@ public sealed class MixerLanguageModelOptions
     /// <summary>n_ctx: tokens the model sees at once. Mixing matrices are n_ctx x n_ctx.</summary>
     public int ContextLength = 128;
 
-    /// <summary>Feature width d of every position.</summary>
-    public int Width = 128;
-
-    /// <summary>Number of blocks.</summary>
-    public int Depth = 4;
-
-    /// <summary>Heads of the token mixer (1 = the flat masked mixer); the width must be a multiple of it. The transformer needs ≥ 1.</summary>
-    public int Heads = 1;
-
-    /// <summary>The channel MLP is d -> MlpRatio·d -> d.</summary>
-    public int MlpRatio = 4;
-
     /// <summary>Dropout on each residual branch during training.</summary>
     public double Dropout = 0.0;
-
-    /// <summary>Sequences of ContextLength + 1 tokens per optimiser step.</summary>
-    public int BatchSize = 16;
-
-    /// <summary>Optimiser steps. Each step reads BatchSize windows at random offsets of the packed text.</summary>
-    public int Steps = 1000;
-
-    /// <summary>
-    /// Stops training once this much time has passed, even before <see cref="Steps"/>; null trains every step. The
-    /// learning-rate schedule follows whichever of steps and time is further along, so a run the clock stops still ends
-    /// with its learning rate decayed to the floor. Set <see cref="Steps"/> high enough for the time.
-    /// </summary>
-    public TimeSpan? MaxTrainingTime;
 
     /// <summary>
     /// Entropy-aware training ("Know Your Limits"): a trained language model whose per-token loss estimates each token's
@@ -181,42 +160,15 @@ public sealed class MixerLanguageModelOptions
     /// <summary>Blocks of the memory code's encoder.</summary>
     public int MemoryEncoderDepth = 2;
 
-    /// <summary>Peak AdamW learning rate, reached after <see cref="WarmupSteps"/> and then decayed on a cosine.</summary>
-    public double LearningRate = 1e-3;
-
-    /// <summary>Linear warm-up from 0 to <see cref="LearningRate"/>.</summary>
-    public int WarmupSteps = 50;
-
     /// <summary>
-    /// Sequence-length warm-up: over this first fraction of training (of <see cref="MaxTrainingTime"/> when set, else of
-    /// <see cref="Steps"/>) the windows grow linearly from 64 tokens to <see cref="ContextLength"/>, with more of them per
+    /// Sequence-length warm-up: over this first fraction of training (of <see cref="SequenceTrainingOptions.MaxTrainingTime"/> when set, else of
+    /// <see cref="SequenceTrainingOptions.Steps"/>) the windows grow linearly from 64 tokens to <see cref="ContextLength"/>, with more of them per
     /// batch so every step sees the same number of tokens. 0 (the default) trains on full windows from the start.
     /// The GPT baseline needs it at long contexts: its attention starts nearly uniform over every earlier position,
     /// so at n_ctx 512 the neighbour that predicts the next character carries about 1/256 of the signal and the model
     /// stays at the bigram level for most of a short run; on short windows it finds its neighbours first.
     /// </summary>
     public double ContextWarmupFraction;
-
-    /// <summary>The cosine decays to LearningRate · MinLearningRateRatio at the last step.</summary>
-    public double MinLearningRateRatio = 0.1;
-
-    /// <summary>AdamW's decoupled weight decay, applied to matrices only (not to biases or LayerNorm gains, as in nanoGPT).</summary>
-    public double WeightDecay = 0.01;
-
-    /// <summary>Gradients are clipped to this global norm; 0 disables clipping.</summary>
-    public double GradientClipNorm = 1.0;
-
-    /// <summary>Seed of the weights' initialisation and of the windows sampled per step.</summary>
-    public int Seed = 0;
-
-    /// <summary>Where the model trains and generates.</summary>
-    public MixerDevice Device = MixerDevice.Auto;
-
-    /// <summary>
-    /// CPU threads torch may use while the model trains (restored afterwards: torch's count is process-wide); null leaves
-    /// torch's count as it is (all cores by default). Generation runs on the process's count.
-    /// </summary>
-    public int? NumberOfThreads;
 
     /// <summary>
     /// The number format of training. <see cref="MixerPrecision.BFloat16"/> computes in bfloat16 while the optimizer
@@ -238,14 +190,8 @@ public sealed class MixerLanguageModelOptions
     /// <summary>Continue from the checkpoint in <see cref="CheckpointFolder"/> when there is one.</summary>
     public bool ResumeFromCheckpoint = true;
 
-    /// <summary>Steps between progress reports (log channel and <see cref="Progress"/>).</summary>
-    public int LogInterval = 50;
-
-    /// <summary>Receives loss, tokens/s and ETA every <see cref="LogInterval"/> steps and at the end.</summary>
+    /// <summary>Receives loss, tokens/s and ETA every <see cref="SequenceTrainingOptions.LogInterval"/> steps and at the end.</summary>
     public IProgress<LanguageModelTrainingProgress>? Progress;
-
-    /// <summary>Stops training between steps (OperationCanceledException; <c>MLContext.CancelExecution</c> works too).</summary>
-    public CancellationToken CancellationToken;
 
     /// <summary>Defaults used when the transformer maps rows and when <c>Generate</c> gets no options.</summary>
     public TextGenerationOptions Generation = new();

@@ -30,9 +30,24 @@ internal sealed class TrainingStep : IDisposable
         weights = model.parameters().ToArray();
         Masters = BFloat16?.MasterParameters.ToArray() ?? weights;
         Optimizer = new AdamWOptimizer(Masters, weightDecay);
-        Gradients = new DataParallelGradients(device.type == DeviceType.CPU ? get_num_threads() : 1, minimumRowsPerShard, shardsPerThread);
+        gradients = new Lazy<DataParallelGradients>(() => new DataParallelGradients(device.type == DeviceType.CPU ? get_num_threads() : 1, minimumRowsPerShard, shardsPerThread));
         this.gradientClipNorm = gradientClipNorm;
     }
+
+    /// <summary>
+    /// A float32 step over the weights of several modules whose batch loss is not a sum over rows (retrieval's InfoNCE,
+    /// where every query is scored against the batch's documents): the caller runs the backward pass, then <see cref="Update"/>.
+    /// </summary>
+    public TrainingStep(IEnumerable<nn.Module> models, double weightDecay, double gradientClipNorm)
+    {
+        weights = models.SelectMany(m => m.parameters()).ToArray();
+        Masters = weights;
+        Optimizer = new AdamWOptimizer(Masters, weightDecay);
+        gradients = new Lazy<DataParallelGradients>(() => new DataParallelGradients(1));
+        this.gradientClipNorm = gradientClipNorm;
+    }
+
+    private readonly Lazy<DataParallelGradients> gradients;
 
     /// <summary>The bfloat16 weights' float32 masters; null in float32 training.</summary>
     public BFloat16Training? BFloat16 { get; }
@@ -42,7 +57,8 @@ internal sealed class TrainingStep : IDisposable
 
     public AdamWOptimizer Optimizer { get; }
 
-    public DataParallelGradients Gradients { get; }
+    /// <summary>The sharded gradient of a batch loss that sums over rows; made on first use.</summary>
+    public DataParallelGradients Gradients => gradients.Value;
 
     /// <summary>One step on a batch; returns the batch's mean loss.</summary>
     /// <param name="lossSum">The loss summed over a shard's rows, in float32, from the shard's inputs and targets.</param>
@@ -69,7 +85,8 @@ internal sealed class TrainingStep : IDisposable
 
     public void Dispose()
     {
-        Gradients.Dispose();
+        if (gradients.IsValueCreated)
+            gradients.Value.Dispose();
         Optimizer.Dispose();
         BFloat16?.Dispose();
     }

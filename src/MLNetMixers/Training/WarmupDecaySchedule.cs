@@ -10,10 +10,16 @@ namespace MLNetMixers.Training;
 /// <param name="Decay">The shape of the decay after the warmup.</param>
 /// <param name="FloorRatio">The decay ends at this fraction of the peak.</param>
 /// <param name="TimeBudget">The training time after which the run stops; null when only the step count ends it.</param>
-internal sealed record WarmupDecaySchedule(double Peak, long TotalSteps, long WarmupSteps, LearningRateSchedule Decay, double FloorRatio = 0, TimeSpan? TimeBudget = null)
+/// <param name="WarmupByStep">
+/// Count the warm-up in steps taken even when the clock is further along. Retrieval needs it: its steps are few and slow
+/// at first, and with the warm-up mapped to time its first steps would run near the peak on a randomly initialised
+/// contrastive loss. The tabular trainers leave it off, so that a run cut to a few steps by a tight time cap still ends annealed.
+/// </param>
+internal sealed record WarmupDecaySchedule(double Peak, long TotalSteps, long WarmupSteps, LearningRateSchedule Decay, double FloorRatio = 0, TimeSpan? TimeBudget = null,
+                                           bool WarmupByStep = false)
 {
     /// <summary>The learning rate of <paramref name="step"/>, taken <paramref name="elapsed"/> into training.</summary>
-    public double At(long step, TimeSpan elapsed) => At(ScheduleStep(step, elapsed));
+    public double At(long step, TimeSpan elapsed) => WarmupByStep && step < WarmupSteps ? At(step) : At(ScheduleStep(step, elapsed));
 
     /// <summary>
     /// The step the schedule is at: the step count, or, under a time budget, the

@@ -50,6 +50,19 @@ public class LearningRateScheduleTests
     }
 
     [Fact]
+    public void WarmupByStepKeepsTheWarmupWhileTheClockRunsAhead()
+    {
+        // Retrieval's first steps are slow: a third of the budget gone after 3 steps must not skip its warm-up.
+        var byTime = new WarmupDecaySchedule(0.01, 1000, 20, LearningRateSchedule.Cosine, FloorRatio: 0.1, TimeBudget: TimeSpan.FromSeconds(30));
+        var byStep = byTime with { WarmupByStep = true };
+        Assert.Equal(0.01 * 4 / 20, byStep.At(3, TimeSpan.FromSeconds(10)), 12);
+        Assert.True(byTime.At(3, TimeSpan.FromSeconds(10)) > 0.005);
+        // Past its warm-up steps it follows the clock like any other run, and ends at the floor.
+        Assert.Equal(byTime.At(20, TimeSpan.FromSeconds(10)), byStep.At(20, TimeSpan.FromSeconds(10)), 12);
+        Assert.Equal(0.001, byStep.At(25, TimeSpan.FromSeconds(31)), 4);
+    }
+
+    [Fact]
     public void NoWarmupStartsAtThePeak()
         => Assert.Equal(0.01, new WarmupDecaySchedule(0.01, 100, 0, LearningRateSchedule.Cosine).At(0), 12);
 
