@@ -135,33 +135,11 @@ public sealed class MixerSurprisalTransformer : RowToRowTransformerBase
         public override Delegate MakeGetter(DataViewRow input, int iinfo, Func<int, bool> activeOutput, out Action disposer)
         {
             disposer = null!;
-            var textGetter = input.GetGetter<ReadOnlyMemory<char>>(input.Schema[textIndex]);
-            ReadOnlyMemory<char> text = default;
-            long cachedPosition = -1;
-            TextSurprisal? cached = null;
             // One forward pass per row, however many of the two columns ask for it.
-            TextSurprisal Current()
-            {
-                if (cachedPosition != input.Position || cached is null)
-                {
-                    textGetter(ref text);
-                    cached = parent.LanguageModel.MeasureSurprisal(text.ToString());
-                    cachedPosition = input.Position;
-                }
-                return cached;
-            }
+            var current = TextColumn.PerRow(input, textIndex, parent.LanguageModel.MeasureSurprisal);
             if (iinfo == 0)
-            {
-                ValueGetter<VBuffer<float>> bits = (ref VBuffer<float> dst) =>
-                {
-                    var values = Current().Bits;
-                    var editor = VBufferEditor.Create(ref dst, values.Length);
-                    values.CopyTo(editor.Values);
-                    dst = editor.Commit();
-                };
-                return bits;
-            }
-            ValueGetter<float> bitsPerByte = (ref float dst) => dst = (float)Current().BitsPerByte;
+                return TextColumn.VectorGetter(() => current().Bits);
+            ValueGetter<float> bitsPerByte = (ref float dst) => dst = (float)current().BitsPerByte;
             return bitsPerByte;
         }
 

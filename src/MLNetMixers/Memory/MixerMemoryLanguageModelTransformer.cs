@@ -21,37 +21,22 @@ namespace MLNetMixers;
 /// of the chunks before it), evaluates held-out text with and without its memories, and generates text whose chunk k + 1
 /// reads the memories of chunks ≤ k. Immutable; saves into and loads from the ML.NET model zip.
 /// </summary>
-public sealed class MixerMemoryLanguageModelTransformer : RowToRowTransformerBase, IDisposable
+public sealed class MixerMemoryLanguageModelTransformer : MixerTextModelTransformer
 {
     internal const string LoaderSignature = "MixerMemoryLM";
-    private const string WeightsStream = "MemoryLanguageModelWeights";
+    private const string WeightsStreamName = "MemoryLanguageModelWeights";
     private const int Batch = 32;
 
     private readonly MemoryLanguageModel model;
-    private readonly TextTokenizer tokenizer;
-    private readonly Device device;
-    private readonly string inputColumnName;
-    private readonly string lossColumnName;
-    // Torch modules are not safe to run from several cursors at once.
-    private readonly object gate = new();
 
     internal MixerMemoryLanguageModelTransformer(IHostEnvironment env, MemoryLanguageModel model, TextTokenizer tokenizer, Device device,
                                                  string inputColumnName, string lossColumnName)
-        : base(Contracts.CheckRef(env, nameof(env)).Register(nameof(MixerMemoryLanguageModelTransformer)))
+        : base(env, nameof(MixerMemoryLanguageModelTransformer), model, tokenizer, device, inputColumnName, lossColumnName)
     {
         this.model = model;
-        this.tokenizer = tokenizer;
-        this.device = device;
-        this.inputColumnName = inputColumnName;
-        this.lossColumnName = lossColumnName;
-        model.eval();
     }
 
     internal MemoryLanguageModel Model => model;
-
-    internal TextTokenizer Tokenizer => tokenizer;
-
-    internal Device Device => device;
 
     /// <summary>Tokens per chunk (one memory each).</summary>
     public int ChunkLength => model.Config.ChunkLength;
@@ -77,7 +62,7 @@ public sealed class MixerMemoryLanguageModelTransformer : RowToRowTransformerBas
     public MemoryLanguageModelMetrics Evaluate(IDataView heldOut, string? textColumnName = null)
     {
         Host.CheckValue(heldOut, nameof(heldOut));
-        var documents = MixerLanguageModelEstimator.ReadDocuments(heldOut, textColumnName ?? inputColumnName);
+        var documents = MixerLanguageModelEstimator.ReadDocuments(heldOut, textColumnName ?? InputColumnName);
         if (documents.Count == 0)
             throw Host.ExceptParam(nameof(heldOut), "The held-out data has no rows.");
         return Evaluate(documents);
@@ -85,12 +70,12 @@ public sealed class MixerMemoryLanguageModelTransformer : RowToRowTransformerBas
 
     internal MemoryLanguageModelMetrics Evaluate(IReadOnlyList<string> documents)
     {
-        lock (gate)
+        lock (Gate)
         {
             using var noGrad = no_grad();
             int s = Memories, width = ChunkLength + 1;
-            using var windows = new MemoryWindows(documents.Select(tokenizer.Encode).ToList(), ChunkLength, s, tokenizer.EndOfText, device);
-            using var bank = windows.Bank(model).to(device);
+            using var windows = new MemoryWindows(documents.Select(Tokenizer.Encode).ToList(), ChunkLength, s, Tokenizer.EndOfText, Device);
+            using var bank = windows.Bank(model).to(Device);
             double loss = 0, bare = 0, copy = 0;
             long tokens = 0, copyTokens = 0, copyRight = 0;
             for (int start = 0; start < windows.ChunkCount; start += Batch)
@@ -103,13 +88,13 @@ public sealed class MixerMemoryLanguageModelTransformer : RowToRowTransformerBas
                 // Chunk k reads chunks k-S..k-1 of its document; in copy mode k-S+1..k.
                 var (before, filled) = MemoryIndices(windows.Positions, start, n, s, includeSelf: false);
                 var (upTo, copyFilled) = MemoryIndices(windows.Positions, start, n, s, includeSelf: true);
-                var mode = full(n, (long)MemoryReadMode.Causal, device: device);
+                var mode = full(n, (long)MemoryReadMode.Causal, device: Device);
                 loss += MemoryChunks.LossSum(model.Reader.Logits(Gather(bank, before, n, s), filled, mode, rows), causal).item<float>();
                 bare += MemoryChunks.LossSum(model.Reader.Logits(Gather(bank, before, n, s), zeros_like(filled), mode, rows), causal).item<float>();
                 tokens += causal.ge(0).sum().item<long>();
                 if (s > 0)
                 {
-                    var logits = model.Reader.Logits(Gather(bank, upTo, n, s), copyFilled, full(n, (long)MemoryReadMode.Copy, device: device), rows);
+                    var logits = model.Reader.Logits(Gather(bank, upTo, n, s), copyFilled, full(n, (long)MemoryReadMode.Copy, device: Device), rows);
                     copy += MemoryChunks.LossSum(logits, copyTargets).item<float>();
                     var real = copyTargets.ge(0);
                     copyRight += logits.argmax(2).eq(copyTargets).logical_and(real).sum().item<long>();
@@ -135,7 +120,7 @@ public sealed class MixerMemoryLanguageModelTransformer : RowToRowTransformerBas
                 indices[i * s + j] = end - count + 1 + j;
             filled[i] = count;
         }
-        return (tensor(indices, [n, Math.Max(s, 1)], device: device)[.., ..s], tensor(filled, device: device));
+        return (tensor(indices, [n, Math.Max(s, 1)], device: Device)[.., ..s], tensor(filled, device: Device));
     }
 
     private static Tensor Gather(Tensor bank, Tensor indices, int n, int s)
@@ -154,12 +139,12 @@ public sealed class MixerMemoryLanguageModelTransformer : RowToRowTransformerBas
         options ??= new TextGenerationOptions();
         options.Validate();
         var random = new Random(options.Seed);
-        var ids = tokenizer.Encode(prompt);
+        var ids = Tokenizer.Encode(prompt);
         int complete = ids.Length / ChunkLength * ChunkLength;
         var memories = new List<Tensor>();
         var current = ids[complete..].ToList();
         var generated = new List<int>();
-        lock (gate)
+        lock (Gate)
         {
             using var noGrad = no_grad();
             try
@@ -170,11 +155,11 @@ public sealed class MixerMemoryLanguageModelTransformer : RowToRowTransformerBas
                 {
                     var logits = NextLogits(memories, current);
                     int next = TextGenerator.Sample(logits, options, random);
-                    if (next == tokenizer.EndOfText)
+                    if (next == Tokenizer.EndOfText)
                         break;
                     generated.Add(next);
                     current.Add(next);
-                    if (options.StopSequences.Length > 0 && options.StopSequences.Any(tokenizer.Decode(generated).Contains))
+                    if (options.StopSequences.Length > 0 && options.StopSequences.Any(Tokenizer.Decode(generated).Contains))
                         break;
                     if (current.Count == ChunkLength)
                     {
@@ -189,7 +174,7 @@ public sealed class MixerMemoryLanguageModelTransformer : RowToRowTransformerBas
                     memory.Dispose();
             }
         }
-        string text = tokenizer.Decode(generated);
+        string text = Tokenizer.Decode(generated);
         int stop = options.StopSequences.Select(x => text.IndexOf(x, StringComparison.Ordinal)).Where(i => i >= 0).DefaultIfEmpty(-1).Min();
         return stop >= 0 ? text[..stop] : text;
     }
@@ -197,7 +182,7 @@ public sealed class MixerMemoryLanguageModelTransformer : RowToRowTransformerBas
     private void Remember(List<Tensor> memories, int[] chunk)
     {
         using var scope = NewDisposeScope();
-        var (tokens, targets) = MemoryChunks.Rows([chunk], ChunkLength, tokenizer.EndOfText, device);
+        var (tokens, targets) = MemoryChunks.Rows([chunk], ChunkLength, Tokenizer.EndOfText, Device);
         memories.Add(model.Memory(tokens, MemoryChunks.LastReal(targets)).to(ScalarType.Float32).DetachFromDisposeScope());
         if (memories.Count > Memories)
         {
@@ -210,18 +195,15 @@ public sealed class MixerMemoryLanguageModelTransformer : RowToRowTransformerBas
     internal float[] NextLogits(IReadOnlyList<Tensor> memories, IReadOnlyList<int> current)
     {
         using var scope = NewDisposeScope();
-        var (tokens, _) = MemoryChunks.Rows([current.ToArray()], ChunkLength, tokenizer.EndOfText, device);
+        var (tokens, _) = MemoryChunks.Rows([current.ToArray()], ChunkLength, Tokenizer.EndOfText, Device);
         int s = Memories;
         var slots = memories.Count > 0
-            ? cat(memories.Concat(Enumerable.Repeat(zeros(1, MemoryWidth, device: device), s - memories.Count)).ToArray(), 0).unsqueeze(0)
-            : zeros(1, s, MemoryWidth, device: device);
-        var logits = model.Reader.Logits(slots, tensor(new long[] { memories.Count }, device: device),
-                                         full(1, (long)MemoryReadMode.Causal, device: device), tokens);
+            ? cat(memories.Concat(Enumerable.Repeat(zeros(1, MemoryWidth, device: Device), s - memories.Count)).ToArray(), 0).unsqueeze(0)
+            : zeros(1, s, MemoryWidth, device: Device);
+        var logits = model.Reader.Logits(slots, tensor(new long[] { memories.Count }, device: Device),
+                                         full(1, (long)MemoryReadMode.Causal, device: Device), tokens);
         return logits[0, current.Count].to(ScalarType.Float32).cpu().data<float>().ToArray();
     }
-
-    /// <summary>Releases the model's tensors.</summary>
-    public void Dispose() => model.Dispose();
 
     private static VersionInfo GetVersionInfo() => new(
         modelSignature: "MXMEMLM_",
@@ -231,73 +213,30 @@ public sealed class MixerMemoryLanguageModelTransformer : RowToRowTransformerBas
         loaderSignature: LoaderSignature,
         loaderAssemblyName: typeof(MixerMemoryLanguageModelTransformer).Assembly.FullName);
 
-    /// <summary>Writes the columns, the model's shape, the tokenizer and the weights into the model zip.</summary>
-    public override void SaveModel(ModelSaveContext ctx)
-    {
-        Host.CheckValue(ctx, nameof(ctx));
-        ctx.CheckAtModel();
-        ctx.SetVersionInfo(GetVersionInfo());
-        var w = ctx.Writer;
-        w.Write(inputColumnName);
-        w.Write(lossColumnName);
-        model.Config.Save(w);
-        tokenizer.Save(w);
-        ctx.SaveModule(WeightsStream, model);
-    }
+    private protected override VersionInfo Version => GetVersionInfo();
+
+    private protected override string WeightsStream => WeightsStreamName;
+
+    private protected override void SaveShape(BinaryWriter writer) => model.Config.Save(writer);
 
     private static MixerMemoryLanguageModelTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
     {
         Contracts.CheckValue(env, nameof(env));
-        ctx.CheckAtModel(GetVersionInfo());
-        var r = ctx.Reader;
-        string input = r.ReadString(), output = r.ReadString();
-        var config = MemoryLanguageModelConfig.Load(r);
-        var tokenizer = TextTokenizer.Load(r);
-        if (tokenizer.VocabularySize != config.Decoder.VocabularySize)
-            throw Contracts.ExceptDecode($"The saved tokenizer has {tokenizer.VocabularySize} tokens but the model {config.Decoder.VocabularySize}.");
-        var device = TorchRuntime.ResolveDevice(env, MixerDevice.Auto);
-        var model = new MemoryLanguageModel(config);
-        ctx.LoadModule(WeightsStream, model);
-        model.to(device);
+        var (input, output) = LoadColumns(ctx, GetVersionInfo());
+        var config = MemoryLanguageModelConfig.Load(ctx.Reader);
+        var (model, tokenizer, device) = LoadWeights(env, ctx, WeightsStreamName, config.Decoder.VocabularySize, () => new MemoryLanguageModel(config));
         return new MixerMemoryLanguageModelTransformer(env, model, tokenizer, device, input, output);
     }
 
     private static IRowMapper Create(IHostEnvironment env, ModelLoadContext ctx, DataViewSchema inputSchema)
         => Create(env, ctx).MakeRowMapper(inputSchema);
 
-    /// <summary>Binds the text column, which must be present and scalar String.</summary>
-    public override IRowMapper MakeRowMapper(DataViewSchema schema) => new Mapper(this, schema, TextColumn.Bind(Host, schema, inputColumnName));
+    private protected override DataViewType OutputType => NumberDataViewType.Single;
 
-    private sealed class Mapper : MapperBase
+    private protected override Delegate MakeGetter(DataViewRow input, int textIndex)
     {
-        private readonly MixerMemoryLanguageModelTransformer parent;
-        private readonly int index;
-
-        public Mapper(MixerMemoryLanguageModelTransformer parent, DataViewSchema schema, int index)
-            : base(parent.Host, schema, parent)
-        {
-            this.parent = parent;
-            this.index = index;
-        }
-
-        public override DataViewSchema.DetachedColumn[] GetOutputColumnsCore()
-            => [new DataViewSchema.DetachedColumn(parent.lossColumnName, NumberDataViewType.Single)];
-
-        public override Func<int, bool> GetDependenciesCore(Func<int, bool> activeOutput) => col => activeOutput(0) && col == index;
-
-        public override Delegate MakeGetter(DataViewRow input, int iinfo, Func<int, bool> activeOutput, out Action disposer)
-        {
-            disposer = null!;
-            var textGetter = input.GetGetter<ReadOnlyMemory<char>>(input.Schema[index]);
-            ReadOnlyMemory<char> text = default;
-            ValueGetter<float> getter = (ref float dst) =>
-            {
-                textGetter(ref text);
-                dst = (float)parent.Evaluate([text.ToString()]).Loss;
-            };
-            return getter;
-        }
-
-        public override void SaveModel(ModelSaveContext ctx) => parent.SaveModel(ctx);
+        var loss = TextColumn.PerRow(input, textIndex, text => (float)Evaluate([text]).Loss);
+        ValueGetter<float> getter = (ref float dst) => dst = loss();
+        return getter;
     }
 }

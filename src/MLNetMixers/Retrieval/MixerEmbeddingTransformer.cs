@@ -244,24 +244,12 @@ public sealed class MixerEmbeddingTransformer : RowToRowTransformerBase, IDispos
             disposer = null!;
             var (column, index) = bound[iinfo];
             var tower = column.Query ? parent.queryTower : parent.documentTower;
-            var textGetter = input.GetGetter<ReadOnlyMemory<char>>(input.Schema[index]);
-            ReadOnlyMemory<char> text = default;
-            long cachedPosition = -1;
-            float[] cached = [];
-            ValueGetter<VBuffer<float>> getter = (ref VBuffer<float> dst) =>
+            var current = TextColumn.PerRow(input, index, text =>
             {
-                if (cachedPosition != input.Position)
-                {
-                    textGetter(ref text);
-                    lock (parent.gate)
-                        cached = tower.EmbedAll([text.ToString()]);
-                    cachedPosition = input.Position;
-                }
-                var editor = VBufferEditor.Create(ref dst, cached.Length);
-                cached.CopyTo(editor.Values);
-                dst = editor.Commit();
-            };
-            return getter;
+                lock (parent.gate)
+                    return tower.EmbedAll([text]);
+            });
+            return TextColumn.VectorGetter(current);
         }
 
         public override void SaveModel(ModelSaveContext ctx) => parent.SaveModel(ctx);

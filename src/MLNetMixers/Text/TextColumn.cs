@@ -29,4 +29,36 @@ internal static class TextColumn
         result[output] = new SchemaShape.Column(output, kind, NumberDataViewType.Single, false);
         return new SchemaShape(result.Values);
     }
+
+    /// <summary>
+    /// A row's value computed from its text once, however many getters ask for it (ML.NET may call a getter more than
+    /// once per row, and each computation here is a forward pass).
+    /// </summary>
+    public static Func<T> PerRow<T>(DataViewRow input, int textIndex, Func<string, T> compute)
+    {
+        var textGetter = input.GetGetter<ReadOnlyMemory<char>>(input.Schema[textIndex]);
+        ReadOnlyMemory<char> text = default;
+        long cachedPosition = -1;
+        T cached = default!;
+        return () =>
+        {
+            if (cachedPosition != input.Position)
+            {
+                textGetter(ref text);
+                cached = compute(text.ToString());
+                cachedPosition = input.Position;
+            }
+            return cached;
+        };
+    }
+
+    /// <summary>A vector getter that copies the current row's values into the destination buffer.</summary>
+    public static ValueGetter<VBuffer<float>> VectorGetter(Func<float[]> values)
+        => (ref VBuffer<float> dst) =>
+        {
+            var current = values();
+            var editor = VBufferEditor.Create(ref dst, current.Length);
+            current.CopyTo(editor.Values);
+            dst = editor.Commit();
+        };
 }
