@@ -38,9 +38,10 @@ internal sealed class RetrievalExperimentSettings
     public double LearningRate = 1e-2;
     public RetrievalNegatives Negatives = RetrievalNegatives.InBatch;
     public int Candidates = 8;
-    public double HardNegativeShare;
-    public bool SymmetricLoss;
-    public double Dropout;
+    // The benchmark sets these; the CLI keeps the library's defaults.
+    public double HardNegativeShare = new MixerRetrievalOptions().HardNegativeShare;
+    public bool SymmetricLoss = new MixerRetrievalOptions().SymmetricLoss;
+    public double Dropout = new MixerRetrievalOptions().Dropout;
     public double TokenDropout = new MixerRetrievalOptions().TokenDropout;
     public EmbeddingPooling Pooling = EmbeddingPooling.Mean;
 

@@ -87,6 +87,9 @@ internal sealed class MemoryDecoder : Module<Tensor, Tensor, Tensor>
     private readonly Linear memoryProjection;
     private readonly LanguageModel model;
 
+    /// <param name="memoryWidth">Length of the memory vector the decoder reads.</param>
+    /// <param name="config">The decoder's language model; its context is the chunk plus one position (the memory token, or the end marker when unrolled).</param>
+    /// <param name="decoding">How the memory is read: as a pseudo-token, or as each position's slice.</param>
     /// <param name="cyclicSlices">Unrolled only: each position reads its own cyclic slice of the memory (false: the whole
     /// memory at every position, as autoencoders saved before slices were introduced do).</param>
     public MemoryDecoder(int memoryWidth, LanguageModelConfig config, MemoryDecoding decoding = MemoryDecoding.TeacherForced, bool cyclicSlices = true)
