@@ -38,11 +38,10 @@ public sealed class MemoryInformationOptions : SequenceTrainingOptions
     /// </summary>
     public MemoryDecoding Decoding = MemoryDecoding.TeacherForced;
 
-        internal void Validate()
+    internal void Validate()
     {
         ValidateTraining(minimumSteps: 0);
-        if (ChunkLength < 1)
-            throw new ArgumentOutOfRangeException(nameof(ChunkLength), ChunkLength, "ChunkLength must be at least 1.");
+        AtLeast(ChunkLength, 1, nameof(ChunkLength));
         if (!Enum.IsDefined(Decoding))
             throw new ArgumentOutOfRangeException(nameof(Decoding), Decoding, "Unknown memory decoding.");
         if (string.IsNullOrEmpty(TextColumnName) || string.IsNullOrEmpty(MemoryColumnName))

@@ -24,13 +24,13 @@ namespace MLNetMixers;
 public sealed class MixerAutoencoderTransformer : MixerTextModelTransformer
 {
     internal const string LoaderSignature = "MixerAutoencoder";
-    private const string WeightsStreamName = "AutoencoderWeights";
+    private const string WeightsStream = "AutoencoderWeights";
 
     private readonly MemoryAutoencoder model;
 
     internal MixerAutoencoderTransformer(IHostEnvironment env, MemoryAutoencoder model, TextTokenizer tokenizer, Device device,
                                          string inputColumnName, string memoryColumnName)
-        : base(env, nameof(MixerAutoencoderTransformer), model, tokenizer, device, inputColumnName, memoryColumnName)
+        : base(env, nameof(MixerAutoencoderTransformer), GetVersionInfo(), WeightsStream, model, tokenizer, device, inputColumnName, memoryColumnName)
     {
         this.model = model;
     }
@@ -103,10 +103,6 @@ public sealed class MixerAutoencoderTransformer : MixerTextModelTransformer
         loaderSignature: LoaderSignature,
         loaderAssemblyName: typeof(MixerAutoencoderTransformer).Assembly.FullName);
 
-    private protected override VersionInfo Version => GetVersionInfo();
-
-    private protected override string WeightsStream => WeightsStreamName;
-
     private protected override void SaveShape(BinaryWriter writer) => model.Config.Save(writer);
 
     private static MixerAutoencoderTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
@@ -114,7 +110,7 @@ public sealed class MixerAutoencoderTransformer : MixerTextModelTransformer
         Contracts.CheckValue(env, nameof(env));
         var (input, output) = LoadColumns(ctx, GetVersionInfo());
         var config = MemoryAutoencoderConfig.Load(ctx.Reader, withDecoding: ctx.Header.ModelVerWritten >= 0x00010002, withSlices: ctx.Header.ModelVerWritten >= 0x00010003);
-        var (model, tokenizer, device) = LoadWeights(env, ctx, WeightsStreamName, config.Encoder.VocabularySize, () => new MemoryAutoencoder(config));
+        var (model, tokenizer, device) = LoadWeights(env, ctx, WeightsStream, config.Encoder.VocabularySize, () => new MemoryAutoencoder(config));
         return new MixerAutoencoderTransformer(env, model, tokenizer, device, input, output);
     }
 

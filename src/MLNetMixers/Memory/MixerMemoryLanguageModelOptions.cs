@@ -61,8 +61,7 @@ public sealed class MixerMemoryLanguageModelOptions : SequenceTrainingOptions
     internal void Validate()
     {
         ValidateTraining(minimumSteps: 0);
-        if (ChunkLength < 1)
-            throw new ArgumentOutOfRangeException(nameof(ChunkLength), ChunkLength, "ChunkLength must be at least 1.");
+        AtLeast(ChunkLength, 1, nameof(ChunkLength));
         if (MemoryWidth < 1)
             throw new ArgumentOutOfRangeException(nameof(MemoryWidth), MemoryWidth, "MemoryWidth must be at least 1.");
         if (Memories < 0)

@@ -24,14 +24,14 @@ namespace MLNetMixers;
 public sealed class MixerMemoryLanguageModelTransformer : MixerTextModelTransformer
 {
     internal const string LoaderSignature = "MixerMemoryLM";
-    private const string WeightsStreamName = "MemoryLanguageModelWeights";
+    private const string WeightsStream = "MemoryLanguageModelWeights";
     private const int Batch = 32;
 
     private readonly MemoryLanguageModel model;
 
     internal MixerMemoryLanguageModelTransformer(IHostEnvironment env, MemoryLanguageModel model, TextTokenizer tokenizer, Device device,
                                                  string inputColumnName, string lossColumnName)
-        : base(env, nameof(MixerMemoryLanguageModelTransformer), model, tokenizer, device, inputColumnName, lossColumnName)
+        : base(env, nameof(MixerMemoryLanguageModelTransformer), GetVersionInfo(), WeightsStream, model, tokenizer, device, inputColumnName, lossColumnName)
     {
         this.model = model;
     }
@@ -213,10 +213,6 @@ public sealed class MixerMemoryLanguageModelTransformer : MixerTextModelTransfor
         loaderSignature: LoaderSignature,
         loaderAssemblyName: typeof(MixerMemoryLanguageModelTransformer).Assembly.FullName);
 
-    private protected override VersionInfo Version => GetVersionInfo();
-
-    private protected override string WeightsStream => WeightsStreamName;
-
     private protected override void SaveShape(BinaryWriter writer) => model.Config.Save(writer);
 
     private static MixerMemoryLanguageModelTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
@@ -224,7 +220,7 @@ public sealed class MixerMemoryLanguageModelTransformer : MixerTextModelTransfor
         Contracts.CheckValue(env, nameof(env));
         var (input, output) = LoadColumns(ctx, GetVersionInfo());
         var config = MemoryLanguageModelConfig.Load(ctx.Reader);
-        var (model, tokenizer, device) = LoadWeights(env, ctx, WeightsStreamName, config.Decoder.VocabularySize, () => new MemoryLanguageModel(config));
+        var (model, tokenizer, device) = LoadWeights(env, ctx, WeightsStream, config.Decoder.VocabularySize, () => new MemoryLanguageModel(config));
         return new MixerMemoryLanguageModelTransformer(env, model, tokenizer, device, input, output);
     }
 

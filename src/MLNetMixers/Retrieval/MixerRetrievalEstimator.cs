@@ -35,15 +35,10 @@ public sealed class MixerRetrievalEstimator : IEstimator<MixerEmbeddingTransform
 
     private static void Validate(MixerRetrievalOptions o)
     {
-        static void AtLeast(int value, int minimum, string name)
-        {
-            if (value < minimum)
-                throw new ArgumentOutOfRangeException(name, value, $"{name} must be at least {minimum}.");
-        }
         o.ValidateTraining(minimumBatchSize: 2);
-        AtLeast(o.ContextLength, 3, nameof(o.ContextLength));
-        AtLeast(o.Candidates, 2, nameof(o.Candidates));
-        AtLeast(o.CheckpointInterval, 1, nameof(o.CheckpointInterval));
+        SequenceTrainingOptions.AtLeast(o.ContextLength, 3, nameof(o.ContextLength));
+        SequenceTrainingOptions.AtLeast(o.Candidates, 2, nameof(o.Candidates));
+        SequenceTrainingOptions.AtLeast(o.CheckpointInterval, 1, nameof(o.CheckpointInterval));
         if (!(o.Temperature > 0) || double.IsInfinity(o.Temperature))
             throw new ArgumentOutOfRangeException(nameof(o.Temperature), o.Temperature, "Temperature must be a positive finite number.");
         if (!Enum.IsDefined(o.Pooling))

@@ -32,14 +32,9 @@ public sealed class MixerLanguageModelEstimator : IEstimator<MixerLanguageModelT
 
     private static void Validate(MixerLanguageModelOptions o)
     {
-        static void Positive(int value, string name)
-        {
-            if (value < 1)
-                throw new ArgumentOutOfRangeException(name, value, $"{name} must be at least 1.");
-        }
         o.ValidateTraining();
-        Positive(o.ContextLength, nameof(o.ContextLength));
-        Positive(o.CheckpointInterval, nameof(o.CheckpointInterval));
+        SequenceTrainingOptions.AtLeast(o.ContextLength, 1, nameof(o.ContextLength));
+        SequenceTrainingOptions.AtLeast(o.CheckpointInterval, 1, nameof(o.CheckpointInterval));
         if (!Enum.IsDefined(o.Precision))
             throw new ArgumentOutOfRangeException(nameof(o.Precision), o.Precision, "Precision must be Float32 or BFloat16.");
         if (o.ContextLength < 2)
@@ -60,8 +55,8 @@ public sealed class MixerLanguageModelEstimator : IEstimator<MixerLanguageModelT
         {
             if (o.MemoryCodeBits is < 1 or > 16)
                 throw new ArgumentOutOfRangeException(nameof(o.MemoryCodeBits), o.MemoryCodeBits, "MemoryCodeBits must be from 1 to 16.");
-            Positive(o.MemoryEncoderWidth, nameof(o.MemoryEncoderWidth));
-            Positive(o.MemoryEncoderDepth, nameof(o.MemoryEncoderDepth));
+            SequenceTrainingOptions.AtLeast(o.MemoryEncoderWidth, 1, nameof(o.MemoryEncoderWidth));
+            SequenceTrainingOptions.AtLeast(o.MemoryEncoderDepth, 1, nameof(o.MemoryEncoderDepth));
             if (o.MemoryEncoderWidth % o.Heads != 0)
                 throw new ArgumentException($"MemoryEncoderWidth ({o.MemoryEncoderWidth}) must be a multiple of Heads ({o.Heads}).", nameof(o.MemoryEncoderWidth));
             if (o.ContextLength < 3)

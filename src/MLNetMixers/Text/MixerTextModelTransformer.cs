@@ -18,12 +18,17 @@ namespace MLNetMixers;
 public abstract class MixerTextModelTransformer : RowToRowTransformerBase, IDisposable
 {
     private readonly nn.Module module;
+    private readonly VersionInfo version;
+    private readonly string weightsStream;
 
-    private protected MixerTextModelTransformer(IHostEnvironment env, string name, nn.Module module, TextTokenizer tokenizer, Device device,
-                                                string inputColumnName, string outputColumnName)
+    // version: the zip entry's version, written before the columns; weightsStream: the zip stream that holds the weights.
+    private protected MixerTextModelTransformer(IHostEnvironment env, string name, VersionInfo version, string weightsStream, nn.Module module,
+                                                TextTokenizer tokenizer, Device device, string inputColumnName, string outputColumnName)
         : base(Contracts.CheckRef(env, nameof(env)).Register(name))
     {
         this.module = module;
+        this.version = version;
+        this.weightsStream = weightsStream;
         Tokenizer = tokenizer;
         Device = device;
         InputColumnName = inputColumnName;
@@ -45,12 +50,6 @@ public abstract class MixerTextModelTransformer : RowToRowTransformerBase, IDisp
     /// <summary>Releases the model's tensors.</summary>
     public void Dispose() => module.Dispose();
 
-    /// <summary>The zip entry's version, written before the columns.</summary>
-    private protected abstract VersionInfo Version { get; }
-
-    /// <summary>The zip stream that holds the weights.</summary>
-    private protected abstract string WeightsStream { get; }
-
     /// <summary>Writes the model's shape (its config), read back by the loader before the tokenizer.</summary>
     private protected abstract void SaveShape(BinaryWriter writer);
 
@@ -59,13 +58,13 @@ public abstract class MixerTextModelTransformer : RowToRowTransformerBase, IDisp
     {
         Host.CheckValue(ctx, nameof(ctx));
         ctx.CheckAtModel();
-        ctx.SetVersionInfo(Version);
+        ctx.SetVersionInfo(version);
         var w = ctx.Writer;
         w.Write(InputColumnName);
         w.Write(OutputColumnName);
         SaveShape(w);
         Tokenizer.Save(w);
-        ctx.SaveModule(WeightsStream, module);
+        ctx.SaveModule(weightsStream, module);
     }
 
     /// <summary>What <see cref="SaveModel"/> wrote up to the model's shape: the input and output column names.</summary>

@@ -76,11 +76,6 @@ public abstract class SequenceTrainingOptions
     /// <param name="minimumSteps">0 where an untrained model is a meaningful baseline.</param>
     internal void ValidateTraining(int minimumBatchSize = 1, int minimumSteps = 1)
     {
-        static void AtLeast(int value, int minimum, string name)
-        {
-            if (value < minimum)
-                throw new ArgumentOutOfRangeException(name, value, $"{name} must be at least {minimum}.");
-        }
         AtLeast(Width, 1, nameof(Width));
         AtLeast(Depth, 1, nameof(Depth));
         AtLeast(Heads, 1, nameof(Heads));
@@ -105,6 +100,13 @@ public abstract class SequenceTrainingOptions
             throw new ArgumentOutOfRangeException(nameof(GradientClipNorm), GradientClipNorm, "GradientClipNorm must be a finite number of at least 0 (0 disables clipping).");
         if (MaxTrainingTime is { } limit && limit <= TimeSpan.Zero)
             throw new ArgumentOutOfRangeException(nameof(MaxTrainingTime), limit, "MaxTrainingTime must be positive (or null for no time limit).");
+    }
+
+    /// <summary>Rejects an integer option below its minimum, in the sentence every sequence model's options use.</summary>
+    internal static void AtLeast(int value, int minimum, string name)
+    {
+        if (value < minimum)
+            throw new ArgumentOutOfRangeException(name, value, $"{name} must be at least {minimum}.");
     }
 
     /// <summary>The optimisation knobs as one immutable value, for loops that train in stages (the memory curriculum).</summary>
