@@ -106,6 +106,12 @@ public sealed class MixerExperimentResult
     /// <summary>Benchmarks (<see cref="MixerExperimentOptions.KeepFamilyModels"/>): the best model of each family and their ensemble.</summary>
     internal IReadOnlyDictionary<ExperimentFamily, ITransformer>? FamilyModels { get; init; }
 
+    /// <summary>Benchmarks: the refitted tree models the ensemble averages (the best first).</summary>
+    internal IReadOnlyList<ITransformer>? EnsembleTreeModels { get; init; }
+
+    /// <summary>Benchmarks: the mixer weight the ensemble would take with the best tree trial alone.</summary>
+    internal double? OneTreeMixerWeight { get; init; }
+
     /// <summary>How trials were scored, e.g. "3-fold cross-validation on 800 rows".</summary>
     public string Validation { get; }
 }

@@ -49,6 +49,7 @@ public sealed class MixerExperiment
         host.CheckUserArg(options.MaxExperimentTime > TimeSpan.Zero, nameof(options.MaxExperimentTime), "must be positive");
         host.CheckUserArg(options.ValidationFraction is > 0 and < 1, nameof(options.ValidationFraction), "must be in (0, 1)");
         host.CheckUserArg(options.SearchMixer || options.SearchTrees, nameof(options.SearchMixer), "the experiment needs the mixer, the trees or both");
+        host.CheckUserArg(options.EnsembleTreeTrials >= 1, nameof(options.EnsembleTreeTrials), "must be at least 1");
         this.task = task;
         this.options = options;
         seed = options.Seed ?? (env is IHostEnvironmentInternal { Seed: int s } ? s : 1);
@@ -92,8 +93,10 @@ public sealed class MixerExperiment
         PrepareEncoding(trainData.Schema, features);
         var treeFeaturizer = options.SearchTrees ? TreeFeaturizer.Create(ml, data, features) : null;
 
-        var mixer = new FamilyState(ExperimentFamily.Mixer, SearchSpace.Mixer(DefaultMixerOptions().Epochs), options.SearchMixer);
-        var trees = new FamilyState(ExperimentFamily.LightGbm, SearchSpace.LightGbm(), options.SearchTrees);
+        var mixer = new FamilyState(ExperimentFamily.Mixer, SearchSpace.Mixer(DefaultMixerOptions().Epochs), options.SearchMixer, 1);
+        // The trees keep their top few trials for the ensemble; the mixer's trials are too few and too slow to refit for it.
+        var trees = new FamilyState(ExperimentFamily.LightGbm, SearchSpace.LightGbm(), options.SearchTrees,
+                                    options.Ensemble && options.SearchMixer ? options.EnsembleTreeTrials : 1);
         // The trees' defaults run first: seconds on most tables, they give every budget a working model and a yardstick.
         var families = new[] { trees, mixer };
         var trials = new List<ExperimentTrial>();
@@ -101,10 +104,10 @@ public sealed class MixerExperiment
         string metricName = OutOfFoldMetric.Name(task);
         bool cancelled = false;
 
-        double RefitReserve() => families.Where(f => f.Best is not null).Sum(f => f.Best!.Seconds * refitPerTrialSecond);
+        double RefitReserve() => families.Sum(f => f.LeaderSeconds * refitPerTrialSecond);
         double Remaining() => budget.TotalSeconds - clock.Elapsed.TotalSeconds;
         // What a mixer trial leaves untouched: the trees' refit and what is still owed of their minimum share.
-        double TreesReserve() => trees.Best is not { } best ? 0 : best.Seconds + Math.Max(0, TreesMinimumShare * budget.TotalSeconds - trees.SecondsSpent);
+        double TreesReserve() => trees.Best is null ? 0 : trees.LeaderSeconds + Math.Max(0, TreesMinimumShare * budget.TotalSeconds - trees.SecondsSpent);
 
         while (!cancelled)
         {
@@ -179,14 +182,25 @@ public sealed class MixerExperiment
             options.Progress?.Report(trial);
         }
 
-        // The ensemble is scored on the same pooled out-of-fold rows as its members, its mixer weight chosen there too.
+        // The ensemble is scored on the same pooled out-of-fold rows as its members, its mixer weight chosen there too. Its
+        // trees are the equal average of the family's top trials.
         ExperimentTrial? ensemble = null;
         double mixerWeight = 0.5;
-        if (options.Ensemble && mixer.Best is { } bestMixer && trees.Best is { } bestTrees)
+        double? oneTreeMixerWeight = null;
+        if (options.Ensemble && mixer.Best is { } bestMixer && trees.Best is not null)
         {
-            (mixerWeight, double metric) = EnsembleWeight(task, mixer.BestPredictions!, trees.BestPredictions!, labels);
+            var treeLeaders = trees.Leaders.Select(l => l.Predictions).ToArray();
+            var treePredictions = treeLeaders.Length == 1 ? treeLeaders[0] : OutOfFoldMetric.Average(Enumerable.Repeat(1.0 / treeLeaders.Length, treeLeaders.Length).ToArray(), treeLeaders);
+            (mixerWeight, double metric) = EnsembleWeight(task, mixer.Best.Predictions, treePredictions, labels);
+            if (options.KeepFamilyModels)
+                oneTreeMixerWeight = EnsembleWeight(task, mixer.Best.Predictions, trees.Best.Predictions, labels).MixerWeight;
             ensemble = new ExperimentTrial(trials.Count + 1, ExperimentFamily.Ensemble,
-                new Dictionary<string, string> { ["Mixer"] = $"#{bestMixer.Number}", ["LightGbm"] = $"#{bestTrees.Number}", ["MixerWeight"] = $"{mixerWeight:0.0}" },
+                new Dictionary<string, string>
+                {
+                    ["Mixer"] = $"#{bestMixer.Trial.Number}",
+                    ["LightGbm"] = string.Join(" ", trees.Leaders.Select(l => $"#{l.Trial.Number}")),
+                    ["MixerWeight"] = $"{mixerWeight:0.0}",
+                },
                 metric, metricName, 0, null);
             trials.Add(ensemble);
             options.Progress?.Report(ensemble);
@@ -194,9 +208,9 @@ public sealed class MixerExperiment
 
         var choices = new List<(ExperimentFamily Family, double Metric)>();
         if (mixer.Best is { } m)
-            choices.Add((ExperimentFamily.Mixer, m.Metric));
+            choices.Add((ExperimentFamily.Mixer, m.Trial.Metric));
         if (trees.Best is { } t)
-            choices.Add((ExperimentFamily.LightGbm, t.Metric));
+            choices.Add((ExperimentFamily.LightGbm, t.Trial.Metric));
         if (ensemble is { Metric: var e } && !double.IsNaN(e))
             choices.Add((ExperimentFamily.Ensemble, e));
         if (choices.Count == 0)
@@ -213,25 +227,35 @@ public sealed class MixerExperiment
         var members = chosen == ExperimentFamily.Ensemble ? new[] { mixer, trees } : [chosen == ExperimentFamily.Mixer ? mixer : trees];
         if (options.KeepFamilyModels)
             members = families.Where(f => f.Best is not null).ToArray();
+        // The trees' runners-up are refitted only for the ensemble.
+        bool bagTrees = chosen == ExperimentFamily.Ensemble || options.KeepFamilyModels && ensemble is not null;
+        FamilyState.Leader[] Refitting(FamilyState family) => family == trees && bagTrees ? [.. family.Leaders] : [family.Best!];
         bool refitted = false;
-        var finals = members.ToDictionary(f => f.Family, f => f.BestFoldModel!);
+        var finals = members.ToDictionary(f => f.Family, f => Refitting(f).Select(l => l.FoldModel).ToArray());
         // The refit runs even when the search used up the budget: a first-fold model saw only (k-1)/k of the rows, and the
         // refit costs about one fold's fit. Only cancellation skips it.
         if (options.Refit && !cancelled && !user.IsCancellationRequested)
         {
-            var refits = new Dictionary<ExperimentFamily, ITransformer>();
+            var refits = new Dictionary<ExperimentFamily, ITransformer[]>();
             try
             {
                 foreach (var family in members)
                 {
-                    options.ObserveFit?.Invoke(family.Family, data, null);
-                    // The mixer's cap is what is left of the budget, but never less than its trial's fold time scaled to every
-                    // row, so that a late refit still trains its epochs.
-                    double reserve = family == mixer && members.Length > 1 ? trees.Best!.Seconds * refitPerTrialSecond : 0;
-                    var cap = TimeSpan.FromSeconds(Math.Max(1.5 * family.Best!.Seconds * refitPerTrialSecond, Remaining() - reserve));
-                    refits[family.Family] = Fit(family.Family, family.Space, family.BestPosition!, data, treeFeaturizer, cap, user);
+                    var leaders = Refitting(family);
+                    var fitted = new List<ITransformer>();
+                    refits[family.Family] = [];
+                    foreach (var leader in leaders)
+                    {
+                        options.ObserveFit?.Invoke(family.Family, data, null);
+                        // The mixer's cap is what is left of the budget, but never less than its trial's fold time scaled to
+                        // every row, so that a late refit still trains its epochs.
+                        double reserve = family == mixer && members.Length > 1 ? Refitting(trees).Sum(l => l.Trial.Seconds) * refitPerTrialSecond : 0;
+                        var cap = TimeSpan.FromSeconds(Math.Max(1.5 * leader.Trial.Seconds * refitPerTrialSecond, Remaining() - reserve));
+                        fitted.Add(Fit(family.Family, family.Space, leader.Position, data, treeFeaturizer, cap, user));
+                        refits[family.Family] = [.. fitted];
+                    }
                 }
-                foreach (var old in finals.Values)
+                foreach (var old in finals.Values.SelectMany(m => m))
                     (old as IDisposable)?.Dispose();
                 finals = refits;
                 refitted = true;
@@ -239,22 +263,29 @@ public sealed class MixerExperiment
             catch (OperationCanceledException)
             {
                 // Ctrl+C during the refit: the first-fold models are the best so far.
-                foreach (var partial in refits.Values)
+                foreach (var partial in refits.Values.SelectMany(m => m))
                     (partial as IDisposable)?.Dispose();
                 cancelled = true;
             }
         }
-        // Only the chosen models are kept: release the other family's.
-        foreach (var family in families.Except(members))
-            (family.BestFoldModel as IDisposable)?.Dispose();
+        // Only the chosen models are kept: release the rest.
+        foreach (var family in families)
+            foreach (var leader in family.Leaders.Where(l => !members.Contains(family) || !Refitting(family).Contains(l)))
+                (leader.FoldModel as IDisposable)?.Dispose();
 
         ITransformer ModelOf(ExperimentFamily family)
-            => family == ExperimentFamily.Ensemble ? Compose(finals[ExperimentFamily.Mixer], finals[ExperimentFamily.LightGbm], data, mixerWeight) : finals[family];
+            => family == ExperimentFamily.Ensemble ? Compose(finals[ExperimentFamily.Mixer][0], finals[ExperimentFamily.LightGbm], data, mixerWeight) : finals[family][0];
         var model = ModelOf(chosen);
         var familyModels = options.KeepFamilyModels
-            ? finals.Keys.Append(ExperimentFamily.Ensemble).Where(f => f != ExperimentFamily.Ensemble || finals.Count == 2).ToDictionary(f => f, f => f == chosen ? model : ModelOf(f))
+            ? finals.Keys.Append(ExperimentFamily.Ensemble).Where(f => f != ExperimentFamily.Ensemble || finals.Count == 2 && ensemble is not null)
+                    .ToDictionary(f => f, f => f == chosen ? model : ModelOf(f))
             : null;
-        return new MixerExperimentResult(model, chosen, trials, metricName, refitted, cancelled, validation) { FamilyModels = familyModels };
+        return new MixerExperimentResult(model, chosen, trials, metricName, refitted, cancelled, validation)
+        {
+            FamilyModels = familyModels,
+            EnsembleTreeModels = familyModels is not null && finals.TryGetValue(ExperimentFamily.LightGbm, out var bag) ? bag : null,
+            OneTreeMixerWeight = oneTreeMixerWeight,
+        };
     }
 
     /// <summary>Mixer weights the ensemble may take; the trees get the rest. The ends are left out: they are the members alone.</summary>
@@ -275,12 +306,18 @@ public sealed class MixerExperiment
         return scored.Where(c => c.Metric >= best - 1e-12).OrderBy(c => Math.Abs(c.Weight - 0.5)).ThenBy(c => c.Weight).First();
     }
 
-    /// <summary>
-    /// mixer -> copy its prediction aside -> trees -> copy theirs aside -> weighted average: each member keeps its own
-    /// steps, so the chain saves, loads and scores as any ML.NET pipeline.
-    /// </summary>
+    /// <summary>The ensemble of one mixer and one tree model.</summary>
     internal TransformerChain<ITransformer> Compose(ITransformer mixerModel, ITransformer treesModel, IDataView data, double mixerWeight = 0.5)
+        => Compose(mixerModel, [treesModel], data, mixerWeight);
+
+    /// <summary>
+    /// mixer -> copy its prediction aside -> each tree model -> copy its prediction aside -> weighted average (the trees
+    /// share 1 - <paramref name="mixerWeight"/> equally): each member keeps its own steps, so the chain saves, loads and
+    /// scores as any ML.NET pipeline.
+    /// </summary>
+    internal TransformerChain<ITransformer> Compose(ITransformer mixerModel, IReadOnlyList<ITransformer> treeModels, IDataView data, double mixerWeight = 0.5)
     {
+        host.Check(treeModels.Count > 0, "The ensemble needs at least one tree model.");
         var label = CheckLabel(data.Schema);
         int classCount = task switch
         {
@@ -292,11 +329,23 @@ public sealed class MixerExperiment
         string member = task == MixerTask.BinaryClassification ? "Probability" : "Score";
         var mixerScored = mixerModel.Transform(data);
         var copyMixer = ml.Transforms.CopyColumns(EnsembleMixerColumn, member).Fit(mixerScored);
-        var treesScored = treesModel.Transform(copyMixer.Transform(mixerScored));
-        var copyTrees = ml.Transforms.CopyColumns(EnsembleTreesColumn, member).Fit(treesScored);
-        var average = new AveragedPredictionTransformer(host, task, [EnsembleMixerColumn, EnsembleTreesColumn], classCount, labelKeyValues,
-                                                   [mixerWeight, 1 - mixerWeight]);
-        return new TransformerChain<ITransformer>(mixerModel, copyMixer, treesModel, copyTrees, average);
+        var steps = new List<ITransformer> { mixerModel, copyMixer };
+        var columns = new List<string> { EnsembleMixerColumn };
+        var scored = copyMixer.Transform(mixerScored);
+        for (int i = 0; i < treeModels.Count; i++)
+        {
+            // The first keeps the name older ensemble zips used.
+            string column = i == 0 ? EnsembleTreesColumn : $"{EnsembleTreesColumn}{i + 1}";
+            var treesScored = treeModels[i].Transform(scored);
+            var copyTrees = ml.Transforms.CopyColumns(column, member).Fit(treesScored);
+            scored = copyTrees.Transform(treesScored);
+            steps.Add(treeModels[i]);
+            steps.Add(copyTrees);
+            columns.Add(column);
+        }
+        var weights = columns.Select((_, i) => i == 0 ? mixerWeight : (1 - mixerWeight) / treeModels.Count).ToArray();
+        steps.Add(new AveragedPredictionTransformer(host, task, columns, classCount, labelKeyValues, weights));
+        return new TransformerChain<ITransformer>([.. steps]);
     }
 
     /// <summary>The encoder's options: the user's (or the defaults) over the features, into a column the data does not have.</summary>
@@ -447,11 +496,18 @@ public sealed class MixerExperiment
         return (newline < 0 ? message : message[..newline]).Trim();
     }
 
-    /// <summary>A family's search: its grid, its best trial so far (predictions and first-fold model kept) and its time.</summary>
-    private sealed class FamilyState(ExperimentFamily family, SearchSpace space, bool enabled)
+    /// <summary>
+    /// A family's search: its grid, its best few trials so far (their out-of-fold predictions and first-fold models kept)
+    /// and its time.
+    /// </summary>
+    private sealed class FamilyState(ExperimentFamily family, SearchSpace space, bool enabled, int leadersKept)
     {
         private readonly List<(int[] Position, double Seconds)> finished = [];
+        private readonly List<Leader> leaders = [];
         private int failuresInARow;
+
+        /// <summary>A finished trial among the family's best.</summary>
+        public sealed record Leader(ExperimentTrial Trial, int[] Position, float[][] Predictions, ITransformer FoldModel);
 
         public ExperimentFamily Family { get; } = family;
 
@@ -463,13 +519,15 @@ public sealed class MixerExperiment
 
         public double SecondsSpent { get; private set; }
 
-        public ExperimentTrial? Best { get; private set; }
+        /// <summary>The best trials so far, best first (earlier trials first among equals).</summary>
+        public IReadOnlyList<Leader> Leaders => leaders;
 
-        public int[]? BestPosition { get; private set; }
+        public Leader? Best => leaders.Count > 0 ? leaders[0] : null;
 
-        public float[][]? BestPredictions { get; private set; }
+        public int[]? BestPosition => Best?.Position;
 
-        public ITransformer? BestFoldModel { get; private set; }
+        /// <summary>What refitting the leaders would cost, in trial seconds.</summary>
+        public double LeaderSeconds => leaders.Sum(l => l.Trial.Seconds);
 
         public void Record(ExperimentTrial trial, int[] position, float[][]? predictions, ITransformer? firstFoldModel)
         {
@@ -477,24 +535,35 @@ public sealed class MixerExperiment
             SecondsSpent += trial.Seconds;
             if (predictions is null)
             {
+                (firstFoldModel as IDisposable)?.Dispose();
                 if (++failuresInARow >= MaxFailuresInARow || Best is null && Trials == 1 && Family == ExperimentFamily.Mixer)
                     Enabled = false;
                 return;
             }
             failuresInARow = 0;
             finished.Add((position, trial.Seconds));
-            if (Best is null || trial.Metric > Best.Metric)
-            {
-                (BestFoldModel as IDisposable)?.Dispose();
-                Best = trial;
-                BestPosition = position;
-                BestPredictions = predictions;
-                BestFoldModel = firstFoldModel;
-            }
-            else
+            // Settings that do not bind (leaves under a minimum-rows limit on a small table) give the same model again: a
+            // duplicate would only reweight the average.
+            if (leadersKept > 1 && leaders.Any(l => SamePredictions(l.Predictions, predictions)))
             {
                 (firstFoldModel as IDisposable)?.Dispose();
+                return;
             }
+            int at = leaders.FindIndex(l => trial.Metric > l.Trial.Metric);
+            leaders.Insert(at < 0 ? leaders.Count : at, new Leader(trial, position, predictions, firstFoldModel!));
+            if (leaders.Count > leadersKept)
+            {
+                (leaders[^1].FoldModel as IDisposable)?.Dispose();
+                leaders.RemoveAt(leaders.Count - 1);
+            }
+        }
+        private static bool SamePredictions(float[][] a, float[][] b)
+        {
+            for (int r = 0; r < a.Length; r++)
+                for (int k = 0; k < a[r].Length; k++)
+                    if (Math.Abs(a[r][k] - b[r][k]) > 1e-6f)
+                        return false;
+            return true;
         }
 
         /// <summary>

@@ -45,6 +45,13 @@ public sealed class MixerExperimentOptions
     public bool Ensemble = true;
 
     /// <summary>
+    /// How many of the best tree trials the ensemble's trees average (1: the best alone). The best of hundreds of tree
+    /// trials on a small table owes part of its cross-validated score to luck, which drew the ensemble's weight toward the
+    /// trees; the average of the top few is steadier and adds their differences (benchmarks/results/AccuracyExperiment.md).
+    /// </summary>
+    public int EnsembleTreeTrials = 5;
+
+    /// <summary>
     /// Refit the chosen model on every row once the search ends (this may overrun the budget by about one fold's fit).
     /// Otherwise, or when the token cancelled the experiment, the model trained on the chosen trial's first fold is returned.
     /// </summary>

@@ -326,6 +326,51 @@ public class MixerExperimentTests
     }
 
     [Fact]
+    public void Ensemble_averages_the_mixer_with_the_top_tree_trials()
+    {
+        var ml = new MLContext(1);
+        var all = Labelled(ml, Rows(200), MixerTask.BinaryClassification);
+        var train = ml.Data.FilterRowsByColumn(all, nameof(Row.RowId), upperBound: 160);
+        var test = ml.Data.FilterRowsByColumn(all, nameof(Row.RowId), lowerBound: 160);
+        var options = Options(TimeSpan.FromSeconds(20));
+        options.EnsembleTreeTrials = 3;
+        options.KeepFamilyModels = true;
+
+        var result = ml.BinaryClassification.MixerExperiment(options).Execute(train);
+
+        // Its trees are three tree trials, the best first, then by their out-of-fold metric (trials that repeat a kept
+        // model's predictions are skipped: on 160 rows a minimum of 20 rows per leaf makes the leaf counts alike).
+        var ensembleTrial = Assert.Single(result.Trials, t => t.Family == ExperimentFamily.Ensemble);
+        var listed = ensembleTrial.Parameters["LightGbm"].Split(' ').Select(n => result.Trials.Single(t => $"#{t.Number}" == n)).ToList();
+        Assert.Equal(3, listed.Count);
+        Assert.All(listed, t => Assert.Equal(ExperimentFamily.LightGbm, t.Family));
+        Assert.Equal(result.Leaderboard.First(t => t.Family == ExperimentFamily.LightGbm).Number, listed[0].Number);
+        Assert.Equal(listed.OrderByDescending(t => t.Metric).Select(t => t.Number), listed.Select(t => t.Number));
+        var bag = result.EnsembleTreeModels!;
+        Assert.Equal(3, bag.Count);
+        Assert.Same(result.FamilyModels![ExperimentFamily.LightGbm], bag[0]);
+
+        // It scores as the mixer's weight times its probability plus the rest shared equally by the three trees.
+        double weight = double.Parse(ensembleTrial.Parameters["MixerWeight"], System.Globalization.CultureInfo.InvariantCulture);
+        var mixer = result.FamilyModels[ExperimentFamily.Mixer].Transform(test).GetColumn<float>("Probability").ToList();
+        var trees = bag.Select(t => t.Transform(test).GetColumn<float>("Probability").ToList()).ToList();
+        var ensemble = result.FamilyModels[ExperimentFamily.Ensemble].Transform(test).GetColumn<float>("Probability").ToList();
+        Assert.Equal(40, ensemble.Count);
+        for (int r = 0; r < ensemble.Count; r++)
+            Assert.Equal(weight * mixer[r] + (1 - weight) * trees.Average(t => t[r]), ensemble[r], 1e-4);
+        Assert.True(trees.Select(t => string.Join(",", t)).Distinct().Count() == 3, "two of the three tree models predict alike\n" + string.Join("\n", result.Leaderboard));
+    }
+
+    [Fact]
+    public void Ensemble_tree_trials_below_one_are_refused()
+    {
+        var options = Options(TimeSpan.FromSeconds(5));
+        options.EnsembleTreeTrials = 0;
+        var error = Assert.ThrowsAny<ArgumentException>(() => new MLContext(1).BinaryClassification.MixerExperiment(options));
+        Assert.Contains("EnsembleTreeTrials", error.Message);
+    }
+
+    [Fact]
     public void A_mixer_too_slow_for_the_budget_leaves_the_trees_their_share()
     {
         var ml = new MLContext(1);
