@@ -15,42 +15,27 @@ namespace MLNetMixers;
 /// <see cref="MixerMemoryLanguageModelOptions.ChunkLength"/> tokens and the decoder predicts each chunk reading the
 /// memories of the chunks before it. Created by <c>mlContext.Transforms.Text.TrainMixerMemoryLanguageModel</c>.
 /// </summary>
-public sealed class MixerMemoryLanguageModelEstimator : IEstimator<MixerMemoryLanguageModelTransformer>
+public sealed class MixerMemoryLanguageModelEstimator : MixerTextModelEstimator<MixerMemoryLanguageModelTransformer>
 {
-    private readonly IHost host;
-    private readonly string inputColumnName;
     private readonly MixerMemoryLanguageModelOptions options;
 
     internal MixerMemoryLanguageModelEstimator(IHostEnvironment env, string inputColumnName, MixerMemoryLanguageModelOptions options)
+        : base(env, nameof(MixerMemoryLanguageModelEstimator), inputColumnName, Contracts.CheckRef(options, nameof(options)).LossColumnName,
+               SchemaShape.Column.VectorKind.Scalar)
     {
-        host = Contracts.CheckRef(env, nameof(env)).Register(nameof(MixerMemoryLanguageModelEstimator));
-        host.CheckNonEmpty(inputColumnName, nameof(inputColumnName));
-        host.CheckValue(options, nameof(options));
         options.Validate();
-        this.inputColumnName = inputColumnName;
         this.options = options;
     }
 
-    /// <summary>Checks that the input column is scalar text and adds the loss column.</summary>
-    public SchemaShape GetOutputSchema(SchemaShape inputSchema)
-    {
-        host.CheckValue(inputSchema, nameof(inputSchema));
-        return TextColumn.WithOutput(inputSchema, inputColumnName, options.LossColumnName, SchemaShape.Column.VectorKind.Scalar);
-    }
-
     /// <summary>Reads the documents, trains (the curriculum's copy stage first when asked), and returns the transformer.</summary>
-    public MixerMemoryLanguageModelTransformer Fit(IDataView input)
+    public override MixerMemoryLanguageModelTransformer Fit(IDataView input)
     {
-        host.CheckValue(input, nameof(input));
-        GetOutputSchema(SchemaShape.Create(input.Schema));
-        var documents = MixerLanguageModelEstimator.ReadDocuments(input, inputColumnName).Where(d => d.Length > 0).ToList();
-        if (documents.Count == 0)
-            throw new ArgumentException($"The text column '{inputColumnName}' holds no text to learn from (every row is empty).", nameof(input));
+        var documents = ReadDocuments(input);
         var source = options.Encoder;
         var tokenizer = source?.Tokenizer ?? TextTokenizer.Create(options.Tokenization, null, documents);
 
         using var threads = TorchRuntime.UseThreadCount(options.NumberOfThreads);
-        var device = TorchRuntime.ResolveDevice(host, options.Device);
+        var device = TorchRuntime.ResolveDevice(Host, options.Device);
         var encoderConfig = source?.Model.Config.Encoder
             ?? new LanguageModelConfig(options.Architecture, tokenizer.VocabularySize, options.ChunkLength + 1, options.Width, options.Depth,
                                        options.Heads, options.MlpRatio, Dropout: 0);
@@ -64,7 +49,7 @@ public sealed class MixerMemoryLanguageModelEstimator : IEstimator<MixerMemoryLa
                 model.CopyEncoderFrom(source.Model);
             model.to(device);
             using var windows = new MemoryWindows(documents.Select(tokenizer.Encode).ToList(), options.ChunkLength, options.Memories, tokenizer.EndOfText, device);
-            using (var ch = host.Start("Training memory language model"))
+            using (var ch = Host.Start("Training memory language model"))
                 ch.Info($"{options.Architecture} memory language model: {model.ParameterCount:N0} weights, {windows.ChunkCount:N0} chunks of at most " +
                         $"{options.ChunkLength} tokens, {options.Memories} memories of width {options.MemoryWidth}, objective {options.Objective}" +
                         $"{(options.Curriculum ? " after a copy stage" : "")}{(options.FreezeEncoder ? ", frozen encoder" : "")}");
@@ -94,7 +79,7 @@ public sealed class MixerMemoryLanguageModelEstimator : IEstimator<MixerMemoryLa
             model.Dispose();
             throw;
         }
-        return new MixerMemoryLanguageModelTransformer(host, model, tokenizer, device, inputColumnName, options.LossColumnName);
+        return new MixerMemoryLanguageModelTransformer(Host, model, tokenizer, device, InputColumnName, options.LossColumnName);
     }
 
     private void Stage(MemoryLanguageModel model, nn.Module trained, MemoryWindows windows, Tensor? bank, MemoryObjective objective,
@@ -103,7 +88,7 @@ public sealed class MixerMemoryLanguageModelEstimator : IEstimator<MixerMemoryLa
         if (settings.Steps <= 0)
             return;
         using var targets = windows.Targets(objective);
-        MemoryTraining.Train(host, $"memory language model ({objective})", trained, targets,
+        MemoryTraining.Train(Host, $"memory language model ({objective})", trained, targets,
                              (rows, t) => windows.LossSum(model, bank, objective, rows, t), settings, device);
     }
 }
