@@ -50,11 +50,11 @@ internal sealed class AccuracyExperimentBenchmark : IBenchmark
             + "macro accuracy (multiclass), R² (regression). On each training fold, one MixerExperiment with a budget of "
             + $"{budget.TotalSeconds:F0} s (MLNETMIXERS_EXPERIMENT_BUDGET), scoring its trials by 3-fold cross-validation inside the training fold; the mixer "
             + "and LightGBM share that budget (the family that has used less time runs next). Tuned LightGBM and Mixer: each family's best trial refitted on "
-            + "the training fold; Ensemble: the mixer's prediction averaged with the equal average of the top 5 tree trials (EnsembleTreeTrials; each refitted), the mixer's weight (per fold) chosen on the experiment's out-of-fold rows; One-tree ensemble: the rule before EnsembleTreeTrials, for comparison in the same run: the mixer and the best tree trial alone, its own weight chosen the same way; Choice: the model the experiment picked (mixer, trees or ensemble, by its "
+            + "the training fold; Ensemble: the mixer's prediction averaged with the equal average of the top 5 tree trials (EnsembleTreeTrials; each refitted), the mixer's weight (per fold) chosen on the experiment's out-of-fold rows; One-tree ensemble: the rule before EnsembleTreeTrials, for comparison in the same run: the mixer and the best tree trial alone, its own weight chosen the same way; 1-SE weight: the Ensemble's members, its mixer weight the one nearest 0.5 whose out-of-fold metric is within one bootstrap standard error of the best weight's; Choice: the model the experiment picked (mixer, trees or ensemble, by its "
             + "cross-validated metric), with the picks per fold (M/L/E). LightGBM default: ML.NET's defaults, the Accuracy section's baseline. "
             + $"Refresh with `MLNETMIXERS_EXPERIMENT_BUDGET=120 {BenchmarkRunner.BaseCommand} -- --only {Name}`.");
-        context.Report.Table(["dataset", "task", "rows", "LightGBM default", "LightGBM tuned", "Mixer (experiment)", "Ensemble", "One-tree ensemble", "Choice", "picks",
-            "Mixer - tuned LightGBM", "Ensemble - best of both", "One-tree - best of both", "mixer weights", "trials (mixer/trees)"], rows);
+        context.Report.Table(["dataset", "task", "rows", "LightGBM default", "LightGBM tuned", "Mixer (experiment)", "Ensemble", "One-tree ensemble", "1-SE weight", "Choice", "picks",
+            "Mixer - tuned LightGBM", "Ensemble - best of both", "One-tree - best of both", "1-SE - best of both", "mixer weights", "1-SE weights", "trials (mixer/trees)"], rows);
     }
 
     private static IReadOnlyList<string> RunDataset(BenchmarkContext context, Dataset dataset, int folds, TimeSpan budget, int seed)
@@ -78,6 +78,8 @@ internal sealed class AccuracyExperimentBenchmark : IBenchmark
         var mixer = new List<double[]>();
         var ensemble = new List<double[]>();
         var equal = new List<double[]>();
+        var steady = new List<double[]>();
+        var steadyWeights = new List<string>();
         var choice = new List<double[]>();
         var picks = new List<string>();
         var weights = new List<string>();
@@ -107,8 +109,21 @@ internal sealed class AccuracyExperimentBenchmark : IBenchmark
             mixer.Add(Score(ExperimentFamily.Mixer));
             ensemble.Add(Score(ExperimentFamily.Ensemble));
             // The rule before the trees' top trials: the best tree trial alone, its weight chosen on the same out-of-fold rows.
-            equal.Add(models.TryGetValue(ExperimentFamily.Mixer, out var m) && models.TryGetValue(ExperimentFamily.LightGbm, out var t) && result.OneTreeMixerWeight is { } w
-                ? Evaluate(ml, dataset.Kind, experiment.Compose(m, t, split.TrainSet, w).Transform(split.TestSet)) : [double.NaN, double.NaN]);
+            equal.Add(models.TryGetValue(ExperimentFamily.Mixer, out var m) && models.TryGetValue(ExperimentFamily.LightGbm, out var t) && result.OutOfFold is { } oof
+                ? Evaluate(ml, dataset.Kind, experiment.Compose(m, t, split.TrainSet, MixerExperiment.EnsembleWeight(task, oof.Mixer, oof.BestTree, oof.Labels).MixerWeight).Transform(split.TestSet))
+                : [double.NaN, double.NaN]);
+            // The same members, the weight by the one-standard-error rule.
+            if (models.TryGetValue(ExperimentFamily.Mixer, out var sm) && result.EnsembleTreeModels is { } bag && result.OutOfFold is { } so)
+            {
+                double w = MixerExperiment.SteadyEnsembleWeight(task, so.Mixer, so.Trees, so.Labels, seed);
+                steady.Add(Evaluate(ml, dataset.Kind, experiment.Compose(sm, bag, split.TrainSet, w).Transform(split.TestSet)));
+                steadyWeights.Add($"{w:0.0}");
+            }
+            else
+            {
+                steady.Add([double.NaN, double.NaN]);
+                steadyWeights.Add("-");
+            }
             choice.Add(Evaluate(ml, dataset.Kind, result.Model.Transform(split.TestSet)));
             weights.Add(result.Trials.FirstOrDefault(t => t.Family == ExperimentFamily.Ensemble)?.Parameters.GetValueOrDefault("MixerWeight") ?? "-");
             picks.Add(result.Chosen switch { ExperimentFamily.Mixer => "M", ExperimentFamily.LightGbm => "L", _ => "E" });
@@ -119,11 +134,12 @@ internal sealed class AccuracyExperimentBenchmark : IBenchmark
         double mixerGap = Mean(mixer, 0) - Mean(tuned, 0);
         double ensembleGap = Mean(ensemble, 0) - Math.Max(Mean(mixer, 0), Mean(tuned, 0));
         double equalGap = Mean(equal, 0) - Math.Max(Mean(mixer, 0), Mean(tuned, 0));
+        double steadyGap = Mean(steady, 0) - Math.Max(Mean(mixer, 0), Mean(tuned, 0));
         return
         [
             dataset.File.Replace(".csv", ""), dataset.Kind.ToString(), rowCount.ToString(),
-            Primary(lightGbm), Primary(tuned), Primary(mixer), Primary(ensemble), Primary(equal), Primary(choice), string.Join("", picks),
-            Signed(mixerGap), Signed(ensembleGap), Signed(equalGap), string.Join(" ", weights), $"{trials.Average(t => t.Mixer):F1}/{trials.Average(t => t.Trees):F1}",
+            Primary(lightGbm), Primary(tuned), Primary(mixer), Primary(ensemble), Primary(equal), Primary(steady), Primary(choice), string.Join("", picks),
+            Signed(mixerGap), Signed(ensembleGap), Signed(equalGap), Signed(steadyGap), string.Join(" ", weights), string.Join(" ", steadyWeights), $"{trials.Average(t => t.Mixer):F1}/{trials.Average(t => t.Trees):F1}",
         ];
     }
 

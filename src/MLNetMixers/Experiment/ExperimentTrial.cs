@@ -109,8 +109,11 @@ public sealed class MixerExperimentResult
     /// <summary>Benchmarks: the refitted tree models the ensemble averages (the best first).</summary>
     internal IReadOnlyList<ITransformer>? EnsembleTreeModels { get; init; }
 
-    /// <summary>Benchmarks: the mixer weight the ensemble would take with the best tree trial alone.</summary>
-    internal double? OneTreeMixerWeight { get; init; }
+    /// <summary>
+    /// Benchmarks: the pooled out-of-fold predictions the ensemble's weight was chosen on (the best mixer, the trees'
+    /// average, the best tree trial alone) and the labels, to compare rules for the weight in one run.
+    /// </summary>
+    internal (float[][] Mixer, float[][] Trees, float[][] BestTree, float[] Labels)? OutOfFold { get; init; }
 
     /// <summary>How trials were scored, e.g. "3-fold cross-validation on 800 rows".</summary>
     public string Validation { get; }

@@ -186,14 +186,14 @@ public sealed class MixerExperiment
         // trees are the equal average of the family's top trials.
         ExperimentTrial? ensemble = null;
         double mixerWeight = 0.5;
-        double? oneTreeMixerWeight = null;
+        (float[][], float[][], float[][], float[])? outOfFold = null;
         if (options.Ensemble && mixer.Best is { } bestMixer && trees.Best is not null)
         {
             var treeLeaders = trees.Leaders.Select(l => l.Predictions).ToArray();
             var treePredictions = treeLeaders.Length == 1 ? treeLeaders[0] : OutOfFoldMetric.Average(Enumerable.Repeat(1.0 / treeLeaders.Length, treeLeaders.Length).ToArray(), treeLeaders);
             (mixerWeight, double metric) = EnsembleWeight(task, mixer.Best.Predictions, treePredictions, labels);
             if (options.KeepFamilyModels)
-                oneTreeMixerWeight = EnsembleWeight(task, mixer.Best.Predictions, trees.Best.Predictions, labels).MixerWeight;
+                outOfFold = (mixer.Best.Predictions, treePredictions, trees.Best.Predictions, labels);
             ensemble = new ExperimentTrial(trials.Count + 1, ExperimentFamily.Ensemble,
                 new Dictionary<string, string>
                 {
@@ -284,7 +284,7 @@ public sealed class MixerExperiment
         {
             FamilyModels = familyModels,
             EnsembleTreeModels = familyModels is not null && finals.TryGetValue(ExperimentFamily.LightGbm, out var bag) ? bag : null,
-            OneTreeMixerWeight = oneTreeMixerWeight,
+            OutOfFold = outOfFold,
         };
     }
 
@@ -309,6 +309,37 @@ public sealed class MixerExperiment
     /// <summary>The ensemble of one mixer and one tree model.</summary>
     internal TransformerChain<ITransformer> Compose(ITransformer mixerModel, ITransformer treesModel, IDataView data, double mixerWeight = 0.5)
         => Compose(mixerModel, [treesModel], data, mixerWeight);
+
+    /// <summary>
+    /// The mixer weight nearest an equal average whose out-of-fold metric is within one standard error of the best
+    /// weight's (Breiman's one-standard-error rule, the error of the paired difference estimated by resampling the rows):
+    /// a weight away from 0.5 has to earn its place by more than the rows' noise.
+    /// </summary>
+    internal static double SteadyEnsembleWeight(MixerTask task, float[][] mixerPredictions, float[][] treePredictions, float[] labels, int seed, int resamples = 100)
+    {
+        var (best, _) = EnsembleWeight(task, mixerPredictions, treePredictions, labels);
+        if (best == 0.5)
+            return best;
+        var averages = EnsembleWeights.ToDictionary(w => w, w => OutOfFoldMetric.Average([w, 1 - w], mixerPredictions, treePredictions));
+        double Metric(double w, int[] rows) => OutOfFoldMetric.Compute(task, rows.Select(r => averages[w][r]).ToArray(), rows.Select(r => labels[r]).ToArray());
+        var all = Enumerable.Range(0, labels.Length).ToArray();
+        var random = new Random(seed);
+        var samples = Enumerable.Range(0, resamples).Select(_ => all.Select(_ => random.Next(all.Length)).ToArray()).ToList();
+        var bestOnSample = samples.Select(rows => Metric(best, rows)).ToArray();
+        foreach (double w in EnsembleWeights.OrderBy(w => Math.Abs(w - 0.5)).ThenBy(w => w))
+        {
+            if (w == best)
+                return best;
+            var gaps = samples.Select((rows, i) => bestOnSample[i] - Metric(w, rows)).Where(g => !double.IsNaN(g)).ToArray();
+            if (gaps.Length < 2)
+                continue;
+            double mean = gaps.Average();
+            double standardError = Math.Sqrt(gaps.Sum(g => (g - mean) * (g - mean)) / (gaps.Length - 1));
+            if (Metric(best, all) - Metric(w, all) <= standardError)
+                return w;
+        }
+        return best;
+    }
 
     /// <summary>
     /// mixer -> copy its prediction aside -> each tree model -> copy its prediction aside -> weighted average (the trees

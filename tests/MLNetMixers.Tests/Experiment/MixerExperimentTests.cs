@@ -230,6 +230,25 @@ public class MixerExperimentTests
     }
 
     [Fact]
+    public void Steady_ensemble_weight_leaves_an_equal_average_only_for_more_than_the_rows_noise()
+    {
+        var random = new Random(5);
+        var labels = Enumerable.Range(0, 300).Select(_ => (float)random.NextDouble()).ToArray();
+        float[][] Noisy(double scale) => labels.Select(l => new[] { l + (float)(scale * (random.NextDouble() - 0.5)) }).ToArray();
+        // One member exact, the other noise: far more than the rows' noise separates the weights, the best one stays.
+        var exact = labels.Select(l => new[] { l }).ToArray();
+        var noise = labels.Select(_ => new[] { (float)random.NextDouble() }).ToArray();
+        Assert.Equal(0.9, MixerExperiment.SteadyEnsembleWeight(MixerTask.Regression, exact, noise, labels, seed: 1), 1e-9);
+        // Two members nearly as noisy: the best weight on these rows leans to one by less than the rows' noise, and the
+        // rule keeps the equal average.
+        var a = Noisy(0.6);
+        var b = Noisy(0.7);
+        var (best, _) = MixerExperiment.EnsembleWeight(MixerTask.Regression, a, b, labels);
+        Assert.NotEqual(0.5, best, 1e-9);
+        Assert.Equal(0.5, MixerExperiment.SteadyEnsembleWeight(MixerTask.Regression, a, b, labels, seed: 1), 1e-9);
+    }
+
+    [Fact]
     public void Ensemble_zip_scores_single_rows_through_a_prediction_engine()
     {
         var ml = new MLContext(1);
