@@ -16,9 +16,9 @@ namespace MLNetMixers;
 /// validation split on large tables). Each family starts at its trainer's defaults (LightGBM's first, being fast), then
 /// samples around its best so far;
 /// the family that has used less time runs next, so the cheap trees get as much of the budget as the mixer, and a mixer
-/// too slow for the budget caps its trials to leave the trees at least <see cref="TreesMinimumShare"/> of it. Last, the
-/// average of the best mixer's and best trees' out-of-fold predictions is scored the same way and chosen only when it
-/// beats both. Rows held out for testing must not be passed in: nothing else keeps them out of the choice.
+/// too slow for the budget caps its trials to leave the trees at least <see cref="TreesMinimumShare"/> of it. Last, a
+/// weighted average of the best mixer's out-of-fold predictions and those of the top few distinct tree trials
+/// (<see cref="MixerExperimentOptions.EnsembleTreeTrials"/>) is scored the same way and chosen only when it beats both. Rows held out for testing must not be passed in: nothing else keeps them out of the choice.
 /// </summary>
 public sealed class MixerExperiment
 {
@@ -309,37 +309,6 @@ public sealed class MixerExperiment
     /// <summary>The ensemble of one mixer and one tree model.</summary>
     internal TransformerChain<ITransformer> Compose(ITransformer mixerModel, ITransformer treesModel, IDataView data, double mixerWeight = 0.5)
         => Compose(mixerModel, [treesModel], data, mixerWeight);
-
-    /// <summary>
-    /// The mixer weight nearest an equal average whose out-of-fold metric is within one standard error of the best
-    /// weight's (Breiman's one-standard-error rule, the error of the paired difference estimated by resampling the rows):
-    /// a weight away from 0.5 has to earn its place by more than the rows' noise.
-    /// </summary>
-    internal static double SteadyEnsembleWeight(MixerTask task, float[][] mixerPredictions, float[][] treePredictions, float[] labels, int seed, int resamples = 100)
-    {
-        var (best, _) = EnsembleWeight(task, mixerPredictions, treePredictions, labels);
-        if (best == 0.5)
-            return best;
-        var averages = EnsembleWeights.ToDictionary(w => w, w => OutOfFoldMetric.Average([w, 1 - w], mixerPredictions, treePredictions));
-        double Metric(double w, int[] rows) => OutOfFoldMetric.Compute(task, rows.Select(r => averages[w][r]).ToArray(), rows.Select(r => labels[r]).ToArray());
-        var all = Enumerable.Range(0, labels.Length).ToArray();
-        var random = new Random(seed);
-        var samples = Enumerable.Range(0, resamples).Select(_ => all.Select(_ => random.Next(all.Length)).ToArray()).ToList();
-        var bestOnSample = samples.Select(rows => Metric(best, rows)).ToArray();
-        foreach (double w in EnsembleWeights.OrderBy(w => Math.Abs(w - 0.5)).ThenBy(w => w))
-        {
-            if (w == best)
-                return best;
-            var gaps = samples.Select((rows, i) => bestOnSample[i] - Metric(w, rows)).Where(g => !double.IsNaN(g)).ToArray();
-            if (gaps.Length < 2)
-                continue;
-            double mean = gaps.Average();
-            double standardError = Math.Sqrt(gaps.Sum(g => (g - mean) * (g - mean)) / (gaps.Length - 1));
-            if (Metric(best, all) - Metric(w, all) <= standardError)
-                return w;
-        }
-        return best;
-    }
 
     /// <summary>
     /// mixer -> copy its prediction aside -> each tree model -> copy its prediction aside -> weighted average (the trees

@@ -39,8 +39,9 @@ public sealed class MixerExperimentOptions
     public bool SearchTrees = true;
 
     /// <summary>
-    /// Consider a weighted average of the best mixer's and the best trees' predictions (the mixer's weight, 0.1 to 0.9, chosen on
-    /// the out-of-fold rows); kept only when cross-validation prefers it.
+    /// Consider a weighted average of the best mixer's predictions and the trees' (the top <see cref="EnsembleTreeTrials"/>
+    /// tree trials averaged; the mixer's weight, 0.1 to 0.9, chosen on the out-of-fold rows); kept only when
+    /// cross-validation prefers it.
     /// </summary>
     public bool Ensemble = true;
 

@@ -238,14 +238,14 @@ public class MixerExperimentTests
         // One member exact, the other noise: far more than the rows' noise separates the weights, the best one stays.
         var exact = labels.Select(l => new[] { l }).ToArray();
         var noise = labels.Select(_ => new[] { (float)random.NextDouble() }).ToArray();
-        Assert.Equal(0.9, MixerExperiment.SteadyEnsembleWeight(MixerTask.Regression, exact, noise, labels, seed: 1), 1e-9);
+        Assert.Equal(0.9, MLNetMixers.Benchmarks.AccuracyExperimentBenchmark.SteadyEnsembleWeight(MixerTask.Regression, exact, noise, labels, seed: 1), 1e-9);
         // Two members nearly as noisy: the best weight on these rows leans to one by less than the rows' noise, and the
         // rule keeps the equal average.
         var a = Noisy(0.6);
         var b = Noisy(0.7);
         var (best, _) = MixerExperiment.EnsembleWeight(MixerTask.Regression, a, b, labels);
         Assert.NotEqual(0.5, best, 1e-9);
-        Assert.Equal(0.5, MixerExperiment.SteadyEnsembleWeight(MixerTask.Regression, a, b, labels, seed: 1), 1e-9);
+        Assert.Equal(0.5, MLNetMixers.Benchmarks.AccuracyExperimentBenchmark.SteadyEnsembleWeight(MixerTask.Regression, a, b, labels, seed: 1), 1e-9);
     }
 
     [Fact]
