@@ -378,6 +378,20 @@ public class MixerExperimentTests
         for (int r = 0; r < ensemble.Count; r++)
             Assert.Equal(weight * mixer[r] + (1 - weight) * trees.Average(t => t[r]), ensemble[r], 1e-4);
         Assert.True(trees.Select(t => string.Join(",", t)).Distinct().Count() == 3, "two of the three tree models predict alike\n" + string.Join("\n", result.Leaderboard));
+
+        // Saved and loaded, and as an ONNX scoring zip (its mixer in ONNX Runtime, the three trees managed), it predicts the same.
+        string folder = TestData.NewTempFolder();
+        var model = result.FamilyModels[ExperimentFamily.Ensemble];
+        ml.Model.Save(model, train.Schema, Path.Combine(folder, "ensemble.zip"));
+        ml.Model.Save(ml.Model.ConvertToOnnxScoring(model, train.Schema), train.Schema, Path.Combine(folder, "ensemble-onnx.zip"));
+        foreach (string zip in new[] { "ensemble.zip", "ensemble-onnx.zip" })
+        {
+            var loaded = new MLContext(2).Model.Load(Path.Combine(folder, zip), out _);
+            var again = loaded.Transform(test).GetColumn<float>("Probability").ToList();
+            for (int r = 0; r < ensemble.Count; r++)
+                Assert.True(Math.Abs(ensemble[r] - again[r]) <= 1e-4, $"{zip}, row {r}: {ensemble[r]} before saving, {again[r]} loaded");
+            (loaded as IDisposable)?.Dispose();
+        }
     }
 
     [Fact]
