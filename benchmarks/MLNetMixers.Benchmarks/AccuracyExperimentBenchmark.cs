@@ -78,7 +78,7 @@ internal sealed class AccuracyExperimentBenchmark : IBenchmark
         var tuned = new List<double[]>();
         var mixer = new List<double[]>();
         var ensemble = new List<double[]>();
-        var equal = new List<double[]>();
+        var oneTree = new List<double[]>();
         var steady = new List<double[]>();
         var steadyWeights = new List<string>();
         var choice = new List<double[]>();
@@ -110,7 +110,7 @@ internal sealed class AccuracyExperimentBenchmark : IBenchmark
             mixer.Add(Score(ExperimentFamily.Mixer));
             ensemble.Add(Score(ExperimentFamily.Ensemble));
             // The rule before the trees' top trials: the best tree trial alone, its weight chosen on the same out-of-fold rows.
-            equal.Add(models.TryGetValue(ExperimentFamily.Mixer, out var m) && models.TryGetValue(ExperimentFamily.LightGbm, out var t) && result.OutOfFold is { } oof
+            oneTree.Add(models.TryGetValue(ExperimentFamily.Mixer, out var m) && models.TryGetValue(ExperimentFamily.LightGbm, out var t) && result.OutOfFold is { } oof
                 ? Evaluate(ml, dataset.Kind, experiment.Compose(m, t, split.TrainSet, MixerExperiment.EnsembleWeight(task, oof.Mixer, oof.BestTree, oof.Labels).MixerWeight).Transform(split.TestSet))
                 : [double.NaN, double.NaN]);
             // The same members, the weight by the one-standard-error rule.
@@ -134,13 +134,13 @@ internal sealed class AccuracyExperimentBenchmark : IBenchmark
         }
         double mixerGap = Mean(mixer, 0) - Mean(tuned, 0);
         double ensembleGap = Mean(ensemble, 0) - Math.Max(Mean(mixer, 0), Mean(tuned, 0));
-        double equalGap = Mean(equal, 0) - Math.Max(Mean(mixer, 0), Mean(tuned, 0));
+        double oneTreeGap = Mean(oneTree, 0) - Math.Max(Mean(mixer, 0), Mean(tuned, 0));
         double steadyGap = Mean(steady, 0) - Math.Max(Mean(mixer, 0), Mean(tuned, 0));
         return
         [
             dataset.File.Replace(".csv", ""), dataset.Kind.ToString(), rowCount.ToString(),
-            Primary(lightGbm), Primary(tuned), Primary(mixer), Primary(ensemble), Primary(equal), Primary(steady), Primary(choice), string.Join("", picks),
-            Signed(mixerGap), Signed(ensembleGap), Signed(equalGap), Signed(steadyGap), string.Join(" ", weights), string.Join(" ", steadyWeights), $"{trials.Average(t => t.Mixer):F1}/{trials.Average(t => t.Trees):F1}",
+            Primary(lightGbm), Primary(tuned), Primary(mixer), Primary(ensemble), Primary(oneTree), Primary(steady), Primary(choice), string.Join("", picks),
+            Signed(mixerGap), Signed(ensembleGap), Signed(oneTreeGap), Signed(steadyGap), string.Join(" ", weights), string.Join(" ", steadyWeights), $"{trials.Average(t => t.Mixer):F1}/{trials.Average(t => t.Trees):F1}",
         ];
     }
 

@@ -18,7 +18,8 @@ namespace MLNetMixers;
 /// the family that has used less time runs next, so the cheap trees get as much of the budget as the mixer, and a mixer
 /// too slow for the budget caps its trials to leave the trees at least <see cref="TreesMinimumShare"/> of it. Last, a
 /// weighted average of the best mixer's out-of-fold predictions and those of the top few distinct tree trials
-/// (<see cref="MixerExperimentOptions.EnsembleTreeTrials"/>) is scored the same way and chosen only when it beats both. Rows held out for testing must not be passed in: nothing else keeps them out of the choice.
+/// (<see cref="MixerExperimentOptions.EnsembleTreeTrials"/>) is scored the same way and chosen only when it beats both.
+/// Rows held out for testing must not be passed in: nothing else keeps them out of the choice.
 /// </summary>
 public sealed class MixerExperiment
 {
@@ -190,7 +191,7 @@ public sealed class MixerExperiment
         if (options.Ensemble && mixer.Best is { } bestMixer && trees.Best is not null)
         {
             var treeLeaders = trees.Leaders.Select(l => l.Predictions).ToArray();
-            var treePredictions = treeLeaders.Length == 1 ? treeLeaders[0] : OutOfFoldMetric.Average(Enumerable.Repeat(1.0 / treeLeaders.Length, treeLeaders.Length).ToArray(), treeLeaders);
+            var treePredictions = OutOfFoldMetric.Average(Enumerable.Repeat(1.0 / treeLeaders.Length, treeLeaders.Length).ToArray(), treeLeaders);
             (mixerWeight, double metric) = EnsembleWeight(task, mixer.Best.Predictions, treePredictions, labels);
             if (options.KeepFamilyModels)
                 outOfFold = (mixer.Best.Predictions, treePredictions, trees.Best.Predictions, labels);
@@ -236,28 +237,26 @@ public sealed class MixerExperiment
         // refit costs about one fold's fit. Only cancellation skips it.
         if (options.Refit && !cancelled && !user.IsCancellationRequested)
         {
-            var refits = new Dictionary<ExperimentFamily, ITransformer[]>();
+            // Filled as the fits finish, so that a cancelled refit can release what it made.
+            var refits = new Dictionary<ExperimentFamily, List<ITransformer>>();
             try
             {
                 foreach (var family in members)
                 {
-                    var leaders = Refitting(family);
-                    var fitted = new List<ITransformer>();
-                    refits[family.Family] = [];
-                    foreach (var leader in leaders)
+                    var fitted = refits[family.Family] = [];
+                    // The mixer's cap is what is left of the budget less the trees' refits, but never less than its trial's
+                    // fold time scaled to every row, so that a late refit still trains its epochs.
+                    double reserve = family == mixer && members.Length > 1 ? Refitting(trees).Sum(l => l.Trial.Seconds) * refitPerTrialSecond : 0;
+                    foreach (var leader in Refitting(family))
                     {
                         options.ObserveFit?.Invoke(family.Family, data, null);
-                        // The mixer's cap is what is left of the budget, but never less than its trial's fold time scaled to
-                        // every row, so that a late refit still trains its epochs.
-                        double reserve = family == mixer && members.Length > 1 ? Refitting(trees).Sum(l => l.Trial.Seconds) * refitPerTrialSecond : 0;
                         var cap = TimeSpan.FromSeconds(Math.Max(1.5 * leader.Trial.Seconds * refitPerTrialSecond, Remaining() - reserve));
                         fitted.Add(Fit(family.Family, family.Space, leader.Position, data, treeFeaturizer, cap, user));
-                        refits[family.Family] = [.. fitted];
                     }
                 }
                 foreach (var old in finals.Values.SelectMany(m => m))
                     (old as IDisposable)?.Dispose();
-                finals = refits;
+                finals = refits.ToDictionary(r => r.Key, r => r.Value.ToArray());
                 refitted = true;
             }
             catch (OperationCanceledException)
@@ -557,6 +556,7 @@ public sealed class MixerExperiment
                 leaders.RemoveAt(leaders.Count - 1);
             }
         }
+
         private static bool SamePredictions(float[][] a, float[][] b)
         {
             for (int r = 0; r < a.Length; r++)
