@@ -8,8 +8,9 @@ namespace MLNetMixers.Benchmarks;
 /// <summary>
 /// Issue 29's evidence: on the accuracy benchmark's tables and 3-fold splits (seed 1 unless MLNETMIXERS_EXPERIMENT_SEED), the experiment
 /// (<see cref="MixerExperiment"/>) run on each training fold with a fixed budget, against LightGBM with ML.NET's
-/// defaults. From one experiment per fold come: its best mixer and its best LightGBM (both tuned by the same search in
-/// the same budget, refitted on the whole training fold), their average (the ensemble) and the model the experiment
+/// defaults. From one experiment per fold come: its best mixer (the average of its fold networks) and its best LightGBM
+/// (refitted on the whole training fold), both tuned by the same search in the same budget, their average (the ensemble),
+/// the mixer refitted once as the rule before (alone and in the ensemble), and the model the experiment
 /// chose by cross-validation inside the training fold. The test fold is never seen by the search.
 /// Targets: the mixer level with tuned LightGBM on 10 of 14 tables, the ensemble ahead of both on 11.
 /// </summary>
@@ -50,12 +51,14 @@ internal sealed class AccuracyExperimentBenchmark : IBenchmark
         context.Report.Note($"{folds}-fold cross-validation, seed {seed}{(seed == 1 ? ", the Accuracy section's folds" : " (MLNETMIXERS_EXPERIMENT_SEED; seed 1 gives the Accuracy section's folds)")}; mean ± standard deviation over folds, in points (x100): AUC (binary), "
             + "macro accuracy (multiclass), R² (regression). On each training fold, one MixerExperiment with a budget of "
             + $"{budget.TotalSeconds:F0} s (MLNETMIXERS_EXPERIMENT_BUDGET), scoring its trials by 3-fold cross-validation inside the training fold; the mixer "
-            + "and LightGBM share that budget (the family that has used less time runs next). Tuned LightGBM and Mixer: each family's best trial refitted on "
-            + "the training fold; Ensemble: the mixer's prediction averaged with the equal average of the top 5 tree trials (EnsembleTreeTrials; each refitted), the mixer's weight (per fold) chosen on the experiment's out-of-fold rows; One-tree ensemble: the rule before EnsembleTreeTrials, for comparison in the same run: the mixer and the best tree trial alone, its own weight chosen the same way; 1-SE weight: the Ensemble's members, its mixer weight the one nearest 0.5 whose out-of-fold metric is within one bootstrap standard error of the best weight's; Choice: the model the experiment picked (mixer, trees or ensemble, by its "
+            + "and LightGBM share that budget (the family that has used less time runs next). Tuned LightGBM: the trees' best trial refitted on "
+            + "the training fold; Mixer: the mixer's best trial as the experiment returns it, the average of its 3 cross-validation networks (AverageMixerFoldModels); Mixer refit: the same trial refitted once on the training fold, the rule before, for comparison in the same run; "
+            + "Ensemble: the mixer's prediction averaged with the equal average of the top 5 tree trials (EnsembleTreeTrials; each refitted), the mixer's weight (per fold) chosen on the experiment's nested out-of-fold rows (each fold predicted by the trials ranked best on the other folds); Plain-weight ensemble: the same members, the weight chosen on the plain out-of-fold rows, the rule before, for comparison in the same run; Refit ensemble: the Ensemble with the refitted mixer and the same weight; "
+            + "best of both: the better of tuned LightGBM and the ensemble's own mixer. Choice: the model the experiment picked (mixer, trees or ensemble, by its "
             + "cross-validated metric), with the picks per fold (M/L/E). LightGBM default: ML.NET's defaults, the Accuracy section's baseline. "
             + $"Refresh with `MLNETMIXERS_EXPERIMENT_BUDGET=120 {BenchmarkRunner.BaseCommand} -- --only {Name}`.");
-        context.Report.Table(["dataset", "task", "rows", "LightGBM default", "LightGBM tuned", "Mixer (experiment)", "Ensemble", "One-tree ensemble", "1-SE weight", "Choice", "picks",
-            "Mixer - tuned LightGBM", "Ensemble - best of both", "One-tree - best of both", "1-SE - best of both", "mixer weights", "1-SE weights", "trials (mixer/trees)"], rows);
+        context.Report.Table(["dataset", "task", "rows", "LightGBM default", "LightGBM tuned", "Mixer (experiment)", "Mixer refit", "Ensemble", "Plain-weight ensemble", "Refit ensemble", "Choice", "picks",
+            "Mixer - tuned LightGBM", "Mixer refit - tuned LightGBM", "Ensemble - best of both", "Plain-weight - best of both", "Refit ensemble - best of both", "mixer weights", "plain weights", "trials (mixer/trees)"], rows);
     }
 
     private static IReadOnlyList<string> RunDataset(BenchmarkContext context, Dataset dataset, int folds, TimeSpan budget, int seed)
@@ -77,10 +80,11 @@ internal sealed class AccuracyExperimentBenchmark : IBenchmark
         var lightGbm = new List<double[]>();
         var tuned = new List<double[]>();
         var mixer = new List<double[]>();
+        var mixerRefit = new List<double[]>();
         var ensemble = new List<double[]>();
-        var oneTree = new List<double[]>();
-        var steady = new List<double[]>();
-        var steadyWeights = new List<string>();
+        var refitEnsemble = new List<double[]>();
+        var plainEnsemble = new List<double[]>();
+        var plainWeights = new List<string>();
         var choice = new List<double[]>();
         var picks = new List<string>();
         var weights = new List<string>();
@@ -104,76 +108,37 @@ internal sealed class AccuracyExperimentBenchmark : IBenchmark
             };
             var result = experiment.Execute(split.TrainSet);
             var models = result.FamilyModels!;
-            double[] Score(ExperimentFamily family) => models.TryGetValue(family, out var m)
-                ? Evaluate(ml, dataset.Kind, m.Transform(split.TestSet)) : [double.NaN, double.NaN];
-            tuned.Add(Score(ExperimentFamily.LightGbm));
-            mixer.Add(Score(ExperimentFamily.Mixer));
-            ensemble.Add(Score(ExperimentFamily.Ensemble));
-            // The rule before the trees' top trials: the best tree trial alone, its weight chosen on the same out-of-fold rows.
-            oneTree.Add(models.TryGetValue(ExperimentFamily.Mixer, out var m) && models.TryGetValue(ExperimentFamily.LightGbm, out var t) && result.OutOfFold is { } oof
-                ? Evaluate(ml, dataset.Kind, experiment.Compose(m, t, split.TrainSet, MixerExperiment.EnsembleWeight(task, oof.Mixer, oof.BestTree, oof.Labels).MixerWeight).Transform(split.TestSet))
-                : [double.NaN, double.NaN]);
-            // The same members, the weight by the one-standard-error rule.
-            if (models.TryGetValue(ExperimentFamily.Mixer, out var sm) && result.EnsembleTreeModels is { } bag && result.OutOfFold is { } so)
-            {
-                double w = SteadyEnsembleWeight(task, so.Mixer, so.Trees, so.Labels, seed);
-                steady.Add(Evaluate(ml, dataset.Kind, experiment.Compose(sm, bag, split.TrainSet, w).Transform(split.TestSet)));
-                steadyWeights.Add($"{w:0.0}");
-            }
-            else
-            {
-                steady.Add([double.NaN, double.NaN]);
-                steadyWeights.Add("-");
-            }
-            choice.Add(Evaluate(ml, dataset.Kind, result.Model.Transform(split.TestSet)));
-            weights.Add(result.Trials.FirstOrDefault(t => t.Family == ExperimentFamily.Ensemble)?.Parameters.GetValueOrDefault("MixerWeight") ?? "-");
+            double[] Score(ITransformer? model) => model is null ? [double.NaN, double.NaN] : Evaluate(ml, dataset.Kind, model.Transform(split.TestSet));
+            tuned.Add(Score(models.GetValueOrDefault(ExperimentFamily.LightGbm)));
+            mixer.Add(Score(models.GetValueOrDefault(ExperimentFamily.Mixer)));
+            ensemble.Add(Score(models.GetValueOrDefault(ExperimentFamily.Ensemble)));
+            // The rule before the bagged mixer: its best trial refitted once, alone and in the ensemble with the same weight.
+            string weight = result.Trials.FirstOrDefault(t => t.Family == ExperimentFamily.Ensemble)?.Parameters.GetValueOrDefault("MixerWeight") ?? "-";
+            mixerRefit.Add(Score(result.MixerRefitModel));
+            refitEnsemble.Add(Score(result.MixerRefitModel is { } refit && result.EnsembleTreeModels is { } trees && weight != "-"
+                ? experiment.Compose([refit], trees, split.TrainSet, double.Parse(weight, System.Globalization.CultureInfo.InvariantCulture))
+                : null));
+            // The same members, the weight chosen on the plain out-of-fold rows (the rule before the nested one).
+            plainEnsemble.Add(Score(result.PlainEnsembleWeight is { } plain && result.EnsembleTreeModels is { } bag && models.GetValueOrDefault(ExperimentFamily.Mixer) is { } bagged
+                ? experiment.Compose([bagged], bag, split.TrainSet, plain)
+                : null));
+            plainWeights.Add(result.PlainEnsembleWeight is { } p ? $"{p:0.0}" : "-");
+            choice.Add(Score(result.Model));
+            weights.Add(weight);
             picks.Add(result.Chosen switch { ExperimentFamily.Mixer => "M", ExperimentFamily.LightGbm => "L", _ => "E" });
             trials.Add((result.Trials.Count(t => t.Family == ExperimentFamily.Mixer), result.Trials.Count(t => t.Family == ExperimentFamily.LightGbm)));
-            foreach (var fitted in models.Values.Distinct())
+            foreach (var fitted in models.Values.Append(result.MixerRefitModel).Distinct())
                 (fitted as IDisposable)?.Dispose();
         }
-        double mixerGap = Mean(mixer, 0) - Mean(tuned, 0);
-        double ensembleGap = Mean(ensemble, 0) - Math.Max(Mean(mixer, 0), Mean(tuned, 0));
-        double oneTreeGap = Mean(oneTree, 0) - Math.Max(Mean(mixer, 0), Mean(tuned, 0));
-        double steadyGap = Mean(steady, 0) - Math.Max(Mean(mixer, 0), Mean(tuned, 0));
+        double best = Math.Max(Mean(mixer, 0), Mean(tuned, 0));
+        double bestRefit = Math.Max(Mean(mixerRefit, 0), Mean(tuned, 0));
         return
         [
             dataset.File.Replace(".csv", ""), dataset.Kind.ToString(), rowCount.ToString(),
-            Primary(lightGbm), Primary(tuned), Primary(mixer), Primary(ensemble), Primary(oneTree), Primary(steady), Primary(choice), string.Join("", picks),
-            Signed(mixerGap), Signed(ensembleGap), Signed(oneTreeGap), Signed(steadyGap), string.Join(" ", weights), string.Join(" ", steadyWeights), $"{trials.Average(t => t.Mixer):F1}/{trials.Average(t => t.Trees):F1}",
+            Primary(lightGbm), Primary(tuned), Primary(mixer), Primary(mixerRefit), Primary(ensemble), Primary(plainEnsemble), Primary(refitEnsemble), Primary(choice), string.Join("", picks),
+            Signed(Mean(mixer, 0) - Mean(tuned, 0)), Signed(Mean(mixerRefit, 0) - Mean(tuned, 0)), Signed(Mean(ensemble, 0) - best), Signed(Mean(plainEnsemble, 0) - best), Signed(Mean(refitEnsemble, 0) - bestRefit),
+            string.Join(" ", weights), string.Join(" ", plainWeights), $"{trials.Average(t => t.Mixer):F1}/{trials.Average(t => t.Trees):F1}",
         ];
-    }
-
-    /// <summary>
-    /// The mixer weight nearest an equal average whose out-of-fold metric is within one standard error of the best
-    /// weight's (Breiman's one-standard-error rule, the error of the paired difference estimated by resampling the rows):
-    /// a weight away from 0.5 has to earn its place by more than the rows' noise. Measured beside the experiment's rule (the
-    /// best weight) and not adopted: results/AccuracyExperiment.md.
-    /// </summary>
-    internal static double SteadyEnsembleWeight(MixerTask task, float[][] mixerPredictions, float[][] treePredictions, float[] labels, int seed, int resamples = 100)
-    {
-        var (best, _) = MixerExperiment.EnsembleWeight(task, mixerPredictions, treePredictions, labels);
-        if (best == 0.5)
-            return best;
-        var averages = MixerExperiment.EnsembleWeights.ToDictionary(w => w, w => OutOfFoldMetric.Average([w, 1 - w], mixerPredictions, treePredictions));
-        double Metric(double w, int[] rows) => OutOfFoldMetric.Compute(task, rows.Select(r => averages[w][r]).ToArray(), rows.Select(r => labels[r]).ToArray());
-        var all = Enumerable.Range(0, labels.Length).ToArray();
-        var random = new Random(seed);
-        var samples = Enumerable.Range(0, resamples).Select(_ => all.Select(_ => random.Next(all.Length)).ToArray()).ToList();
-        var bestOnSample = samples.Select(rows => Metric(best, rows)).ToArray();
-        foreach (double w in MixerExperiment.EnsembleWeights.OrderBy(w => Math.Abs(w - 0.5)).ThenBy(w => w))
-        {
-            if (w == best)
-                return best;
-            var gaps = samples.Select((rows, i) => bestOnSample[i] - Metric(w, rows)).Where(g => !double.IsNaN(g)).ToArray();
-            if (gaps.Length < 2)
-                continue;
-            double mean = gaps.Average();
-            double standardError = Math.Sqrt(gaps.Sum(g => (g - mean) * (g - mean)) / (gaps.Length - 1));
-            if (Metric(best, all) - Metric(w, all) <= standardError)
-                return w;
-        }
-        return best;
     }
 
     private static string Primary(List<double[]> folds) => Format(folds.Select(f => new[] { f[0], 0 }).ToList());

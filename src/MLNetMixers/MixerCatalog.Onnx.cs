@@ -51,13 +51,13 @@ public static partial class MixerCatalog
 
     /// <summary>
     /// The same model scored by ONNX Runtime instead of TorchSharp: every step of <paramref name="model"/> is kept
-    /// except the mixer network, which becomes <c>ApplyOnnxModel</c> over its exported graph, followed by the same
+    /// except each mixer network, which becomes <c>ApplyOnnxModel</c> over its exported graph, followed by the same
     /// prediction columns (Score, Probability, PredictedLabel: names, types and annotations). Save it with
     /// <c>mlContext.Model.Save</c>; loading and scoring that zip needs Microsoft.ML.OnnxRuntime (or
     /// Microsoft.ML.OnnxRuntime.Gpu.Linux) and no native libtorch.
     /// </summary>
     /// <param name="catalog">The model operations catalog.</param>
-    /// <param name="model">A trained model whose chain holds one <see cref="MixerPredictionTransformer"/>.</param>
+    /// <param name="model">A trained model whose chain holds one or more <see cref="MixerPredictionTransformer"/>s (an experiment's average).</param>
     /// <param name="inputSchema">The schema the model was trained on (as <c>mlContext.Model.Load</c> returns it).</param>
     /// <param name="gpuDeviceId">A CUDA device for ONNX Runtime (the application references Microsoft.ML.OnnxRuntime.Gpu.Linux);
     /// null scores on the CPU. A saved and loaded zip takes the device from <see cref="MLContext.GpuDeviceId"/> instead.</param>

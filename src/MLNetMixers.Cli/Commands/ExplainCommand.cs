@@ -89,12 +89,14 @@ internal static class ExplainCommand
     private static void RequireMixer(ITransformer model, string modelPath)
     {
         var parts = Flatten(model).ToList();
-        // The ensemble holds a mixer too, but explaining that member alone would misstate what the zip predicts.
+        // An average holds mixers too, but explaining one member alone would misstate what the zip predicts.
+        bool lightGbm = parts.Any(p => Mentions(p.GetType()) || (p.GetType().GetProperty("Model")?.GetValue(p)?.GetType() is { } m && Mentions(m)));
         if (parts.OfType<AveragedPredictionTransformer>().Any())
-            throw new CliException($"'{modelPath}' is an ensemble (the mixer's and LightGBM's predictions averaged, chosen by the experiment); explain works on a single mixer: train with --no-search for one.");
+            throw new CliException(lightGbm
+                ? $"'{modelPath}' is an ensemble (the mixer's and LightGBM's predictions averaged, chosen by the experiment); explain works on a single mixer: train with --no-search for one."
+                : $"'{modelPath}' averages {parts.OfType<MixerPredictionTransformer>().Count()} mixer networks (the experiment's mixer, one network per cross-validation fold); explain works on a single network: train with --no-search for one.");
         if (parts.OfType<MixerPredictionTransformer>().Any() && parts.OfType<CharacterEncodingTransformer>().Any())
             return;
-        bool lightGbm = parts.Any(p => Mentions(p.GetType()) || (p.GetType().GetProperty("Model")?.GetValue(p)?.GetType() is { } m && Mentions(m)));
         throw new CliException(lightGbm
             ? $"'{modelPath}' is a LightGBM model (the baseline, or the trees the experiment chose); explain works on mixer models: train with --no-search for one."
             : $"'{modelPath}' is not a mixer model written by the classification or regression command; explain works only on those.");

@@ -64,8 +64,9 @@ public sealed class ExperimentTrial
 public sealed class MixerExperimentResult
 {
     internal MixerExperimentResult(ITransformer model, ExperimentFamily chosen, IReadOnlyList<ExperimentTrial> trials, string metricName,
-                                   bool refitted, bool cancelled, string validation)
+                                   bool refitted, bool cancelled, string validation, int mixerModels)
     {
+        MixerModels = mixerModels;
         Model = model;
         Chosen = chosen;
         Trials = trials;
@@ -97,8 +98,17 @@ public sealed class MixerExperimentResult
     /// <summary>AUC, MacroAccuracy or RSquared.</summary>
     public string MetricName { get; }
 
-    /// <summary>True when the model was refitted on every row; false when it is the chosen trial's first-fold model.</summary>
+    /// <summary>
+    /// True when the model's trees and single mixer were refitted on every row; false when they are the chosen trials'
+    /// first-fold models (a cancelled or disabled refit). A bagged mixer (<see cref="MixerModels"/> above 1) is never refitted.
+    /// </summary>
     public bool Refitted { get; }
+
+    /// <summary>
+    /// How many mixer networks the model averages: k for a mixer bagged over its cross-validation folds
+    /// (<see cref="MixerExperimentOptions.AverageMixerFoldModels"/>), 1 for a refitted one, 0 when the trees were chosen.
+    /// </summary>
+    public int MixerModels { get; }
 
     /// <summary>True when the CancellationToken stopped the experiment (the model is the best found so far).</summary>
     public bool Cancelled { get; }
@@ -109,11 +119,11 @@ public sealed class MixerExperimentResult
     /// <summary>Benchmarks: the refitted tree models the ensemble averages (the best first).</summary>
     internal IReadOnlyList<ITransformer>? EnsembleTreeModels { get; init; }
 
-    /// <summary>
-    /// Benchmarks: the pooled out-of-fold predictions the ensemble's weight was chosen on (the best mixer, the trees'
-    /// average, the best tree trial alone) and the labels, to compare rules for the weight in one run.
-    /// </summary>
-    internal (float[][] Mixer, float[][] Trees, float[][] BestTree, float[] Labels)? OutOfFold { get; init; }
+    /// <summary>Benchmarks: the ensemble's mixer weight chosen on the plain out-of-fold rows (the rule before the nested one).</summary>
+    internal double? PlainEnsembleWeight { get; init; }
+
+    /// <summary>Benchmarks: the best mixer trial refitted on every row, which the bagged mixer replaces, to compare the two in one run.</summary>
+    internal ITransformer? MixerRefitModel { get; init; }
 
     /// <summary>How trials were scored, e.g. "3-fold cross-validation on 800 rows".</summary>
     public string Validation { get; }

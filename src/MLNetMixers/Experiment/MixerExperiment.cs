@@ -18,7 +18,9 @@ namespace MLNetMixers;
 /// the family that has used less time runs next, so the cheap trees get as much of the budget as the mixer, and a mixer
 /// too slow for the budget caps its trials to leave the trees at least <see cref="TreesMinimumShare"/> of it. Last, a
 /// weighted average of the best mixer's out-of-fold predictions and those of the top few distinct tree trials
-/// (<see cref="MixerExperimentOptions.EnsembleTreeTrials"/>) is scored the same way and chosen only when it beats both.
+/// (<see cref="MixerExperimentOptions.EnsembleTreeTrials"/>), its weight chosen on nested out-of-fold predictions, is
+/// scored the same way and chosen only when it beats both. The chosen models are refitted on every row (the mixer may
+/// instead average its best trial's fold networks: <see cref="MixerExperimentOptions.AverageMixerFoldModels"/>).
 /// Rows held out for testing must not be passed in: nothing else keeps them out of the choice.
 /// </summary>
 public sealed class MixerExperiment
@@ -31,6 +33,12 @@ public sealed class MixerExperiment
     /// first trial and refit took the whole budget and the "tuned" trees were only their defaults.
     /// </summary>
     internal const double TreesMinimumShare = 0.2;
+
+    /// <summary>
+    /// Trials per family whose out-of-fold predictions are kept for the ensemble's nested weight: a fold's top few, chosen
+    /// on two thirds of the rows, come from far fewer than the best 64 on all of them.
+    /// </summary>
+    private const int MaxScored = 64;
 
     /// <summary>A family is dropped after this many failed trials in a row (e.g. LightGBM finding no split on tiny tables).</summary>
     private const int MaxFailuresInARow = 3;
@@ -87,9 +95,13 @@ public sealed class MixerExperiment
         string validation = split
             ? $"one {options.ValidationFraction:P0} validation split of {rows} rows"
             : $"{options.NumberOfFolds}-fold cross-validation on {rows} rows";
+        // The mixer's final model is its best trial's fold networks averaged: no refit (one split has no folds to average).
+        bool bagMixer = options.AverageMixerFoldModels && !split;
         // A full refit costs about one fold's fit scaled to every row.
         double refitPerTrialSecond = split ? 1 / (1 - options.ValidationFraction) : 1.0 / (folds.Count - 1);
-        float[] labels = folds.SelectMany(f => ReadLabels(f.TestSet, label.Name)).ToArray();
+        var foldLabels = folds.Select(f => ReadLabels(f.TestSet, label.Name)).ToList();
+        float[] labels = [.. foldLabels.SelectMany(l => l)];
+        int[] foldEnds = foldLabels.Select((_, f) => foldLabels.Take(f + 1).Sum(l => l.Length)).ToArray();
 
         PrepareEncoding(trainData.Schema, features);
         var treeFeaturizer = options.SearchTrees ? TreeFeaturizer.Create(ml, data, features) : null;
@@ -105,7 +117,7 @@ public sealed class MixerExperiment
         string metricName = OutOfFoldMetric.Name(task);
         bool cancelled = false;
 
-        double RefitReserve() => families.Sum(f => f.LeaderSeconds * refitPerTrialSecond);
+        double RefitReserve() => families.Where(f => f != mixer || !bagMixer).Sum(f => f.LeaderSeconds * refitPerTrialSecond);
         double Remaining() => budget.TotalSeconds - clock.Elapsed.TotalSeconds;
         // What a mixer trial leaves untouched: the trees' refit and what is still owed of their minimum share.
         double TreesReserve() => trees.Best is null ? 0 : trees.LeaderSeconds + Math.Max(0, TreesMinimumShare * budget.TotalSeconds - trees.SecondsSpent);
@@ -137,7 +149,9 @@ public sealed class MixerExperiment
 
             var trialClock = Stopwatch.StartNew();
             var predictions = new List<float[]>();
-            ITransformer? firstFoldModel = null;
+            // The first fold's model stands in when the refit is cancelled; a bagged mixer keeps every fold's.
+            bool keepEveryFold = family == mixer && bagMixer;
+            var foldModels = new List<ITransformer>();
             string? error = null;
             try
             {
@@ -151,11 +165,12 @@ public sealed class MixerExperiment
                     options.ObserveFit?.Invoke(family.Family, folds[f].TrainSet, folds[f].TestSet);
                     // The mixer's time cap leaves room for the folds still to come and the refit: a run the cap stops
                     // still ends with its learning rate annealed, so a small budget gives a short but finished trial.
-                    var cap = TimeSpan.FromSeconds(Math.Max(1, (Remaining() - (family == mixer ? TreesReserve() : 0)) / (folds.Count - f + refitPerTrialSecond * folds.Count)));
+                    double refitShare = keepEveryFold ? 0 : refitPerTrialSecond * folds.Count;
+                    var cap = TimeSpan.FromSeconds(Math.Max(1, (Remaining() - (family == mixer ? TreesReserve() : 0)) / (folds.Count - f + refitShare)));
                     var foldModel = Fit(family.Family, family.Space, position, folds[f].TrainSet, treeFeaturizer, cap, user);
                     predictions.AddRange(ReadPredictions(foldModel.Transform(folds[f].TestSet)));
-                    if (f == 0)
-                        firstFoldModel = foldModel;
+                    if (f == 0 || keepEveryFold)
+                        foldModels.Add(foldModel);
                     else
                         (foldModel as IDisposable)?.Dispose();
                 }
@@ -163,15 +178,15 @@ public sealed class MixerExperiment
             catch (OperationCanceledException)
             {
                 // The budget or the user stopped this trial mid-way: it is discarded, the best so far stands.
-                (firstFoldModel as IDisposable)?.Dispose();
+                Dispose(foldModels);
                 cancelled = user.IsCancellationRequested;
                 break;
             }
             catch (Exception failure) when (failure is not OutOfMemoryException)
             {
                 error = FirstLine(failure.Message);
-                (firstFoldModel as IDisposable)?.Dispose();
-                firstFoldModel = null;
+                Dispose(foldModels);
+                foldModels.Clear();
             }
 
             double metric = error is null ? OutOfFoldMetric.Compute(task, [.. predictions], labels) : double.NaN;
@@ -179,22 +194,27 @@ public sealed class MixerExperiment
                 error = $"{metricName} is undefined on these rows";
             var trial = new ExperimentTrial(trials.Count + 1, family.Family, family.Space.Describe(position), metric, metricName, trialClock.Elapsed.TotalSeconds, error);
             trials.Add(trial);
-            family.Record(trial, position, error is null ? [.. predictions] : null, firstFoldModel);
+            family.Record(trial, position, error is null ? [.. predictions] : null, [.. foldModels]);
             options.Progress?.Report(trial);
         }
 
-        // The ensemble is scored on the same pooled out-of-fold rows as its members, its mixer weight chosen there too. Its
-        // trees are the equal average of the family's top trials.
+        // The ensemble is scored on the same pooled out-of-fold rows as its members. Its trees are the equal average of the
+        // family's top trials. Its mixer weight is chosen on nested out-of-fold predictions (each fold's rows predicted by
+        // the trials ranked best on the other folds): on the plain ones the trees, the best of hundreds of trials, looked
+        // better than they were and drew the weight (benchmarks/results/AccuracyExperiment.md). One split has no other folds.
         ExperimentTrial? ensemble = null;
         double mixerWeight = 0.5;
-        (float[][], float[][], float[][], float[])? outOfFold = null;
+        double? plainWeight = null;
         if (options.Ensemble && mixer.Best is { } bestMixer && trees.Best is not null)
         {
             var treeLeaders = trees.Leaders.Select(l => l.Predictions).ToArray();
             var treePredictions = OutOfFoldMetric.Average(Enumerable.Repeat(1.0 / treeLeaders.Length, treeLeaders.Length).ToArray(), treeLeaders);
-            (mixerWeight, double metric) = EnsembleWeight(task, mixer.Best.Predictions, treePredictions, labels);
-            if (options.KeepFamilyModels)
-                outOfFold = (mixer.Best.Predictions, treePredictions, trees.Best.Predictions, labels);
+            plainWeight = EnsembleWeight(task, mixer.Best.Predictions, treePredictions, labels).MixerWeight;
+            mixerWeight = folds.Count > 1
+                ? EnsembleWeight(task, OutOfFoldMetric.Nested(task, mixer.Scored, foldEnds, labels, 1),
+                                 OutOfFoldMetric.Nested(task, trees.Scored, foldEnds, labels, treeLeaders.Length), labels).MixerWeight
+                : plainWeight.Value;
+            double metric = OutOfFoldMetric.Compute(task, OutOfFoldMetric.Average([mixerWeight, 1 - mixerWeight], mixer.Best.Predictions, treePredictions), labels);
             ensemble = new ExperimentTrial(trials.Count + 1, ExperimentFamily.Ensemble,
                 new Dictionary<string, string>
                 {
@@ -231,8 +251,11 @@ public sealed class MixerExperiment
         // The trees' runners-up are refitted only for the ensemble.
         bool bagTrees = chosen == ExperimentFamily.Ensemble || options.KeepFamilyModels && ensemble is not null;
         FamilyState.Leader[] Refitting(FamilyState family) => family == trees && bagTrees ? [.. family.Leaders] : [family.Best!];
+        bool Refits(FamilyState family) => family != mixer || !bagMixer;
+        // Before any refit (and when it is cancelled): the bagged mixer's fold models, the others' first-fold models.
+        var finals = members.ToDictionary(f => f.Family, f => Refits(f) ? Refitting(f).Select(l => l.FoldModels[0]).ToArray() : f.Best!.FoldModels);
         bool refitted = false;
-        var finals = members.ToDictionary(f => f.Family, f => Refitting(f).Select(l => l.FoldModel).ToArray());
+        ITransformer? mixerRefit = null;
         // The refit runs even when the search used up the budget: a first-fold model saw only (k-1)/k of the rows, and the
         // refit costs about one fold's fit. Only cancellation skips it.
         if (options.Refit && !cancelled && !user.IsCancellationRequested)
@@ -241,7 +264,7 @@ public sealed class MixerExperiment
             var refits = new Dictionary<ExperimentFamily, List<ITransformer>>();
             try
             {
-                foreach (var family in members)
+                foreach (var family in members.Where(Refits))
                 {
                     var fitted = refits[family.Family] = [];
                     // The mixer's cap is what is left of the budget less the trees' refits, but never less than its trial's
@@ -254,36 +277,43 @@ public sealed class MixerExperiment
                         fitted.Add(Fit(family.Family, family.Space, leader.Position, data, treeFeaturizer, cap, user));
                     }
                 }
-                foreach (var old in finals.Values.SelectMany(m => m))
-                    (old as IDisposable)?.Dispose();
-                finals = refits.ToDictionary(r => r.Key, r => r.Value.ToArray());
+                // Benchmarks: the one refit the bagged mixer replaces, to compare the two in one run.
+                if (options.KeepFamilyModels && bagMixer && mixer.Best is { } b)
+                    mixerRefit = Fit(ExperimentFamily.Mixer, mixer.Space, b.Position, data, null, TimeSpan.FromSeconds(1.5 * b.Trial.Seconds * refitPerTrialSecond), user);
+                foreach (var (family, fitted) in refits)
+                    finals[family] = [.. fitted];
                 refitted = true;
             }
             catch (OperationCanceledException)
             {
-                // Ctrl+C during the refit: the first-fold models are the best so far.
-                foreach (var partial in refits.Values.SelectMany(m => m))
-                    (partial as IDisposable)?.Dispose();
+                // Ctrl+C during the refit: the first-fold models (and the bagged mixer) are the best so far.
+                Dispose(refits.Values.SelectMany(m => m));
+                mixerRefit = null;
                 cancelled = true;
             }
         }
         // Only the chosen models are kept: release the rest.
-        foreach (var family in families)
-            foreach (var leader in family.Leaders.Where(l => !members.Contains(family) || !Refitting(family).Contains(l)))
-                (leader.FoldModel as IDisposable)?.Dispose();
+        var kept = finals.Values.SelectMany(m => m).ToHashSet(ReferenceEqualityComparer.Instance);
+        Dispose(families.SelectMany(f => f.Leaders).SelectMany(l => l.FoldModels).Where(m => !kept.Contains(m)));
 
-        ITransformer ModelOf(ExperimentFamily family)
-            => family == ExperimentFamily.Ensemble ? Compose(finals[ExperimentFamily.Mixer][0], finals[ExperimentFamily.LightGbm], data, mixerWeight) : finals[family][0];
+        ITransformer ModelOf(ExperimentFamily family) => family switch
+        {
+            ExperimentFamily.Ensemble => Compose(finals[ExperimentFamily.Mixer], finals[ExperimentFamily.LightGbm], data, mixerWeight),
+            ExperimentFamily.Mixer when finals[family].Length > 1 => Compose(finals[family], [], data, 1),
+            _ => finals[family][0],
+        };
         var model = ModelOf(chosen);
         var familyModels = options.KeepFamilyModels
             ? finals.Keys.Append(ExperimentFamily.Ensemble).Where(f => f != ExperimentFamily.Ensemble || finals.Count == 2 && ensemble is not null)
                     .ToDictionary(f => f, f => f == chosen ? model : ModelOf(f))
             : null;
-        return new MixerExperimentResult(model, chosen, trials, metricName, refitted, cancelled, validation)
+        int mixerModels = chosen is ExperimentFamily.Mixer or ExperimentFamily.Ensemble ? finals[ExperimentFamily.Mixer].Length : 0;
+        return new MixerExperimentResult(model, chosen, trials, metricName, refitted, cancelled, validation, mixerModels)
         {
             FamilyModels = familyModels,
             EnsembleTreeModels = familyModels is not null && finals.TryGetValue(ExperimentFamily.LightGbm, out var bag) ? bag : null,
-            OutOfFold = outOfFold,
+            MixerRefitModel = mixerRefit,
+            PlainEnsembleWeight = plainWeight,
         };
     }
 
@@ -307,16 +337,16 @@ public sealed class MixerExperiment
 
     /// <summary>The ensemble of one mixer and one tree model.</summary>
     internal TransformerChain<ITransformer> Compose(ITransformer mixerModel, ITransformer treesModel, IDataView data, double mixerWeight = 0.5)
-        => Compose(mixerModel, [treesModel], data, mixerWeight);
+        => Compose([mixerModel], [treesModel], data, mixerWeight);
 
     /// <summary>
-    /// mixer -> copy its prediction aside -> each tree model -> copy its prediction aside -> weighted average (the trees
-    /// share 1 - <paramref name="mixerWeight"/> equally): each member keeps its own steps, so the chain saves, loads and
-    /// scores as any ML.NET pipeline.
+    /// each mixer -> copy its prediction aside -> each tree model -> copy its prediction aside -> weighted average (the
+    /// mixers share <paramref name="mixerWeight"/> equally, the trees the rest): each member keeps its own steps, so the
+    /// chain saves, loads and scores as any ML.NET pipeline. Without trees it is the mixers' plain average.
     /// </summary>
-    internal TransformerChain<ITransformer> Compose(ITransformer mixerModel, IReadOnlyList<ITransformer> treeModels, IDataView data, double mixerWeight = 0.5)
+    internal TransformerChain<ITransformer> Compose(IReadOnlyList<ITransformer> mixerModels, IReadOnlyList<ITransformer> treeModels, IDataView data, double mixerWeight = 0.5)
     {
-        host.Check(treeModels.Count > 0, "The ensemble needs at least one tree model.");
+        host.Check(mixerModels.Count > 0, "The average needs at least one mixer model.");
         var label = CheckLabel(data.Schema);
         int classCount = task switch
         {
@@ -326,23 +356,25 @@ public sealed class MixerExperiment
         };
         var labelKeyValues = label.Annotations.Schema.GetColumnOrNull(AnnotationUtils.Kinds.KeyValues) is null ? null : label.Annotations;
         string member = task == MixerTask.BinaryClassification ? "Probability" : "Score";
-        var mixerScored = mixerModel.Transform(data);
-        var copyMixer = ml.Transforms.CopyColumns(EnsembleMixerColumn, member).Fit(mixerScored);
-        var steps = new List<ITransformer> { mixerModel, copyMixer };
-        var columns = new List<string> { EnsembleMixerColumn };
-        var scored = copyMixer.Transform(mixerScored);
-        for (int i = 0; i < treeModels.Count; i++)
+        var steps = new List<ITransformer>();
+        var columns = new List<string>();
+        var weights = new List<double>();
+        var scored = data;
+        void Add(ITransformer model, string column, double weight)
         {
-            // The first keeps the name older ensemble zips used.
-            string column = i == 0 ? EnsembleTreesColumn : $"{EnsembleTreesColumn}{i + 1}";
-            var treesScored = treeModels[i].Transform(scored);
-            var copyTrees = ml.Transforms.CopyColumns(column, member).Fit(treesScored);
-            scored = copyTrees.Transform(treesScored);
-            steps.Add(treeModels[i]);
-            steps.Add(copyTrees);
+            var memberScored = model.Transform(scored);
+            var copy = ml.Transforms.CopyColumns(column, member).Fit(memberScored);
+            scored = copy.Transform(memberScored);
+            steps.Add(model);
+            steps.Add(copy);
             columns.Add(column);
+            weights.Add(weight);
         }
-        var weights = columns.Select((_, i) => i == 0 ? mixerWeight : (1 - mixerWeight) / treeModels.Count).ToArray();
+        // The first of each keeps the name older ensemble zips used.
+        for (int i = 0; i < mixerModels.Count; i++)
+            Add(mixerModels[i], i == 0 ? EnsembleMixerColumn : $"{EnsembleMixerColumn}{i + 1}", (treeModels.Count == 0 ? 1 : mixerWeight) / mixerModels.Count);
+        for (int i = 0; i < treeModels.Count; i++)
+            Add(treeModels[i], i == 0 ? EnsembleTreesColumn : $"{EnsembleTreesColumn}{i + 1}", (1 - mixerWeight) / treeModels.Count);
         steps.Add(new AveragedPredictionTransformer(host, task, columns, classCount, labelKeyValues, weights));
         return new TransformerChain<ITransformer>([.. steps]);
     }
@@ -489,6 +521,12 @@ public sealed class MixerExperiment
         _ => scored.GetColumn<float>("Score").Select(s => new[] { s }),
     };
 
+    private static void Dispose(IEnumerable<ITransformer> models)
+    {
+        foreach (var model in models)
+            (model as IDisposable)?.Dispose();
+    }
+
     private static string FirstLine(string message)
     {
         int newline = message.IndexOf('\n');
@@ -503,10 +541,11 @@ public sealed class MixerExperiment
     {
         private readonly List<(int[] Position, double Seconds)> finished = [];
         private readonly List<Leader> leaders = [];
+        private readonly List<(double Metric, float[][] Predictions)> scored = [];
         private int failuresInARow;
 
         /// <summary>A finished trial among the family's best.</summary>
-        public sealed record Leader(ExperimentTrial Trial, int[] Position, float[][] Predictions, ITransformer FoldModel);
+        public sealed record Leader(ExperimentTrial Trial, int[] Position, float[][] Predictions, ITransformer[] FoldModels);
 
         public ExperimentFamily Family { get; } = family;
 
@@ -523,36 +562,49 @@ public sealed class MixerExperiment
 
         public Leader? Best => leaders.Count > 0 ? leaders[0] : null;
 
+        /// <summary>
+        /// The out-of-fold predictions of the family's best distinct trials (at most <see cref="MaxScored"/>, best first):
+        /// the pool each fold's nested choice draws from.
+        /// </summary>
+        public IReadOnlyList<float[][]> Scored => scored.Select(s => s.Predictions).ToList();
+
         public int[]? BestPosition => Best?.Position;
 
         /// <summary>What refitting the leaders would cost, in trial seconds.</summary>
         public double LeaderSeconds => leaders.Sum(l => l.Trial.Seconds);
 
-        public void Record(ExperimentTrial trial, int[] position, float[][]? predictions, ITransformer? firstFoldModel)
+        public void Record(ExperimentTrial trial, int[] position, float[][]? predictions, ITransformer[] foldModels)
         {
             Trials++;
             SecondsSpent += trial.Seconds;
             if (predictions is null)
             {
-                (firstFoldModel as IDisposable)?.Dispose();
+                Dispose(foldModels);
                 if (++failuresInARow >= MaxFailuresInARow || Best is null && Trials == 1 && Family == ExperimentFamily.Mixer)
                     Enabled = false;
                 return;
             }
             failuresInARow = 0;
             finished.Add((position, trial.Seconds));
+            if (!scored.Any(s => SamePredictions(s.Predictions, predictions)))
+            {
+                int rank = scored.FindIndex(s => trial.Metric > s.Metric);
+                scored.Insert(rank < 0 ? scored.Count : rank, (trial.Metric, predictions));
+                if (scored.Count > MaxScored)
+                    scored.RemoveAt(scored.Count - 1);
+            }
             // Settings that do not bind (leaves under a minimum-rows limit on a small table) give the same model again: a
             // duplicate would only reweight the average.
             if (leadersKept > 1 && leaders.Any(l => SamePredictions(l.Predictions, predictions)))
             {
-                (firstFoldModel as IDisposable)?.Dispose();
+                Dispose(foldModels);
                 return;
             }
             int at = leaders.FindIndex(l => trial.Metric > l.Trial.Metric);
-            leaders.Insert(at < 0 ? leaders.Count : at, new Leader(trial, position, predictions, firstFoldModel!));
+            leaders.Insert(at < 0 ? leaders.Count : at, new Leader(trial, position, predictions, foldModels));
             if (leaders.Count > leadersKept)
             {
-                (leaders[^1].FoldModel as IDisposable)?.Dispose();
+                Dispose(leaders[^1].FoldModels);
                 leaders.RemoveAt(leaders.Count - 1);
             }
         }

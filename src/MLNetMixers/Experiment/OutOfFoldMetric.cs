@@ -23,6 +23,35 @@ internal static class OutOfFoldMetric
         _ => RSquared(predictions.Select(p => p[0]).ToArray(), labels),
     };
 
+    /// <summary>
+    /// Each fold's rows predicted by the average of the <paramref name="top"/> trials that score best on the other folds'
+    /// rows. The choice of trials never saw the rows it predicts, so a family searched over hundreds of trials gets no
+    /// credit for having been chosen on them (the best of many trials' out-of-fold score is optimistic).
+    /// </summary>
+    /// <param name="task">The task.</param>
+    /// <param name="trials">Each trial's pooled out-of-fold predictions.</param>
+    /// <param name="foldEnds">Where each fold's rows end in the pooled order (the last is the row count).</param>
+    /// <param name="labels">Per row, in the pooled order.</param>
+    /// <param name="top">How many trials each fold's prediction averages.</param>
+    public static float[][] Nested(MixerTask task, IReadOnlyList<float[][]> trials, IReadOnlyList<int> foldEnds, float[] labels, int top)
+    {
+        var nested = new float[labels.Length][];
+        int start = 0;
+        foreach (int end in foldEnds)
+        {
+            int[] outside = [.. Enumerable.Range(0, start), .. Enumerable.Range(end, labels.Length - end)];
+            var outsideLabels = outside.Select(r => labels[r]).ToArray();
+            var chosen = trials.Select((p, i) => (Index: i, Metric: Compute(task, outside.Select(r => p[r]).ToArray(), outsideLabels)))
+                               .OrderByDescending(t => double.IsNaN(t.Metric) ? double.NegativeInfinity : t.Metric).ThenBy(t => t.Index)
+                               .Take(top).Select(t => trials[t.Index]).ToArray();
+            var average = Average(Enumerable.Repeat(1.0 / chosen.Length, chosen.Length).ToArray(), chosen);
+            for (int r = start; r < end; r++)
+                nested[r] = average[r];
+            start = end;
+        }
+        return nested;
+    }
+
     /// <summary>The row-wise weighted average of several trials' predictions (weights summing to 1).</summary>
     public static float[][] Average(double[] weights, params float[][][] members)
     {

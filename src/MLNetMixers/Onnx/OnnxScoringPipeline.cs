@@ -6,7 +6,7 @@ namespace MLNetMixers.Onnx;
 
 /// <summary>
 /// Builds the ONNX scoring pipeline of a trained tabular model: the same managed steps before and after the network,
-/// with the network itself replaced by ML.NET's ONNX Runtime transformer:
+/// with the network itself (each, where the model averages several) replaced by ML.NET's ONNX Runtime transformer:
 ///   ... EncodeAsCharacters ... -> token ids (keys - 1, Int64) -> ApplyOnnxModel -> prediction columns -> drop the ONNX columns
 /// Every step is managed ML.NET code or ONNX Runtime, so loading and scoring never touch libtorch.
 /// </summary>
@@ -16,36 +16,42 @@ internal static class OnnxScoringPipeline
                                       int? gpuDeviceId, bool fallbackToCpu)
     {
         var steps = Flatten(model).ToList();
-        int at = FindPredictor(steps);
-        var predictor = (MixerPredictionTransformer)steps[at];
-        foreach (var step in steps.Where((_, i) => i != at))
+        FindPredictors(steps);
+        foreach (var step in steps)
         {
-            if (step is MixerPredictionTransformer or MixerLanguageModelTransformer or MixerExplainTransformer)
-                throw new NotSupportedException($"The pipeline holds a second TorchSharp step ({step.GetType().Name}); an ONNX scoring pipeline replaces exactly one mixer model.");
+            if (step is MixerLanguageModelTransformer or MixerExplainTransformer)
+                throw new NotSupportedException($"The pipeline holds a TorchSharp step other than a mixer prediction model ({step.GetType().Name}); an ONNX scoring pipeline replaces only mixer prediction models.");
         }
+        int? gpu = CheckGpu(gpuDeviceId, fallbackToCpu);
 
+        // Each mixer network (one, or several in an experiment's average) becomes its ONNX graph in place.
         var schema = inputSchema;
-        foreach (var step in steps.Take(at))
-            schema = step.GetOutputSchema(schema);
-        predictor.CheckFeatureColumn(schema);
-
         var transforms = new TransformsCatalog(env);
-        var replacement = new List<ITransformer>();
+        var result = new List<ITransformer>();
         void Add(ITransformer step)
         {
-            replacement.Add(step);
+            result.Add(step);
             schema = step.GetOutputSchema(schema);
         }
-        Add(new MixerOnnxInputTransformer(env, predictor.FeatureColumnName, predictor.SequenceLength, predictor.VocabularySize));
-        var outputs = MixerOnnxOutputTransformer.OnnxOutputs(predictor.Task);
-        using (var graph = new MemoryStream(TabularOnnxExporter.Export(predictor)))
+        foreach (var step in steps)
         {
-            Add(transforms.ApplyOnnxModel(outputs, [TabularOnnxExporter.InputName], graph, CheckGpu(gpuDeviceId, fallbackToCpu), fallbackToCpu)
-                .Fit(new EmptyDataView(env, schema)));
+            if (step is not MixerPredictionTransformer predictor)
+            {
+                Add(step);
+                continue;
+            }
+            predictor.CheckFeatureColumn(schema);
+            Add(new MixerOnnxInputTransformer(env, predictor.FeatureColumnName, predictor.SequenceLength, predictor.VocabularySize));
+            var outputs = MixerOnnxOutputTransformer.OnnxOutputs(predictor.Task);
+            using (var graph = new MemoryStream(TabularOnnxExporter.Export(predictor)))
+            {
+                Add(transforms.ApplyOnnxModel(outputs, [TabularOnnxExporter.InputName], graph, gpu, fallbackToCpu)
+                    .Fit(new EmptyDataView(env, schema)));
+            }
+            Add(new MixerOnnxOutputTransformer(env, predictor.Task, predictor.ClassCount, predictor.LabelKeyValues));
+            Add(transforms.DropColumns([TabularOnnxExporter.InputName, .. outputs]).Fit(new EmptyDataView(env, schema)));
         }
-        Add(new MixerOnnxOutputTransformer(env, predictor.Task, predictor.ClassCount, predictor.LabelKeyValues));
-        Add(transforms.DropColumns([TabularOnnxExporter.InputName, .. outputs]).Fit(new EmptyDataView(env, schema)));
-        return new TransformerChain<ITransformer>([.. steps.Take(at), .. replacement, .. steps.Skip(at + 1)]);
+        return new TransformerChain<ITransformer>([.. result]);
     }
 
     /// <summary>
@@ -62,22 +68,20 @@ internal static class OnnxScoringPipeline
             + "Microsoft.ML.OnnxRuntime.Gpu.Linux instead of Microsoft.ML.OnnxRuntime, or allow fallbackToCpu.");
     }
 
-    /// <summary>The trained mixer inside <paramref name="model"/> (a chain, possibly nested, or the model itself).</summary>
+    /// <summary>The one trained mixer inside <paramref name="model"/> (a chain, possibly nested, or the model itself).</summary>
     public static MixerPredictionTransformer FindPredictor(ITransformer model)
     {
-        var steps = Flatten(model).ToList();
-        return (MixerPredictionTransformer)steps[FindPredictor(steps)];
+        var found = FindPredictors(Flatten(model).ToList());
+        return found.Count == 1 ? found[0]
+            : throw new ArgumentException($"The model holds {found.Count} mixer networks, as an experiment's average of its fold networks or its ensemble does; "
+                                          + "an ONNX graph holds one: the scoring zip, ConvertToOnnxScoring or the CLI's model-onnx.zip, converts them all.", "model");
     }
 
-    private static int FindPredictor(List<ITransformer> steps)
+    private static List<MixerPredictionTransformer> FindPredictors(List<ITransformer> steps)
     {
-        var found = steps.Select((s, i) => (s, i)).Where(p => p.s is MixerPredictionTransformer).ToList();
-        return found.Count switch
-        {
-            1 => found[0].i,
-            0 => throw new ArgumentException("The model holds no mixer prediction model (MixerPredictionTransformer); train one with the mixer trainers first.", "model"),
-            _ => throw new ArgumentException($"The model holds {found.Count} mixer prediction models; export them one at a time.", "model"),
-        };
+        var found = steps.OfType<MixerPredictionTransformer>().ToList();
+        return found.Count > 0 ? found
+            : throw new ArgumentException("The model holds no mixer prediction model (MixerPredictionTransformer); train one with the mixer trainers first.", "model");
     }
 
     private static IEnumerable<ITransformer> Flatten(ITransformer model)

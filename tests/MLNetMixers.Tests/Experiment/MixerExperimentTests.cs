@@ -213,6 +213,43 @@ public class MixerExperimentTests
     }
 
     [Fact]
+    public void Nested_predictions_take_each_fold_from_the_trials_best_on_the_other_folds()
+    {
+        // Three folds of four rows. "lucky" is exact on the first fold and far off elsewhere; "steady" is close everywhere.
+        float[] labels = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
+        int[] ends = [4, 8, 12];
+        var lucky = labels.Select((l, r) => new[] { r < 4 ? l : -l }).ToArray();
+        var steady = labels.Select(l => new[] { l + 0.5f }).ToArray();
+        // Ranked on the other folds, steady wins for every fold, the first included, where lucky is exact.
+        var nested = OutOfFoldMetric.Nested(MixerTask.Regression, [lucky, steady], ends, labels, top: 1);
+        Assert.Equal(steady.Select(p => p[0]), nested.Select(p => p[0]));
+        // The top two average both.
+        var both = OutOfFoldMetric.Nested(MixerTask.Regression, [lucky, steady], ends, labels, top: 2);
+        Assert.Equal(labels.Select((l, r) => (lucky[r][0] + steady[r][0]) / 2), both.Select(p => p[0]));
+    }
+
+    [Fact]
+    public void Nested_weight_gives_no_credit_to_the_luckiest_of_many_noise_trials()
+    {
+        const MixerTask binary = MixerTask.BinaryClassification;
+        var random = new Random(11);
+        var labels = Enumerable.Range(0, 150).Select(_ => (float)random.Next(2)).ToArray();
+        int[] ends = [50, 100, 150];
+        // The mixer carries a weak real signal; the trees are 300 trials of pure noise, the luckiest of which looks useful
+        // on these rows.
+        var mixer = labels.Select(l => new[] { (float)(0.3 * l + random.NextDouble()) }).ToArray();
+        var noise = Enumerable.Range(0, 300).Select(_ => labels.Select(_ => new[] { (float)random.NextDouble() }).ToArray()).ToList();
+        var luckiest = noise.OrderByDescending(p => OutOfFoldMetric.Compute(binary, p, labels)).First();
+        Assert.True(OutOfFoldMetric.Compute(binary, luckiest, labels) > 0.6);
+        double plain = MixerExperiment.EnsembleWeight(binary, mixer, luckiest, labels).MixerWeight;
+        double nested = MixerExperiment.EnsembleWeight(binary, OutOfFoldMetric.Nested(binary, [mixer], ends, labels, 1),
+                                                       OutOfFoldMetric.Nested(binary, noise, ends, labels, 1), labels).MixerWeight;
+        // On the plain rows the noise draws weight; chosen where it was not selected, it gets the least there is.
+        Assert.True(plain < 0.9, $"plain weight {plain}");
+        Assert.Equal(0.9, nested, 1e-9);
+    }
+
+    [Fact]
     public void Ensemble_weight_leans_towards_the_better_member_on_the_out_of_fold_rows()
     {
         // Regression: the mixer predicts the target exactly, the trees only with noise; and the reverse.
@@ -227,25 +264,6 @@ public class MixerExperimentTests
         // Members that rank the rows alike give every weight the same AUC: the tie goes to the equal average.
         var binary = labels.Select(l => l > 0.5f ? 1f : 0f).ToArray();
         Assert.Equal(0.5, MixerExperiment.EnsembleWeight(MixerTask.BinaryClassification, exact, exact, binary).MixerWeight, 1e-9);
-    }
-
-    [Fact]
-    public void Steady_ensemble_weight_leaves_an_equal_average_only_for_more_than_the_rows_noise()
-    {
-        var random = new Random(5);
-        var labels = Enumerable.Range(0, 300).Select(_ => (float)random.NextDouble()).ToArray();
-        float[][] Noisy(double scale) => labels.Select(l => new[] { l + (float)(scale * (random.NextDouble() - 0.5)) }).ToArray();
-        // One member exact, the other noise: far more than the rows' noise separates the weights, the best one stays.
-        var exact = labels.Select(l => new[] { l }).ToArray();
-        var noise = labels.Select(_ => new[] { (float)random.NextDouble() }).ToArray();
-        Assert.Equal(0.9, MLNetMixers.Benchmarks.AccuracyExperimentBenchmark.SteadyEnsembleWeight(MixerTask.Regression, exact, noise, labels, seed: 1), 1e-9);
-        // Two members nearly as noisy: the best weight on these rows leans to one by less than the rows' noise, and the
-        // rule keeps the equal average.
-        var a = Noisy(0.6);
-        var b = Noisy(0.7);
-        var (best, _) = MixerExperiment.EnsembleWeight(MixerTask.Regression, a, b, labels);
-        Assert.NotEqual(0.5, best, 1e-9);
-        Assert.Equal(0.5, MLNetMixers.Benchmarks.AccuracyExperimentBenchmark.SteadyEnsembleWeight(MixerTask.Regression, a, b, labels, seed: 1), 1e-9);
     }
 
     [Fact]
@@ -392,6 +410,83 @@ public class MixerExperimentTests
                 Assert.True(Math.Abs(ensemble[r] - again[r]) <= 1e-4, $"{zip}, row {r}: {ensemble[r]} before saving, {again[r]} loaded");
             (loaded as IDisposable)?.Dispose();
         }
+    }
+
+    [Theory]
+    [InlineData(MixerTask.BinaryClassification)]
+    [InlineData(MixerTask.MulticlassClassification)]
+    [InlineData(MixerTask.Regression)]
+    public void The_mixer_averages_its_fold_networks_and_is_never_refitted(MixerTask task)
+    {
+        var ml = new MLContext(1);
+        var all = Labelled(ml, Rows(200), task);
+        var train = ml.Data.FilterRowsByColumn(all, nameof(Row.RowId), upperBound: 160);
+        var test = ml.Data.FilterRowsByColumn(all, nameof(Row.RowId), lowerBound: 160);
+        var options = Options(TimeSpan.FromSeconds(10));
+        options.SearchTrees = false;
+        options.AverageMixerFoldModels = true;
+        var refits = 0;
+        options.ObserveFit = (_, _, scored) => refits += scored is null ? 1 : 0;
+
+        var result = Experiment(ml, task, options).Execute(train);
+
+        Assert.Equal(ExperimentFamily.Mixer, result.Chosen);
+        Assert.Equal(3, result.MixerModels);
+        Assert.Equal(0, refits);
+        // The model is the three fold networks (each with its encoder) and their equal average.
+        var members = ((IEnumerable<ITransformer>)result.Model).Where(t => Steps(t).OfType<MixerPredictionTransformer>().Any()).ToList();
+        Assert.Equal(3, members.Count);
+        Assert.Equal([1 / 3.0, 1 / 3.0, 1 / 3.0], Assert.Single(Steps(result.Model).OfType<AveragedPredictionTransformer>()).Weights);
+        string column = task == MixerTask.BinaryClassification ? "Probability" : "Score";
+        List<float[]> Predict(ITransformer model) => column == "Probability"
+            ? model.Transform(test).GetColumn<float>(column).Select(p => new[] { p }).ToList()
+            : Scores(model.Transform(test));
+        var each = members.Select(Predict).ToList();
+        var average = Predict(result.Model);
+        Assert.Equal(40, average.Count);
+        for (int r = 0; r < average.Count; r++)
+            for (int k = 0; k < average[r].Length; k++)
+                Assert.Equal(each.Average(m => m[r][k]), average[r][k], 1e-4);
+        // Trained on different folds, the networks differ.
+        Assert.Equal(3, each.Select(m => string.Join(",", m.Select(p => string.Join(" ", p)))).Distinct().Count());
+        // One ONNX graph cannot hold the three: the raw export says so. The scoring zip converts them all and, saved and
+        // loaded, predicts the same.
+        var refused = Assert.Throws<ArgumentException>(() => ml.Model.ExportToOnnx(result.Model, Stream.Null));
+        Assert.Contains("holds 3 mixer networks", refused.Message);
+        string zip = Path.Combine(TestData.NewTempFolder(), "bag-onnx.zip");
+        ml.Model.Save(ml.Model.ConvertToOnnxScoring(result.Model, train.Schema), train.Schema, zip);
+        var onnx = new MLContext(2).Model.Load(zip, out _);
+        Assert.Equal(3, Steps(onnx).OfType<Microsoft.ML.Transforms.Onnx.OnnxTransformer>().Count());
+        Assert.Empty(Steps(onnx).OfType<MixerPredictionTransformer>());
+        var again = Predict(onnx);
+        for (int r = 0; r < average.Count; r++)
+            for (int k = 0; k < average[r].Length; k++)
+                Assert.Equal(average[r][k], again[r][k], 1e-4);
+        (onnx as IDisposable)?.Dispose();
+    }
+
+    [Fact]
+    public void By_default_the_mixer_is_refitted_on_every_row()
+    {
+        var ml = new MLContext(1);
+        var train = Labelled(ml, Rows(160), MixerTask.BinaryClassification);
+        var options = Options(TimeSpan.FromSeconds(10));
+        options.SearchTrees = false;
+        Assert.False(options.AverageMixerFoldModels);
+        var refitted = new List<long>();
+        options.ObserveFit = (_, fit, scored) =>
+        {
+            if (scored is null)
+                refitted.Add(Ids(fit).Count);
+        };
+
+        var result = ml.BinaryClassification.MixerExperiment(options).Execute(train);
+
+        Assert.Equal(1, result.MixerModels);
+        Assert.True(result.Refitted);
+        Assert.Equal([160L], refitted);
+        Assert.Single(Steps(result.Model).OfType<MixerPredictionTransformer>());
+        Assert.Empty(Steps(result.Model).OfType<AveragedPredictionTransformer>());
     }
 
     [Fact]
