@@ -94,7 +94,7 @@ internal static class ExplainCommand
         if (parts.OfType<AveragedPredictionTransformer>().Any())
             throw new CliException(lightGbm
                 ? $"'{modelPath}' is an ensemble (the mixer's and LightGBM's predictions averaged, chosen by the experiment); explain works on a single mixer: train with --no-search for one."
-                : $"'{modelPath}' averages {parts.OfType<MixerPredictionTransformer>().Count()} mixer networks (the experiment's mixer, one network per cross-validation fold); explain works on a single network: train with --no-search for one.");
+                : $"'{modelPath}' averages {parts.OfType<MixerPredictionTransformer>().Count()} mixer networks (an experiment's mixer averaged over its cross-validation folds, AverageMixerFoldModels); explain works on a single network: train with --no-search for one.");
         if (parts.OfType<MixerPredictionTransformer>().Any() && parts.OfType<CharacterEncodingTransformer>().Any())
             return;
         throw new CliException(lightGbm

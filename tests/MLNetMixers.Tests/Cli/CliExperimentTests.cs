@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Microsoft.ML;
 
 namespace MLNetMixers.Tests.Cli;
 
@@ -57,5 +58,44 @@ public sealed class CliExperimentTests
             Assert.True(explain.ExitCode == 0, explain.ToString());
         else
             Assert.Contains("train with --no-search", explain.Stderr);
+    }
+    private sealed class BagRow
+    {
+        public float X { get; set; }
+        public bool Label { get; set; }
+    }
+
+    [Fact]
+    public void Explain_refuses_a_mixer_averaged_over_its_folds_with_one_sentence()
+    {
+        // A library user's experiment with AverageMixerFoldModels: its zip holds three mixer networks and their average.
+        var ml = new MLContext(1);
+        var data = ml.Data.LoadFromEnumerable(Enumerable.Range(0, 60).Select(i => new BagRow { X = i % 7, Label = i % 7 > 3 }));
+        var options = new MixerExperimentOptions
+        {
+            FeatureColumnNames = ["X"],
+            SearchTrees = false,
+            AverageMixerFoldModels = true,
+            MaxExperimentTime = TimeSpan.FromSeconds(5),
+            NumberOfThreads = 1,
+            Seed = 1,
+            AdjustMixer = o =>
+            {
+                o.Width = 8;
+                o.Depth = 1;
+                o.Epochs = 1;
+            },
+        };
+        var result = ml.BinaryClassification.MixerExperiment(options).Execute(data);
+        Assert.Equal(3, result.MixerModels);
+        string zip = Path.Combine(TestData.NewTempFolder(), "bag.zip");
+        ml.Model.Save(result.Model, data.Schema, zip);
+
+        var explain = CliProcess.Run(Timeout, "explain", "--model", zip, "--dataset", TestData.Tabular("weka_breast-cancer.csv"),
+            "--output", Path.Combine(TestData.NewTempFolder(), "explained"));
+        Assert.NotEqual(0, explain.ExitCode);
+        Assert.Contains("averages 3 mixer networks", explain.Stderr);
+        Assert.Contains("train with --no-search", explain.Stderr);
+        Assert.DoesNotContain("Exception", explain.Stderr);
     }
 }
