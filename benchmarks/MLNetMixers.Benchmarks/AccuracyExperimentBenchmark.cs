@@ -114,7 +114,7 @@ internal sealed class AccuracyExperimentBenchmark : IBenchmark
             tuned.Add(Score(models.GetValueOrDefault(ExperimentFamily.LightGbm)));
             mixer.Add(Score(models.GetValueOrDefault(ExperimentFamily.Mixer)));
             ensemble.Add(Score(models.GetValueOrDefault(ExperimentFamily.Ensemble)));
-            // The rule before the bagged mixer: its best trial refitted once, alone and in the ensemble with the same weight.
+            // The rule before the fold-averaged mixer: its best trial refitted once, alone and in the ensemble with the same weight.
             string weight = result.Trials.FirstOrDefault(t => t.Family == ExperimentFamily.Ensemble)?.Parameters.GetValueOrDefault("MixerWeight") ?? "-";
             mixerRefit.Add(Score(result.MixerRefitModel));
             refitEnsemble.Add(Score(result.MixerRefitModel is { } refit && result.EnsembleTreeModels is { } trees && weight != "-"

@@ -100,12 +100,12 @@ public sealed class MixerExperimentResult
 
     /// <summary>
     /// True when the model's trees and single mixer were refitted on every row; false when they are the chosen trials'
-    /// first-fold models (a cancelled or disabled refit). A bagged mixer (<see cref="MixerModels"/> above 1) is never refitted.
+    /// first-fold models (a cancelled or disabled refit). A fold-averaged mixer (<see cref="MixerModels"/> above 1) is never refitted.
     /// </summary>
     public bool Refitted { get; }
 
     /// <summary>
-    /// How many mixer networks the model averages: k for a mixer bagged over its cross-validation folds
+    /// How many mixer networks the model averages: k for a mixer averaged over its cross-validation folds
     /// (<see cref="MixerExperimentOptions.AverageMixerFoldModels"/>), 1 for a refitted one, 0 when the trees were chosen.
     /// </summary>
     public int MixerModels { get; }
@@ -122,7 +122,7 @@ public sealed class MixerExperimentResult
     /// <summary>Benchmarks: the ensemble's mixer weight chosen on the plain out-of-fold rows (the rule before the nested one).</summary>
     internal double? PlainEnsembleWeight { get; init; }
 
-    /// <summary>Benchmarks: the best mixer trial refitted on every row, which the bagged mixer replaces, to compare the two in one run.</summary>
+    /// <summary>Benchmarks: the best mixer trial refitted on every row, which the fold-averaged mixer replaces, to compare the two in one run.</summary>
     internal ITransformer? MixerRefitModel { get; init; }
 
     /// <summary>How trials were scored, e.g. "3-fold cross-validation on 800 rows".</summary>

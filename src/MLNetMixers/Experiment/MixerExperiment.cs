@@ -149,7 +149,7 @@ public sealed class MixerExperiment
 
             var trialClock = Stopwatch.StartNew();
             var predictions = new List<float[]>();
-            // The first fold's model stands in when the refit is cancelled; a bagged mixer keeps every fold's.
+            // The first fold's model stands in when the refit is cancelled; a fold-averaged mixer keeps every fold's.
             bool keepEveryFold = family == mixer && bagMixer;
             var foldModels = new List<ITransformer>();
             string? error = null;
@@ -252,7 +252,7 @@ public sealed class MixerExperiment
         bool bagTrees = chosen == ExperimentFamily.Ensemble || options.KeepFamilyModels && ensemble is not null;
         FamilyState.Leader[] Refitting(FamilyState family) => family == trees && bagTrees ? [.. family.Leaders] : [family.Best!];
         bool Refits(FamilyState family) => family != mixer || !bagMixer;
-        // Before any refit (and when it is cancelled): the bagged mixer's fold models, the others' first-fold models.
+        // Before any refit (and when it is cancelled): the fold-averaged mixer's networks, the others' first-fold models.
         var finals = members.ToDictionary(f => f.Family, f => Refits(f) ? Refitting(f).Select(l => l.FoldModels[0]).ToArray() : f.Best!.FoldModels);
         bool refitted = false;
         ITransformer? mixerRefit = null;
@@ -277,7 +277,7 @@ public sealed class MixerExperiment
                         fitted.Add(Fit(family.Family, family.Space, leader.Position, data, treeFeaturizer, cap, user));
                     }
                 }
-                // Benchmarks: the one refit the bagged mixer replaces, to compare the two in one run.
+                // Benchmarks: the one refit the fold-averaged mixer replaces, to compare the two in one run.
                 if (options.KeepFamilyModels && bagMixer && mixer.Best is { } b)
                     mixerRefit = Fit(ExperimentFamily.Mixer, mixer.Space, b.Position, data, null, TimeSpan.FromSeconds(1.5 * b.Trial.Seconds * refitPerTrialSecond), user);
                 foreach (var (family, fitted) in refits)
@@ -286,7 +286,7 @@ public sealed class MixerExperiment
             }
             catch (OperationCanceledException)
             {
-                // Ctrl+C during the refit: the first-fold models (and the bagged mixer) are the best so far.
+                // Ctrl+C during the refit: the first-fold models (and the fold-averaged mixer) are the best so far.
                 Dispose(refits.Values.SelectMany(m => m));
                 mixerRefit = null;
                 cancelled = true;
