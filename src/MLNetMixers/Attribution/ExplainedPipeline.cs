@@ -39,6 +39,12 @@ internal sealed class ExplainedPipeline
                 "The model contains no CharacterEncodingTransformer (mlContext.Transforms.EncodeAsCharacters): attribution needs it to " +
                 $"know the fields. Pass the whole fitted pipeline (e.g. the TransformerChain from pipeline.Fit), not only its last transformer. Found: {Describe(parts)}.",
                 nameof(model));
+        int networks = parts.OfType<MixerPredictionTransformer>().Count();
+        // Attributions of one network would misstate what an average of several predicts.
+        if (networks > 1)
+            throw new ArgumentException(
+                $"The model averages {networks} mixer networks (an experiment's mixer with AverageMixerFoldModels): attribution explains a single " +
+                "network. Train one mixer, or run the experiment with AverageMixerFoldModels off.", nameof(model));
         var predictor = parts.OfType<MixerPredictionTransformer>().LastOrDefault()
             ?? throw new ArgumentException(
                 "The model contains no mixer predictor (a MixerPredictionTransformer from the mixer trainers, e.g. " +

@@ -586,20 +586,17 @@ public sealed class MixerExperiment
             }
             failuresInARow = 0;
             finished.Add((position, trial.Seconds));
-            if (!scored.Any(s => SamePredictions(s.Predictions, predictions)))
-            {
-                int rank = scored.FindIndex(s => trial.Metric > s.Metric);
-                scored.Insert(rank < 0 ? scored.Count : rank, (trial.Metric, predictions));
-                if (scored.Count > MaxScored)
-                    scored.RemoveAt(scored.Count - 1);
-            }
             // Settings that do not bind (leaves under a minimum-rows limit on a small table) give the same model again: a
-            // duplicate would only reweight the average.
-            if (leadersKept > 1 && leaders.Any(l => SamePredictions(l.Predictions, predictions)))
+            // duplicate would only reweight the averages. The leaders are the top of the scored trials, so one check serves both.
+            if (scored.Any(s => SamePredictions(s.Predictions, predictions)))
             {
                 Dispose(foldModels);
                 return;
             }
+            int rank = scored.FindIndex(s => trial.Metric > s.Metric);
+            scored.Insert(rank < 0 ? scored.Count : rank, (trial.Metric, predictions));
+            if (scored.Count > Math.Max(MaxScored, leadersKept))
+                scored.RemoveAt(scored.Count - 1);
             int at = leaders.FindIndex(l => trial.Metric > l.Trial.Metric);
             leaders.Insert(at < 0 ? leaders.Count : at, new Leader(trial, position, predictions, foldModels));
             if (leaders.Count > leadersKept)

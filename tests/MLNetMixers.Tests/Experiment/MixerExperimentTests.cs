@@ -453,6 +453,9 @@ public class MixerExperimentTests
         // loaded, predicts the same.
         var refused = Assert.Throws<ArgumentException>(() => ml.Model.ExportToOnnx(result.Model, Stream.Null));
         Assert.Contains("holds 3 mixer networks", refused.Message);
+        // Nor is one network's attribution the average's: attribution refuses it by name.
+        var unexplained = Assert.Throws<ArgumentException>(() => ml.Transforms.ExplainMixer(result.Model));
+        Assert.Contains("averages 3 mixer networks", unexplained.Message);
         string zip = Path.Combine(TestData.NewTempFolder(), "bag-onnx.zip");
         ml.Model.Save(ml.Model.ConvertToOnnxScoring(result.Model, train.Schema), train.Schema, zip);
         var onnx = new MLContext(2).Model.Load(zip, out _);
