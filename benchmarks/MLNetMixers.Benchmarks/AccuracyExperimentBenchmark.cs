@@ -8,9 +8,10 @@ namespace MLNetMixers.Benchmarks;
 /// <summary>
 /// Issue 29's evidence: on the accuracy benchmark's tables and 3-fold splits (seed 1 unless MLNETMIXERS_EXPERIMENT_SEED), the experiment
 /// (<see cref="MixerExperiment"/>) run on each training fold with a fixed budget, against LightGBM with ML.NET's
-/// defaults. From one experiment per fold come: its best mixer (the average of its fold networks) and its best LightGBM
-/// (refitted on the whole training fold), both tuned by the same search in the same budget, their average (the ensemble),
-/// the mixer refitted once as the rule before (alone and in the ensemble), and the model the experiment
+/// defaults. From one experiment per fold, with the experiment's defaults, come: its best mixer and its best LightGBM
+/// (each refitted on the whole training fold), both tuned by the same search in the same budget, their weighted average
+/// (the ensemble), the same mixer trial's fold networks averaged and half-and-half with its refit (alone and in the
+/// ensemble), and the model the experiment
 /// chose by cross-validation inside the training fold. The test fold is never seen by the search.
 /// Targets: the mixer level with tuned LightGBM on 10 of 14 tables, the ensemble ahead of both on 11.
 /// </summary>
@@ -49,16 +50,20 @@ internal sealed class AccuracyExperimentBenchmark : IBenchmark
             context.Log.WriteLine($"   {dataset.File}: {string.Join(" | ", result)} ({watch.Elapsed.TotalSeconds:F0} s)");
         }
         context.Report.Note($"{folds}-fold cross-validation, seed {seed}{(seed == 1 ? ", the Accuracy section's folds" : " (MLNETMIXERS_EXPERIMENT_SEED; seed 1 gives the Accuracy section's folds)")}; mean ± standard deviation over folds, in points (x100): AUC (binary), "
-            + "macro accuracy (multiclass), R² (regression). On each training fold, one MixerExperiment with a budget of "
+            + "macro accuracy (multiclass), R² (regression). On each training fold, one MixerExperiment with its default options and a budget of "
             + $"{budget.TotalSeconds:F0} s (MLNETMIXERS_EXPERIMENT_BUDGET), scoring its trials by 3-fold cross-validation inside the training fold; the mixer "
-            + "and LightGBM share that budget (the family that has used less time runs next). Tuned LightGBM: the trees' best trial refitted on "
-            + "the training fold; the experiments run with AverageMixerFoldModels on, so that the search never reserves time for the mixer's refit. Mixer, fold average: the mixer's best trial as that experiment returns it, the average of its 3 cross-validation networks; Mixer, refit: the same trial refitted once on the training fold after the budget, as the experiment does by default; "
-            + "Ensemble, fold average: the fold-averaged mixer's prediction averaged with the equal average of the top 5 tree trials (EnsembleTreeTrials; each refitted), the mixer's weight (per fold) chosen on the experiment's nested out-of-fold rows (each fold predicted by the trials ranked best on the other folds); Plain-weight ensemble: the same members, the weight chosen on the plain out-of-fold rows, the rule before, for comparison in the same run; Ensemble, refit: the refitted mixer in its place, the same weight (the experiment's default); "
-            + "best of both: the better of tuned LightGBM and the ensemble's own mixer. Choice: the model that experiment picked (mixer, trees or ensemble, by its "
-            + "cross-validated metric), with the picks per fold (M/L/E). LightGBM default: ML.NET's defaults, the Accuracy section's baseline. "
+            + "and LightGBM share that budget (the family that has used less time runs next). Tuned LightGBM: the trees' best trial refitted on the training fold; "
+            + "Mixer: the mixer's best trial refitted on the training fold (the experiment's final mixer); Ensemble: that mixer's prediction averaged with the equal average of the top 5 tree trials "
+            + "(EnsembleTreeTrials; each refitted), the mixer's weight (per fold) chosen on the experiment's nested out-of-fold rows. From the same trial, for comparison: "
+            + "Mixer, fold average: the average of its 3 cross-validation networks (AverageMixerFoldModels); Mixer, refit + folds: half the refit, half that fold average; "
+            + "each alone and in the ensemble in the refit's place with the same trees and weight. Each ensemble's gap is to the better of tuned LightGBM and its own mixer. "
+            + "Choice: the model the experiment picked (mixer, trees or ensemble, by its cross-validated metric), with the picks per fold (M/L/E). "
+            + "LightGBM default: ML.NET's defaults, the Accuracy section's baseline. "
             + $"Refresh with `MLNETMIXERS_EXPERIMENT_BUDGET=120 {BenchmarkRunner.BaseCommand} -- --only {Name}`.");
-        context.Report.Table(["dataset", "task", "rows", "LightGBM default", "LightGBM tuned", "Mixer, fold average", "Mixer, refit", "Ensemble, fold average", "Plain-weight ensemble", "Ensemble, refit", "Choice", "picks",
-            "Fold average - tuned LightGBM", "Refit - tuned LightGBM", "Ensemble, fold average - best of both", "Plain-weight - best of both", "Ensemble, refit - best of both", "mixer weights", "plain weights", "trials (mixer/trees)"], rows);
+        context.Report.Table(["dataset", "task", "rows", "LightGBM default", "LightGBM tuned", "Mixer", "Mixer, fold average", "Mixer, refit + folds",
+            "Ensemble", "Ensemble, fold average", "Ensemble, refit + folds", "Choice", "picks",
+            "Mixer - tuned LightGBM", "Fold average - tuned LightGBM", "Refit + folds - tuned LightGBM",
+            "Ensemble - best of both", "Ensemble, fold average - best of both", "Ensemble, refit + folds - best of both", "mixer weights", "trials (mixer/trees)"], rows);
     }
 
     private static IReadOnlyList<string> RunDataset(BenchmarkContext context, Dataset dataset, int folds, TimeSpan budget, int seed)
@@ -80,11 +85,11 @@ internal sealed class AccuracyExperimentBenchmark : IBenchmark
         var lightGbm = new List<double[]>();
         var tuned = new List<double[]>();
         var mixer = new List<double[]>();
-        var mixerRefit = new List<double[]>();
+        var foldAverage = new List<double[]>();
+        var refitAndFolds = new List<double[]>();
         var ensemble = new List<double[]>();
-        var refitEnsemble = new List<double[]>();
-        var plainEnsemble = new List<double[]>();
-        var plainWeights = new List<string>();
+        var foldEnsemble = new List<double[]>();
+        var refitAndFoldsEnsemble = new List<double[]>();
         var choice = new List<double[]>();
         var picks = new List<string>();
         var weights = new List<string>();
@@ -97,9 +102,8 @@ internal sealed class AccuracyExperimentBenchmark : IBenchmark
                 FeatureColumnNames = features.Select(c => c.Name).ToArray(),
                 MaxExperimentTime = budget,
                 Seed = seed,
+                // The experiment's defaults; the benchmark also keeps each family's best and the mixer's fold networks.
                 KeepFamilyModels = true,
-                // Both of the mixer's final models in one run: the fold average is the experiment's, the refit is kept beside it.
-                AverageMixerFoldModels = true,
                 AdjustMixer = context.Smoke ? o => { o.Width = 8; o.Depth = 1; o.Epochs = 1; } : null,
             };
             var experiment = task switch
@@ -111,35 +115,47 @@ internal sealed class AccuracyExperimentBenchmark : IBenchmark
             var result = experiment.Execute(split.TrainSet);
             var models = result.FamilyModels!;
             double[] Score(ITransformer? model) => model is null ? [double.NaN, double.NaN] : Evaluate(ml, dataset.Kind, model.Transform(split.TestSet));
-            tuned.Add(Score(models.GetValueOrDefault(ExperimentFamily.LightGbm)));
-            mixer.Add(Score(models.GetValueOrDefault(ExperimentFamily.Mixer)));
-            ensemble.Add(Score(models.GetValueOrDefault(ExperimentFamily.Ensemble)));
-            // The rule before the fold-averaged mixer: its best trial refitted once, alone and in the ensemble with the same weight.
             string weight = result.Trials.FirstOrDefault(t => t.Family == ExperimentFamily.Ensemble)?.Parameters.GetValueOrDefault("MixerWeight") ?? "-";
-            mixerRefit.Add(Score(result.MixerRefitModel));
-            refitEnsemble.Add(Score(result.MixerRefitModel is { } refit && result.EnsembleTreeModels is { } trees && weight != "-"
-                ? experiment.Compose([refit], trees, split.TrainSet, double.Parse(weight, System.Globalization.CultureInfo.InvariantCulture))
-                : null));
-            // The same members, the weight chosen on the plain out-of-fold rows (the rule before the nested one).
-            plainEnsemble.Add(Score(result.PlainEnsembleWeight is { } plain && result.EnsembleTreeModels is { } bag && models.GetValueOrDefault(ExperimentFamily.Mixer) is { } bagged
-                ? experiment.Compose([bagged], bag, split.TrainSet, plain)
-                : null));
-            plainWeights.Add(result.PlainEnsembleWeight is { } p ? $"{p:0.0}" : "-");
+            double w = weight == "-" ? double.NaN : double.Parse(weight, System.Globalization.CultureInfo.InvariantCulture);
+            var refit = models.GetValueOrDefault(ExperimentFamily.Mixer);
+            var trees = result.EnsembleTreeModels;
+            var networks = result.MixerFoldModels;
+            tuned.Add(Score(models.GetValueOrDefault(ExperimentFamily.LightGbm)));
+            mixer.Add(Score(refit));
+            ensemble.Add(Score(models.GetValueOrDefault(ExperimentFamily.Ensemble)));
+            // The same trial's other final models: its k cross-validation networks averaged, and those beside the refit
+            // (half the refit, half the fold average), alone and in the ensemble with the same trees and weight.
+            ITransformer? Mixers(bool withRefit, bool withTrees)
+            {
+                if (networks is null || refit is null || withTrees && (trees is null || double.IsNaN(w)))
+                    return null;
+                var members = withRefit ? networks.Prepend(refit).ToArray() : networks.ToArray();
+                double[]? shares = withRefit ? networks.Select(_ => 0.5 / networks.Count).Prepend(0.5).ToArray() : null;
+                return experiment.Compose(members, withTrees ? trees! : [], split.TrainSet, withTrees ? w : 1, shares);
+            }
+            foldAverage.Add(Score(Mixers(withRefit: false, withTrees: false)));
+            refitAndFolds.Add(Score(Mixers(withRefit: true, withTrees: false)));
+            foldEnsemble.Add(Score(Mixers(withRefit: false, withTrees: true)));
+            refitAndFoldsEnsemble.Add(Score(Mixers(withRefit: true, withTrees: true)));
             choice.Add(Score(result.Model));
             weights.Add(weight);
             picks.Add(result.Chosen switch { ExperimentFamily.Mixer => "M", ExperimentFamily.LightGbm => "L", _ => "E" });
             trials.Add((result.Trials.Count(t => t.Family == ExperimentFamily.Mixer), result.Trials.Count(t => t.Family == ExperimentFamily.LightGbm)));
-            foreach (var fitted in models.Values.Append(result.MixerRefitModel).Distinct())
+            foreach (var fitted in models.Values.Concat(networks ?? []).Distinct())
                 (fitted as IDisposable)?.Dispose();
         }
-        double best = Math.Max(Mean(mixer, 0), Mean(tuned, 0));
-        double bestRefit = Math.Max(Mean(mixerRefit, 0), Mean(tuned, 0));
+        double tunedMean = Mean(tuned, 0);
+        string Gap(List<double[]> model) => Signed(Mean(model, 0) - tunedMean);
+        // Each ensemble against the better of tuned LightGBM and its own mixer.
+        string AheadOfBoth(List<double[]> ensembleFolds, List<double[]> mixerFolds) => Signed(Mean(ensembleFolds, 0) - Math.Max(Mean(mixerFolds, 0), tunedMean));
         return
         [
             dataset.File.Replace(".csv", ""), dataset.Kind.ToString(), rowCount.ToString(),
-            Primary(lightGbm), Primary(tuned), Primary(mixer), Primary(mixerRefit), Primary(ensemble), Primary(plainEnsemble), Primary(refitEnsemble), Primary(choice), string.Join("", picks),
-            Signed(Mean(mixer, 0) - Mean(tuned, 0)), Signed(Mean(mixerRefit, 0) - Mean(tuned, 0)), Signed(Mean(ensemble, 0) - best), Signed(Mean(plainEnsemble, 0) - best), Signed(Mean(refitEnsemble, 0) - bestRefit),
-            string.Join(" ", weights), string.Join(" ", plainWeights), $"{trials.Average(t => t.Mixer):F1}/{trials.Average(t => t.Trees):F1}",
+            Primary(lightGbm), Primary(tuned), Primary(mixer), Primary(foldAverage), Primary(refitAndFolds),
+            Primary(ensemble), Primary(foldEnsemble), Primary(refitAndFoldsEnsemble), Primary(choice), string.Join("", picks),
+            Gap(mixer), Gap(foldAverage), Gap(refitAndFolds),
+            AheadOfBoth(ensemble, mixer), AheadOfBoth(foldEnsemble, foldAverage), AheadOfBoth(refitAndFoldsEnsemble, refitAndFolds),
+            string.Join(" ", weights), $"{trials.Average(t => t.Mixer):F1}/{trials.Average(t => t.Trees):F1}",
         ];
     }
 

@@ -119,11 +119,8 @@ public sealed class MixerExperimentResult
     /// <summary>Benchmarks: the refitted tree models the ensemble averages (the best first).</summary>
     internal IReadOnlyList<ITransformer>? EnsembleTreeModels { get; init; }
 
-    /// <summary>Benchmarks: the ensemble's mixer weight chosen on the plain out-of-fold rows (the rule before the nested one).</summary>
-    internal double? PlainEnsembleWeight { get; init; }
-
-    /// <summary>Benchmarks: the best mixer trial refitted on every row, which the fold-averaged mixer replaces, to compare the two in one run.</summary>
-    internal ITransformer? MixerRefitModel { get; init; }
+    /// <summary>Benchmarks: the refitted mixer's trial's cross-validation networks, to score their average beside the refit in one run.</summary>
+    internal IReadOnlyList<ITransformer>? MixerFoldModels { get; init; }
 
     /// <summary>How trials were scored, e.g. "3-fold cross-validation on 800 rows".</summary>
     public string Validation { get; }

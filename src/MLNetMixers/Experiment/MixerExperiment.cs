@@ -149,8 +149,9 @@ public sealed class MixerExperiment
 
             var trialClock = Stopwatch.StartNew();
             var predictions = new List<float[]>();
-            // The first fold's model stands in when the refit is cancelled; a fold-averaged mixer keeps every fold's.
-            bool keepEveryFold = family == mixer && bagMixer;
+            // The first fold's model stands in when the refit is cancelled; a fold-averaged mixer keeps every fold's (so do
+            // the benchmarks', to score the fold average beside the refit).
+            bool keepEveryFold = family == mixer && (bagMixer || options.KeepFamilyModels);
             var foldModels = new List<ITransformer>();
             string? error = null;
             try
@@ -165,7 +166,7 @@ public sealed class MixerExperiment
                     options.ObserveFit?.Invoke(family.Family, folds[f].TrainSet, folds[f].TestSet);
                     // The mixer's time cap leaves room for the folds still to come and the refit: a run the cap stops
                     // still ends with its learning rate annealed, so a small budget gives a short but finished trial.
-                    double refitShare = keepEveryFold ? 0 : refitPerTrialSecond * folds.Count;
+                    double refitShare = family == mixer && bagMixer ? 0 : refitPerTrialSecond * folds.Count;
                     var cap = TimeSpan.FromSeconds(Math.Max(1, (Remaining() - (family == mixer ? TreesReserve() : 0)) / (folds.Count - f + refitShare)));
                     var foldModel = Fit(family.Family, family.Space, position, folds[f].TrainSet, treeFeaturizer, cap, user);
                     predictions.AddRange(ReadPredictions(foldModel.Transform(folds[f].TestSet)));
@@ -204,16 +205,14 @@ public sealed class MixerExperiment
         // better than they were and drew the weight (benchmarks/results/AccuracyExperiment.md). One split has no other folds.
         ExperimentTrial? ensemble = null;
         double mixerWeight = 0.5;
-        double? plainWeight = null;
         if (options.Ensemble && mixer.Best is { } bestMixer && trees.Best is not null)
         {
             var treeLeaders = trees.Leaders.Select(l => l.Predictions).ToArray();
             var treePredictions = OutOfFoldMetric.Average(Enumerable.Repeat(1.0 / treeLeaders.Length, treeLeaders.Length).ToArray(), treeLeaders);
-            plainWeight = EnsembleWeight(task, mixer.Best.Predictions, treePredictions, labels).MixerWeight;
             mixerWeight = folds.Count > 1
                 ? EnsembleWeight(task, OutOfFoldMetric.Nested(task, mixer.Scored, foldEnds, labels, 1),
                                  OutOfFoldMetric.Nested(task, trees.Scored, foldEnds, labels, treeLeaders.Length), labels).MixerWeight
-                : plainWeight.Value;
+                : EnsembleWeight(task, mixer.Best.Predictions, treePredictions, labels).MixerWeight;
             double metric = OutOfFoldMetric.Compute(task, OutOfFoldMetric.Average([mixerWeight, 1 - mixerWeight], mixer.Best.Predictions, treePredictions), labels);
             ensemble = new ExperimentTrial(trials.Count + 1, ExperimentFamily.Ensemble,
                 new Dictionary<string, string>
@@ -255,7 +254,6 @@ public sealed class MixerExperiment
         // Before any refit (and when it is cancelled): the fold-averaged mixer's networks, the others' first-fold models.
         var finals = members.ToDictionary(f => f.Family, f => Refits(f) ? Refitting(f).Select(l => l.FoldModels[0]).ToArray() : f.Best!.FoldModels);
         bool refitted = false;
-        ITransformer? mixerRefit = null;
         // The refit runs even when the search used up the budget: a first-fold model saw only (k-1)/k of the rows, and the
         // refit costs about one fold's fit. Only cancellation skips it.
         if (options.Refit && !cancelled && !user.IsCancellationRequested)
@@ -277,9 +275,6 @@ public sealed class MixerExperiment
                         fitted.Add(Fit(family.Family, family.Space, leader.Position, data, treeFeaturizer, cap, user));
                     }
                 }
-                // Benchmarks: the one refit the fold-averaged mixer replaces, to compare the two in one run.
-                if (options.KeepFamilyModels && bagMixer && mixer.Best is { } b)
-                    mixerRefit = Fit(ExperimentFamily.Mixer, mixer.Space, b.Position, data, null, TimeSpan.FromSeconds(1.5 * b.Trial.Seconds * refitPerTrialSecond), user);
                 foreach (var (family, fitted) in refits)
                     finals[family] = [.. fitted];
                 refitted = true;
@@ -288,12 +283,13 @@ public sealed class MixerExperiment
             {
                 // Ctrl+C during the refit: the first-fold models (and the fold-averaged mixer) are the best so far.
                 Dispose(refits.Values.SelectMany(m => m));
-                mixerRefit = null;
                 cancelled = true;
             }
         }
+        // Benchmarks: the best mixer trial's fold networks beside its refit, to score the fold average in the same run.
+        var mixerFolds = options.KeepFamilyModels && !bagMixer && refitted && mixer.Best is { } b && b.FoldModels.Length == folds.Count ? b.FoldModels : null;
         // Only the chosen models are kept: release the rest.
-        var kept = finals.Values.SelectMany(m => m).ToHashSet(ReferenceEqualityComparer.Instance);
+        var kept = finals.Values.SelectMany(m => m).Concat(mixerFolds ?? []).ToHashSet(ReferenceEqualityComparer.Instance);
         Dispose(families.SelectMany(f => f.Leaders).SelectMany(l => l.FoldModels).Where(m => !kept.Contains(m)));
 
         ITransformer ModelOf(ExperimentFamily family) => family switch
@@ -312,8 +308,7 @@ public sealed class MixerExperiment
         {
             FamilyModels = familyModels,
             EnsembleTreeModels = familyModels is not null && finals.TryGetValue(ExperimentFamily.LightGbm, out var bag) ? bag : null,
-            MixerRefitModel = mixerRefit,
-            PlainEnsembleWeight = plainWeight,
+            MixerFoldModels = mixerFolds,
         };
     }
 
@@ -341,12 +336,14 @@ public sealed class MixerExperiment
 
     /// <summary>
     /// each mixer -> copy its prediction aside -> each tree model -> copy its prediction aside -> weighted average (the
-    /// mixers share <paramref name="mixerWeight"/> equally, the trees the rest): each member keeps its own steps, so the
+    /// mixers share <paramref name="mixerWeight"/> equally or by <paramref name="mixerShares"/>, the trees the rest): each member keeps its own steps, so the
     /// chain saves, loads and scores as any ML.NET pipeline. Without trees it is the mixers' plain average.
     /// </summary>
-    internal TransformerChain<ITransformer> Compose(IReadOnlyList<ITransformer> mixerModels, IReadOnlyList<ITransformer> treeModels, IDataView data, double mixerWeight = 0.5)
+    internal TransformerChain<ITransformer> Compose(IReadOnlyList<ITransformer> mixerModels, IReadOnlyList<ITransformer> treeModels, IDataView data, double mixerWeight = 0.5,
+                                                    IReadOnlyList<double>? mixerShares = null)
     {
         host.Check(mixerModels.Count > 0, "The average needs at least one mixer model.");
+        host.Check(mixerShares is null || mixerShares.Count == mixerModels.Count && Math.Abs(mixerShares.Sum() - 1) < 1e-9, "The mixers' shares must be one per mixer, summing to 1.");
         var label = CheckLabel(data.Schema);
         int classCount = task switch
         {
@@ -372,7 +369,7 @@ public sealed class MixerExperiment
         }
         // The first of each keeps the name older ensemble zips used.
         for (int i = 0; i < mixerModels.Count; i++)
-            Add(mixerModels[i], i == 0 ? EnsembleMixerColumn : $"{EnsembleMixerColumn}{i + 1}", (treeModels.Count == 0 ? 1 : mixerWeight) / mixerModels.Count);
+            Add(mixerModels[i], i == 0 ? EnsembleMixerColumn : $"{EnsembleMixerColumn}{i + 1}", (treeModels.Count == 0 ? 1 : mixerWeight) * (mixerShares?[i] ?? 1.0 / mixerModels.Count));
         for (int i = 0; i < treeModels.Count; i++)
             Add(treeModels[i], i == 0 ? EnsembleTreesColumn : $"{EnsembleTreesColumn}{i + 1}", (1 - mixerWeight) / treeModels.Count);
         steps.Add(new AveragedPredictionTransformer(host, task, columns, classCount, labelKeyValues, weights));

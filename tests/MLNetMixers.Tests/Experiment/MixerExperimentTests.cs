@@ -449,6 +449,13 @@ public class MixerExperimentTests
                 Assert.Equal(each.Average(m => m[r][k]), average[r][k], 1e-4);
         // Trained on different folds, the networks differ.
         Assert.Equal(3, each.Select(m => string.Join(",", m.Select(p => string.Join(" ", p)))).Distinct().Count());
+        // Given shares (as the benchmark weighs a refit against fold networks), the average follows them.
+        var experiment = Experiment(ml, task, options);
+        var weighted = Predict(experiment.Compose(members, [], train, 1, [0.5, 0.3, 0.2]));
+        for (int r = 0; r < weighted.Count; r++)
+            for (int k = 0; k < weighted[r].Length; k++)
+                Assert.Equal(0.5 * each[0][r][k] + 0.3 * each[1][r][k] + 0.2 * each[2][r][k], weighted[r][k], 1e-4);
+        Assert.Contains("shares", Assert.ThrowsAny<InvalidOperationException>(() => experiment.Compose(members, [], train, 1, [0.5, 0.5])).Message);
         // One ONNX graph cannot hold the three: the raw export says so. The scoring zip converts them all and, saved and
         // loaded, predicts the same.
         var refused = Assert.Throws<ArgumentException>(() => ml.Model.ExportToOnnx(result.Model, Stream.Null));
