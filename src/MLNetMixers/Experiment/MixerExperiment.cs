@@ -336,8 +336,9 @@ public sealed class MixerExperiment
 
     /// <summary>
     /// each mixer -> copy its prediction aside -> each tree model -> copy its prediction aside -> weighted average (the
-    /// mixers share <paramref name="mixerWeight"/> equally or by <paramref name="mixerShares"/>, the trees the rest): each member keeps its own steps, so the
-    /// chain saves, loads and scores as any ML.NET pipeline. Without trees it is the mixers' plain average.
+    /// mixers share <paramref name="mixerWeight"/> equally or by <paramref name="mixerShares"/>, the trees the rest):
+    /// each member keeps its own steps, so the chain saves, loads and scores as any ML.NET pipeline. Without trees it is
+    /// the mixers' average.
     /// </summary>
     internal TransformerChain<ITransformer> Compose(IReadOnlyList<ITransformer> mixerModels, IReadOnlyList<ITransformer> treeModels, IDataView data, double mixerWeight = 0.5,
                                                     IReadOnlyList<double>? mixerShares = null)
