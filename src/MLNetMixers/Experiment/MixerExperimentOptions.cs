@@ -95,7 +95,10 @@ public sealed class MixerExperimentOptions
     /// </summary>
     public CancellationToken CancellationToken;
 
-    /// <summary>Benchmarks: refit the best of every family (and compose their ensemble), in <see cref="MixerExperimentResult.FamilyModels"/>.</summary>
+    /// <summary>
+    /// Benchmarks: refit the best of every family (and compose their ensemble), in <see cref="MixerExperimentResult.FamilyModels"/>,
+    /// and keep the best mixer trial's fold networks (<see cref="MixerExperimentResult.MixerFoldModels"/>).
+    /// </summary>
     internal bool KeepFamilyModels;
 
     /// <summary>Tests: changes every mixer trial's options after sampling (e.g. a tiny width for speed).</summary>
