@@ -40,11 +40,15 @@ internal sealed class ExplainedPipeline
                 $"know the fields. Pass the whole fitted pipeline (e.g. the TransformerChain from pipeline.Fit), not only its last transformer. Found: {Describe(parts)}.",
                 nameof(model));
         int networks = parts.OfType<MixerPredictionTransformer>().Count();
-        // Attributions of one network would misstate what an average of several predicts.
+        // Attributions of one network would misstate what an average predicts: of several networks, or of a mixer and trees.
         if (networks > 1)
             throw new ArgumentException(
                 $"The model averages {networks} mixer networks (an experiment's mixer with AverageMixerFoldModels): attribution explains a single " +
                 "network. Train one mixer, or run the experiment with AverageMixerFoldModels off.", nameof(model));
+        if (parts.OfType<AveragedPredictionTransformer>().Any())
+            throw new ArgumentException(
+                "The model is an experiment's ensemble (the mixer's predictions averaged with LightGBM's): attribution explains a single " +
+                "mixer network. Train one mixer, or run the experiment with Ensemble off.", nameof(model));
         var predictor = parts.OfType<MixerPredictionTransformer>().LastOrDefault()
             ?? throw new ArgumentException(
                 "The model contains no mixer predictor (a MixerPredictionTransformer from the mixer trainers, e.g. " +

@@ -287,7 +287,7 @@ public sealed class MixerExperiment
             }
         }
         // Benchmarks: the best mixer trial's fold networks beside its refit, to score the fold average in the same run.
-        var mixerFolds = options.KeepFamilyModels && !bagMixer && refitted && mixer.Best is { } b && b.FoldModels.Length == folds.Count ? b.FoldModels : null;
+        var mixerFolds = options.KeepFamilyModels && !bagMixer && !split && refitted && mixer.Best is { } b ? b.FoldModels : null;
         // Only the chosen models are kept: release the rest.
         var kept = finals.Values.SelectMany(m => m).Concat(mixerFolds ?? []).ToHashSet(ReferenceEqualityComparer.Instance);
         Dispose(families.SelectMany(f => f.Leaders).SelectMany(l => l.FoldModels).Where(m => !kept.Contains(m)));

@@ -396,6 +396,9 @@ public class MixerExperimentTests
         for (int r = 0; r < ensemble.Count; r++)
             Assert.Equal(weight * mixer[r] + (1 - weight) * trees.Average(t => t[r]), ensemble[r], 1e-4);
         Assert.True(trees.Select(t => string.Join(",", t)).Distinct().Count() == 3, "two of the three tree models predict alike\n" + string.Join("\n", result.Leaderboard));
+        // Its mixer's attributions alone would misstate what the average predicts: attribution refuses it by name.
+        var unexplained = Assert.Throws<ArgumentException>(() => ml.Transforms.ExplainMixer(result.FamilyModels[ExperimentFamily.Ensemble]));
+        Assert.Contains("ensemble", unexplained.Message);
 
         // Saved and loaded, and as an ONNX scoring zip (its mixer in ONNX Runtime, the three trees managed), it predicts the same.
         string folder = TestData.NewTempFolder();
