@@ -74,7 +74,8 @@ internal sealed class AccuracyBenchmark : IBenchmark
             + "Metric: AUC for binary (accuracy in brackets), macro accuracy for multiclass (micro in brackets), R² for regression. "
             + "Trees: numeric columns with missing values replaced by the mean, text columns one-hot encoded, ML.NET defaults. "
             + "Mixer: EncodeAsCharacters with the encoder's defaults (Fitted layout; NumberValueTokens: each number is one token, its bin among 16 quantiles "
-            + "of the training fold's values and its place in the bin, which the trainers embed piecewise-linearly) then the Mixer trainer with its defaults "
+            + "of the training fold's values and its place in the bin, which the trainers embed piecewise-linearly; MaxCategories: a text column with at most "
+            + "64 distinct values in the training fold is one category token, other text one token per character) then the Mixer trainer with its defaults "
             + $"(Epochs: {MixerOptions(Kind.Binary).Epochs} binary, {MixerOptions(Kind.Multiclass).Epochs} multiclass, {MixerOptions(Kind.Regression).Epochs} regression; Dropout: 0 with value tokens)"
             + (MixerBudgetPerFold is { } sized
                 ? $", except Epochs, sized per dataset so that training takes about {sized.TotalSeconds:F0} s per fold on this machine (MLNETMIXERS_ACCURACY_BUDGET; "

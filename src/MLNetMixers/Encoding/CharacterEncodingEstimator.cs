@@ -35,7 +35,10 @@ namespace MLNetMixers;
 /// A number field holds at most 19 digits: decimals give way first, and magnitudes of 10^19 or more are written as
 /// overflow. Key columns without key values are numbers: the zero-based key index (key 0, the missing key, is
 /// missing), wide enough for every key of the type.</para>
-/// <para><b>Text</b> (and key columns with text key values) keeps the first N characters, N = the longest fitted
+/// <para><b>Text</b> (and key columns with text key values) with at most
+/// <see cref="CharacterEncodingOptions.MaxCategories"/> distinct fitted values is one category token: each fitted
+/// value has its own token id (key value <c>Field=value</c>), unseen values are unknown, missing values missing.
+/// Other text keeps the first N characters, N = the longest fitted
 /// value capped by <see cref="CharacterEncodingOptions.MaxTextWidth"/>; longer values are cut to their first N
 /// characters; shorter ones are padded on the right. A null value (and any listed in
 /// <see cref="CharacterEncodingOptions.MissingTextValues"/>) is missing; the empty string is all padding.</para>
@@ -60,6 +63,7 @@ public sealed class CharacterEncodingEstimator : IEstimator<CharacterEncodingTra
         host.CheckUserArg(options.MaxDecimals is >= 0 and < NumberFormat.MaxDigits, nameof(options.MaxDecimals), $"must be 0 to {NumberFormat.MaxDigits - 1}");
         host.CheckUserArg(options.MaxRangeDigits is null or >= 1, nameof(options.MaxRangeDigits), "must be at least 1, or null for no cap");
         host.CheckUserArg(options.PaperFieldWidth >= 1, nameof(options.PaperFieldWidth), "must be at least 1");
+        host.CheckUserArg(options.MaxCategories >= 0, nameof(options.MaxCategories), "must be 0 (off) or more");
         host.CheckUserArg(options.EncodedTextColumnName != options.OutputColumnName, nameof(options.EncodedTextColumnName), "must differ from the output column name");
         // Copy, so changing the caller's options object later cannot change this estimator.
         this.options = new CharacterEncodingOptions
@@ -78,6 +82,7 @@ public sealed class CharacterEncodingEstimator : IEstimator<CharacterEncodingTra
             MissingTextValues = [.. options.MissingTextValues ?? []],
             DistinguishNaN = options.DistinguishNaN,
             PaperFieldWidth = options.PaperFieldWidth,
+            MaxCategories = options.MaxCategories,
             ColumnOverrides = (options.ColumnOverrides ?? []).Select(o => new CharacterEncodingColumnOverride { Name = o.Name, Width = o.Width, Decimals = o.Decimals }).ToArray(),
         };
         foreach (var o in this.options.ColumnOverrides)
@@ -144,7 +149,7 @@ public sealed class CharacterEncodingEstimator : IEstimator<CharacterEncodingTra
                 position += layout.Field.Width;
                 layouts.Add(layout);
             }
-            var vocabulary = new CharacterVocabulary(characters, valueTokens: layouts.Any(l => l is ValuedNumberLayout));
+            var vocabulary = CharacterVocabulary.For(characters, layouts);
             var settings = new EncodingSettings(options.Layout, options.InsertSeparators, options.DistinguishNaN, options.MissingTextValues, options.PaperFieldWidth);
             ch.Info($"Character encoding fitted on {rows} rows: {layouts.Count} fields, sequence length {position}, vocabulary {vocabulary.Size} tokens.");
             foreach (var layout in layouts)

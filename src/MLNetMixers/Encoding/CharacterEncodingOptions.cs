@@ -110,6 +110,16 @@ public sealed class CharacterEncodingOptions
     /// </summary>
     public bool NumberValueTokens { get; set; } = true;
 
+    /// <summary>
+    /// In the <see cref="CharacterEncodingLayout.Fitted"/> layout, a text field (or key field with text key values) that
+    /// held at most this many distinct values at fit time is written as one category token instead of its characters:
+    /// each of its values gets its own token id, as one-hot encoding gives trees. A categorical column of n characters
+    /// otherwise takes n positions, and the mixer's cost grows with positions (the square, for token mixing); values
+    /// unseen at fit time become the unknown token. Fields with a width override keep characters. 0 writes every text
+    /// field as characters (the paper's way). Default 64 (benchmarks/results/Defaults.md#category-tokens).
+    /// </summary>
+    public int MaxCategories { get; set; } = 64;
+
     /// <summary>Characters per field in the paper layout (the paper's <c>n_taken</c>, default 4).</summary>
     public int PaperFieldWidth { get; set; } = 4;
 

@@ -212,8 +212,8 @@ public sealed class CharacterEncodingTransformer : RowToRowTransformerBase
 
     private static VersionInfo GetVersionInfo() => new(
         modelSignature: "MXCHRENC",
-        verWrittenCur: 0x00010001,
-        verReadableCur: 0x00010001,
+        verWrittenCur: 0x00010002, // category tokens (CategoryLayout)
+        verReadableCur: 0x00010002,
         verWeCanReadBack: 0x00010001,
         loaderSignature: LoaderSignature,
         loaderAssemblyName: typeof(CharacterEncodingTransformer).Assembly.FullName);
@@ -306,7 +306,7 @@ public sealed class CharacterEncodingTransformer : RowToRowTransformerBase
             layouts[i] = FieldLayout.Load(r, field, tag);
         }
         int sequenceLength = r.ReadInt32();
-        var vocabulary = new CharacterVocabulary(characters, valueTokens: layouts.Any(l => l is ValuedNumberLayout));
+        var vocabulary = CharacterVocabulary.For(characters, layouts);
         var settings = new EncodingSettings(layout, separators, distinguishNaN, missing, paperWidth);
         var transformer = new CharacterEncodingTransformer(env, inputs, layouts, vocabulary, settings, output, text.Length == 0 ? null : text);
         if (transformer.SequenceLength != sequenceLength)

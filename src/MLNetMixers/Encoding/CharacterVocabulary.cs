@@ -4,8 +4,9 @@ namespace MLNetMixers.Encoding;
 
 /// <summary>
 /// The reserved tokens then the learned characters in ordinal order: token id = <see cref="ReservedTokens.Count"/>
-/// + the character's rank. Characters it does not hold map to <see cref="ReservedTokens.Unknown"/>. When number fields
-/// carry value tokens, their <see cref="NumberValueTokens.Count"/> ids follow the characters.
+/// + the character's rank. Characters it does not hold map to <see cref="ReservedTokens.Unknown"/>. Each category field's
+/// values (<see cref="CategoryLayout"/>) follow, one id each, in field order; when number fields carry value tokens,
+/// their <see cref="NumberValueTokens.Count"/> ids come last.
 /// </summary>
 internal sealed class CharacterVocabulary
 {
@@ -13,7 +14,7 @@ internal sealed class CharacterVocabulary
     private readonly int[] direct = new int[DirectRange];
     private readonly Dictionary<char, int> other = new();
 
-    public CharacterVocabulary(IEnumerable<char> characters, bool valueTokens = false)
+    public CharacterVocabulary(IEnumerable<char> characters, bool valueTokens = false, IReadOnlyList<CategoryLayout>? categoryFields = null)
     {
         Characters = new string(characters.Distinct().OrderBy(c => c).ToArray());
         Array.Fill(direct, ReservedTokens.Unknown);
@@ -25,8 +26,34 @@ internal sealed class CharacterVocabulary
             else
                 other[c] = ReservedTokens.Count + i;
         }
-        ValueTokenStart = valueTokens ? ReservedTokens.Count + Characters.Length : -1;
+        int next = ReservedTokens.Count + Characters.Length;
+        CategoryTokenStart = next;
+        foreach (var field in categoryFields ?? [])
+        {
+            categoryStarts.Add(field.Field.Name, next);
+            foreach (var value in field.Categories)
+                categoryTexts.Add((field.Field.Name, value));
+            next += field.Categories.Length;
+        }
+        // Value tokens stay the last ids: the models clamp every id above the first value token onto it (TabularModel.Embed).
+        ValueTokenStart = valueTokens ? next : -1;
     }
+
+    /// <summary>The vocabulary of fitted layouts: value tokens when a number field has them, then every category field's values in field order.</summary>
+    public static CharacterVocabulary For(IEnumerable<char> characters, IReadOnlyList<FieldLayout> layouts)
+        => new(characters, layouts.Any(l => l is ValuedNumberLayout), layouts.OfType<CategoryLayout>().ToArray());
+
+    private readonly Dictionary<string, int> categoryStarts = new();
+    private readonly List<(string Field, string Value)> categoryTexts = new();
+
+    /// <summary>The id of the first category token (where value tokens start when there are none).</summary>
+    public int CategoryTokenStart { get; }
+
+    /// <summary>The token id of the category field's first value; its value k has this id + k.</summary>
+    public int CategoryStart(string fieldName) => categoryStarts.TryGetValue(fieldName, out int start) ? start
+        : throw new InvalidOperationException($"Field '{fieldName}' has no category tokens in this vocabulary.");
+
+    private bool IsCategoryToken(int tokenId) => tokenId >= CategoryTokenStart && tokenId < CategoryTokenStart + categoryTexts.Count;
 
     /// <summary>The learned characters, sorted by ordinal.</summary>
     public string Characters { get; }
@@ -34,15 +61,15 @@ internal sealed class CharacterVocabulary
     /// <summary>The id of the first value token, or -1 when the vocabulary has none.</summary>
     public int ValueTokenStart { get; }
 
-    /// <summary>Reserved tokens, learned characters and value tokens.</summary>
-    public int Size => ReservedTokens.Count + Characters.Length + (ValueTokenStart < 0 ? 0 : NumberValueTokens.Count);
+    /// <summary>Reserved tokens, learned characters, category tokens and value tokens.</summary>
+    public int Size => CategoryTokenStart + categoryTexts.Count + (ValueTokenStart < 0 ? 0 : NumberValueTokens.Count);
 
     /// <summary>The token id of a value level (see <see cref="NumberValueTokens.Level"/>).</summary>
     public int ValueToken(int level) => ValueTokenStart + level;
 
     private bool IsCharacter(int tokenId) => tokenId >= ReservedTokens.Count && tokenId < ReservedTokens.Count + Characters.Length;
 
-    private bool IsValueToken(int tokenId) => ValueTokenStart >= 0 && tokenId >= ValueTokenStart && tokenId < Size;
+    private bool IsValueToken(int tokenId) => ValueTokenStart >= 0 && tokenId >= ValueTokenStart && tokenId < ValueTokenStart + NumberValueTokens.Count;
 
     private ArgumentOutOfRangeException OutOfRange(int tokenId) => new(nameof(tokenId), tokenId, $"Token ids run from 0 to {Size - 1}.");
 
@@ -62,8 +89,12 @@ internal sealed class CharacterVocabulary
         ReservedTokens.Unknown => "<unk>",
         _ when IsCharacter(tokenId) => Characters[tokenId - ReservedTokens.Count].ToString(),
         _ when IsValueToken(tokenId) => NumberValueTokens.Text(tokenId - ValueTokenStart),
+        _ when IsCategoryToken(tokenId) => CategoryTokenText(categoryTexts[tokenId - CategoryTokenStart]),
         _ => throw OutOfRange(tokenId),
     };
+
+    /// <summary>Key-value text of a category token: <c>Field=value</c>.</summary>
+    public static string CategoryTokenText((string Field, string Value) category) => $"{category.Field}={category.Value}";
 
     /// <summary>One readable character per token, for the encoded-text column.</summary>
     public char DisplayCharacter(int tokenId) => tokenId switch
@@ -74,6 +105,8 @@ internal sealed class CharacterVocabulary
         ReservedTokens.Unknown => '\uFFFD',
         _ when IsCharacter(tokenId) => Characters[tokenId - ReservedTokens.Count],
         _ when IsValueToken(tokenId) => NumberValueTokens.DisplayCharacter(tokenId - ValueTokenStart),
+        // A category shows as its value's first character, '·' for the empty string.
+        _ when IsCategoryToken(tokenId) => categoryTexts[tokenId - CategoryTokenStart].Value is { Length: > 0 } value ? value[0] : '·',
         _ => throw OutOfRange(tokenId),
     };
 }

@@ -35,6 +35,7 @@ internal abstract class FieldLayout
         PaperLayout.Tag => PaperLayout.LoadParameters(reader, field),
         RankedNumberLayout.Tag => RankedNumberLayout.LoadParameters(reader, field),
         ValuedNumberLayout.Tag => ValuedNumberLayout.LoadParameters(reader, field),
+        CategoryLayout.Tag => CategoryLayout.LoadParameters(reader, field),
         _ => throw new FormatException($"Unknown field layout tag {tag} for field '{field.Name}'."),
     };
 
@@ -339,6 +340,93 @@ internal sealed class TextLayout(EncodedField field) : FieldLayout(field)
             else
                 table[value - 1].CopyTo(destination);
         }
+    }
+}
+
+/// <summary>
+/// A text field with few distinct fitted values, written as one token: each value has its own id in the vocabulary
+/// (<see cref="CharacterVocabulary.CategoryStart"/> + its index in <see cref="Categories"/>), so the model learns one
+/// embedding per value as trees get one indicator per value. Unseen values are unknown, missing values missing.
+/// </summary>
+internal sealed class CategoryLayout : FieldLayout
+{
+    public const byte Tag = 8;
+
+    /// <summary>The most values a saved category field may hold: a bound that catches a damaged file, far above any option.</summary>
+    private const int MostSaved = 1 << 20;
+
+    public CategoryLayout(EncodedField field, string[] categories) : base(field) => Categories = categories;
+
+    /// <summary>The fitted values, most frequent first (ties in ordinal order); value k is the field's k-th token.</summary>
+    public string[] Categories { get; }
+
+    public override byte LayoutTag => Tag;
+
+    public override FieldVisitor CreateEncoder(CharacterVocabulary vocabulary, EncodingSettings settings, DataViewSchema.Column column)
+    {
+        int start = vocabulary.CategoryStart(Field.Name);
+        var ids = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (int k = 0; k < Categories.Length; k++)
+            ids[Categories[k]] = start + k;
+        var encoder = new Encoder(ids.GetAlternateLookup<ReadOnlySpan<char>>(), settings.MissingTextValues);
+        if (column.Type.GetItemType() is not KeyDataViewType)
+            return encoder;
+        var texts = KeyTexts(column) ?? throw new InvalidOperationException(
+            $"Column '{column.Name}' was fitted as a key column with text key values, but its key type now has none.");
+        var table = new int[texts.Length];
+        for (int k = 0; k < texts.Length; k++)
+            encoder.OnText(texts[k], table.AsSpan(k, 1));
+        return new KeyEncoder(table);
+    }
+
+    public override void SaveParameters(BinaryWriter writer)
+    {
+        writer.Write(Categories.Length);
+        // UTF-16 units one by one, as the transformer writes characters: a lone surrogate must survive.
+        foreach (var value in Categories)
+        {
+            writer.Write(value.Length);
+            foreach (char c in value)
+                writer.Write((ushort)c);
+        }
+    }
+
+    public static CategoryLayout LoadParameters(BinaryReader reader, EncodedField field)
+    {
+        int count = reader.ReadInt32();
+        if (count < 1 || count > MostSaved)
+            throw new FormatException($"Field '{field.Name}' has {count} categories; expected 1 to {MostSaved}.");
+        var categories = new string[count];
+        for (int k = 0; k < count; k++)
+        {
+            int length = reader.ReadInt32();
+            if (length < 0 || length > MostSaved)
+                throw new FormatException($"Field '{field.Name}' has a category of length {length}.");
+            var chars = new char[length];
+            for (int i = 0; i < length; i++)
+                chars[i] = (char)reader.ReadUInt16();
+            categories[k] = new string(chars);
+        }
+        if (categories.Distinct(StringComparer.Ordinal).Count() != count)
+            throw new FormatException($"Field '{field.Name}' lists a category twice.");
+        return new CategoryLayout(field, categories);
+    }
+
+    public override FieldLayout WithField(EncodedField field) => new CategoryLayout(field, Categories);
+
+    public override string Describe() => $"{Field.Name}: category, {Categories.Length} values (1 token)";
+
+    private sealed class Encoder(Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> ids, string[] missingValues) : FieldVisitor
+    {
+        public override void OnText(ReadOnlyMemory<char> value, Span<int> destination)
+            => destination[0] = IsMissingText(value, missingValues) ? ReservedTokens.Missing
+                : ids.TryGetValue(value.Span, out int id) ? id : ReservedTokens.Unknown;
+    }
+
+    private sealed class KeyEncoder(int[] table) : FieldVisitor
+    {
+        public override void OnKey(ulong value, Span<int> destination)
+            => destination[0] = value == 0 || value > (ulong)table.Length ? ReservedTokens.Missing : table[value - 1];
     }
 }
 

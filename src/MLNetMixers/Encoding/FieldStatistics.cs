@@ -237,6 +237,11 @@ internal sealed class TextStatistics : FieldStatistics
     private readonly int? overrideWidth;
     private int longest;
 
+    /// <summary>Fitted values and their counts while there are at most MaxCategories of them; null once there are more (or categories are off).</summary>
+    private Dictionary<string, int>? counts;
+    private Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> lookup;
+    private readonly int maxCategories;
+
     public TextStatistics(string name, InputColumn input, int slot, CharacterEncodingOptions options, ISet<char> characters, ReadOnlyMemory<char>[]? keyTexts)
         : base(name, input, slot)
     {
@@ -245,6 +250,12 @@ internal sealed class TextStatistics : FieldStatistics
         missingValues = options.MissingTextValues;
         seen = characters;
         this.keyTexts = keyTexts;
+        maxCategories = options.MaxCategories;
+        if (maxCategories > 0 && overrideWidth is null)
+        {
+            counts = new Dictionary<string, int>(StringComparer.Ordinal);
+            lookup = counts.GetAlternateLookup<ReadOnlySpan<char>>();
+        }
     }
 
     public override void OnText(ReadOnlyMemory<char> value, Span<int> destination)
@@ -252,6 +263,7 @@ internal sealed class TextStatistics : FieldStatistics
         if (FieldLayout.IsMissingText(value, missingValues))
             return;
         var span = value.Span;
+        Count(span);
         longest = Math.Max(longest, Math.Min(span.Length, cap));
         // Only characters within the cap can ever be written; the learned width is at most the cap.
         foreach (char c in span[..Math.Min(span.Length, cap)])
@@ -264,12 +276,29 @@ internal sealed class TextStatistics : FieldStatistics
             OnText(keyTexts[value - 1], destination);
     }
 
+    private void Count(ReadOnlySpan<char> value)
+    {
+        if (counts is null)
+            return;
+        if (lookup.TryGetValue(value, out int n))
+            lookup[value] = n + 1;
+        else if (counts.Count < maxCategories)
+            lookup[value] = 1;
+        else
+            counts = null;  // more distinct values than categories: the field stays characters
+    }
+
     public override FieldLayout Build(CharacterEncodingColumnOverride? columnOverride, ISet<char> characters)
     {
         if (columnOverride?.Decimals is not null)
             throw BadOverride("decimals");
         if (overrideWidth is < 1)
             throw new InvalidOperationException($"The override for field '{Name}' sets width {overrideWidth}; a text field needs at least 1.");
+        if (counts is { Count: > 0 })
+        {
+            var categories = counts.OrderByDescending(c => c.Value).ThenBy(c => c.Key, StringComparer.Ordinal).Select(c => c.Key).ToArray();
+            return new CategoryLayout(Field(1, EncodedFieldKind.Text), categories);
+        }
         return new TextLayout(Field(overrideWidth ?? Math.Max(1, longest), EncodedFieldKind.Text));
     }
 }

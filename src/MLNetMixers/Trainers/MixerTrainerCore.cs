@@ -166,6 +166,10 @@ internal sealed class MixerTrainerCore
             ch.Warning("EarlyStoppingPatience needs a validation set, trainer.Fit(train, validation): training every epoch.");
         // Value tokens, when the encoder wrote them, get the piecewise-linear embedding (Models/NumberValueEmbedding.cs).
         int valueTokenStart = NumberValueTokens.FindStart(train.Schema[options.FeatureColumnName]);
+        // The models map every id from the first value token up onto it (TabularModel.Embed): value tokens must be the last ids.
+        if (valueTokenStart >= 0 && valueTokenStart + NumberValueTokens.Count != vocabularySize)
+            throw host.Except($"Column '{options.FeatureColumnName}' holds value tokens from id {valueTokenStart} that are not its last {NumberValueTokens.Count} ids " +
+                              $"(key count {vocabularySize}): the column is not an EncodeAsCharacters output.");
         // The model is built (and saved) with the resolved dropout, so a loaded model never depends on this rule.
         double dropout = options.ResolveDropout(trainRows.Count, valueTokens: valueTokenStart >= 0);
         ch.Info($"Training a {options.Architecture} ({options.Width} wide, {options.Depth} deep) for {task.Task} on {trainRows.Count} rows of {sequenceLength} tokens" +

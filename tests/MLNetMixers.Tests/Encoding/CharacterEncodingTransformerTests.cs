@@ -29,10 +29,10 @@ public class CharacterEncodingTransformerTests
     {
         var ml = new MLContext(seed: 1);
         var data = ml.Data.LoadFromEnumerable(People());
-        // Digits only (no decile character): this test reads exact field text.
+        // Digits only (no decile character) and text as characters: this test reads exact field text.
         var estimator = ml.Transforms.EncodeAsCharacters(new CharacterEncodingOptions
         {
-            OutputColumnName = "Features", InputColumnNames = ["Age", "City", "Member", "Visits", "Joined"], NumberDeciles = false, NumberValueTokens = false,
+            OutputColumnName = "Features", InputColumnNames = ["Age", "City", "Member", "Visits", "Joined"], NumberDeciles = false, NumberValueTokens = false, MaxCategories = 0,
         });
         var shape = estimator.GetOutputSchema(SchemaShape.Create(data.Schema));
         Assert.True(shape.TryFindColumn("Features", out var shapeColumn));
@@ -94,7 +94,7 @@ public class CharacterEncodingTransformerTests
         var transformer = ml.Transforms.EncodeAsCharacters(new CharacterEncodingOptions
         {
             InputColumnNames = ["Age", "City", "Visits"],
-            NumberDeciles = false, NumberValueTokens = false,
+            NumberDeciles = false, NumberValueTokens = false, MaxCategories = 0,
             EncodedTextColumnName = "Encoded",
             InsertSeparators = true,
             MaxTextWidth = 6,
@@ -156,7 +156,7 @@ public class CharacterEncodingTransformerTests
         Assert.Equal("202205060708+0200", EncodingTestHelpers.FieldText(transformer, encoded[0], "Seen"));
         Assert.Equal("202205062359-0500", EncodingTestHelpers.FieldText(transformer, encoded[1], "Seen"));
 
-        var keyTransformer = ml.Transforms.EncodeAsCharacters("Features", "CityKey").Fit(keyed);
+        var keyTransformer = ml.Transforms.EncodeAsCharacters(new CharacterEncodingOptions { InputColumnNames = ["CityKey"], MaxCategories = 0 }).Fit(keyed);
         var keyRows = EncodingTestHelpers.EncodeRows(keyTransformer, keyed);
         Assert.Equal(EncodedFieldKind.Text, keyTransformer.Fields[0].Kind);
         Assert.Equal("Oslo" + string.Concat(Enumerable.Repeat("<pad>", 10)), EncodingTestHelpers.FieldText(keyTransformer, keyRows[0], "CityKey"));

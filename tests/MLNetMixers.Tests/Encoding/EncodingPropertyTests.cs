@@ -56,7 +56,7 @@ public class EncodingPropertyTests
             var rows = Enumerable.Range(0, n)
                 .Select(i => new MixedRow { X = numbers.Mantissas[i] / Math.Pow(10, numbers.Decimals), S = texts[i], B = flags[i] }).ToList();
             var data = ml.Data.LoadFromEnumerable(rows);
-            var transformer = ml.Transforms.EncodeAsCharacters("Features", "X", "S", "B").Fit(data);
+            var transformer = Characters(ml, "X", "S", "B").Fit(data);
 
             var encoded = EncodingTestHelpers.EncodeRows(transformer, data);
             Assert.All(encoded, r => Assert.Equal(transformer.SequenceLength, r.Length));
@@ -192,7 +192,7 @@ public class EncodingPropertyTests
             // Text: null is missing, "" is all padding, and both differ from "0" and from any value.
             var texts = new TextRow[] { new() { S = null }, new() { S = "" }, new() { S = "0" }, new() { S = "00" } };
             var textData = ml.Data.LoadFromEnumerable(texts);
-            var textTransformer = ml.Transforms.EncodeAsCharacters("Features", "S").Fit(textData);
+            var textTransformer = Characters(ml, "S").Fit(textData);
             var rows = EncodingTestHelpers.EncodeRows(textTransformer, textData).Select(r => string.Join(",", r)).ToList();
             Assert.Equal(rows.Count, rows.Distinct().Count());
             Assert.All(EncodingTestHelpers.EncodeRows(textTransformer, textData)[0], t => Assert.Equal(ReservedTokens.Missing, t));
@@ -207,7 +207,7 @@ public class EncodingPropertyTests
         gen.Sample((fitted, later) =>
         {
             var ml = new MLContext(seed: 1);
-            var transformer = ml.Transforms.EncodeAsCharacters("Features", "S")
+            var transformer = Characters(ml, "S")
                 .Fit(ml.Data.LoadFromEnumerable(fitted.Select(s => new TextRow { S = s }).ToList()));
             var seen = fitted.SelectMany(s => s).ToHashSet();
             int width = transformer.Fields.Single().Width;
@@ -224,4 +224,8 @@ public class EncodingPropertyTests
             }
         }, iter: Iterations, threads: 1);
     }
+
+    /// <summary>Text as characters (MaxCategories = 0): these properties are the character layout's; CategoryTokenTests covers categories.</summary>
+    private static CharacterEncodingEstimator Characters(MLContext ml, params string[] columns)
+        => ml.Transforms.EncodeAsCharacters(new CharacterEncodingOptions { InputColumnNames = columns, MaxCategories = 0 });
 }

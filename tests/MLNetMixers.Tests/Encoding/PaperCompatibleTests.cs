@@ -83,8 +83,9 @@ public class PaperCompatibleTests
         // "NA" is pandas' missing value; "no" is not blanked.
         Assert.Equal("7.25____7_____", text[1]);
 
-        // The fitted layout fixes all three (shown with every learned decimal: two rows span 64.03, which the default MaxRangeDigits would write with 2).
-        var fitted = ml.Transforms.EncodeAsCharacters(new CharacterEncodingOptions { EncodedTextColumnName = "Encoded", NumberDeciles = false, NumberValueTokens = false, MaxRangeDigits = null }).Fit(data);
+        // The fitted layout fixes all three (shown with every learned decimal: two rows span 64.03, which the default MaxRangeDigits would write with 2;
+        // text as characters, not as a category token).
+        var fitted = ml.Transforms.EncodeAsCharacters(new CharacterEncodingOptions { EncodedTextColumnName = "Encoded", NumberDeciles = false, NumberValueTokens = false, MaxRangeDigits = null, MaxCategories = 0 }).Fit(data);
         var better = EncodingTestHelpers.ReadText(fitted.Transform(data), "Encoded");
         Assert.Equal("71.283312345no", better[0]);
         Assert.Equal("07.250000007NA", better[1]);
