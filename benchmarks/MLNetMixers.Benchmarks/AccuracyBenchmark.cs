@@ -43,7 +43,7 @@ internal sealed class AccuracyBenchmark : IBenchmark
 
     /// <summary>
     /// None by default: the mixer trains the trainers' default epochs, as a user who calls the catalog gets (ames, the
-    /// longest, about 12 minutes per fold on 2 cores). MLNETMIXERS_ACCURACY_BUDGET=60 gives each fold 60 s instead, for a
+    /// longest, about 1 minute per fold on 2 cores, 7 with text as characters). MLNETMIXERS_ACCURACY_BUDGET=60 gives each fold 60 s instead, for a
     /// quicker run: the epochs are then sized from a measured step time so the learning-rate schedule completes (fewer
     /// on the larger tables), and MaxTrainingTime is a safety net at twice the planned time.
     /// </summary>
@@ -61,7 +61,7 @@ internal sealed class AccuracyBenchmark : IBenchmark
         int folds = context.Smoke ? 2 : Folds;
         context.Log.WriteLine(MixerBudgetPerFold is { } budget
             ? $"   expected ~{datasets.Length * folds * (budget.TotalSeconds + 4) / 60:F0} min: {datasets.Length} datasets x {folds} folds, mixer sized to {budget.TotalSeconds} s per fold"
-            : $"   expected ~60 min on 2 cores for all 14 datasets (ames alone ~40): {datasets.Length} datasets x {folds} folds, the trainers' default epochs");
+            : $"   expected ~7 min on 2 cores for all 14 datasets (ames alone ~3): {datasets.Length} datasets x {folds} folds, the trainers' default epochs");
         var rows = new List<IReadOnlyList<string>>();
         foreach (var dataset in datasets)
         {
@@ -86,8 +86,9 @@ internal sealed class AccuracyBenchmark : IBenchmark
             + "A large train/test gap is not necessarily a regularisation fault: keeping the best epoch on a 15 % held-out split (earlier, less fitted weights) "
             + "did not raise the test score on diabetes, credit-g, penguins or concrete, and weight averaging changed nothing.");
         context.Report.Table(["dataset", "task", "rows", "T", "LightGBM", "FastTree", "Mixer", "Mixer - LightGBM", "mixer epochs", "mixer s/fold", "mixer train score", "likely cause when behind"], rows);
-        context.Report.Note("**ames** (T ≈ 400 tokens per row, 73 feature columns) trains for about 8 minutes per fold on 2 cores at the regression trainer's 40 epochs "
-            + "(R² 89.6 against LightGBM's 88.9, 2026-12-02 11:23, numbers as value tokens; 90.0 with digits; at the 6 epochs a 60 s budget allows, 86.4). An earlier run showed R² −363: this benchmark counted zero training rows "
+        context.Report.Note("**ames** (73 feature columns) is 73 tokens per row with its categorical columns as category tokens and trained about 1 minute per fold "
+            + "on 2 cores at the regression trainer's 40 epochs (R² 90.4, 2026-12-08); with text as characters it was 395 tokens and 7 minutes per fold (R² 89.5). "
+            + "An earlier run showed R² −363: this benchmark counted zero training rows "
             + "(the encoded view does not know its row count), so its probe always planned the trainer's 20 epochs, and the 30 s cap stopped training "
             + "after about 50 steps, at the peak learning rate; the trainer kept those weights. Both are fixed: the probe counts the rows and times the real "
             + "trainer after its first steps, and under MaxTrainingTime the trainer's learning-rate schedule follows the time, so a stopped run ends annealed "
