@@ -260,16 +260,19 @@ public sealed class CharacterEncodingTransformer : RowToRowTransformerBase
         w.Write(SequenceLength);
     }
 
-    private static void WriteChars(BinaryWriter w, string s)
+    /// <summary>A string as its length then its UTF-16 units one by one: a lone surrogate survives (UTF-8 string writing would replace it).</summary>
+    internal static void WriteChars(BinaryWriter w, string s)
     {
         w.Write(s.Length);
         foreach (char c in s)
             w.Write((ushort)c);
     }
 
-    private static string ReadChars(BinaryReader r)
+    internal static string ReadChars(BinaryReader r)
     {
         int n = r.ReadInt32();
+        if (n < 0)
+            throw new FormatException($"The saved character encoding holds a string of length {n}.");
         var chars = new char[n];
         for (int i = 0; i < n; i++)
             chars[i] = (char)r.ReadUInt16();

@@ -382,13 +382,8 @@ internal sealed class CategoryLayout : FieldLayout
     public override void SaveParameters(BinaryWriter writer)
     {
         writer.Write(Categories.Length);
-        // UTF-16 units one by one, as the transformer writes characters: a lone surrogate must survive.
         foreach (var value in Categories)
-        {
-            writer.Write(value.Length);
-            foreach (char c in value)
-                writer.Write((ushort)c);
-        }
+            CharacterEncodingTransformer.WriteChars(writer, value);
     }
 
     public static CategoryLayout LoadParameters(BinaryReader reader, EncodedField field)
@@ -398,15 +393,7 @@ internal sealed class CategoryLayout : FieldLayout
             throw new FormatException($"Field '{field.Name}' has {count} categories; expected 1 to {MostSaved}.");
         var categories = new string[count];
         for (int k = 0; k < count; k++)
-        {
-            int length = reader.ReadInt32();
-            if (length < 0 || length > MostSaved)
-                throw new FormatException($"Field '{field.Name}' has a category of length {length}.");
-            var chars = new char[length];
-            for (int i = 0; i < length; i++)
-                chars[i] = (char)reader.ReadUInt16();
-            categories[k] = new string(chars);
-        }
+            categories[k] = CharacterEncodingTransformer.ReadChars(reader);
         if (categories.Distinct(StringComparer.Ordinal).Count() != count)
             throw new FormatException($"Field '{field.Name}' lists a category twice.");
         return new CategoryLayout(field, categories);
