@@ -39,7 +39,7 @@ internal sealed class CharacterVocabulary
         ValueTokenStart = valueTokens ? next : -1;
     }
 
-    /// <summary>The vocabulary of fitted layouts: value tokens when a number field has them, then every category field's values in field order.</summary>
+    /// <summary>The vocabulary of fitted layouts: every category field's values in field order, then value tokens when a number field has them.</summary>
     public static CharacterVocabulary For(IEnumerable<char> characters, IReadOnlyList<FieldLayout> layouts)
         => new(characters, layouts.Any(l => l is ValuedNumberLayout), layouts.OfType<CategoryLayout>().ToArray());
 
@@ -94,7 +94,7 @@ internal sealed class CharacterVocabulary
     };
 
     /// <summary>Key-value text of a category token: <c>Field=value</c>.</summary>
-    public static string CategoryTokenText((string Field, string Value) category) => $"{category.Field}={category.Value}";
+    private static string CategoryTokenText((string Field, string Value) category) => $"{category.Field}={category.Value}";
 
     /// <summary>One readable character per token, for the encoded-text column.</summary>
     public char DisplayCharacter(int tokenId) => tokenId switch

@@ -84,6 +84,10 @@ internal abstract class FieldLayout
         return false;
     }
 
+    /// <summary>The key values of a column fitted as a key column with text key values; fails, naming the column, when it has none now.</summary>
+    protected static ReadOnlyMemory<char>[] FittedKeyTexts(DataViewSchema.Column column) => KeyTexts(column) ?? throw new InvalidOperationException(
+        $"Column '{column.Name}' was fitted as a key column with text key values, but its key type now has none.");
+
     /// <summary>Key values as text, or null when the key column has none.</summary>
     public static ReadOnlyMemory<char>[]? KeyTexts(DataViewSchema.Column column)
     {
@@ -295,8 +299,7 @@ internal sealed class TextLayout(EncodedField field) : FieldLayout(field)
         var encoder = new Encoder(vocabulary, settings.MissingTextValues, Field.Width);
         if (column.Type.GetItemType() is not KeyDataViewType)
             return encoder;
-        var texts = KeyTexts(column) ?? throw new InvalidOperationException(
-            $"Column '{column.Name}' was fitted as a key column with text key values, but its key type now has none.");
+        var texts = FittedKeyTexts(column);
         // Tokenise every key value once, so a row costs one copy.
         var table = new int[texts.Length][];
         for (int k = 0; k < texts.Length; k++)
@@ -371,8 +374,7 @@ internal sealed class CategoryLayout : FieldLayout
         var encoder = new Encoder(ids.GetAlternateLookup<ReadOnlySpan<char>>(), settings.MissingTextValues);
         if (column.Type.GetItemType() is not KeyDataViewType)
             return encoder;
-        var texts = KeyTexts(column) ?? throw new InvalidOperationException(
-            $"Column '{column.Name}' was fitted as a key column with text key values, but its key type now has none.");
+        var texts = FittedKeyTexts(column);
         var table = new int[texts.Length];
         for (int k = 0; k < texts.Length; k++)
             encoder.OnText(texts[k], table.AsSpan(k, 1));

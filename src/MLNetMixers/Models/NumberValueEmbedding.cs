@@ -20,9 +20,10 @@ internal sealed class NumberValueEmbedding : Module<Tensor, Tensor>
 
     public NumberValueEmbedding(int sequenceLength, int vocabularySize, int valueTokenStart, int width) : base(nameof(NumberValueEmbedding))
     {
-        if (valueTokenStart < 0 || valueTokenStart + NumberValueTokens.Count > vocabularySize)
+        // The models map every id from the first value token up onto it (TabularModel.Embed): value tokens must be the last ids.
+        if (valueTokenStart < 0 || valueTokenStart + NumberValueTokens.Count != vocabularySize)
             throw new ArgumentOutOfRangeException(nameof(valueTokenStart), valueTokenStart,
-                $"Value tokens take {NumberValueTokens.Count} ids from their start, inside a vocabulary of {vocabularySize}.");
+                $"Value tokens take the last {NumberValueTokens.Count} ids of the vocabulary of {vocabularySize}.");
         ValueTokenStart = valueTokenStart;
         weights = Parameter(randn(sequenceLength, NumberValueTokens.Bins, width) * (1.0 / Math.Sqrt(NumberValueTokens.Bins)));
         RegisterComponents();
